@@ -40,7 +40,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 generate:
-	@true
+	hack/generate.sh
 
 clean:
 	rm -rf bin demo-out

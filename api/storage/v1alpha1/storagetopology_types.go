@@ -1,0 +1,285 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+// StorageTopologySpec is the complete desired storage state of the cluster.
+// Every list is sorted by name so the document is byte-for-byte reproducible.
+type StorageTopologySpec struct {
+	// Allocation holds the ranges DRBD ports and minors are taken from.
+	Allocation AllocationSettings `json:"allocation"`
+
+	// Properties set at cluster level (LinstorCluster.spec.properties).
+	// +kubebuilder:validation:Optional
+	Properties map[string]string `json:"properties,omitempty"`
+
+	// Nodes that run a satellite, with their merged configuration.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Nodes []TopologyNode `json:"nodes,omitempty"`
+
+	// NodeConnections resolved per node pair from LinstorNodeConnections.
+	// +kubebuilder:validation:Optional
+	NodeConnections []NodeConnection `json:"nodeConnections,omitempty"`
+
+	// ResourceGroups derived from StorageClasses.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	ResourceGroups []ResourceGroup `json:"resourceGroups,omitempty"`
+
+	// Volumes that exist or are requested, with their placement.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// AllocationSettings are the ranges DRBD resources draw from.
+type AllocationSettings struct {
+	// PortMin is the first DRBD TCP port (default 7000).
+	PortMin int32 `json:"portMin"`
+	// PortMax is the last DRBD TCP port (default 7999).
+	PortMax int32 `json:"portMax"`
+	// MinorMin is the first DRBD minor number (default 1000).
+	MinorMin int32 `json:"minorMin"`
+	// MinorMax is the last DRBD minor number (default 1048575, DRBD's limit).
+	MinorMax int32 `json:"minorMax"`
+}
+
+// TopologyNode is one node running a satellite, with the merged
+// configuration of every LinstorSatelliteConfiguration that selects it.
+type TopologyNode struct {
+	// Name of the Kubernetes node; DRBD sees the same name.
+	Name string `json:"name"`
+	// Labels of the Kubernetes node (placement constraints refer to them).
+	// +kubebuilder:validation:Optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Properties of the satellite, after valueFrom/expandFrom resolution.
+	// +kubebuilder:validation:Optional
+	Properties map[string]string `json:"properties,omitempty"`
+	// Addresses of the node (from Node.status.addresses).
+	// +kubebuilder:validation:Optional
+	Addresses []NodeAddress `json:"addresses,omitempty"`
+	// StoragePools on the node, sorted by name.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	StoragePools []StoragePool `json:"storagePools,omitempty"`
+	// SatelliteConfigurations that select this node, in merge order.
+	// +kubebuilder:validation:Optional
+	SatelliteConfigurations []string `json:"satelliteConfigurations,omitempty"`
+	// InternalTLS of the satellite, when set.
+	// +kubebuilder:validation:Optional
+	InternalTLS *piraeusv1.TLSConfigWithHandshakeDaemon `json:"internalTLS,omitempty"`
+	// IPFamilies the controller uses to reach this satellite.
+	// +kubebuilder:validation:Optional
+	IPFamilies []piraeusv1.IPFamily `json:"ipFamilies,omitempty"`
+	// DeletionPolicy when the satellite leaves the cluster.
+	// +kubebuilder:validation:Optional
+	DeletionPolicy piraeusv1.DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// StorageCordoned nodes keep their replicas but receive no new ones
+	// (node annotation storage.piraeus.io/cordon or an unschedulable node).
+	// +kubebuilder:validation:Optional
+	StorageCordoned bool `json:"storageCordoned,omitempty"`
+}
+
+// NodeAddress is one address of a node.
+type NodeAddress struct {
+	// Type as in Node.status.addresses (InternalIP, ExternalIP, Hostname).
+	Type string `json:"type"`
+	// Address value.
+	Address string `json:"address"`
+}
+
+// StoragePool is one storage pool on one node, with defaults applied.
+type StoragePool struct {
+	// Name of the pool.
+	Name string `json:"name"`
+	// ProviderKind: LVM, LVM_THIN, FILE, FILE_THIN, ZFS, ZFS_THIN.
+	// +kubebuilder:validation:Enum:=LVM;LVM_THIN;FILE;FILE_THIN;ZFS;ZFS_THIN
+	ProviderKind piraeusv1.ProviderKind `json:"providerKind"`
+	// VolumeGroup for LVM pools.
+	// +kubebuilder:validation:Optional
+	VolumeGroup string `json:"volumeGroup,omitempty"`
+	// ThinPool LV name for LVM_THIN pools.
+	// +kubebuilder:validation:Optional
+	ThinPool string `json:"thinPool,omitempty"`
+	// Directory for FILE pools.
+	// +kubebuilder:validation:Optional
+	Directory string `json:"directory,omitempty"`
+	// ZPool for ZFS pools.
+	// +kubebuilder:validation:Optional
+	ZPool string `json:"zPool,omitempty"`
+	// HostDevices to build the pool from, when it does not exist.
+	// +kubebuilder:validation:Optional
+	HostDevices []string `json:"hostDevices,omitempty"`
+	// Properties of the pool.
+	// +kubebuilder:validation:Optional
+	Properties map[string]string `json:"properties,omitempty"`
+	// CapacityBytes when known (live status, or the node annotation
+	// storage.piraeus.io/capacity.<pool>); absent when unknown.
+	// +kubebuilder:validation:Optional
+	CapacityBytes *int64 `json:"capacityBytes,omitempty"`
+	// SatelliteConfiguration that declared this pool.
+	// +kubebuilder:validation:Optional
+	SatelliteConfiguration string `json:"satelliteConfiguration,omitempty"`
+}
+
+// NodeConnection is the resolved configuration between two nodes.
+type NodeConnection struct {
+	// NodeA is the lesser node name of the pair.
+	NodeA string `json:"nodeA"`
+	// NodeB is the greater node name of the pair.
+	NodeB string `json:"nodeB"`
+	// Properties of the connection (later LinstorNodeConnections win).
+	// +kubebuilder:validation:Optional
+	Properties map[string]string `json:"properties,omitempty"`
+	// Paths DRBD uses between the two nodes.
+	// +kubebuilder:validation:Optional
+	Paths []piraeusv1.LinstorNodeConnectionPath `json:"paths,omitempty"`
+	// Sources are the LinstorNodeConnections that matched the pair.
+	Sources []string `json:"sources"`
+}
+
+// ResourceGroup is a placement policy, derived from a StorageClass.
+type ResourceGroup struct {
+	// Name of the group (StorageClass parameter resourceGroup, or the StorageClass name).
+	Name string `json:"name"`
+	// StorageClasses that use the group.
+	StorageClasses []string `json:"storageClasses"`
+	// PlaceCount is the number of diskful replicas.
+	PlaceCount int32 `json:"placeCount"`
+	// StoragePools replicas may use; empty means any.
+	// +kubebuilder:validation:Optional
+	StoragePools []string `json:"storagePools,omitempty"`
+	// ReplicasOnSame: keys (or key=value) whose value all replicas share.
+	// +kubebuilder:validation:Optional
+	ReplicasOnSame []string `json:"replicasOnSame,omitempty"`
+	// ReplicasOnDifferent: keys whose value differs between replicas.
+	// +kubebuilder:validation:Optional
+	ReplicasOnDifferent []string `json:"replicasOnDifferent,omitempty"`
+	// DisklessOnRemaining adds a diskless replica on every other node.
+	// +kubebuilder:validation:Optional
+	DisklessOnRemaining bool `json:"disklessOnRemaining,omitempty"`
+	// DisklessStoragePool for diskless replicas.
+	// +kubebuilder:validation:Optional
+	DisklessStoragePool string `json:"disklessStoragePool,omitempty"`
+	// AllowRemoteVolumeAccess as linstor-csi takes it ("true", "false" or a
+	// YAML list of fromSame rules).
+	// +kubebuilder:validation:Optional
+	AllowRemoteVolumeAccess string `json:"allowRemoteVolumeAccess,omitempty"`
+	// LayerList, top down (default drbd,storage).
+	LayerList []string `json:"layerList"`
+	// DrbdOptions for resources of the group (DrbdOptions/... keys without the prefix).
+	// +kubebuilder:validation:Optional
+	DrbdOptions map[string]string `json:"drbdOptions,omitempty"`
+	// Properties set on resources of the group.
+	// +kubebuilder:validation:Optional
+	Properties map[string]string `json:"properties,omitempty"`
+	// FSType of the filesystem CSI creates (default ext4).
+	// +kubebuilder:validation:Optional
+	FSType string `json:"fsType,omitempty"`
+	// FSOpts passed to mkfs.
+	// +kubebuilder:validation:Optional
+	FSOpts string `json:"fsOpts,omitempty"`
+	// MountOpts passed to mount.
+	// +kubebuilder:validation:Optional
+	MountOpts string `json:"mountOpts,omitempty"`
+	// Encryption adds the LUKS layer.
+	// +kubebuilder:validation:Optional
+	Encryption bool `json:"encryption,omitempty"`
+}
+
+// Volume is one replicated volume (a LINSTOR resource definition with one volume).
+type Volume struct {
+	// Name of the volume: pvc-<claim uid>, as linstor-csi names it.
+	Name string `json:"name"`
+	// ResourceGroup the volume belongs to.
+	ResourceGroup string `json:"resourceGroup"`
+	// SizeBytes of the volume.
+	SizeBytes int64 `json:"sizeBytes"`
+	// Claim that asked for the volume, when known.
+	// +kubebuilder:validation:Optional
+	Claim *ClaimReference `json:"claim,omitempty"`
+	// PersistentVolume bound to the volume, when known.
+	// +kubebuilder:validation:Optional
+	PersistentVolume string `json:"persistentVolume,omitempty"`
+	// Port is the DRBD TCP port (0 until allocated).
+	// +kubebuilder:validation:Optional
+	Port int32 `json:"port,omitempty"`
+	// Minor is the DRBD minor number (0 until allocated).
+	// +kubebuilder:validation:Optional
+	Minor int32 `json:"minor,omitempty"`
+	// Replicas of the volume, sorted by node name.
+	// +kubebuilder:validation:Optional
+	Replicas []Replica `json:"replicas,omitempty"`
+}
+
+// ClaimReference names the PersistentVolumeClaim behind a volume.
+type ClaimReference struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// +kubebuilder:validation:Optional
+	UID string `json:"uid,omitempty"`
+}
+
+// Replica is one copy (or diskless attachment) of a volume on a node.
+type Replica struct {
+	// Node holding the replica.
+	Node string `json:"node"`
+	// StoragePool holding the data ("" for diskless).
+	// +kubebuilder:validation:Optional
+	StoragePool string `json:"storagePool,omitempty"`
+	// Diskless replicas hold no data.
+	// +kubebuilder:validation:Optional
+	Diskless bool `json:"diskless,omitempty"`
+	// TieBreaker marks a diskless replica added for quorum.
+	// +kubebuilder:validation:Optional
+	TieBreaker bool `json:"tieBreaker,omitempty"`
+	// NodeID is the DRBD node id (0-31) within the volume.
+	NodeID int32 `json:"nodeId"`
+	// Reason says why the replica is here (shown by plan --explain).
+	// +kubebuilder:validation:Optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// StorageTopologyStatus is the observed state of the topology.
+type StorageTopologyStatus struct {
+	// ObservedGeneration is the generation the controller last converged.
+	// +kubebuilder:validation:Optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Converged.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StorageTopology is the storage state the controller converges nodes to.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=stopo
+// +kubebuilder:printcolumn:name="Converged",type=string,JSONPath=`.status.conditions[?(@.type=='Converged')].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StorageTopology struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   StorageTopologySpec   `json:"spec,omitempty"`
+	Status StorageTopologyStatus `json:"status,omitempty"`
+}
+
+// StorageTopologyList is a list of StorageTopology.
+// +kubebuilder:object:root=true
+type StorageTopologyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StorageTopology `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&StorageTopology{}, &StorageTopologyList{}) }
