@@ -1,0 +1,59 @@
+package plan
+
+import (
+	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+// CSIProvisioner is the provisioner name of StorageClasses this datastore serves.
+const CSIProvisioner = "linstor.csi.linbit.com"
+
+// DefaultNamespace is where the datastore's namespaced objects live.
+const DefaultNamespace = "piraeus-datastore"
+
+// TopologyName is the name of the one StorageTopology object.
+const TopologyName = "default"
+
+// Model is everything the plan derives from the spec: the validated inputs,
+// per-node satellite settings and the storage topology. Every slice is sorted
+// by name, so equal inputs give equal models whatever their order.
+type Model struct {
+	// Namespace for the namespaced objects.
+	Namespace string
+	// Cluster is the LinstorCluster; a default one when the input has none.
+	Cluster piraeusv1.LinstorCluster
+	// SatelliteConfigurations from the input, sorted by name.
+	SatelliteConfigurations []piraeusv1.LinstorSatelliteConfiguration
+	// NodeConnections from the input, sorted by name.
+	NodeConnections []piraeusv1.LinstorNodeConnection
+	// Nodes from the input (all of them, with or without a satellite), sorted by name.
+	Nodes []corev1.Node
+	// StorageClasses served by this datastore (provisioner linstor.csi.linbit.com), sorted by name.
+	StorageClasses []storagev1.StorageClass
+	// Satellites: one per node selected by the LinstorCluster, sorted by node name.
+	Satellites []Satellite
+	// Topology is the storage state derived from the inputs.
+	Topology storagev1alpha1.StorageTopology
+	// Passthrough objects (other kinds the user allowed), in input order
+	// sorted by kind, namespace and name. Each is a decoded JSON object.
+	Passthrough []map[string]any
+}
+
+// Satellite is what renders one node's satellite workload.
+type Satellite struct {
+	// Node name.
+	Node string
+	// Configurations selecting the node, in merge order (by name).
+	Configurations []string
+	// PodTemplates to merge into the satellite Pod template, in merge order.
+	PodTemplates []json.RawMessage
+	// Patches to apply to this node's satellite objects, in merge order.
+	Patches []piraeusv1.Patch
+	// InternalTLS of the satellite, when set.
+	InternalTLS *piraeusv1.TLSConfigWithHandshakeDaemon
+}
