@@ -25,7 +25,7 @@ test-unit: vet
 
 # Prepares real components for integration tests; each script is idempotent and cached.
 test-deps:
-	@true
+	hack/install-deps.sh drbd-utils lvm2
 
 vet:
 	$(GO) vet $(PKGS)
@@ -41,6 +41,7 @@ fmt:
 
 generate:
 	hack/generate.sh
+	hack/gen-proto.sh
 
 clean:
 	rm -rf bin demo-out
