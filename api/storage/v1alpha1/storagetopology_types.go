@@ -193,6 +193,31 @@ type ResourceGroup struct {
 	// Encryption adds the LUKS layer.
 	// +kubebuilder:validation:Optional
 	Encryption bool `json:"encryption,omitempty"`
+	// NodeList places diskful replicas on exactly these nodes (linstor-csi
+	// nodeList); autoplacement options are then ignored, as upstream does.
+	// +kubebuilder:validation:Optional
+	NodeList []string `json:"nodeList,omitempty"`
+	// ClientList adds diskless replicas on these nodes (linstor-csi clientList).
+	// +kubebuilder:validation:Optional
+	ClientList []string `json:"clientList,omitempty"`
+	// DoNotPlaceWithRegex: no diskful replica on a node that already holds a
+	// volume whose name matches this regular expression.
+	// +kubebuilder:validation:Optional
+	DoNotPlaceWithRegex string `json:"doNotPlaceWithRegex,omitempty"`
+	// PlacementPolicy as linstor-csi takes it (AutoPlaceTopology, Manual,
+	// FollowTopology, Balanced); it only matters when CSI creates the volume.
+	// +kubebuilder:validation:Optional
+	PlacementPolicy string `json:"placementPolicy,omitempty"`
+	// UsePVCName: linstor-csi derives volume names from the claim's name.
+	// +kubebuilder:validation:Optional
+	UsePVCName bool `json:"usePvcName,omitempty"`
+	// PostMountXFSOpts: options for xfs_io after mounting an XFS filesystem.
+	// +kubebuilder:validation:Optional
+	PostMountXFSOpts string `json:"postMountXfsOpts,omitempty"`
+	// OverProvision is linstor-csi's capacity over-provisioning factor, kept
+	// as the decimal string the StorageClass gives (only capacity reporting uses it).
+	// +kubebuilder:validation:Optional
+	OverProvision string `json:"overProvision,omitempty"`
 }
 
 // Volume is one replicated volume (a LINSTOR resource definition with one volume).

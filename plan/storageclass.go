@@ -1,0 +1,459 @@
+package plan
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+)
+
+// StorageClass parameter namespaces, as linstor-csi reads them. A parameter
+// "linstor.csi.linbit.com/placementCount" and a bare "placementCount" mean the
+// same; parameter names are case-insensitive there, as upstream has them.
+const (
+	paramNamespace       = "linstor.csi.linbit.com"
+	propertyNamespace    = "property.linstor.csi.linbit.com"
+	drbdOptionsNamespace = "DrbdOptions"
+	csiParamNamespace    = "csi.storage.k8s.io"
+)
+
+// TopologyPropertyPrefix is what linstor-csi puts before a replicasOnSame or
+// replicasOnDifferent key that does not start with "Aux/" (its default
+// --property-namespace). piraeus-operator v2 fills the same properties from
+// node labels, so "topology.kubernetes.io/zone" in a StorageClass means the
+// node property "Aux/topology/topology.kubernetes.io/zone".
+const TopologyPropertyPrefix = "Aux/topology/"
+
+// DefaultLayerList is the layer stack when a StorageClass names none.
+var defaultLayerList = []string{"drbd", "storage"}
+
+// knownLayers are the layer kinds linstor-csi accepts in layerList.
+var knownLayers = []string{"drbd", "storage", "luks", "nvme", "cache", "writecache", "exos", "openflex"}
+
+// placementPolicies are linstor-csi's placementPolicy values.
+var placementPolicies = []string{"AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"}
+
+// linstorNameRE is LINSTOR's rule for resource group and storage pool names.
+var linstorNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,47}$`)
+
+// csiParams are the csi.storage.k8s.io/ parameters the external sidecars
+// read; they are accepted and, except fstype, ignored by the plan.
+var csiParams = []string{
+	"controller-expand-secret-name", "controller-expand-secret-namespace",
+	"controller-publish-secret-name", "controller-publish-secret-namespace",
+	"fstype",
+	"node-expand-secret-name", "node-expand-secret-namespace",
+	"node-publish-secret-name", "node-publish-secret-namespace",
+	"node-stage-secret-name", "node-stage-secret-namespace",
+	"provisioner-secret-name", "provisioner-secret-namespace",
+}
+
+// scParam applies one linstor-csi parameter (without namespace) to the group; it returns what is wrong with the value, or nil.
+type scParam func(rg *storagev1alpha1.ResourceGroup, value string, path *field.Path) *field.Error
+
+// scParams maps linstor-csi's parameter names to their parsers; names match
+// case-insensitively, as upstream has it.
+var scParams = map[string]scParam{
+	"allowRemoteVolumeAccess": parseAllowRemoteVolumeAccess,
+	"autoPlace":               parsePlacementCount,
+	"placementCount":          parsePlacementCount,
+	"clientList": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseNodeNames(&rg.ClientList, v, p)
+	},
+	"nodeList": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseNodeNames(&rg.NodeList, v, p)
+	},
+	"disklessOnRemaining": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseBool(&rg.DisklessOnRemaining, v, p)
+	},
+	"encryption": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseBool(&rg.Encryption, v, p)
+	},
+	"usePvcName": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseBool(&rg.UsePVCName, v, p)
+	},
+	"disklessStoragePool": parseDisklessStoragePool,
+	"doNotPlaceWithRegex": parseDoNotPlaceWithRegex,
+	"fsOpts": func(rg *storagev1alpha1.ResourceGroup, v string, _ *field.Path) *field.Error {
+		rg.FSOpts = v
+		return nil
+	},
+	"mountOpts": func(rg *storagev1alpha1.ResourceGroup, v string, _ *field.Path) *field.Error {
+		rg.MountOpts = v
+		return nil
+	},
+	"postMountXfsOpts": func(rg *storagev1alpha1.ResourceGroup, v string, _ *field.Path) *field.Error {
+		rg.PostMountXFSOpts = v
+		return nil
+	},
+	"layerList":       parseLayerList,
+	"placementPolicy": parsePlacementPolicy,
+	"replicasOnSame": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseTopologyKeys(&rg.ReplicasOnSame, v, p, true)
+	},
+	"replicasOnDifferent": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
+		return parseTopologyKeys(&rg.ReplicasOnDifferent, v, p, false)
+	},
+	"resourceGroup": parseResourceGroupName,
+	"sizeKiB":       parseSizeKiB,
+	"storagePool":   parseStoragePools,
+	"overProvision": parseOverProvision,
+}
+
+// resourceGroupFromStorageClass turns one StorageClass of linstor-csi into the
+// resource group its volumes are placed by. The group is named by the
+// resourceGroup parameter, else after the StorageClass. Errors are rooted at
+// field.NewPath("parameters").Key(<parameter>).
+func resourceGroupFromStorageClass(sc *storagev1.StorageClass) (storagev1alpha1.ResourceGroup, field.ErrorList) {
+	rg := storagev1alpha1.ResourceGroup{
+		Name:           sc.Name,
+		StorageClasses: []string{sc.Name},
+		PlaceCount:     1,
+		LayerList:      slices.Clone(defaultLayerList),
+		FSType:         "ext4",
+	}
+	var errs field.ErrorList
+	root := field.NewPath("parameters")
+	for _, key := range slices.Sorted(maps.Keys(sc.Parameters)) {
+		if err := applyParameter(&rg, key, sc.Parameters[key], root.Key(key)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rg, errs
+}
+
+// applyParameter dispatches one parameter by its namespace.
+func applyParameter(rg *storagev1alpha1.ResourceGroup, key, value string, path *field.Path) *field.Error {
+	ns, name, hasNS := strings.Cut(key, "/")
+	if !hasNS {
+		ns, name = "", key
+	}
+	switch ns {
+	case drbdOptionsNamespace:
+		return setOption(&rg.DrbdOptions, name, value, path)
+	case propertyNamespace:
+		return setOption(&rg.Properties, name, value, path)
+	case csiParamNamespace:
+		return applyCSIParameter(rg, name, value, path)
+	case paramNamespace, "":
+		if sub, rest, ok := strings.Cut(name, "/"); ok && sub == drbdOptionsNamespace && ns == paramNamespace {
+			return setOption(&rg.DrbdOptions, rest, value, path)
+		}
+		parse := lookupParam(name)
+		if parse == nil {
+			return field.NotSupported(path, name, slices.Sorted(maps.Keys(scParams)))
+		}
+		return parse(rg, value, path)
+	}
+	return field.Invalid(path, key, fmt.Sprintf("unknown parameter namespace %q; expected a linstor-csi parameter (optionally prefixed %s/), %s/<property>, %s/<section>/<option> or %s/<sidecar parameter>",
+		ns, paramNamespace, propertyNamespace, drbdOptionsNamespace, csiParamNamespace))
+}
+
+// lookupParam finds a parameter's parser, ignoring case; nil when unknown.
+func lookupParam(name string) scParam {
+	for k, parse := range scParams {
+		if strings.EqualFold(k, name) {
+			return parse
+		}
+	}
+	return nil
+}
+
+// setOption stores a property or DRBD option; the name must be non-empty.
+func setOption(into *map[string]string, name, value string, path *field.Path) *field.Error {
+	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		return field.Invalid(path, name, "expected a property name after the namespace, e.g. DrbdOptions/Net/protocol")
+	}
+	if *into == nil {
+		*into = map[string]string{}
+	}
+	(*into)[name] = value
+	return nil
+}
+
+// applyCSIParameter accepts the external sidecars' parameters; fstype sets FSType.
+func applyCSIParameter(rg *storagev1alpha1.ResourceGroup, name, value string, path *field.Path) *field.Error {
+	if !slices.Contains(csiParams, name) {
+		return field.NotSupported(path, name, csiParams)
+	}
+	if name == "fstype" {
+		if value == "" {
+			return field.Invalid(path, value, "expected a filesystem type such as ext4 or xfs")
+		}
+		rg.FSType = value
+	}
+	return nil
+}
+
+func parsePlacementCount(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if v == "" {
+		v = "1"
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 1 || n > 32 {
+		return field.Invalid(path, v, "expected a whole number of diskful replicas from 1 to 32")
+	}
+	rg.PlaceCount = int32(n)
+	return nil
+}
+
+func parseBool(into *bool, v string, path *field.Path) *field.Error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return field.Invalid(path, v, "expected true or false")
+	}
+	*into = b
+	return nil
+}
+
+func parseNodeNames(into *[]string, v string, path *field.Path) *field.Error {
+	names := strings.Fields(v)
+	if len(names) == 0 {
+		return field.Invalid(path, v, "expected a space-separated list of node names")
+	}
+	*into = sortedUnique(names)
+	return nil
+}
+
+func parseDisklessStoragePool(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if !linstorNameRE.MatchString(v) {
+		return field.Invalid(path, v, "expected a storage pool name (letters, digits, _ and -, starting with a letter or _, at most 48 characters)")
+	}
+	rg.DisklessStoragePool = v
+	return nil
+}
+
+func parseDoNotPlaceWithRegex(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if _, err := regexp.Compile(v); err != nil {
+		return field.Invalid(path, v, "expected a regular expression: "+err.Error())
+	}
+	rg.DoNotPlaceWithRegex = v
+	return nil
+}
+
+func parseLayerList(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	layers := strings.Fields(strings.ToLower(v))
+	if len(layers) == 0 {
+		return field.Invalid(path, v, "expected a space-separated layer list, top down, e.g. \"drbd storage\"")
+	}
+	for i, l := range layers {
+		if !slices.Contains(knownLayers, l) {
+			return field.Invalid(path, v, fmt.Sprintf("unknown layer %q; expected layers from %s", l, strings.Join(knownLayers, ", ")))
+		}
+		if slices.Contains(layers[:i], l) {
+			return field.Invalid(path, v, fmt.Sprintf("layer %q is listed twice", l))
+		}
+	}
+	rg.LayerList = layers
+	return nil
+}
+
+func parsePlacementPolicy(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if !slices.Contains(placementPolicies, v) {
+		return field.NotSupported(path, v, placementPolicies)
+	}
+	rg.PlacementPolicy = v
+	return nil
+}
+
+// parseTopologyKeys reads replicasOnSame/replicasOnDifferent: space-separated
+// keys, each prefixed with TopologyPropertyPrefix unless it starts with
+// "Aux/", as linstor-csi does. replicasOnSame may pin a value (key=value).
+func parseTopologyKeys(into *[]string, v string, path *field.Path, allowValue bool) *field.Error {
+	var keys []string
+	for _, k := range strings.Fields(v) {
+		name, value, hasValue := strings.Cut(k, "=")
+		switch {
+		case name == "" || name == "Aux/" || strings.HasSuffix(name, "/"):
+			return field.Invalid(path, v, fmt.Sprintf("%q: expected a node label or property key, e.g. topology.kubernetes.io/zone", k))
+		case hasValue && !allowValue:
+			return field.Invalid(path, v, fmt.Sprintf("%q: expected keys only; key=value is only meaningful for replicasOnSame", k))
+		case hasValue && value == "":
+			return field.Invalid(path, v, fmt.Sprintf("%q: expected a value after =", k))
+		}
+		key := NormalizeTopologyKey(name)
+		if hasValue {
+			key += "=" + value
+		}
+		keys = append(keys, key)
+	}
+	*into = sortedUnique(keys)
+	return nil
+}
+
+// NormalizeTopologyKey is linstor-csi's rule for replicasOnSame/Different keys:
+// a key not starting with "Aux/" gets TopologyPropertyPrefix.
+func NormalizeTopologyKey(key string) string {
+	if strings.HasPrefix(key, "Aux/") {
+		return key
+	}
+	return TopologyPropertyPrefix + key
+}
+
+func parseResourceGroupName(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if !linstorNameRE.MatchString(v) {
+		return field.Invalid(path, v, "expected a resource group name (letters, digits, _ and -, starting with a letter or _, at most 48 characters)")
+	}
+	rg.Name = v
+	return nil
+}
+
+// parseSizeKiB checks the obsolete sizeKiB parameter, which linstor-csi accepts and ignores.
+func parseSizeKiB(_ *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+		return field.Invalid(path, v, "expected a whole number of KiB (the parameter is obsolete and ignored)")
+	}
+	return nil
+}
+
+func parseStoragePools(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	pools := strings.Fields(v)
+	if len(pools) == 0 {
+		return field.Invalid(path, v, "expected one or more storage pool names, separated by spaces")
+	}
+	for _, p := range pools {
+		if !linstorNameRE.MatchString(p) {
+			return field.Invalid(path, v, fmt.Sprintf("%q: expected a storage pool name (letters, digits, _ and -, starting with a letter or _, at most 48 characters)", p))
+		}
+	}
+	rg.StoragePools = sortedUnique(pools)
+	return nil
+}
+
+func parseOverProvision(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f != f {
+		return field.Invalid(path, v, "expected a positive decimal factor, e.g. 1.5")
+	}
+	rg.OverProvision = v
+	return nil
+}
+
+// remoteAccessRule is one rule of linstor-csi's allowRemoteVolumeAccess list.
+type remoteAccessRule struct {
+	FromSame []string `json:"fromSame,omitempty"`
+}
+
+// parseAllowRemoteVolumeAccess accepts "true", "false" or a YAML list of
+// {fromSame: [keys]} rules, as linstor-csi does; booleans are normalised.
+func parseAllowRemoteVolumeAccess(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if b, err := strconv.ParseBool(v); err == nil {
+		rg.AllowRemoteVolumeAccess = strconv.FormatBool(b)
+		return nil
+	}
+	var rules []remoteAccessRule
+	if err := yaml.UnmarshalStrict([]byte(v), &rules); err != nil || len(rules) == 0 {
+		return field.Invalid(path, v, "expected true, false or a YAML list of rules like [{fromSame: [topology.kubernetes.io/zone]}]")
+	}
+	for i, r := range rules {
+		if slices.Contains(r.FromSame, "") {
+			return field.Invalid(path, v, fmt.Sprintf("rule %d: fromSame holds an empty key", i))
+		}
+	}
+	rg.AllowRemoteVolumeAccess = strings.TrimSpace(v)
+	return nil
+}
+
+// resourceGroupsFromStorageClasses derives the resource groups of all given
+// StorageClasses (callers pass only those of provisioner CSIProvisioner),
+// sorted by name. Classes naming the same group are merged into one whose
+// StorageClasses lists them all; their settings must agree, else the later
+// class (by name) gets an error. Errors are keyed by StorageClass name.
+func resourceGroupsFromStorageClasses(classes []storagev1.StorageClass) ([]storagev1alpha1.ResourceGroup, map[string]field.ErrorList) {
+	sorted := make([]*storagev1.StorageClass, len(classes))
+	for i := range classes {
+		sorted[i] = &classes[i]
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+
+	byName := map[string]*storagev1alpha1.ResourceGroup{}
+	firstClass := map[string]string{}
+	errs := map[string]field.ErrorList{}
+	var names []string
+	for _, sc := range sorted {
+		rg, scErrs := resourceGroupFromStorageClass(sc)
+		if len(scErrs) > 0 {
+			errs[sc.Name] = scErrs
+			continue
+		}
+		prev, ok := byName[rg.Name]
+		if !ok {
+			byName[rg.Name] = &rg
+			firstClass[rg.Name] = sc.Name
+			names = append(names, rg.Name)
+			continue
+		}
+		if diff := groupSettingsDiffer(prev, &rg); diff != "" {
+			errs[sc.Name] = append(errs[sc.Name], field.Invalid(field.NewPath("parameters"), diff,
+				fmt.Sprintf("resource group %q is also used by StorageClass %s with different settings (%s); classes sharing a resource group must agree", rg.Name, firstClass[rg.Name], diff)))
+			continue
+		}
+		prev.StorageClasses = append(prev.StorageClasses, sc.Name)
+	}
+	sort.Strings(names)
+	groups := make([]storagev1alpha1.ResourceGroup, 0, len(names))
+	for _, n := range names {
+		groups = append(groups, *byName[n])
+	}
+	if len(errs) == 0 {
+		errs = nil
+	}
+	return groups, errs
+}
+
+// groupSettingsDiffer names the first setting in which two groups differ
+// (ignoring their StorageClasses), or returns "".
+func groupSettingsDiffer(a, b *storagev1alpha1.ResourceGroup) string {
+	x, y := *a, *b
+	x.StorageClasses, y.StorageClasses = nil, nil
+	for _, f := range groupFields {
+		if f.get(&x) != f.get(&y) {
+			return fmt.Sprintf("%s: %s vs %s", f.name, f.get(&x), f.get(&y))
+		}
+	}
+	return ""
+}
+
+// groupField renders one setting of a group for comparison and messages.
+type groupField struct {
+	name string
+	get  func(*storagev1alpha1.ResourceGroup) string
+}
+
+var groupFields = []groupField{
+	{"placementCount", func(g *storagev1alpha1.ResourceGroup) string { return strconv.Itoa(int(g.PlaceCount)) }},
+	{"storagePool", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.StoragePools) }},
+	{"replicasOnSame", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.ReplicasOnSame) }},
+	{"replicasOnDifferent", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.ReplicasOnDifferent) }},
+	{"disklessOnRemaining", func(g *storagev1alpha1.ResourceGroup) string { return strconv.FormatBool(g.DisklessOnRemaining) }},
+	{"disklessStoragePool", func(g *storagev1alpha1.ResourceGroup) string { return g.DisklessStoragePool }},
+	{"allowRemoteVolumeAccess", func(g *storagev1alpha1.ResourceGroup) string { return g.AllowRemoteVolumeAccess }},
+	{"layerList", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.LayerList) }},
+	{"DrbdOptions", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.DrbdOptions) }},
+	{"properties", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.Properties) }},
+	{"fsType", func(g *storagev1alpha1.ResourceGroup) string { return g.FSType }},
+	{"fsOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.FSOpts }},
+	{"mountOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.MountOpts }},
+	{"encryption", func(g *storagev1alpha1.ResourceGroup) string { return strconv.FormatBool(g.Encryption) }},
+	{"nodeList", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.NodeList) }},
+	{"clientList", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.ClientList) }},
+	{"doNotPlaceWithRegex", func(g *storagev1alpha1.ResourceGroup) string { return g.DoNotPlaceWithRegex }},
+	{"placementPolicy", func(g *storagev1alpha1.ResourceGroup) string { return g.PlacementPolicy }},
+	{"usePvcName", func(g *storagev1alpha1.ResourceGroup) string { return strconv.FormatBool(g.UsePVCName) }},
+	{"postMountXfsOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.PostMountXFSOpts }},
+	{"overProvision", func(g *storagev1alpha1.ResourceGroup) string { return g.OverProvision }},
+}
+
+// sortedUnique returns s sorted, without duplicates.
+func sortedUnique(s []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(s)))
+}
