@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -45,7 +46,60 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 		m.Topology.Spec.Nodes = append(m.Topology.Spec.Nodes, topologyNode(s))
 	}
 	m.Topology.Spec.NodeConnections = resolveNodeConnections(satNodes, in.nodeConns)
+	if errs := applyPoolCapacities(&m.Topology, in.nodes); len(errs) > 0 {
+		return nil, errs
+	}
+	if errs := addVolumes(m, in); len(errs) > 0 {
+		return nil, errs
+	}
 	return m, nil
+}
+
+// addVolumes derives resource groups from the StorageClasses and volumes
+// from the claims and persistent volumes.
+func addVolumes(m *Model, in *inputs) ErrorList {
+	groups, scErrs := resourceGroupsFromStorageClasses(m.StorageClasses)
+	var errs ErrorList
+	for _, sc := range in.storageClasses {
+		errs = append(errs, sc.doc.fieldErrors(scErrs[sc.obj.Name], "StorageClass/"+sc.obj.Name)...)
+	}
+	classes := map[string]*storagev1.StorageClass{}
+	for i := range in.storageClasses {
+		classes[in.storageClasses[i].obj.Name] = &in.storageClasses[i].obj
+	}
+	vols, vErrs := volumesFromClaims(unwrap(in.claims), unwrap(in.volumes), classes, groups)
+	for _, c := range in.claims {
+		key := "PersistentVolumeClaim/" + c.obj.Namespace + "/" + c.obj.Name
+		errs = append(errs, c.doc.fieldErrors(vErrs[key], key)...)
+	}
+	for _, v := range in.volumes {
+		key := "PersistentVolume/" + v.obj.Name
+		errs = append(errs, v.doc.fieldErrors(vErrs[key], key)...)
+	}
+	m.Topology.Spec.ResourceGroups = groups
+	m.Topology.Spec.Volumes = vols
+	return errs
+}
+
+// applyPoolCapacities fills known pool capacities from node annotations.
+func applyPoolCapacities(t *storagev1alpha1.StorageTopology, nodes []located[corev1.Node]) ErrorList {
+	byName := map[string]*located[corev1.Node]{}
+	for i := range nodes {
+		byName[nodes[i].obj.Name] = &nodes[i]
+	}
+	var errs ErrorList
+	for i := range t.Spec.Nodes {
+		tn := &t.Spec.Nodes[i]
+		n := byName[tn.Name]
+		caps, ferrs := ParsePoolCapacityAnnotations(&n.obj)
+		errs = append(errs, n.doc.fieldErrors(ferrs, "Node/"+tn.Name)...)
+		for j := range tn.StoragePools {
+			if c, ok := caps[tn.StoragePools[j].Name]; ok {
+				tn.StoragePools[j].CapacityBytes = &c
+			}
+		}
+	}
+	return errs
 }
 
 // validateInputs applies the per-object semantic rules.
