@@ -1,0 +1,150 @@
+package drbd
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// wantPvc1 is testdata's pvc-1 as both parsers must see it.
+func wantPvc1(sizeKiB uint64, nodeID int) Resource {
+	return Resource{
+		Name: "pvc-1", NodeID: nodeID, Role: "Primary",
+		Devices: []Device{{Volume: 0, Minor: 1000, DiskState: "UpToDate", Quorum: true, SizeKiB: sizeKiB}},
+		Connections: []Connection{
+			{PeerNodeID: 1, Name: "node-b", State: "Connected", PeerRole: "Secondary", PeerDevices: []PeerDevice{
+				{Volume: 0, ReplicationState: "SyncSource", PeerDiskState: "Inconsistent", PercentInSync: 25},
+			}},
+			{PeerNodeID: 2, Name: "node-c", State: "Connected", PeerRole: "Secondary", PeerDevices: []PeerDevice{
+				{Volume: 0, ReplicationState: "Established", PeerDiskState: "Diskless", PeerClient: true, PercentInSync: 100},
+			}},
+		},
+	}
+}
+
+func TestParseStatusJSON(t *testing.T) {
+	out, err := os.ReadFile("testdata/status-3node.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseStatusJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d resources, want 2", len(got))
+	}
+	if d := cmp.Diff(wantPvc1(1048576, 0), got[0]); d != "" {
+		t.Errorf("pvc-1 (-want +got):\n%s", d)
+	}
+	if got[1].Devices[0].SizeKiB != 0 || got[1].Devices[0].Quorum || got[1].Connections[0].State != "Connecting" {
+		t.Errorf("pvc-2 = %+v", got[1])
+	}
+}
+
+func TestParseStatusJSONEdges(t *testing.T) {
+	for _, in := range []string{"", "  \n", "[]"} {
+		if r, err := ParseStatusJSON([]byte(in)); err != nil || len(r) != 0 {
+			t.Errorf("%q: %v, %v", in, r, err)
+		}
+	}
+	for _, in := range []string{"{", `[{"name":""}]`, `[{"name":"a","devices":[{"volume":"x"}]}]`, "No currently configured DRBD found."} {
+		if _, err := ParseStatusJSON([]byte(in)); err == nil {
+			t.Errorf("%q: want error", in)
+		}
+	}
+}
+
+func TestParseEvents2Now(t *testing.T) {
+	f, err := os.Open("testdata/events2-now.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := ParseEvents2(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d resources, want 2", len(got))
+	}
+	if d := cmp.Diff(wantPvc1(0, -1), got[0]); d != "" {
+		t.Errorf("pvc-1 (-want +got):\n%s", d)
+	}
+}
+
+func TestParseEvents2Follow(t *testing.T) {
+	f, err := os.Open("testdata/events2-follow.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := ParseEvents2(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Resource{{
+		Name: "pvc-3", NodeID: -1, Role: "Primary",
+		Devices: []Device{{Volume: 0, Minor: 1002, DiskState: "UpToDate", Quorum: true}},
+		Connections: []Connection{{PeerNodeID: 1, Name: "node-b", State: "Connected", PeerRole: "Secondary",
+			PeerDevices: []PeerDevice{{Volume: 0, ReplicationState: "Established", PeerDiskState: "UpToDate", PercentInSync: 100}}}},
+	}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("state (-want +got):\n%s", d)
+	}
+}
+
+func TestParseEventErrors(t *testing.T) {
+	for _, line := range []string{
+		"exists",
+		"frobnicate resource name:a",
+		"change device name:a volume:x",
+		"change device name:a",
+		"change device volume:0",
+		"exists resource name:a novalue",
+		"2026-13-99T00:00:00Z exists -",
+	} {
+		_, err := ParseEvents2(strings.NewReader(line))
+		if err == nil {
+			t.Errorf("%q: want error", line)
+		}
+	}
+}
+
+func FuzzParseStatusJSON(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/status-3node.json")
+	f.Add(seed)
+	f.Add([]byte("[]"))
+	f.Add([]byte(`[{"name":"a","devices":[{"volume":0,"size":-1}]}]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		res, err := ParseStatusJSON(in)
+		if err == nil {
+			for _, r := range res {
+				if r.Name == "" {
+					t.Fatal("resource without name accepted")
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseEvents2(f *testing.F) {
+	for _, file := range []string{"testdata/events2-now.txt", "testdata/events2-follow.txt"} {
+		seed, _ := os.ReadFile(file)
+		f.Add(string(seed))
+	}
+	f.Add("change peer-device name:a peer-node-id:1 volume:0 done:12.5\ndestroy peer-device name:a peer-node-id:1 volume:0")
+	f.Add("destroy connection name:a peer-node-id:3")
+	f.Fuzz(func(t *testing.T, in string) {
+		res, err := ParseEvents2(strings.NewReader(in))
+		if err == nil {
+			for _, r := range res {
+				if r.Name == "" {
+					t.Fatal("resource without name accepted")
+				}
+			}
+		}
+	})
+}
