@@ -1,0 +1,186 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/dynamic"
+)
+
+// StorageGroup is the API group of piraeusctl's storage state; its objects
+// are never pruned.
+const StorageGroup = "storage.piraeus.io"
+
+// prune deletes the ApplySet members that are not in objs, except storage
+// that holds data, then narrows the parent to the current members.
+func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) error {
+	wanted := map[string]bool{}
+	for _, o := range objs {
+		wanted[pruneKey(o)] = true
+	}
+	candidates, err := r.listMembers(ctx)
+	if err != nil {
+		return err
+	}
+	sort.SliceStable(candidates, func(i, j int) bool {
+		return stageOf(candidates[i].obj) > stageOf(candidates[j].obj) // dependents first
+	})
+	var errs []error
+	for _, m := range candidates {
+		if wanted[pruneKey(m.obj)] {
+			continue
+		}
+		c, err := r.pruneOne(ctx, m)
+		r.report(c)
+		r.mu.Lock()
+		r.result.add(c)
+		r.mu.Unlock()
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return r.set.narrow(ctx, r.c, objs)
+}
+
+type member struct {
+	obj *unstructured.Unstructured
+	ri  dynamic.ResourceInterface
+}
+
+// listMembers lists every object labelled as part of the set, in every
+// group-kind and namespace the parent lists (old ∪ new, see widen).
+func (r *runner) listMembers(ctx context.Context) ([]member, error) {
+	namespaces := append([]string{r.set.namespace}, sets.List(r.set.currentNS)...)
+	selector := metav1.ListOptions{LabelSelector: LabelPartOf + "=" + r.set.id}
+	var out []member
+	for _, gkText := range sets.List(r.set.currentGKs) {
+		gk := schema.ParseGroupKind(gkText)
+		mapping, err := r.c.mapper.RESTMapping(gk)
+		if meta.IsNoMatchError(err) {
+			continue // kind no longer served: nothing of it can exist
+		}
+		if err != nil {
+			return nil, fmt.Errorf("prune: map %s: %w", gkText, err)
+		}
+		clients := []dynamic.ResourceInterface{r.c.dyn.Resource(mapping.Resource)}
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			clients = clients[:0]
+			for _, ns := range namespaces {
+				clients = append(clients, r.c.dyn.Resource(mapping.Resource).Namespace(ns))
+			}
+		}
+		for _, ri := range clients {
+			list, err := ri.List(ctx, selector)
+			if err != nil {
+				return nil, fmt.Errorf("prune: list %s: %w", gkText, err)
+			}
+			for i := range list.Items {
+				out = append(out, member{obj: &list.Items[i], ri: ri})
+			}
+		}
+	}
+	return out, nil
+}
+
+// pruneOne deletes one member that left the set, or keeps it with the reason.
+func (r *runner) pruneOne(ctx context.Context, m member) (Change, error) {
+	ref := RefOf(m.obj)
+	reason, err := r.keepReason(ctx, m.obj)
+	if err != nil {
+		return failed(ref, objectErr(ref, "prune check", err))
+	}
+	if reason != "" {
+		return Change{Object: ref, Action: Kept, Message: reason}, nil
+	}
+	if r.opts.DryRun == DryRunClient {
+		return Change{Object: ref, Action: Pruned}, nil
+	}
+	policy := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &policy,
+		Preconditions: &metav1.Preconditions{UID: ptr(m.obj.GetUID())}}
+	if r.opts.DryRun == DryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if err := m.ri.Delete(ctx, m.obj.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
+		return failed(ref, objectErr(ref, "prune", err))
+	}
+	return Change{Object: ref, Action: Pruned}, nil
+}
+
+// keepReason says why obj must not be pruned although it left the plan: it
+// holds, or may hold, a volume's data. Empty means it may be deleted.
+func (r *runner) keepReason(ctx context.Context, obj *unstructured.Unstructured) (string, error) {
+	gk := obj.GroupVersionKind().GroupKind()
+	switch {
+	case gk == schema.GroupKind{Kind: "PersistentVolume"}, gk == schema.GroupKind{Kind: "PersistentVolumeClaim"}:
+		return "holds volume data: PersistentVolumes and PersistentVolumeClaims are never pruned", nil
+	case gk.Group == StorageGroup:
+		return "storage state (" + StorageGroup + ") is never pruned", nil
+	case gk == schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:
+		return r.crdInUse(ctx, obj)
+	case gk == schema.GroupKind{Kind: "Namespace"}:
+		return r.namespaceHoldsClaims(ctx, obj.GetName())
+	}
+	return "", nil
+}
+
+// crdInUse keeps a CRD whose custom resources still exist (deleting it would
+// delete them), and every CRD of the storage group.
+func (r *runner) crdInUse(ctx context.Context, crd *unstructured.Unstructured) (string, error) {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	if group == StorageGroup {
+		return "defines storage state (" + StorageGroup + "): never pruned", nil
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		vm, _ := v.(map[string]any)
+		name, _ := vm["name"].(string)
+		if served, _ := vm["served"].(bool); !served || name == "" {
+			continue
+		}
+		gvr := schema.GroupVersionResource{Group: group, Version: name, Resource: plural}
+		list, err := r.c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return "", fmt.Errorf("list %s: %w", gvr, err)
+		}
+		if len(list.Items) > 0 {
+			return "its custom resources still exist (e.g. " + RefOf(&list.Items[0]).String() + ")", nil
+		}
+		return "", nil
+	}
+	return "", nil
+}
+
+// namespaceHoldsClaims keeps a namespace that still has PVCs: deleting it
+// would delete them.
+func (r *runner) namespaceHoldsClaims(ctx context.Context, ns string) (string, error) {
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+	list, err := r.c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("list PVCs: %w", err)
+	}
+	if len(list.Items) > 0 {
+		return "still holds PersistentVolumeClaims (e.g. " + list.Items[0].GetName() + ")", nil
+	}
+	return "", nil
+}
+
+func pruneKey(o *unstructured.Unstructured) string {
+	gk := o.GroupVersionKind().GroupKind()
+	return gk.String() + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,184 @@
+// Package kubetest starts a real etcd and kube-apiserver for the integration
+// tests of several packages (apply now; controller, webhook and HA later).
+//
+// A package starts one API server from TestMain and its tests ask for it:
+//
+//	var kube kubetest.Env
+//
+//	func TestMain(m *testing.M) { os.Exit(kube.Main(m)) }
+//
+//	func TestSomething(t *testing.T) {
+//		cfg := kube.Config(t) // skips or fails with a message naming the fix
+//		...
+//	}
+//
+// The binaries come from hack/kube-apiserver.sh ensure (etcd from Debian,
+// kube-apiserver built from source); the folder is taken from
+// KUBEBUILDER_ASSETS or, when that is unset, from the repository's
+// .cache/kube/<version>/. Integration tests are skipped only when
+// PIRAEUSCTL_SKIP_INTEGRATION=1; a missing binary is a test failure.
+package kubetest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// SkipEnv is the environment variable that, set to 1, skips integration tests.
+const SkipEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
+
+// KubeVersion is the kube-apiserver version hack/kube-apiserver.sh builds.
+const KubeVersion = "v1.34.4"
+
+const ensureHint = "run hack/kube-apiserver.sh ensure (or make test-deps), " +
+	"or set " + SkipEnv + "=1 to skip integration tests"
+
+// Env is one etcd + kube-apiserver shared by the tests of a package. The zero
+// value is ready for Main.
+type Env struct {
+	env        *envtest.Environment
+	cfg        *rest.Config
+	kubeconfig string
+	tmpDir     string
+	skipped    bool
+	startErr   error
+}
+
+// Main starts the API server, runs the tests and stops it again; it returns
+// the exit code for os.Exit. Unit tests of the package run even when the API
+// server cannot start: only tests that call Config fail then.
+func (e *Env) Main(m *testing.M) int {
+	if os.Getenv(SkipEnv) == "1" {
+		e.skipped = true
+		slog.Info("integration tests skipped", "env", SkipEnv+"=1")
+		return m.Run()
+	}
+	e.startErr = e.start()
+	defer e.stop()
+	return m.Run()
+}
+
+// Config returns an admin rest.Config of the running API server. It skips the
+// test when PIRAEUSCTL_SKIP_INTEGRATION=1 and fails it when the server could
+// not start, naming the script that provides the binaries.
+func (e *Env) Config(t testing.TB) *rest.Config {
+	t.Helper()
+	switch {
+	case e.skipped:
+		t.Skip("integration test skipped: " + SkipEnv + "=1")
+	case e.startErr != nil:
+		t.Fatalf("kube-apiserver not available: %v", e.startErr)
+	case e.cfg == nil:
+		t.Fatal("kubetest: Env.Main was not called from TestMain")
+	}
+	return rest.CopyConfig(e.cfg)
+}
+
+// Kubeconfig returns the path of an admin kubeconfig file for kubectl.
+func (e *Env) Kubeconfig(t testing.TB) string {
+	t.Helper()
+	e.Config(t)
+	return e.kubeconfig
+}
+
+// AssetsDir returns the folder holding the binaries.
+func (e *Env) AssetsDir() string {
+	if e.env == nil {
+		return ""
+	}
+	return e.env.BinaryAssetsDirectory
+}
+
+func (e *Env) start() error {
+	dir, err := AssetsDir()
+	if err != nil {
+		return err
+	}
+	e.env = &envtest.Environment{
+		BinaryAssetsDirectory:    dir,
+		ControlPlaneStartTimeout: 90 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+	}
+	cfg, err := e.env.Start()
+	if err != nil {
+		return fmt.Errorf("start etcd and kube-apiserver from %s: %w", dir, err)
+	}
+	e.cfg = cfg
+	return e.writeKubeconfig()
+}
+
+func (e *Env) writeKubeconfig() error {
+	user, err := e.env.AddUser(envtest.User{Name: "kubetest-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("add admin user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("admin kubeconfig: %w", err)
+	}
+	e.tmpDir, err = os.MkdirTemp("", "kubetest-")
+	if err != nil {
+		return fmt.Errorf("kubeconfig dir: %w", err)
+	}
+	e.kubeconfig = filepath.Join(e.tmpDir, "kubeconfig")
+	if err := os.WriteFile(e.kubeconfig, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", e.kubeconfig, err)
+	}
+	return nil
+}
+
+func (e *Env) stop() {
+	if e.env != nil && e.cfg != nil {
+		if err := e.env.Stop(); err != nil {
+			slog.Warn("stop kube-apiserver", "err", err)
+		}
+	}
+	if e.tmpDir != "" {
+		_ = os.RemoveAll(e.tmpDir)
+	}
+}
+
+// AssetsDir finds the folder with etcd, kube-apiserver and kubectl:
+// KUBEBUILDER_ASSETS if set, else .cache/kube/<KubeVersion> of the repository.
+func AssetsDir() (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", fmt.Errorf("%w; %s", err, ensureHint)
+		}
+		dir = filepath.Join(root, ".cache", "kube", KubeVersion)
+	}
+	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return "", fmt.Errorf("%s missing in %s: %s", bin, dir, ensureHint)
+		}
+	}
+	return dir, nil
+}
+
+// repoRoot walks up from the working directory to the folder holding go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("KUBEBUILDER_ASSETS unset and no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
