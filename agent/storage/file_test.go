@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/hostexec"
+)
+
+// requireRoot fails (never skips silently) when the real loop-device test
+// cannot run, unless integration tests are switched off explicitly.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
+		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the FILE provider test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
+	}
+	for _, tool := range []string{"losetup", "truncate", "fallocate", "mkfs.ext4", "mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: run hack/install-deps.sh util-linux e2fsprogs: %v", tool, err)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestFileProvidersForReal creates a volume on a real loop device, puts an
+// ext4 file system with data on it, grows it, checks the data and removes
+// it, leaving no loop device and no file behind.
+func TestFileProvidersForReal(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range []agentv1.ProviderKind{agentv1.ProviderKind_FILE_THIN, agentv1.ProviderKind_FILE} {
+		t.Run(kind.String(), func(t *testing.T) { fileLifecycle(t, kind) })
+	}
+}
+
+func fileLifecycle(t *testing.T, kind agentv1.ProviderKind) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "pool")
+	rec := &hostexec.Recorder{Next: &hostexec.Local{}}
+	p, err := New(&agentv1.StoragePool{Name: "files", ProviderKind: kind, Directory: dir}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := p.Ensure(ctx); err != nil || !changed {
+		t.Fatalf("Ensure: %v %v", changed, err)
+	}
+	if changed, err := p.Ensure(ctx); err != nil || changed {
+		t.Fatalf("second Ensure must do nothing: %v %v", changed, err)
+	}
+	v, err := p.Create(ctx, "pvc-real_00000", "uid-1", 32*1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("losetup", "--detach", v.DevicePath).Run() })
+	checkAllocation(t, kind, v.Object, 32*1024*1024)
+
+	run(t, "mkfs.ext4", "-q", v.DevicePath)
+	mnt := t.TempDir()
+	run(t, "mount", v.DevicePath, mnt)
+	data := bytes.Repeat([]byte("piraeusctl"), 100000)
+	if err := os.WriteFile(filepath.Join(mnt, "data"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "umount", mnt)
+
+	// A fresh listing finds the volume, its uid and its loop device.
+	vols, err := p.Volumes(ctx)
+	if err != nil || len(vols) != 1 || vols[0].DevicePath != v.DevicePath || vols[0].UID != "uid-1" || vols[0].SizeKiB != 32*1024 {
+		t.Fatalf("Volumes = %+v, %v; want the one volume on %s", vols, err, v.DevicePath)
+	}
+	if v, err = p.Grow(ctx, vols[0], 64*1024); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(run(t, "blockdev", "--getsize64", v.DevicePath)); got != "67108864" {
+		t.Fatalf("loop device size after grow = %s, want 67108864", got)
+	}
+	run(t, "e2fsck", "-fy", v.DevicePath)
+	run(t, "resize2fs", v.DevicePath)
+	run(t, "mount", v.DevicePath, mnt)
+	got, err := os.ReadFile(filepath.Join(mnt, "data"))
+	run(t, "umount", mnt)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("data after grow differs (err %v)", err)
+	}
+
+	if err := p.Delete(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(t, "losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"); strings.Contains(out, dir) {
+		t.Errorf("a loop device still uses the pool:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left in the pool: %v", entries)
+	}
+	if vols, err := p.Volumes(ctx); err != nil || len(vols) != 0 {
+		t.Errorf("Volumes after delete = %v, %v", vols, err)
+	}
+	c, err := p.Capacity(ctx)
+	if err != nil || c.TotalKiB == 0 || c.FreeKiB > c.TotalKiB {
+		t.Errorf("capacity = %+v, %v", c, err)
+	}
+}
+
+// checkAllocation checks that FILE preallocates and FILE_THIN stays sparse.
+func checkAllocation(t *testing.T, kind agentv1.ProviderKind, path string, size int64) {
+	t.Helper()
+	out := strings.TrimSpace(run(t, "stat", "--format", "%s %b %B", path))
+	var apparent, blocks, blockSize int64
+	if _, err := fmt.Sscan(out, &apparent, &blocks, &blockSize); err != nil {
+		t.Fatal(err)
+	}
+	allocated := blocks * blockSize
+	if apparent != size {
+		t.Errorf("file size = %d, want %d", apparent, size)
+	}
+	if kind == agentv1.ProviderKind_FILE && allocated < size {
+		t.Errorf("FILE backing file allocates %d of %d bytes, want all", allocated, size)
+	}
+	if kind == agentv1.ProviderKind_FILE_THIN && allocated > size/8 {
+		t.Errorf("FILE_THIN backing file allocates %d of %d bytes, want sparse", allocated, size)
+	}
+}
+
+func TestParseBackingFile(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+		want Volume
+	}{
+		{"pvc-1_00000.9d2c41d6-0f1e.img", true, Volume{Name: "pvc-1_00000", Resource: "pvc-1", UID: "9d2c41d6-0f1e"}},
+		{"a.b_00002.u1.img", true, Volume{Name: "a.b_00002", Resource: "a.b", Number: 2, UID: "u1"}},
+		{"pvc-1_00000.img", false, Volume{}},
+		{"pvc-1_00000.u.raw", false, Volume{}},
+		{"other.u1.img", false, Volume{}},
+	} {
+		got, ok := parseBackingFile(tt.name)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseBackingFile(%q) = %+v %v", tt.name, got, ok)
+		}
+	}
+}
