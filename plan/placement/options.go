@@ -1,0 +1,98 @@
+package placement
+
+import (
+	"fmt"
+	"strings"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+)
+
+// DefaultMaxOversubscriptionRatio is LINSTOR's default for thin pools.
+const DefaultMaxOversubscriptionRatio = 20
+
+// OversubscriptionProperty is the LINSTOR property (pool or cluster level)
+// that sets how far thin pools may be over-subscribed.
+const OversubscriptionProperty = "MaxOversubscriptionRatio"
+
+// MaxNodeIDs is the number of DRBD node ids a volume can use (0-31).
+const MaxNodeIDs = 32
+
+// Options tune Place.
+type Options struct {
+	// AllowUnplaced reports volumes that cannot be (fully) placed in
+	// Result.Unplaced and returns no error; otherwise Place returns an
+	// *UnplacedError along with the result.
+	AllowUnplaced bool
+	// MaxOversubscriptionRatio for thin pools when neither the pool's nor the
+	// cluster's properties set MaxOversubscriptionRatio. 0 means the default.
+	MaxOversubscriptionRatio float64
+}
+
+// DefaultOptions returns the options `piraeusctl plan` uses without flags.
+func DefaultOptions() Options {
+	return Options{MaxOversubscriptionRatio: DefaultMaxOversubscriptionRatio}
+}
+
+// Result is the outcome of Place.
+type Result struct {
+	// Spec is a copy of the input spec with every volume's replicas, port and
+	// minor filled in. The input spec is not modified.
+	Spec *storagev1alpha1.StorageTopologySpec `json:"spec"`
+	// Unplaced lists volumes with fewer replicas than their group asks for,
+	// sorted by volume name.
+	Unplaced []Unplaced `json:"unplaced,omitempty"`
+	// Moves lists replicas that left a node, sorted by volume and node.
+	Moves []Move `json:"moves,omitempty"`
+}
+
+// Unplaced is a volume placement could not (fully) satisfy.
+type Unplaced struct {
+	// Volume name.
+	Volume string `json:"volume"`
+	// ResourceGroup of the volume.
+	ResourceGroup string `json:"resourceGroup"`
+	// Wanted diskful replicas, and how many were Placed.
+	Wanted int `json:"wanted"`
+	Placed int `json:"placed"`
+	// Reasons, one per constraint that ruled candidates out.
+	Reasons []string `json:"reasons"`
+}
+
+func (u Unplaced) String() string {
+	return fmt.Sprintf("volume %s (resource group %s): placed %d of %d diskful replicas: %s",
+		u.Volume, u.ResourceGroup, u.Placed, u.Wanted, strings.Join(u.Reasons, "; "))
+}
+
+// Move is a replica that had to leave its node.
+type Move struct {
+	Volume string `json:"volume"`
+	// From is the node the replica was on; To the node it moved to, "" when
+	// no node could take it.
+	From string `json:"from"`
+	To   string `json:"to,omitempty"`
+	// Why the replica had to leave.
+	Why string `json:"why"`
+}
+
+// UnplacedError is returned by Place when volumes cannot be placed and
+// Options.AllowUnplaced is false.
+type UnplacedError struct {
+	Unplaced []Unplaced
+}
+
+func (e *UnplacedError) Error() string {
+	lines := make([]string, len(e.Unplaced))
+	for i, u := range e.Unplaced {
+		lines[i] = u.String()
+	}
+	return fmt.Sprintf("%d volume(s) cannot be placed (use --allow-unplaced to continue):\n  %s",
+		len(e.Unplaced), strings.Join(lines, "\n  "))
+}
+
+// AllocationError is returned when a port, minor or node id range is exhausted
+// or the input holds conflicting allocations.
+type AllocationError struct {
+	Message string
+}
+
+func (e *AllocationError) Error() string { return e.Message }

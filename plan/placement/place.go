@@ -1,0 +1,313 @@
+package placement
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+)
+
+// Place fills every volume's Replicas, Port and Minor in a copy of spec and
+// returns it in Result.Spec; see the package documentation for the rules.
+// previous (may be nil) is the last placement, e.g. the StorageTopology
+// committed to git; allocations already on spec's volumes take precedence.
+//
+// Volumes that cannot get all their diskful replicas are listed in
+// Result.Unplaced (and placed as far as possible); unless
+// opts.AllowUnplaced, Place then also returns an *UnplacedError. Exhausted
+// or conflicting allocations return an *AllocationError and no result.
+func Place(spec, previous *storagev1alpha1.StorageTopologySpec, opts Options) (*Result, error) {
+	if spec == nil {
+		return nil, errors.New("placement: no topology spec")
+	}
+	out := spec.DeepCopy()
+	slices.SortFunc(out.Volumes, func(a, b storagev1alpha1.Volume) int { return cmp.Compare(a.Name, b.Name) })
+	p := &placer{
+		c:       newCluster(out, opts),
+		groups:  map[string]*storagev1alpha1.ResourceGroup{},
+		indexes: map[string]*groupIndex{},
+		result:  &Result{Spec: out},
+	}
+	for i := range out.ResourceGroups {
+		p.groups[out.ResourceGroups[i].Name] = &out.ResourceGroups[i]
+	}
+	prev := map[string]*storagev1alpha1.Volume{}
+	if previous != nil {
+		for i := range previous.Volumes {
+			prev[previous.Volumes[i].Name] = &previous.Volumes[i]
+		}
+	}
+	states := make([]volumeState, len(out.Volumes))
+	for i := range out.Volumes {
+		states[i] = p.carryOver(&out.Volumes[i], prev[out.Volumes[i].Name])
+	}
+	if err := allocatePortsAndMinors(out.Allocation, out.Volumes, states); err != nil {
+		return nil, err
+	}
+	for i := range out.Volumes {
+		if err := p.place(&out.Volumes[i], &states[i]); err != nil {
+			return nil, err
+		}
+	}
+	return p.finish(opts)
+}
+
+// placer carries the state of one Place call.
+type placer struct {
+	c       *cluster
+	groups  map[string]*storagev1alpha1.ResourceGroup
+	indexes map[string]*groupIndex
+	result  *Result
+	stamp   uint64
+}
+
+// volumeState is what carryOver learnt about a volume's existing state.
+type volumeState struct {
+	port, minor    int32
+	kept           []storagev1alpha1.Replica // diskful, staying
+	evacuees       []storagev1alpha1.Replica // diskful on storage-cordoned nodes
+	keptDiskless   []storagev1alpha1.Replica // diskless (not tie-breaker), staying
+	prevTieBreaker string
+	prevIDs        map[string]int32 // node → node id of the existing replicas
+	leaving        []Move           // diskful replicas that must leave (To filled later)
+}
+
+// carryOver takes the volume's existing replicas (its own, else the previous
+// spec's), keeps what may stay and accounts the space they use.
+func (p *placer) carryOver(v *storagev1alpha1.Volume, prev *storagev1alpha1.Volume) volumeState {
+	st := volumeState{port: v.Port, minor: v.Minor, prevIDs: map[string]int32{}}
+	src := v.Replicas
+	if prev != nil {
+		if len(src) == 0 {
+			src = prev.Replicas
+		}
+		st.port = cmp.Or(st.port, prev.Port)
+		st.minor = cmp.Or(st.minor, prev.Minor)
+	}
+	v.Replicas = nil
+	for _, r := range src {
+		st.prevIDs[r.Node] = r.NodeID
+		n := p.c.byName[r.Node]
+		switch {
+		case r.Diskless && r.TieBreaker:
+			st.prevTieBreaker = r.Node
+		case r.Diskless:
+			if n != nil && !n.cordoned {
+				r.Reason = keptReason(r.Reason)
+				st.keptDiskless = append(st.keptDiskless, r)
+			}
+		case n == nil:
+			st.leaving = append(st.leaving, Move{Volume: v.Name, From: r.Node, Why: "node is gone"})
+		case n.pool(r.StoragePool) == nil:
+			st.leaving = append(st.leaving, Move{Volume: v.Name, From: r.Node, Why: fmt.Sprintf("node no longer has pool %s", r.StoragePool)})
+		default:
+			n.pool(r.StoragePool).allocated += v.SizeBytes
+			if p.c.trackVolumes {
+				n.volumes = append(n.volumes, v.Name)
+			}
+			r.Reason = keptReason(r.Reason)
+			if n.cordoned {
+				st.evacuees = append(st.evacuees, r)
+			} else {
+				st.kept = append(st.kept, r)
+			}
+		}
+	}
+	for _, r := range st.keptDiskless {
+		p.c.byName[r.Node].diskless++
+	}
+	return st
+}
+
+// keptReason keeps the reason a replica was placed with, once given.
+func keptReason(prev string) string {
+	if prev != "" {
+		return prev
+	}
+	return "existing replica, kept"
+}
+
+// index returns the group index of a resource group, building it once.
+func (p *placer) index(name string) (*groupIndex, error) {
+	if g, ok := p.indexes[name]; ok {
+		return g, nil
+	}
+	rg, ok := p.groups[name]
+	if !ok {
+		return nil, fmt.Errorf("placement: resource group %q not found in the topology", name)
+	}
+	g, err := newGroupIndex(p.c, rg)
+	if err != nil {
+		return nil, err
+	}
+	p.indexes[name] = g
+	return g, nil
+}
+
+// place chooses the volume's replicas and node ids.
+func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
+	v.Port, v.Minor = st.port, st.minor
+	g, err := p.index(v.ResourceGroup)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	want := int(g.rg.PlaceCount)
+	if len(g.rg.NodeList) > 0 {
+		want = len(g.rg.NodeList)
+	}
+	var added []storagev1alpha1.Replica
+	var why []string
+	if need := want - len(st.kept); need > 0 {
+		if len(g.rg.NodeList) > 0 {
+			added, why = p.placeListed(g, v, st)
+		} else {
+			added, why = p.autoplace(g, v, st, need)
+		}
+	}
+	diskful := p.settleEvacuees(v, st, added, want)
+	if len(diskful) < want {
+		p.result.Unplaced = append(p.result.Unplaced, Unplaced{
+			Volume: v.Name, ResourceGroup: g.rg.Name, Wanted: want, Placed: len(diskful), Reasons: why,
+		})
+	}
+	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
+	if err := assignNodeIDs(v.Name, replicas, st.prevIDs); err != nil {
+		return err
+	}
+	slices.SortFunc(replicas, func(a, b storagev1alpha1.Replica) int { return cmp.Compare(a.Node, b.Node) })
+	v.Replicas = replicas
+	return nil
+}
+
+// settleEvacuees returns the volume's diskful replicas: kept and added ones,
+// plus replicas on storage-cordoned nodes as long as too few others exist.
+// It records the moves of replicas that left.
+func (p *placer) settleEvacuees(v *storagev1alpha1.Volume, st *volumeState, added []storagev1alpha1.Replica, want int) []storagev1alpha1.Replica {
+	count := len(st.kept) + len(added)
+	leaving := slices.Clone(st.leaving)
+	var stay []storagev1alpha1.Replica
+	for _, r := range st.evacuees {
+		if count < want {
+			r.Reason = "kept on storage-cordoned node: no other node can take it; " + r.Reason
+			stay = append(stay, r)
+			count++
+			continue
+		}
+		leaving = append(leaving, Move{Volume: v.Name, From: r.Node, Why: "node is storage-cordoned"})
+		p.c.byName[r.Node].pool(r.StoragePool).allocated -= v.SizeBytes
+	}
+	for i := range leaving {
+		if i < len(added) {
+			leaving[i].To = added[i].Node
+			added[i].Reason = fmt.Sprintf("replaces replica on %s (%s); %s", leaving[i].From, leaving[i].Why, added[i].Reason)
+		}
+		p.result.Moves = append(p.result.Moves, leaving[i])
+	}
+	return slices.Concat(st.kept, added, stay)
+}
+
+// autoplace chooses need new diskful replicas. With replicasOnSame and no
+// existing replica to anchor the value, it tries the best value combination
+// first and moves on to the next when that one cannot hold them all.
+func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState, need int) ([]storagev1alpha1.Replica, []string) {
+	excluded := map[string]bool{}
+	var best []pickResult
+	var bestSel *selection
+	for {
+		sel := p.newSelection(g, v, st)
+		sel.excluded = excluded
+		var picks []pickResult
+		for len(picks) < need {
+			r := g.pick(sel)
+			if r.c == nil {
+				break
+			}
+			picks = append(picks, r)
+			g.take(sel, r.c.p.node)
+		}
+		if len(picks) > len(best) || best == nil {
+			best, bestSel = picks, sel
+		}
+		if len(picks) == need || len(picks) == 0 || len(g.sameKeys) == 0 || len(st.kept) > 0 {
+			break
+		}
+		excluded[picks[0].c.sameKey] = true
+	}
+	added := make([]storagev1alpha1.Replica, len(best))
+	for i, r := range best {
+		added[i] = storagev1alpha1.Replica{Node: r.c.p.node.name, StoragePool: r.c.p.name, Reason: g.reason(r)}
+		r.c.p.allocated += v.SizeBytes
+		if p.c.trackVolumes {
+			r.c.p.node.volumes = append(r.c.p.node.volumes, v.Name)
+		}
+	}
+	var why []string
+	if len(best) < need {
+		why = p.diagnose(g, v, st, bestSel, need)
+	}
+	return added, why
+}
+
+// newSelection starts choosing replicas for a volume: its kept replicas'
+// nodes are taken.
+func (p *placer) newSelection(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState) *selection {
+	p.stamp++
+	sel := &selection{volHash: hashString(v.Name), size: v.SizeBytes, stamp: p.stamp, diffTaken: make([][]int32, len(g.diffKeys))}
+	for _, r := range st.kept {
+		g.take(sel, p.c.byName[r.Node])
+	}
+	return sel
+}
+
+// placeListed places diskful replicas on the group's nodeList.
+func (p *placer) placeListed(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState) ([]storagev1alpha1.Replica, []string) {
+	var added []storagev1alpha1.Replica
+	var why []string
+	for _, name := range g.rg.NodeList {
+		if slices.ContainsFunc(st.kept, func(r storagev1alpha1.Replica) bool { return r.Node == name }) {
+			continue
+		}
+		n := p.c.byName[name]
+		var pl *pool
+		if n != nil {
+			pl = firstAllowedPool(g, n)
+		}
+		switch {
+		case n == nil:
+			why = append(why, fmt.Sprintf("nodeList names %s, which is not a storage node", name))
+		case n.cordoned:
+			why = append(why, fmt.Sprintf("nodeList names %s, which is storage-cordoned", name))
+		case pl == nil:
+			why = append(why, fmt.Sprintf("nodeList names %s, which has no pool %s", name, poolsText(g)))
+		case !pl.fits(v.SizeBytes):
+			free, _ := pl.free()
+			why = append(why, fmt.Sprintf("nodeList names %s, whose pool %s has %s free, less than %s", name, pl.name, bytesIEC(free), bytesIEC(v.SizeBytes)))
+		default:
+			pl.allocated += v.SizeBytes
+			added = append(added, storagev1alpha1.Replica{Node: name, StoragePool: pl.name, Reason: fmt.Sprintf("nodeList of resource group %s; pool %s", g.rg.Name, pl.name)})
+		}
+	}
+	return added, why
+}
+
+// firstAllowedPool is the node's first pool (by name) the group allows.
+func firstAllowedPool(g *groupIndex, n *node) *pool {
+	for _, pl := range n.pools {
+		if g.allowsPool(pl.name) {
+			return pl
+		}
+	}
+	return nil
+}
+
+// finish sorts the report and applies Options.AllowUnplaced.
+func (p *placer) finish(opts Options) (*Result, error) {
+	r := p.result
+	slices.SortFunc(r.Moves, func(a, b Move) int { return cmp.Or(cmp.Compare(a.Volume, b.Volume), cmp.Compare(a.From, b.From)) })
+	if len(r.Unplaced) > 0 && !opts.AllowUnplaced {
+		return r, &UnplacedError{Unplaced: r.Unplaced}
+	}
+	return r, nil
+}

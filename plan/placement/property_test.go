@@ -1,0 +1,286 @@
+package placement
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+// checkInvariants verifies what must hold for any placement.
+func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
+	t.Helper()
+	nodes := map[string]*storagev1alpha1.TopologyNode{}
+	for i := range s.Nodes {
+		nodes[s.Nodes[i].Name] = &s.Nodes[i]
+	}
+	groups := map[string]*storagev1alpha1.ResourceGroup{}
+	for i := range s.ResourceGroups {
+		groups[s.ResourceGroups[i].Name] = &s.ResourceGroups[i]
+	}
+	ports, minors := map[int32]string{}, map[int32]string{}
+	used := map[string]int64{} // node/pool → bytes
+	for _, v := range s.Volumes {
+		require.GreaterOrEqual(t, v.Port, s.Allocation.PortMin, v.Name)
+		require.LessOrEqual(t, v.Port, s.Allocation.PortMax, v.Name)
+		require.GreaterOrEqual(t, v.Minor, s.Allocation.MinorMin, v.Name)
+		require.LessOrEqual(t, v.Minor, s.Allocation.MinorMax, v.Name)
+		require.NotContains(t, ports, v.Port, "port of %s", v.Name)
+		require.NotContains(t, minors, v.Minor, "minor of %s", v.Name)
+		ports[v.Port], minors[v.Minor] = v.Name, v.Name
+		onNode, ids := map[string]bool{}, map[int32]bool{}
+		rg := groups[v.ResourceGroup]
+		var diskful []*storagev1alpha1.TopologyNode
+		for _, r := range v.Replicas {
+			require.False(t, onNode[r.Node], "%s: two replicas on %s", v.Name, r.Node)
+			onNode[r.Node] = true
+			require.False(t, ids[r.NodeID], "%s: node id %d twice", v.Name, r.NodeID)
+			require.True(t, r.NodeID >= 0 && r.NodeID < MaxNodeIDs, "%s: node id %d", v.Name, r.NodeID)
+			ids[r.NodeID] = true
+			require.NotEmpty(t, r.Reason, "%s on %s: no reason", v.Name, r.Node)
+			n := nodes[r.Node]
+			require.NotNil(t, n, "%s: replica on unknown node %s", v.Name, r.Node)
+			if r.Diskless {
+				require.Empty(t, r.StoragePool)
+				continue
+			}
+			require.False(t, n.StorageCordoned && !strings.Contains(r.Reason, "cordoned"), "%s: new replica on cordoned %s", v.Name, r.Node)
+			require.True(t, rg == nil || len(rg.StoragePools) == 0 || contains(rg.StoragePools, r.StoragePool), "%s: pool %s not allowed", v.Name, r.StoragePool)
+			require.True(t, hasPool(n, r.StoragePool), "%s: node %s lacks pool %s", v.Name, r.Node, r.StoragePool)
+			used[r.Node+"/"+r.StoragePool] += v.SizeBytes
+			diskful = append(diskful, n)
+		}
+		if rg != nil {
+			checkKeys(t, v.Name, rg, diskful)
+		}
+	}
+	for _, n := range s.Nodes {
+		for _, p := range n.StoragePools {
+			if p.CapacityBytes != nil && p.ProviderKind == piraeusv1.ProviderLVM {
+				require.LessOrEqual(t, used[n.Name+"/"+p.Name], *p.CapacityBytes, "pool %s/%s over capacity", n.Name, p.Name)
+			}
+		}
+	}
+}
+
+// checkKeys verifies replicasOnSame and replicasOnDifferent among diskful replicas.
+func checkKeys(t *testing.T, volume string, rg *storagev1alpha1.ResourceGroup, diskful []*storagev1alpha1.TopologyNode) {
+	t.Helper()
+	value := func(n *storagev1alpha1.TopologyNode, key string) string {
+		nn := &node{props: n.Properties, labels: n.Labels}
+		v, ok := nn.value(key)
+		require.True(t, ok, "%s: node %s has no %s", volume, n.Name, key)
+		return v
+	}
+	for _, k := range rg.ReplicasOnDifferent {
+		seen := map[string]bool{}
+		for _, n := range diskful {
+			v := value(n, k)
+			require.False(t, seen[v], "%s: two replicas with %s=%s", volume, k, v)
+			seen[v] = true
+		}
+	}
+	for _, k := range rg.ReplicasOnSame {
+		key, pinned, hasPin := strings.Cut(k, "=")
+		for _, n := range diskful {
+			v := value(n, key)
+			if hasPin {
+				require.Equal(t, pinned, v, volume)
+			} else {
+				require.Equal(t, value(diskful[0], key), v, "%s: replicasOnSame %s", volume, key)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPool(n *storagev1alpha1.TopologyNode, name string) bool {
+	for _, p := range n.StoragePools {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// randomCluster builds a cluster of up to 30 nodes in up to 4 zones with
+// random pools, capacities, cordons, groups and volumes.
+func randomCluster(rng *rand.Rand) *storagev1alpha1.StorageTopologySpec {
+	nNodes := 3 + rng.Intn(28)
+	zones := 1 + rng.Intn(4)
+	var nodes []storagev1alpha1.TopologyNode
+	for i := 0; i < nNodes; i++ {
+		var pools []poolSpec
+		if rng.Intn(5) > 0 {
+			pools = append(pools, thin("thin", int64(rng.Intn(3))*100))
+		}
+		if rng.Intn(3) == 0 {
+			pools = append(pools, thick("thick", 50+int64(rng.Intn(200))))
+		}
+		n := testNode(fmt.Sprintf("n%02d", i), fmt.Sprintf("z%d", rng.Intn(zones)), pools...)
+		n.Labels["rack"] = fmt.Sprintf("r%d", rng.Intn(3))
+		n.StorageCordoned = rng.Intn(12) == 0
+		nodes = append(nodes, n)
+	}
+	groups := []storagev1alpha1.ResourceGroup{
+		testGroup("g1", 1+int32(rng.Intn(3)), []string{"thin"}),
+		testGroup("g2", 2, nil, zoneKey),
+		testGroup("g3", 1+int32(rng.Intn(3)), []string{"thick", "thin"}),
+	}
+	groups[2].ReplicasOnSame = []string{"Aux/topology/rack"}
+	groups[0].DisklessOnRemaining = rng.Intn(4) == 0
+	var vols [][]storagev1alpha1.Volume
+	for _, g := range groups {
+		vols = append(vols, testVolumes(g.Name, rng.Intn(15), 1+int64(rng.Intn(40))))
+	}
+	return testSpec(nodes, groups, vols...)
+}
+
+func TestPropertyInvariants(t *testing.T) {
+	for seed := int64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		spec := randomCluster(rng)
+		res, err := Place(spec, nil, Options{AllowUnplaced: true})
+		require.NoError(t, err, "seed %d", seed)
+		checkInvariants(t, res.Spec)
+		unplaced := map[string]bool{}
+		for _, u := range res.Unplaced {
+			unplaced[u.Volume] = true
+			require.NotEmpty(t, u.Reasons, "seed %d", seed)
+		}
+		for _, v := range res.Spec.Volumes {
+			if !unplaced[v.Name] {
+				require.Equal(t, int(groupOf(res.Spec, v.ResourceGroup).PlaceCount), countDiskful(v), "seed %d %s", seed, v.Name)
+			}
+		}
+
+		// identical across runs and input orders
+		shuffled := spec.DeepCopy()
+		rng.Shuffle(len(shuffled.Nodes), func(i, j int) { shuffled.Nodes[i], shuffled.Nodes[j] = shuffled.Nodes[j], shuffled.Nodes[i] })
+		rng.Shuffle(len(shuffled.Volumes), func(i, j int) { shuffled.Volumes[i], shuffled.Volumes[j] = shuffled.Volumes[j], shuffled.Volumes[i] })
+		rng.Shuffle(len(shuffled.ResourceGroups), func(i, j int) {
+			shuffled.ResourceGroups[i], shuffled.ResourceGroups[j] = shuffled.ResourceGroups[j], shuffled.ResourceGroups[i]
+		})
+		res2, err := Place(shuffled, nil, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		require.Equal(t, res.Spec.Volumes, res2.Spec.Volumes, "seed %d: order changed the placement", seed)
+		require.Equal(t, res.Unplaced, res2.Unplaced)
+	}
+}
+
+func TestPropertyAddingNodeMovesNothing(t *testing.T) {
+	for seed := int64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		spec := randomCluster(rng)
+		first, err := Place(spec, nil, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+
+		grown := spec.DeepCopy()
+		grown.Nodes = append(grown.Nodes, testNode("zz-new", "z0", thin("thin", 1000), thick("thick", 1000)))
+		grown.Volumes = append(grown.Volumes, testVolumes("g2", 3, 1)...)
+		for i := range grown.Volumes {
+			grown.Volumes[i].Name += "-x" // the new volumes have new names
+			if i >= len(spec.Volumes) {
+				continue
+			}
+			grown.Volumes[i].Name = spec.Volumes[i].Name
+		}
+		second, err := Place(grown, first.Spec, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		checkInvariants(t, second.Spec)
+		require.Empty(t, second.Moves, "seed %d", seed)
+		after := volumesByName(second.Spec)
+		for _, v := range first.Spec.Volumes {
+			got := after[v.Name]
+			require.Equal(t, v.Port, got.Port)
+			require.Equal(t, v.Minor, got.Minor)
+			require.Subset(t, diskfulKeys(got), diskfulKeys(v), "seed %d %s: existing replica moved", seed, v.Name)
+		}
+	}
+}
+
+func TestPropertyRemovingNodeMovesOnlyItsReplicas(t *testing.T) {
+	for seed := int64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		spec := randomCluster(rng)
+		first, err := Place(spec, nil, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		gone := spec.Nodes[rng.Intn(len(spec.Nodes))].Name
+
+		shrunk := spec.DeepCopy()
+		shrunk.Nodes = removeNode(shrunk.Nodes, gone)
+		second, err := Place(shrunk, first.Spec, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		checkInvariants(t, second.Spec)
+		after := volumesByName(second.Spec)
+		for _, v := range first.Spec.Volumes {
+			got := after[v.Name]
+			require.Equal(t, v.Port, got.Port)
+			require.Equal(t, v.Minor, got.Minor)
+			ids := map[string]int32{}
+			for _, r := range got.Replicas {
+				ids[r.Node] = r.NodeID
+			}
+			for _, r := range v.Replicas {
+				if r.Node == gone || r.Diskless {
+					continue
+				}
+				require.Contains(t, diskfulKeys(got), r.Node+"/"+r.StoragePool, "seed %d %s: replica on %s moved although only %s left", seed, v.Name, r.Node, gone)
+				require.Equal(t, r.NodeID, ids[r.Node], "seed %d %s: node id changed", seed, v.Name)
+			}
+		}
+		for _, m := range second.Moves {
+			require.Equal(t, gone, m.From, "seed %d", seed)
+		}
+	}
+}
+
+func groupOf(s *storagev1alpha1.StorageTopologySpec, name string) *storagev1alpha1.ResourceGroup {
+	for i := range s.ResourceGroups {
+		if s.ResourceGroups[i].Name == name {
+			return &s.ResourceGroups[i]
+		}
+	}
+	return nil
+}
+
+func countDiskful(v storagev1alpha1.Volume) int {
+	n := 0
+	for _, r := range v.Replicas {
+		if !r.Diskless {
+			n++
+		}
+	}
+	return n
+}
+
+func diskfulKeys(v storagev1alpha1.Volume) []string {
+	var out []string
+	for _, r := range v.Replicas {
+		if !r.Diskless {
+			out = append(out, r.Node+"/"+r.StoragePool)
+		}
+	}
+	return out
+}
+
+func volumesByName(s *storagev1alpha1.StorageTopologySpec) map[string]storagev1alpha1.Volume {
+	m := map[string]storagev1alpha1.Volume{}
+	for _, v := range s.Volumes {
+		m[v.Name] = v
+	}
+	return m
+}
