@@ -30,7 +30,15 @@ type document struct {
 type positionIndex struct {
 	source string
 	byPath map[string]Position
+	// converted counts converted nodes, to stop alias bombs.
+	converted int
 }
+
+// Limits that keep hostile YAML (alias bombs, deep nesting) from exhausting memory.
+const (
+	maxNestingDepth   = 128
+	maxConvertedNodes = 4 << 20
+)
 
 // position returns where path (object-relative) is, falling back to the
 // nearest enclosing field that exists.
@@ -128,6 +136,11 @@ func nodeKindName(n *yaml.Node) string {
 // convertNode turns a YAML node into JSON-compatible Go values, recording
 // the position of every mapping key and sequence item under its path.
 func convertNode(n *yaml.Node, path string, idx *positionIndex) (any, error) {
+	idx.converted++
+	if idx.converted > maxConvertedNodes || strings.Count(path, ".")+strings.Count(path, "[") > maxNestingDepth {
+		return nil, &Error{Pos: Position{Source: idx.source, Line: n.Line, Column: n.Column}, Field: path,
+			Message: "document too large or too deeply nested (recursive YAML aliases?)"}
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		return convertNode(n.Alias, path, idx)

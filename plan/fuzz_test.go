@@ -1,0 +1,40 @@
+package plan_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/piraeusctl/piraeusctl/plan"
+)
+
+// FuzzLoad feeds arbitrary bytes to the loader: it must return a model or
+// an error, never panic, and every error must name its source.
+func FuzzLoad(f *testing.F) {
+	seeds, _ := filepath.Glob("../examples/*.yaml")
+	more, _ := filepath.Glob("../testdata/*/input/*.yaml")
+	invalid, _ := filepath.Glob("../testdata/invalid/*/input.yaml")
+	for _, p := range append(append(seeds, more...), invalid...) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [1, {kind: Node}]\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	schemas, err := plan.NewSchemas()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := plan.Load(t.Context(), []plan.Source{{Name: "fuzz.yaml", Data: data}}, plan.LoadOptions{Schemas: schemas})
+		if list, ok := err.(plan.ErrorList); ok {
+			for _, e := range list {
+				if e.Pos.Source != "fuzz.yaml" {
+					t.Fatalf("error without source: %v", e)
+				}
+			}
+		}
+	})
+}
