@@ -110,4 +110,3 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
-
