@@ -24,6 +24,10 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 		NodeConnections: unwrap(in.nodeConns),
 	}
 	m.SatelliteConfigurations = unwrap(in.satelliteCfgs)
+	m.Pods = unwrap(in.pods)
+	if len(in.topologies) > 0 {
+		m.Previous = &in.topologies[0].obj.Spec
+	}
 	for _, sc := range in.storageClasses {
 		if sc.obj.Provisioner == CSIProvisioner {
 			m.StorageClasses = append(m.StorageClasses, sc.obj)

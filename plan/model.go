@@ -39,6 +39,11 @@ type Model struct {
 	Satellites []Satellite
 	// Topology is the storage state derived from the inputs.
 	Topology storagev1alpha1.StorageTopology
+	// Previous is the StorageTopology given as input (the last plan's), whose
+	// placements and allocations the next placement keeps; nil when none.
+	Previous *storagev1alpha1.StorageTopologySpec
+	// Pods from the input (for what-if reports), sorted by namespace and name.
+	Pods []corev1.Pod
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any

@@ -135,13 +135,12 @@ func (g *groupIndex) pick(st *selection) pickResult {
 			continue
 		}
 		r.eligible++
-		h := rendezvous(st.volHash, n.hash)
 		switch {
 		case r.c == nil || c.p.allocated < r.c.p.allocated:
-			r.c, bestHash, r.tied = c, h, 0
+			r.c, bestHash, r.tied = c, rendezvous(st.volHash, n.hash), 0
 		case c.p.allocated == r.c.p.allocated:
 			r.tied++
-			if h > bestHash {
+			if h := rendezvous(st.volHash, n.hash); h > bestHash {
 				r.c, bestHash = c, h
 			}
 		}

@@ -1,0 +1,302 @@
+package placement
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+)
+
+func nodesOf(v storagev1alpha1.Volume, diskless bool) []string {
+	var out []string
+	for _, r := range v.Replicas {
+		if r.Diskless == diskless {
+			out = append(out, r.Node)
+		}
+	}
+	return out
+}
+
+func TestPlaceRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		spec  func() *storagev1alpha1.StorageTopologySpec
+		check func(t *testing.T, res *Result)
+	}{
+		{
+			name: "thick capacity is a hard limit",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thick("p", 10)), testNode("b", "", thick("p", 100)), testNode("c", "", thick("p", 100)),
+				}, []storagev1alpha1.ResourceGroup{testGroup("g", 2, nil)}, testVolumes("g", 1, 50))
+			},
+			check: func(t *testing.T, res *Result) {
+				assert.Equal(t, []string{"b", "c"}, nodesOf(res.Spec.Volumes[0], false))
+				assert.Equal(t, []string{"a"}, nodesOf(res.Spec.Volumes[0], true), "a takes the tie-breaker")
+			},
+		},
+		{
+			name: "thin pools over-subscribe by the pool's ratio",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				s := testSpec([]storagev1alpha1.TopologyNode{testNode("a", "", thin("p", 10))},
+					[]storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 3, 10))
+				s.Nodes[0].StoragePools[0].Properties = map[string]string{OversubscriptionProperty: "2"}
+				return s
+			},
+			check: func(t *testing.T, res *Result) {
+				require.Len(t, res.Unplaced, 1, "10Gi × 2 holds two 10Gi volumes")
+				assert.Equal(t, "pvc-g-0002", res.Unplaced[0].Volume)
+				assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "0 of them have free space ≥ 10Gi")
+			},
+		},
+		{
+			name: "cluster ratio applies when the pool has none",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				s := testSpec([]storagev1alpha1.TopologyNode{testNode("a", "", thin("p", 10))},
+					[]storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 2, 10))
+				s.Properties = map[string]string{OversubscriptionProperty: "1"}
+				return s
+			},
+			check: func(t *testing.T, res *Result) { require.Len(t, res.Unplaced, 1) },
+		},
+		{
+			name: "unknown capacity balances by allocation",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)), testNode("c", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 6, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				count := map[string]int{}
+				for _, v := range res.Spec.Volumes {
+					count[v.Replicas[0].Node]++
+				}
+				assert.Equal(t, map[string]int{"a": 2, "b": 2, "c": 2}, count)
+			},
+		},
+		{
+			name: "replicasOnSame keeps replicas in one zone with room",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 2, nil)
+				g.ReplicasOnSame = []string{zoneKey}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "z1", thin("p", 0)), testNode("b", "z2", thin("p", 0)), testNode("c", "z2", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 4, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					assert.Equal(t, []string{"b", "c"}, nodesOf(v, false), v.Name)
+				}
+			},
+		},
+		{
+			name: "replicasOnSame with a value pins it; property wins over label",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 1, nil)
+				g.ReplicasOnSame = []string{"Aux/rack=r9"}
+				s := testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 3, 1))
+				s.Nodes[0].Labels["rack"] = "r9"
+				s.Nodes[0].Properties = map[string]string{"Aux/rack": "r1"}
+				s.Nodes[1].Labels["rack"] = "r1"
+				s.Nodes[1].Properties = map[string]string{"Aux/rack": "r9"}
+				return s
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					assert.Equal(t, []string{"b"}, nodesOf(v, false))
+				}
+			},
+		},
+		{
+			name: "nodeList and clientList",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 0, nil)
+				g.NodeList = []string{"a", "c"}
+				g.ClientList = []string{"b", "ghost"}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)), testNode("c", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				v := res.Spec.Volumes[0]
+				assert.Equal(t, []string{"a", "c"}, nodesOf(v, false))
+				assert.Equal(t, []string{"b"}, nodesOf(v, true))
+				assert.False(t, v.Replicas[1].TieBreaker, "a clientList replica already breaks ties")
+			},
+		},
+		{
+			name: "disklessOnRemaining stops at 32 node ids",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				var nodes []storagev1alpha1.TopologyNode
+				for i := 0; i < 40; i++ {
+					nodes = append(nodes, testNode(string(rune('A'+i)), "", thin("p", 0)))
+				}
+				g := testGroup("g", 3, nil)
+				g.DisklessOnRemaining = true
+				return testSpec(nodes, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				v := res.Spec.Volumes[0]
+				assert.Len(t, v.Replicas, 32)
+				assert.Len(t, nodesOf(v, true), 29)
+			},
+		},
+		{
+			name: "no tie-breaker without DRBD",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 2, nil)
+				g.LayerList = []string{"storage"}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)), testNode("c", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
+			},
+			check: func(t *testing.T, res *Result) { assert.Len(t, res.Spec.Volumes[0].Replicas, 2) },
+		},
+		{
+			name: "doNotPlaceWithRegex avoids nodes holding matching volumes",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 1, nil)
+				g.DoNotPlaceWithRegex = "^pvc-g-"
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 3, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				require.Len(t, res.Unplaced, 1)
+				assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "doNotPlaceWithRegex")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Place(tt.spec(), nil, Options{AllowUnplaced: true})
+			require.NoError(t, err)
+			checkInvariants(t, res.Spec)
+			tt.check(t, res)
+		})
+	}
+}
+
+func TestPlaceCordonedNodeIsEvacuated(t *testing.T) {
+	spec := threeNodes()
+	first, err := Place(spec, nil, DefaultOptions())
+	require.NoError(t, err)
+
+	spec.Nodes = append(spec.Nodes, testNode("node-d", "", thin("thin", 100)))
+	spec.Nodes[1].StorageCordoned = true
+	second, err := Place(spec, first.Spec, DefaultOptions())
+	require.NoError(t, err)
+	require.Len(t, second.Moves, 4)
+	for i, m := range second.Moves {
+		assert.Equal(t, Move{Volume: first.Spec.Volumes[i].Name, From: "node-b", To: "node-d", Why: "node is storage-cordoned"}, m)
+		assert.Equal(t, []string{"node-a", "node-c", "node-d"}, nodesOf(second.Spec.Volumes[i], false))
+	}
+
+	// with nowhere to go, replicas stay on the cordoned node
+	spec.Nodes = spec.Nodes[:3]
+	third, err := Place(spec, first.Spec, DefaultOptions())
+	require.NoError(t, err)
+	assert.Empty(t, third.Moves)
+	assert.Equal(t, first.Spec.Volumes[0].Replicas[1].Node, third.Spec.Volumes[0].Replicas[1].Node)
+	assert.Contains(t, third.Spec.Volumes[0].Replicas[1].Reason, "kept on storage-cordoned node")
+}
+
+func TestPlaceLostPool(t *testing.T) {
+	spec := threeNodes()
+	first, err := Place(spec, nil, DefaultOptions())
+	require.NoError(t, err)
+	spec.Nodes[0].StoragePools[0].Name = "renamed"
+	spec.Nodes = append(spec.Nodes, testNode("node-d", "", thin("thin", 100)))
+	second, err := Place(spec, first.Spec, DefaultOptions())
+	require.NoError(t, err)
+	require.NotEmpty(t, second.Moves)
+	assert.Equal(t, "node no longer has pool thin", second.Moves[0].Why)
+	assert.Equal(t, "node-d", second.Moves[0].To)
+}
+
+func TestPlaceUnplacedError(t *testing.T) {
+	_, err := Place(unplaceable(), nil, DefaultOptions())
+	var ue *UnplacedError
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), "volume pvc-spread-0000 (resource group spread): placed 2 of 3 diskful replicas: needs 3 nodes with pool thin")
+	assert.Contains(t, err.Error(), "--allow-unplaced")
+}
+
+func TestPlaceAllocation(t *testing.T) {
+	t.Run("ports exhausted", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Allocation.PortMax = 7002
+		_, err := Place(spec, nil, DefaultOptions())
+		var ae *AllocationError
+		require.ErrorAs(t, err, &ae)
+		assert.EqualError(t, err, "no free DRBD port in range 7000-7002 for volume pvc-replicated-0003: all 3 are in use; widen the range")
+	})
+	t.Run("minors exhausted", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Allocation.MinorMin, spec.Allocation.MinorMax = 5, 5
+		_, err := Place(spec, nil, DefaultOptions())
+		assert.EqualError(t, err, "no free DRBD minor in range 5-5 for volume pvc-replicated-0001: all 1 are in use; widen the range")
+	})
+	t.Run("conflicting input", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Volumes[1].Port, spec.Volumes[2].Port = 7100, 7100
+		_, err := Place(spec, nil, DefaultOptions())
+		assert.EqualError(t, err, "DRBD port 7100 is allocated to both volume pvc-replicated-0001 and volume pvc-replicated-0002")
+	})
+	t.Run("existing allocations are kept and not reused", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Volumes[2].Port, spec.Volumes[2].Minor = 7000, 1000
+		res, err := Place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		got := [][2]int32{}
+		for _, v := range res.Spec.Volumes {
+			got = append(got, [2]int32{v.Port, v.Minor})
+		}
+		assert.Equal(t, [][2]int32{{7001, 1001}, {7002, 1002}, {7000, 1000}, {7003, 1003}}, got)
+	})
+	t.Run("defaults when the spec has no ranges", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Allocation = storagev1alpha1.AllocationSettings{}
+		res, err := Place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		assert.Equal(t, int32(DefaultPortMin), res.Spec.Volumes[0].Port)
+		assert.Equal(t, int32(DefaultMinorMin), res.Spec.Volumes[0].Minor)
+	})
+	t.Run("node ids of removed replicas are not reused at once", func(t *testing.T) {
+		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "c"}, {Node: "d"}}
+		require.NoError(t, assignNodeIDs("v", replicas, map[string]int32{"a": 0, "b": 1, "c": 2}))
+		assert.Equal(t, []int32{0, 2, 3}, []int32{replicas[0].NodeID, replicas[1].NodeID, replicas[2].NodeID})
+	})
+	t.Run("too many replicas", func(t *testing.T) {
+		replicas := make([]storagev1alpha1.Replica, 33)
+		for i := range replicas {
+			replicas[i].Node = string(rune('A' + i))
+		}
+		err := assignNodeIDs("v", replicas, nil)
+		assert.EqualError(t, err, "volume v has 33 replicas, more than the 32 DRBD node ids (0-31)")
+	})
+}
+
+func TestPlaceInputErrors(t *testing.T) {
+	_, err := Place(nil, nil, DefaultOptions())
+	require.Error(t, err)
+	spec := threeNodes()
+	spec.Volumes[0].ResourceGroup = "missing"
+	_, err = Place(spec, nil, DefaultOptions())
+	assert.EqualError(t, err, `volume pvc-replicated-0000: placement: resource group "missing" not found in the topology`)
+	assert.False(t, errors.As(err, new(*UnplacedError)))
+}
+
+func TestPlaceDoesNotModifyInput(t *testing.T) {
+	spec := zones3x3()
+	before := spec.DeepCopy()
+	_, err := Place(spec, nil, DefaultOptions())
+	require.NoError(t, err)
+	assert.Equal(t, before, spec)
+}
