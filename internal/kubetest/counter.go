@@ -16,6 +16,15 @@ type Counter struct {
 	mu       sync.Mutex
 	byMethod map[string]int
 	writes   []string
+	onWrite  func(n int)
+}
+
+// OnWrite calls fn with the running count after every write, e.g. to cancel
+// a context half way through an operation.
+func (c *Counter) OnWrite(fn func(n int)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onWrite = fn
 }
 
 // Counting returns a copy of cfg whose requests are counted by the returned
@@ -41,10 +50,16 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func (c *Counter) record(req *http.Request) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.byMethod[req.Method]++
+	var hook func(int)
+	n := 0
 	if isMutating(req) {
 		c.writes = append(c.writes, req.Method+" "+req.URL.RequestURI())
+		hook, n = c.onWrite, len(c.writes)
+	}
+	c.mu.Unlock()
+	if hook != nil {
+		hook(n)
 	}
 }
 

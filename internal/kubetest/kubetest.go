@@ -182,3 +182,19 @@ func repoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Start starts a private API server for one test (or benchmark) and stops it
+// at cleanup; for packages that do not share one from TestMain. It skips or
+// fails like Env.Config.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	e := &Env{}
+	if os.Getenv(SkipEnv) == "1" {
+		e.skipped = true
+	} else {
+		e.startErr = e.start()
+		t.Cleanup(e.stop)
+	}
+	e.Config(t)
+	return e
+}

@@ -1,0 +1,93 @@
+package apply
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/piraeusctl/piraeusctl/internal/kubetest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// kube is the API server the integration tests of this package share.
+var kube kubetest.Env
+
+func TestMain(m *testing.M) { os.Exit(kube.Main(m)) }
+
+var testSeq atomic.Int64
+
+// testID returns a short id unique in this test binary, usable in names.
+func testID(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, testSeq.Add(1))
+}
+
+// testObjects decodes testdata/manifests.yaml with "TEST" replaced by id. The
+// namespace of its objects is "apply-<id>".
+func testObjects(t testing.TB, id string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile("testdata/manifests.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := DecodeManifests([]byte(strings.ReplaceAll(string(data), "TEST", id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// testOptions are the options of a run against the objects of id.
+func testOptions(id string) Options {
+	o := DefaultOptions()
+	o.Namespace = "apply-" + id
+	return o
+}
+
+// find returns the object of kind and name.
+func find(t testing.TB, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s/%s in the test objects", kind, name)
+	return nil
+}
+
+// without returns objs without the object of kind and name.
+func without(objs []*unstructured.Unstructured, kind, name string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() != kind || o.GetName() != name {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// actions maps "Kind/name" to the action of each change.
+func actions(r *Result) map[string]Action {
+	out := map[string]Action{}
+	for _, c := range r.Changes {
+		out[c.Object.Kind+"/"+c.Object.Name] = c.Action
+	}
+	return out
+}
+
+// countActions counts the changes with action a.
+func countActions(r *Result, a Action) int {
+	n := 0
+	for _, c := range r.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,118 @@
+package apply
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// ReadManifests reads rendered objects from a multi-document YAML (or JSON)
+// file, or from every *.yaml, *.yml and *.json file below a folder (as
+// `piraeusctl export` writes it), in lexical path order.
+func ReadManifests(path string) ([]*unstructured.Unstructured, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	if !info.IsDir() {
+		return readManifestFile(path)
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			if !d.IsDir() {
+				files = append(files, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read plan folder %s: %w", path, err)
+	}
+	sort.Strings(files)
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		objs, err := readManifestFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func readManifestFile(path string) ([]*unstructured.Unstructured, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	objs, err := DecodeManifests(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
+}
+
+// DecodeManifests decodes a stream of YAML or JSON documents into objects.
+// Empty documents are skipped and v1 Lists are flattened; every object must
+// have apiVersion, kind and metadata.name.
+func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for doc := 1; ; doc++ {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		objs, err := objectsOf(&unstructured.Unstructured{Object: m})
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		out = append(out, objs...)
+	}
+}
+
+// objectsOf validates one document, flattening a List.
+func objectsOf(u *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	if u.IsList() {
+		list, err := u.ToList()
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		var out []*unstructured.Unstructured
+		for i := range list.Items {
+			objs, err := objectsOf(&list.Items[i])
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %w", i, err)
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	}
+	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+		return nil, errors.New("apiVersion and kind are required")
+	}
+	if u.GetName() == "" {
+		return nil, fmt.Errorf("%s: metadata.name is required", u.GetKind())
+	}
+	return []*unstructured.Unstructured{u}, nil
+}
