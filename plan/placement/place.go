@@ -202,6 +202,9 @@ func (p *placer) settleEvacuees(v *storagev1alpha1.Volume, st *volumeState, adde
 		if i < len(added) {
 			leaving[i].To = added[i].Node
 			added[i].Reason = fmt.Sprintf("replaces replica on %s (%s); %s", leaving[i].From, leaving[i].Why, added[i].Reason)
+			if len(st.kept)+len(st.evacuees) == 0 {
+				leaving[i].Why += "; no replica holding the data is left, the new one starts empty"
+			}
 		}
 		p.result.Moves = append(p.result.Moves, leaving[i])
 	}

@@ -300,3 +300,11 @@ func TestPlaceDoesNotModifyInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, spec)
 }
+
+func TestWriteExplanation(t *testing.T) {
+	res, err := Place(nodeRemoved(), placed(zones3x3)(), DefaultOptions())
+	require.NoError(t, err)
+	var b strings.Builder
+	require.NoError(t, res.WriteExplanation(&b))
+	compareGolden(t, "testdata/explain-node-removed.txt", []byte(b.String()))
+}

@@ -236,7 +236,7 @@ func (r *WhatIfReport) WriteText(w io.Writer) error {
 		if to == "" {
 			to = "(nowhere)"
 		}
-		fmt.Fprintf(&b, "  %s: replica on %s -> %s\n", m.Volume, m.From, to)
+		fmt.Fprintf(&b, "  %s: replica on %s -> %s (%s)\n", m.Volume, m.From, to, m.Why)
 	}
 	for _, u := range r.Unplaceable {
 		fmt.Fprintf(&b, "  %s: only %d of %d diskful replicas can be placed: %s\n", u.Volume, u.Placed, u.Wanted, strings.Join(u.Reasons, "; "))

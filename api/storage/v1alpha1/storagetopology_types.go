@@ -82,8 +82,9 @@ type TopologyNode struct {
 	// DeletionPolicy when the satellite leaves the cluster.
 	// +kubebuilder:validation:Optional
 	DeletionPolicy piraeusv1.DeletionPolicy `json:"deletionPolicy,omitempty"`
-	// StorageCordoned nodes keep their replicas but receive no new ones
-	// (node annotation storage.piraeus.io/cordon or an unschedulable node).
+	// StorageCordoned nodes receive no new replicas, and placement moves
+	// their replicas to other nodes where it can (keeping them where no other
+	// node fits) (node annotation storage.piraeus.io/cordon or an unschedulable node).
 	// +kubebuilder:validation:Optional
 	StorageCordoned bool `json:"storageCordoned,omitempty"`
 }

@@ -1,0 +1,51 @@
+package placement
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+)
+
+// WriteExplanation renders, for `plan --explain`, every volume's allocation
+// and why each replica is where it is, followed by the unplaced volumes and
+// the moves of a Result.
+func (r *Result) WriteExplanation(w io.Writer) error {
+	var b strings.Builder
+	for _, v := range r.Spec.Volumes {
+		writeVolumeExplanation(&b, &v)
+	}
+	if len(r.Moves) > 0 {
+		b.WriteString("Moves:\n")
+	}
+	for _, m := range r.Moves {
+		to := m.To
+		if to == "" {
+			to = "(nowhere)"
+		}
+		fmt.Fprintf(&b, "  %s: %s -> %s: %s\n", m.Volume, m.From, to, m.Why)
+	}
+	if len(r.Unplaced) > 0 {
+		b.WriteString("Unplaced:\n")
+	}
+	for _, u := range r.Unplaced {
+		fmt.Fprintf(&b, "  %s\n", u)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeVolumeExplanation(b *strings.Builder, v *storagev1alpha1.Volume) {
+	fmt.Fprintf(b, "%s (group %s, %s, port %d, minor %d):\n", v.Name, v.ResourceGroup, bytesIEC(v.SizeBytes), v.Port, v.Minor)
+	for _, r := range v.Replicas {
+		kind := "pool " + r.StoragePool
+		switch {
+		case r.TieBreaker:
+			kind = "tie-breaker"
+		case r.Diskless:
+			kind = "diskless"
+		}
+		fmt.Fprintf(b, "  %-20s id %-2d %-16s %s\n", r.Node, r.NodeID, kind, r.Reason)
+	}
+}
