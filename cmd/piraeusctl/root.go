@@ -18,6 +18,7 @@ review, diff and commit, then converged.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newAgentCommand())
 	return root
 }
 

@@ -1878,6 +1878,10 @@ type DeleteResourceRequest struct {
 	// DRBD resource). Deleting some volumes of a DRBD resource is refused: the
 	// remaining volumes are changed through Apply.
 	VolumeNumbers []uint32 `protobuf:"varint,4,rep,packed,name=volume_numbers,json=volumeNumbers,proto3" json:"volume_numbers,omitempty"`
+	// The pools that may hold the resource's backing volumes (the agent keeps
+	// no state, so it is told where to look). Volumes found there under the
+	// resource's name must carry uid, or nothing is deleted.
+	StoragePools  []*StoragePool `protobuf:"bytes,5,rep,name=storage_pools,json=storagePools,proto3" json:"storage_pools,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1936,6 +1940,13 @@ func (x *DeleteResourceRequest) GetUid() string {
 func (x *DeleteResourceRequest) GetVolumeNumbers() []uint32 {
 	if x != nil {
 		return x.VolumeNumbers
+	}
+	return nil
+}
+
+func (x *DeleteResourceRequest) GetStoragePools() []*StoragePool {
+	if x != nil {
+		return x.StoragePools
 	}
 	return nil
 }
@@ -2144,12 +2155,13 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12+\n" +
 	"\x11replication_state\x18\x02 \x01(\tR\x10replicationState\x12&\n" +
 	"\x0fpeer_disk_state\x18\x03 \x01(\tR\rpeerDiskState\x12&\n" +
-	"\x0fpercent_in_sync\x18\x04 \x01(\x01R\rpercentInSync\"\x81\x01\n" +
+	"\x0fpercent_in_sync\x18\x04 \x01(\x01R\rpercentInSync\"\xc8\x01\n" +
 	"\x15DeleteResourceRequest\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\tR\x03uid\x12%\n" +
-	"\x0evolume_numbers\x18\x04 \x03(\rR\rvolumeNumbers\"\x87\x01\n" +
+	"\x0evolume_numbers\x18\x04 \x03(\rR\rvolumeNumbers\x12E\n" +
+	"\rstorage_pools\x18\x05 \x03(\v2 .piraeusctl.agent.v1.StoragePoolR\fstoragePools\"\x87\x01\n" +
 	"\x14DeleteResourceResult\x12\x18\n" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12!\n" +
 	"\fcommands_run\x18\x02 \x01(\rR\vcommandsRun\x122\n" +
@@ -2265,17 +2277,18 @@ var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	22, // 25: piraeusctl.agent.v1.ResourceStatus.volumes:type_name -> piraeusctl.agent.v1.VolumeStatus
 	23, // 26: piraeusctl.agent.v1.ResourceStatus.peers:type_name -> piraeusctl.agent.v1.PeerStatus
 	24, // 27: piraeusctl.agent.v1.PeerStatus.volumes:type_name -> piraeusctl.agent.v1.PeerVolumeStatus
-	6,  // 28: piraeusctl.agent.v1.Agent.Apply:input_type -> piraeusctl.agent.v1.NodeDesiredState
-	18, // 29: piraeusctl.agent.v1.Agent.WatchStatus:input_type -> piraeusctl.agent.v1.WatchRequest
-	25, // 30: piraeusctl.agent.v1.Agent.DeleteResource:input_type -> piraeusctl.agent.v1.DeleteResourceRequest
-	14, // 31: piraeusctl.agent.v1.Agent.Apply:output_type -> piraeusctl.agent.v1.ApplyResult
-	19, // 32: piraeusctl.agent.v1.Agent.WatchStatus:output_type -> piraeusctl.agent.v1.NodeStatus
-	26, // 33: piraeusctl.agent.v1.Agent.DeleteResource:output_type -> piraeusctl.agent.v1.DeleteResourceResult
-	31, // [31:34] is the sub-list for method output_type
-	28, // [28:31] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	7,  // 28: piraeusctl.agent.v1.DeleteResourceRequest.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
+	6,  // 29: piraeusctl.agent.v1.Agent.Apply:input_type -> piraeusctl.agent.v1.NodeDesiredState
+	18, // 30: piraeusctl.agent.v1.Agent.WatchStatus:input_type -> piraeusctl.agent.v1.WatchRequest
+	25, // 31: piraeusctl.agent.v1.Agent.DeleteResource:input_type -> piraeusctl.agent.v1.DeleteResourceRequest
+	14, // 32: piraeusctl.agent.v1.Agent.Apply:output_type -> piraeusctl.agent.v1.ApplyResult
+	19, // 33: piraeusctl.agent.v1.Agent.WatchStatus:output_type -> piraeusctl.agent.v1.NodeStatus
+	26, // 34: piraeusctl.agent.v1.Agent.DeleteResource:output_type -> piraeusctl.agent.v1.DeleteResourceResult
+	32, // [32:35] is the sub-list for method output_type
+	29, // [29:32] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_api_agent_v1_agent_proto_init() }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/piraeusctl/piraeusctl/agent"
+)
+
+// agentFlags are the flags of `piraeusctl agent`.
+type agentFlags struct {
+	opts   agent.Options
+	tlsDir string
+}
+
+func newAgentCommand() *cobra.Command {
+	f := &agentFlags{opts: agent.DefaultOptions()}
+	f.opts.NodeName = os.Getenv("NODE_NAME")
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent (LINSTOR satellite): converge this node's storage pools and DRBD resources",
+		Long: `The node agent serves the controller over gRPC with mandatory mutual TLS and
+converges this host to the desired state it is told: storage pools (LVM,
+LVM thin, file, thin file), backing volumes and DRBD resources. It keeps no
+state of its own and deletes storage only when told to delete that exact
+resource.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return agent.Run(cmd.Context(), f.toOptions())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.opts.Listen, "listen", f.opts.Listen, "gRPC listen address")
+	fl.StringVar(&f.opts.NodeName, "node-name", f.opts.NodeName, "Kubernetes node name (default $NODE_NAME, set by the Downward API)")
+	fl.StringVar(&f.tlsDir, "tls-dir", "", "directory with tls.crt, tls.key and ca.crt (a kubernetes.io/tls Secret)")
+	fl.StringVar(&f.opts.TLS.Cert, "tls-cert", "", "agent certificate (PEM)")
+	fl.StringVar(&f.opts.TLS.Key, "tls-key", "", "agent private key (PEM)")
+	fl.StringVar(&f.opts.TLS.CA, "tls-ca", "", "cluster CA that signs accepted client certificates (PEM)")
+	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
+	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
+	return cmd
+}
+
+// toOptions fills the TLS files from --tls-dir where not given one by one.
+func (f *agentFlags) toOptions() agent.Options {
+	o := f.opts
+	if f.tlsDir != "" {
+		for dst, name := range map[*string]string{&o.TLS.Cert: "tls.crt", &o.TLS.Key: "tls.key", &o.TLS.CA: "ca.crt"} {
+			if *dst == "" {
+				*dst = filepath.Join(f.tlsDir, name)
+			}
+		}
+	}
+	return o
+}
