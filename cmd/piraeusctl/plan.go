@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/plan/placement"
+	"github.com/piraeusctl/piraeusctl/render"
+)
+
+// specFlags are the flags every command that builds a plan shares.
+type specFlags struct {
+	files            []string
+	namespace        string
+	templatesDir     string
+	images           []string
+	passthroughKinds []string
+	passthroughAll   bool
+	previous         string
+	allowUnplaced    bool
+}
+
+func (f *specFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&f.files, "filename", "f", nil, "spec file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	fs.StringVarP(&f.namespace, "namespace", "n", plan.DefaultNamespace, "namespace of the datastore's objects")
+	fs.StringVar(&f.templatesDir, "templates", "", "directory of Jsonnet templates searched before the embedded ones")
+	fs.StringArrayVar(&f.images, "image", nil, "override an image, NAME=REF (names as in `piraeusctl plan --help-images`); repeatable")
+	fs.StringArrayVar(&f.passthroughKinds, "passthrough-kind", nil, "copy objects of this kind (Kind or Kind.group) into the plan unchanged; repeatable")
+	fs.BoolVar(&f.passthroughAll, "passthrough-all", false, "copy objects of every other kind into the plan unchanged")
+	fs.StringVar(&f.previous, "previous", "", "previous plan (or StorageTopology) whose placements and allocations are kept")
+	fs.BoolVar(&f.allowUnplaced, "allow-unplaced", false, "report volumes that cannot be placed and go on")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
+	_ = cmd.MarkFlagDirname("templates")
+	_ = cmd.MarkFlagFilename("previous", "yaml", "yml", "json")
+}
+
+// buildOptions turns the flags into plan.BuildOptions.
+func (f *specFlags) buildOptions(explain bool) (plan.BuildOptions, error) {
+	opts := plan.BuildOptions{
+		LoadOptions: plan.LoadOptions{
+			Namespace:        f.namespace,
+			PassthroughKinds: f.passthroughKinds,
+			PassthroughAll:   f.passthroughAll,
+		},
+		Placement: placement.DefaultOptions(),
+		Explain:   explain,
+	}
+	opts.Placement.AllowUnplaced = f.allowUnplaced
+	if f.previous != "" {
+		prev, err := readPreviousTopology(f.previous)
+		if err != nil {
+			return opts, err
+		}
+		opts.Previous = prev
+	}
+	return opts, nil
+}
+
+func (f *specFlags) renderOptions() (render.Options, error) {
+	imgs := map[string]string{}
+	for _, kv := range f.images {
+		name, ref, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || ref == "" {
+			return render.Options{}, fmt.Errorf("--image %q: expected NAME=REF", kv)
+		}
+		imgs[name] = ref
+	}
+	return render.Options{TemplatesDir: f.templatesDir, Images: imgs, Version: imageVersion()}, nil
+}
+
+// imageVersion is the tag of our own image: the build version, unless this
+// is a development build, which uses the tag the binary ships.
+func imageVersion() string {
+	if version == "dev" || strings.Contains(version, "dirty") {
+		return ""
+	}
+	return version
+}
+
+// readPreviousTopology takes the StorageTopology out of a plan file.
+func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, error) {
+	p, err := render.ReadPlanPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("read previous plan %s: %w", path, err)
+	}
+	spec, err := render.Topology(p)
+	if err != nil {
+		return nil, fmt.Errorf("previous plan %s: %w", path, err)
+	}
+	return spec, nil
+}
+
+// buildPlan loads, places and renders.
+func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool) (*plan.Built, *render.Plan, error) {
+	if len(f.files) == 0 {
+		return nil, nil, invalid(errors.New("no input: give -f FILE|DIR|- (repeatable)"))
+	}
+	srcs, err := plan.ReadSources(f.files, cmd.InOrStdin())
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	bopts, err := f.buildOptions(explain)
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	built, err := plan.Build(cmd.Context(), srcs, bopts)
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	ropts, err := f.renderOptions()
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	rendered, err := render.Render(cmd.Context(), built.Model, ropts)
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	return built, rendered, nil
+}
+
+// invalid marks an error as bad input (exit code 2).
+func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
+
+type planOptions struct {
+	spec        specFlags
+	output      string
+	out         string
+	summary     bool
+	explain     bool
+	failNodes   []string
+	diffAgainst string
+}
+
+func newPlanCommand() *cobra.Command {
+	o := &planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan -f SPEC [-f SPEC...]",
+		Short: "Render the complete desired state: every manifest and the storage topology",
+		Long: `plan reads the YAML a Piraeus user has (piraeus.io/v1 LinstorCluster,
+LinstorSatelliteConfiguration and LinstorNodeConnection objects, Nodes as
+kubectl get -o yaml prints them, StorageClasses, PersistentVolumeClaims and
+PersistentVolumes), validates it, places every volume and prints the whole
+desired state: Namespace, CRDs, RBAC, the seven components' workloads, the
+CSIDriver, StorageClasses and the StorageTopology, in a stable order. The same
+inputs in any order give the same bytes.
+
+Exit codes: 0 success (with --diff-against: no difference), 1 differences
+found (--diff-against), 2 invalid input or any other error.`,
+		Example: `  # Print the plan of a folder of specs
+  piraeusctl plan -f spec/
+
+  # Keep the placements of the last committed plan and show what changes
+  piraeusctl plan -f spec/ --previous deploy/plan.yaml --diff-against deploy/plan.yaml
+
+  # Why is every replica where it is?
+  piraeusctl plan -f spec/ --explain
+
+  # What if worker-1 and worker-2 die?
+  piraeusctl plan -f spec/ --fail-node worker-1,worker-2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	o.spec.register(cmd)
+	fs := cmd.Flags()
+	fs.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
+	fs.StringVar(&o.out, "out", "", "write the plan to this file instead of standard output")
+	fs.BoolVar(&o.summary, "summary", false, "print a summary of the plan (with --out, the full plan goes to the file)")
+	fs.BoolVar(&o.explain, "explain", false, "print why every replica is where it is instead of the plan")
+	fs.StringSliceVar(&o.failNodes, "fail-node", nil, "print what happens if these nodes die (comma-separated) instead of the plan")
+	fs.StringVar(&o.diffAgainst, "diff-against", "", "compare the plan with this plan file; exit 1 when they differ")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *planOptions) run(cmd *cobra.Command) error {
+	if o.output != "yaml" && o.output != "json" {
+		return invalid(fmt.Errorf("--output %q: expected yaml or json", o.output))
+	}
+	built, rendered, err := o.spec.buildPlan(cmd, o.explain)
+	if err != nil {
+		return err
+	}
+	stdout := cmd.OutOrStdout()
+	switch {
+	case len(o.failNodes) > 0:
+		return o.writeWhatIf(stdout, built)
+	case o.explain:
+		e := plan.Explain(&built.Model.Topology.Spec)
+		if o.output == "json" {
+			return e.WriteJSON(stdout)
+		}
+		return e.WriteText(stdout)
+	case o.diffAgainst != "":
+		return diffPlanFiles(stdout, o.diffAgainst, rendered)
+	}
+	return o.writePlan(cmd, built, rendered)
+}
+
+func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
+	report, err := placement.WhatIf(&built.Model.Topology.Spec, o.failNodes, built.Model.PodClaims())
+	if err != nil {
+		return invalid(err)
+	}
+	if o.output == "json" {
+		return writeJSON(w, report)
+	}
+	return report.WriteText(w)
+}
+
+func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered *render.Plan) error {
+	w := cmd.OutOrStdout()
+	if o.out != "" {
+		f, err := os.Create(o.out)
+		if err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if o.summary && o.out == "" {
+		return render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement)
+	}
+	var err error
+	if o.output == "json" {
+		err = rendered.WriteJSON(w)
+	} else {
+		err = rendered.WriteYAML(w)
+	}
+	if err != nil {
+		return err
+	}
+	if o.summary {
+		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "\nFull plan written to %s\n", o.out)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,79 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/piraeusctl/piraeusctl/plan/placement"
+)
+
+// componentLabel is the label that names a workload's component.
+const componentLabel = "app.kubernetes.io/component"
+
+// WriteSummary prints what a plan holds for people: objects per kind, the
+// workloads per component, and the storage topology in figures.
+func WriteSummary(w io.Writer, p *Plan, placed *placement.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Plan: %d objects\n\nKIND\tCOUNT\n", len(p.Objects))
+	kinds, counts := countBy(p, func(kind, _ string) string { return kind })
+	for _, k := range kinds {
+		fmt.Fprintf(tw, "%s\t%d\n", k, counts[k])
+	}
+	fmt.Fprintf(tw, "\nCOMPONENT\tWORKLOADS\n")
+	comps, ccounts := countBy(p, func(kind, comp string) string {
+		if kind != "Deployment" && kind != "DaemonSet" {
+			return ""
+		}
+		return comp + " (" + kind + ")"
+	})
+	for _, c := range comps {
+		if c != "" {
+			fmt.Fprintf(tw, "%s\t%d\n", c, ccounts[c])
+		}
+	}
+	if placed != nil {
+		writeTopologySummary(tw, placed)
+	}
+	return tw.Flush()
+}
+
+func countBy(p *Plan, key func(kind, component string) string) ([]string, map[string]int) {
+	counts := map[string]int{}
+	for _, o := range p.Objects {
+		counts[key(o.GetKind(), o.GetLabels()[componentLabel])]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, counts
+}
+
+func writeTopologySummary(w io.Writer, placed *placement.Result) {
+	s := placed.Spec
+	pools, replicas := 0, 0
+	for _, n := range s.Nodes {
+		pools += len(n.StoragePools)
+	}
+	for _, v := range s.Volumes {
+		replicas += len(v.Replicas)
+	}
+	fmt.Fprintf(w, "\nStorage topology: %d nodes, %d storage pools, %d resource groups, %d volumes with %d replicas, %d node connections\n",
+		len(s.Nodes), pools, len(s.ResourceGroups), len(s.Volumes), replicas, len(s.NodeConnections))
+	for _, u := range placed.Unplaced {
+		fmt.Fprintf(w, "UNPLACED: %s\n", u)
+	}
+	for _, m := range placed.Moves {
+		fmt.Fprintf(w, "MOVE: volume %s leaves %s for %s: %s\n", m.Volume, m.From, orNone(m.To), m.Why)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no node)"
+	}
+	return s
+}
