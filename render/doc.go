@@ -1,0 +1,18 @@
+// Package render turns a plan.Model into the complete, ordered list of
+// Kubernetes objects a working datastore needs: the plan that people review,
+// diff, export and apply.
+//
+// It exists so that every consumer (the printer, the exporter, the differ and
+// the apply engine) sees one deterministic value built in one place. The
+// pipeline is a series of small named steps, one file each:
+//
+//	input     model → template input (images, defaults, safe names, hashes)
+//	evaluate  one Jsonnet VM run over every component template (vm.go)
+//	objects   CRDs, StorageClasses, passthrough objects, the StorageTopology
+//	podtemplate  spec.<component>.podTemplate and satellite podTemplates
+//	patch     spec.patches of the LinstorCluster and satellite configurations
+//	label     the standard app.kubernetes.io labels
+//	sort      a stable order (Namespace and CRDs first, StorageTopology last)
+//
+// Encoders (YAML, JSON List), ReadPlan, Export and Diff work on the result.
+package render

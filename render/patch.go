@@ -1,0 +1,224 @@
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+// sourcedPatch is a patch with the place it came from, for error messages
+// ("LinstorCluster default: spec.patches[1]").
+type sourcedPatch struct {
+	source string
+	patch  piraeusv1.Patch
+}
+
+// applyPatchList applies patches in order; it returns the new object list
+// (a strategic merge patch with `$patch: delete` removes its targets).
+func applyPatchList(objs []*unstructured.Unstructured, patches []sourcedPatch) ([]*unstructured.Unstructured, error) {
+	var err error
+	for _, p := range patches {
+		if objs, err = applyPatch(objs, p.patch); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.source, err)
+		}
+	}
+	return objs, nil
+}
+
+// applyPatch applies one kustomize-style patch: a JSON 6902 patch (a list of
+// operations, target required) or a strategic merge patch (an object; it
+// targets the object it names unless a target is given).
+func applyPatch(objs []*unstructured.Unstructured, p piraeusv1.Patch) ([]*unstructured.Unstructured, error) {
+	doc, err := yaml.YAMLToJSON([]byte(p.Patch))
+	if err != nil {
+		return nil, fmt.Errorf("patch: not YAML or JSON: %w", err)
+	}
+	var parsed any
+	if err := json.Unmarshal(doc, &parsed); err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	switch body := parsed.(type) {
+	case []any:
+		return applyJSON6902(objs, p, doc)
+	case map[string]any:
+		return applyStrategicMerge(objs, p, body)
+	default:
+		return nil, fmt.Errorf("patch: want a strategic merge patch (an object) or a JSON 6902 patch (a list), got %T", parsed)
+	}
+}
+
+func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []byte) ([]*unstructured.Unstructured, error) {
+	if p.Target == nil {
+		return nil, fmt.Errorf("target: a JSON 6902 patch needs a target")
+	}
+	ops, err := jsonpatch.DecodePatch(doc)
+	if err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	targets, err := patchTargets(objs, p.Target)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range targets {
+		orig, err := json.Marshal(objs[i].Object)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+		}
+		out, err := ops.Apply(orig)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+		}
+		if objs[i], err = patchedObject(objs[i], out, p.Options); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
+}
+
+func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, body map[string]any) ([]*unstructured.Unstructured, error) {
+	targets, err := smpTargets(objs, p.Target, body)
+	if err != nil {
+		return nil, err
+	}
+	if body["$patch"] == "delete" {
+		return removeIndexes(objs, targets), nil
+	}
+	for _, i := range targets {
+		patch := retarget(body, objs[i], p.Target != nil)
+		merged, err := mergeObject(objs[i].Object, patch)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+		}
+		data, err := json.Marshal(merged)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+		}
+		if objs[i], err = patchedObject(objs[i], data, p.Options); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
+}
+
+// smpTargets: the given target, or else the object the patch names.
+func smpTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector, body map[string]any) ([]int, error) {
+	if target != nil {
+		return patchTargets(objs, target)
+	}
+	named := &unstructured.Unstructured{Object: body}
+	if named.GetKind() == "" || named.GetName() == "" {
+		return nil, fmt.Errorf("patch: a strategic merge patch without target must name its object (kind and metadata.name)")
+	}
+	sel := &piraeusv1.Selector{Kind: named.GetKind(), Name: regexpQuote(named.GetName())}
+	if gv, err := schema.ParseGroupVersion(named.GetAPIVersion()); err == nil && named.GetAPIVersion() != "" {
+		sel.Group, sel.Version = gv.Group, gv.Version
+	}
+	if ns := named.GetNamespace(); ns != "" {
+		sel.Namespace = regexpQuote(ns)
+	}
+	return patchTargets(objs, sel)
+}
+
+func patchTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector) ([]int, error) {
+	m, err := newTargetMatcher(target)
+	if err != nil {
+		return nil, err
+	}
+	idx := m.selectTargets(objs)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("target matches no object")
+	}
+	return idx, nil
+}
+
+// retarget makes a targeted patch address the object it is applied to, as
+// kustomize does, so the patch's own name or kind never renames the object.
+func retarget(body map[string]any, obj *unstructured.Unstructured, targeted bool) map[string]any {
+	patch := deepCopyJSON(body).(map[string]any)
+	if !targeted {
+		return patch
+	}
+	patch["apiVersion"], patch["kind"] = obj.GetAPIVersion(), obj.GetKind()
+	md, _ := patch["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		patch["metadata"] = md
+	}
+	md["name"] = obj.GetName()
+	if ns := obj.GetNamespace(); ns != "" {
+		md["namespace"] = ns
+	} else {
+		delete(md, "namespace")
+	}
+	return patch
+}
+
+// mergeObject applies a strategic merge patch to a built-in kind (using its
+// Go type for merge keys and strategies) or a JSON merge patch otherwise.
+func mergeObject(obj, patch map[string]any) (map[string]any, error) {
+	u := &unstructured.Unstructured{Object: obj}
+	typed, err := scheme.Scheme.New(u.GroupVersionKind())
+	if err != nil {
+		return jsonMergePatch(obj, patch)
+	}
+	return strategicpatch.StrategicMergeMapPatch(obj, patch, typed)
+}
+
+func jsonMergePatch(obj, patch map[string]any) (map[string]any, error) {
+	orig, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	p, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := jsonpatch.MergePatch(orig, p)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// patchedObject decodes a patched object and checks that the patch kept
+// its identity unless the options allow a change.
+func patchedObject(before *unstructured.Unstructured, data []byte, opts map[string]bool) (*unstructured.Unstructured, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: patched object: %w", ObjectID(before), err)
+	}
+	after := &unstructured.Unstructured{Object: normalizeJSON(m).(map[string]any)}
+	if after.GetName() != before.GetName() && !opts["allowNameChange"] {
+		return nil, fmt.Errorf("%s: patch renames the object to %q; set options.allowNameChange to allow it", ObjectID(before), after.GetName())
+	}
+	if after.GetKind() != before.GetKind() && !opts["allowKindChange"] {
+		return nil, fmt.Errorf("%s: patch changes the kind to %q; set options.allowKindChange to allow it", ObjectID(before), after.GetKind())
+	}
+	return after, nil
+}
+
+func removeIndexes(objs []*unstructured.Unstructured, idx []int) []*unstructured.Unstructured {
+	drop := make(map[int]bool, len(idx))
+	for _, i := range idx {
+		drop[i] = true
+	}
+	out := objs[:0:0]
+	for i, o := range objs {
+		if !drop[i] {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+// linstor-controller: one active controller (leader election) that converges
+// the StorageTopology and serves the storage API to CSI (3370, or 3371 with TLS).
+local k = import 'lib/k8s.libsonnet';
+local component = 'linstor-controller';
+local name = 'linstor-controller';
+
+local clusterRules = [
+  k.rule(['storage.piraeus.io'], ['*'], ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']),
+  k.rule([''], ['nodes'], ['get', 'list', 'watch']),
+] + k.eventRules;
+
+local tlsVolumes(input) =
+  (if input.tls.api != null then [k.secretVolume('api-tls', input.tls.api.apiSecretName)] else [])
+  + (if input.tls.internal != null then [k.secretVolume('internal-tls', input.tls.internal.secretName)] else []);
+
+local tlsMounts(input) =
+  (if input.tls.api != null then [k.mount('api-tls', '/etc/linstor/ssl-api', readOnly=true)] else [])
+  + (if input.tls.internal != null then [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)] else []);
+
+local passphraseEnv(input) =
+  local secret = std.get(input.cluster, 'linstorPassphraseSecret', '');
+  if secret == '' then [] else [{
+    name: 'MASTER_PASSPHRASE',
+    valueFrom: { secretKeyRef: { name: secret, key: 'MASTER_PASSPHRASE' } },
+  }];
+
+function(input)
+  if !input.components.controller then [] else
+    local port = if input.tls.api != null then 3371 else 3370;
+    local portName = if input.tls.api != null then 'api-tls' else 'api';
+    local args = ['controller', '--namespace=$(POD_NAMESPACE)', '--leader-elect']
+                 + (if input.tls.api != null then ['--api-tls-dir=/etc/linstor/ssl-api'] else [])
+                 + (if input.tls.internal != null then ['--internal-tls-dir=/etc/linstor/ssl'] else []);
+    k.identity(input, component, name, clusterRules, [k.leaseRule])
+    + [
+      k.deployment(input, component, name, {
+        serviceAccountName: name,
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          k.piraeusctl(input, name, args) + k.healthProbes + {
+            env: k.podEnv + passphraseEnv(input),
+            ports+: [{ name: portName, containerPort: port, protocol: 'TCP' }],
+            securityContext: k.restricted,
+            resources: { requests: { cpu: '50m', memory: '128Mi' } },
+            [if std.length(tlsMounts(input)) > 0 then 'volumeMounts']: tlsMounts(input),
+          },
+        ],
+        [if std.length(tlsVolumes(input)) > 0 then 'volumes']: tlsVolumes(input),
+      }, annotations={
+        // Rolls the controller when cluster-level properties change.
+        'piraeus.io/properties-hash': std.native('sha256')(std.manifestJsonMinified(std.get(input.cluster, 'properties', []))),
+      }),
+      k.service(input, component, name, component, [
+        { name: portName, port: port, targetPort: portName, protocol: 'TCP' },
+      ]),
+    ]
