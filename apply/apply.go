@@ -166,7 +166,11 @@ func (r *runner) applyObject(ctx context.Context, obj *unstructured.Unstructured
 		return Change{Object: ref, Action: Unchanged}, nil
 	}
 	if r.opts.DryRun == DryRunClient {
-		return Change{Object: ref, Action: createdOr(exists)}, nil
+		c := Change{Object: ref, Action: createdOr(exists)}
+		if exists {
+			c.Message = "may be unchanged after server defaulting; --dry-run=server tells"
+		}
+		return c, nil
 	}
 	if exists {
 		dry, err := ri.Apply(ctx, obj.GetName(), obj, r.applyOptions(true))

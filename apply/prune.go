@@ -20,7 +20,8 @@ import (
 const StorageGroup = "storage.piraeus.io"
 
 // prune deletes the ApplySet members that are not in objs, except storage
-// that holds data, then narrows the parent to the current members.
+// that holds data, then narrows the parent to the current members. Kept
+// objects stay members (and keep being reported as kept).
 func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) error {
 	wanted := map[string]bool{}
 	for _, o := range objs {
@@ -34,11 +35,15 @@ func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) e
 		return stageOf(candidates[i].obj) > stageOf(candidates[j].obj) // dependents first
 	})
 	var errs []error
+	remaining := objs // the set after prune: the plan and what was kept
 	for _, m := range candidates {
 		if wanted[pruneKey(m.obj)] {
 			continue
 		}
 		c, err := r.pruneOne(ctx, m)
+		if c.Action != Pruned {
+			remaining = append(remaining[:len(remaining):len(remaining)], m.obj)
+		}
 		r.report(c)
 		r.mu.Lock()
 		r.result.add(c)
@@ -51,7 +56,7 @@ func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return r.set.narrow(ctx, r.c, objs)
+	return r.set.narrow(ctx, r.c, remaining)
 }
 
 type member struct {

@@ -1,8 +1,10 @@
 package kubetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,13 +66,35 @@ func (c *Counter) record(req *http.Request) {
 }
 
 // isMutating reports whether a request may write: any POST, PUT, PATCH or
-// DELETE that is not a server-side dry run.
+// DELETE that is not a server-side dry run (dryRun=All in the query, or in
+// the DeleteOptions body client-go sends with DELETE).
 func isMutating(req *http.Request) bool {
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return false
 	}
-	return req.URL.Query().Get("dryRun") != "All"
+	if req.URL.Query().Get("dryRun") == "All" {
+		return false
+	}
+	return !(req.Method == http.MethodDelete && bodyHasDryRun(req))
+}
+
+func bodyHasDryRun(req *http.Request) bool {
+	if req.GetBody == nil {
+		return false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	var opts struct {
+		DryRun []string `json:"dryRun"`
+	}
+	if err := json.NewDecoder(body).Decode(&opts); err != nil {
+		return false
+	}
+	return slices.Contains(opts.DryRun, "All")
 }
 
 // Total returns the number of requests.
