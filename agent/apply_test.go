@@ -1,0 +1,441 @@
+package agent
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/hostexec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	uid1     = "9d2c41d6-0f1e-4f5e-a0d4-1c7c3f0e6a11"
+	goldenCD = "/var/lib/piraeusctl/drbd.d"
+)
+
+// fixture is an agent on a simulated host with a recorder in front.
+type fixture struct {
+	t     *testing.T
+	sim   *sim
+	rec   *hostexec.Recorder
+	agent *Agent
+	dir   string
+}
+
+func newFixture(t *testing.T, node string) *fixture {
+	t.Helper()
+	s := newSim(t, node)
+	rec := &hostexec.Recorder{Next: s}
+	dir := t.TempDir()
+	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, sim: s, rec: rec, agent: a, dir: dir}
+}
+
+// apply runs Apply, fails on a request error and returns the commands run.
+func (f *fixture) apply(d *agentv1.NodeDesiredState) (*agentv1.ApplyResult, string) {
+	f.t.Helper()
+	f.rec.Reset()
+	res, err := f.agent.Apply(f.t.Context(), d)
+	if err != nil {
+		f.t.Fatalf("Apply: %v", err)
+	}
+	return res, f.log()
+}
+
+func (f *fixture) log() string {
+	return strings.ReplaceAll(f.rec.Log(), f.dir, goldenCD)
+}
+
+// thinPool is an LVM_THIN pool built from a raw device when missing.
+func thinPool() *agentv1.StoragePool {
+	return &agentv1.StoragePool{Name: "thin", ProviderKind: agentv1.ProviderKind_LVM_THIN, VolumeGroup: "vg0",
+		ThinPool: "thinpool", HostDevices: []string{"/dev/vdb"}}
+}
+
+// pvc1 is a 1 GiB volume replicated on node-a, node-b (diskful) and
+// node-c (diskless tie-breaker), as seen from node.
+func pvc1(node string) *agentv1.Resource {
+	nodes := []struct {
+		name, addr string
+		id         uint32
+		diskless   bool
+	}{{"node-a", "10.0.0.1", 0, false}, {"node-b", "10.0.0.2", 1, false}, {"node-c", "10.0.0.3", 2, true}}
+	d := &agentv1.DrbdResource{Port: 7000, NetOptions: map[string]string{"verify-alg": "crc32c"},
+		Quorum: &agentv1.Quorum{Policy: agentv1.QuorumPolicy_QUORUM_MAJORITY, OnNoQuorum: agentv1.OnNoQuorum_ON_NO_QUORUM_IO_ERROR}}
+	vol := &agentv1.Volume{Number: 0, Minor: 1000, SizeKib: 1 << 20, StoragePool: "thin"}
+	for _, n := range nodes {
+		if n.name == node {
+			d.NodeId, d.Address, vol.Diskless = n.id, n.addr, n.diskless
+			continue
+		}
+		d.Peers = append(d.Peers, &agentv1.DrbdPeer{NodeName: n.name, NodeId: n.id, Address: n.addr, Diskless: n.diskless})
+	}
+	if node == "node-a" {
+		d.InitialPrimary, d.SkipInitialSync = true, true
+	}
+	return &agentv1.Resource{Name: "pvc-1", Uid: uid1, Volumes: []*agentv1.Volume{vol}, Drbd: d}
+}
+
+func desired(node string, resources ...*agentv1.Resource) *agentv1.NodeDesiredState {
+	return &agentv1.NodeDesiredState{NodeName: node, StoragePools: []*agentv1.StoragePool{thinPool()}, Resources: resources}
+}
+
+func TestPoolCreationGolden(t *testing.T) {
+	for name, pool := range map[string]*agentv1.StoragePool{
+		"pool-lvm":      {Name: "lvm", ProviderKind: agentv1.ProviderKind_LVM, VolumeGroup: "vg1", HostDevices: []string{"/dev/vdb", "/dev/vdc"}},
+		"pool-lvm-thin": thinPool(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, "node-a")
+			d := &agentv1.NodeDesiredState{NodeName: "node-a", StoragePools: []*agentv1.StoragePool{pool}}
+			res, log := f.apply(d)
+			if res.Pools[0].Outcome != agentv1.Outcome_CHANGED {
+				t.Errorf("pool outcome = %v (%s), want CHANGED", res.Pools[0].Outcome, res.Pools[0].Message)
+			}
+			golden(t, name, log)
+			assertNoop(t, f, d)
+		})
+	}
+}
+
+// assertNoop applies d again and requires zero mutating commands.
+func assertNoop(t *testing.T, f *fixture, d *agentv1.NodeDesiredState) {
+	t.Helper()
+	res, _ := f.apply(d)
+	if m := f.rec.Mutating(); len(m) != 0 || res.MutatingCommandsRun != 0 {
+		t.Errorf("second converge ran mutating commands:\n%s", hostexec.FormatLog(m))
+	}
+	for _, r := range res.Resources {
+		if r.Outcome != agentv1.Outcome_UNCHANGED {
+			t.Errorf("second converge: %s is %v (%s) %v", r.Name, r.Outcome, r.Message, r.Actions)
+		}
+	}
+}
+
+func TestNewResourceThreeReplicasGolden(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	d := desired("node-a", pvc1("node-a"))
+	res, log := f.apply(d)
+	golden(t, "new-resource-3-replicas", log)
+	want := []string{"create volume 0 in pool thin (1048864 KiB)", "write " + filepath.Join(f.dir, "pvc-1.res"),
+		"create-md volume 0", "up", "skip initial sync of volume 0"}
+	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
+		t.Errorf("actions (-want +got):\n%s", d)
+	}
+	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED || res.MutatingCommandsRun != 4 {
+		t.Errorf("result = %v", res)
+	}
+	goldenFileCopy(t, filepath.Join(f.dir, "pvc-1.res"), "new-resource-3-replicas.res")
+	// A no-op converge: nothing mutating, and the golden is empty.
+	assertNoop(t, f, d)
+	golden(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
+}
+
+func TestNewResourceWaitsForPeers(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	f.sim.peersConnected = false
+	d := desired("node-a", pvc1("node-a"))
+	res, _ := f.apply(d)
+	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_PENDING || !strings.Contains(r.Message, "node-b") {
+		t.Fatalf("want PENDING waiting for node-b, got %v %q", r.Outcome, r.Message)
+	}
+	f.sim.peersConnected = true
+	res, log := f.apply(d)
+	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res -- --clear-bitmap new-current-uuid pvc-1/0") {
+		t.Errorf("the next converge must skip the initial sync once peers are connected:\n%s", log)
+	}
+	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
+		t.Errorf("outcome = %v", res.Resources[0].Outcome)
+	}
+	assertNoop(t, f, d)
+}
+
+func TestNewResourceFullSyncForcesPrimary(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	r := pvc1("node-a")
+	r.Drbd.SkipInitialSync = false
+	res, log := f.apply(desired("node-a", r))
+	if !strings.Contains(log, "drbdadm -c "+goldenCD+"/pvc-1.res primary --force pvc-1\nwrite: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res secondary pvc-1\n") {
+		t.Errorf("want primary --force then secondary:\n%s", log)
+	}
+	assertNoop(t, f, desired("node-a", r))
+	_ = res
+}
+
+func TestNewResourceDisklessGolden(t *testing.T) {
+	f := newFixture(t, "node-c")
+	f.sim.withThinPool()
+	d := desired("node-c", pvc1("node-c"))
+	res, log := f.apply(d)
+	golden(t, "new-resource-diskless", log)
+	if strings.Contains(log, "lvcreate") || strings.Contains(log, "create-md") {
+		t.Error("a diskless replica must not create storage or metadata")
+	}
+	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
+		t.Errorf("outcome = %v %s", res.Resources[0].Outcome, res.Resources[0].Message)
+	}
+	assertNoop(t, f, d)
+}
+
+// upNodeA returns a fixture where pvc-1 is converged on node-a.
+func upNodeA(t *testing.T) *fixture {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	f.apply(desired("node-a", pvc1("node-a")))
+	return f
+}
+
+func TestAddReplicaGolden(t *testing.T) {
+	f := upNodeA(t)
+	r := pvc1("node-a")
+	r.Drbd.Peers = append(r.Drbd.Peers, &agentv1.DrbdPeer{NodeName: "node-d", NodeId: 3, Address: "10.0.0.4"})
+	_, log := f.apply(desired("node-a", r))
+	golden(t, "add-replica", log)
+	assertNoop(t, f, desired("node-a", r))
+}
+
+func TestRemoveReplicaGolden(t *testing.T) {
+	// On a remaining replica: the peer disappears from the file; adjust.
+	f := upNodeA(t)
+	r := pvc1("node-a")
+	r.Drbd.Peers = r.Drbd.Peers[:1]
+	_, remaining := f.apply(desired("node-a", r))
+	assertNoop(t, f, desired("node-a", r))
+
+	// On the removed replica: an explicit delete.
+	b := newFixture(t, "node-b")
+	b.sim.withThinPool()
+	b.apply(desired("node-b", pvc1("node-b")))
+	b.rec.Reset()
+	if _, err := b.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1,
+		StoragePools: []*agentv1.StoragePool{thinPool()}}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "remove-replica", "# node-a (remaining replica): Apply without node-c\n"+remaining+
+		"# node-b (removed replica): DeleteResource\n"+b.log())
+}
+
+func TestResizeGolden(t *testing.T) {
+	f := upNodeA(t)
+	r := pvc1("node-a")
+	r.Volumes[0].SizeKib = 2 << 20
+	res, log := f.apply(desired("node-a", r))
+	golden(t, "resize", log)
+	want := []string{"grow volume 0 to 2097664 KiB", "resize volume 0"}
+	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
+		t.Errorf("actions (-want +got):\n%s", d)
+	}
+	assertNoop(t, f, desired("node-a", r))
+}
+
+func TestDeleteResourceGolden(t *testing.T) {
+	f := upNodeA(t)
+	f.rec.Reset()
+	res, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
+		StoragePools: []*agentv1.StoragePool{thinPool()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "delete-resource", f.log())
+	if _, err := os.Stat(filepath.Join(f.dir, "pvc-1.res")); !os.IsNotExist(err) {
+		t.Errorf("resource file left behind: %v", err)
+	}
+	if len(f.sim.vgs["vg0"].lvs) != 1 || len(f.sim.kernel) != 0 || len(f.sim.md) != 0 {
+		t.Errorf("left behind: lvs %v kernel %v md %v", f.sim.vgs["vg0"].lvs, f.sim.kernel, f.sim.md)
+	}
+	if res.MutatingCommandsRun != 3 {
+		t.Errorf("mutating = %d, want 3 (down, wipe-md, lvremove)", res.MutatingCommandsRun)
+	}
+	// Deleting again finds nothing and does nothing.
+	f.rec.Reset()
+	res, err = f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
+		StoragePools: []*agentv1.StoragePool{thinPool()}})
+	if err != nil || len(res.Actions) != 0 || len(f.rec.Mutating()) != 0 {
+		t.Errorf("second delete: %v %v", res, err)
+	}
+}
+
+func TestDeleteRefusesWrongUID(t *testing.T) {
+	f := upNodeA(t)
+	f.rec.Reset()
+	_, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: "other-uid",
+		StoragePools: []*agentv1.StoragePool{thinPool()}})
+	var conflict *ConflictError
+	if !errors.As(err, &conflict) {
+		t.Fatalf("want ConflictError, got %v", err)
+	}
+	if m := f.rec.Mutating(); len(m) != 0 {
+		t.Errorf("a refused delete ran:\n%s", hostexec.FormatLog(m))
+	}
+	if _, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1}); err == nil {
+		t.Error("delete for another node must be refused")
+	}
+}
+
+// TestOmittedResourceIsOrphanNotDeleted: a desired state that lost a
+// resource (as after a lost controller database) must not destroy it.
+func TestOmittedResourceIsOrphanNotDeleted(t *testing.T) {
+	f := upNodeA(t)
+	res, _ := f.apply(desired("node-a"))
+	if m := f.rec.Mutating(); len(m) != 0 {
+		t.Fatalf("omitting a resource ran:\n%s", hostexec.FormatLog(m))
+	}
+	var kinds []string
+	for _, o := range res.Orphans {
+		kinds = append(kinds, o.Kind.String()+" "+o.Resource+" "+o.Uid)
+	}
+	want := []string{"BACKING_VOLUME pvc-1 " + uid1, "DRBD_CONFIG pvc-1 " + uid1, "DRBD_RESOURCE pvc-1 " + uid1}
+	if d := cmp.Diff(want, kinds); d != "" {
+		t.Errorf("orphans (-want +got):\n%s", d)
+	}
+	st := f.agent.Status(t.Context())
+	if len(st.Orphans) != 3 || len(st.Resources) != 1 || !st.Resources[0].DrbdUp {
+		t.Errorf("status = %v", st)
+	}
+}
+
+// TestResumeAfterCrash: the volume exists but create-md never ran.
+func TestResumeAfterCrashGolden(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	f.sim.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
+		tags: []string{"piraeusctl", "piraeusctl_uid_" + uid1}}
+	d := desired("node-a", pvc1("node-a"))
+	_, log := f.apply(d)
+	golden(t, "resume-after-crash", log)
+	if !strings.Contains(log, "create-md pvc-1/0") || strings.Contains(log, "lvcreate") {
+		t.Errorf("want create-md on the existing volume and no lvcreate:\n%s", log)
+	}
+	assertNoop(t, f, d)
+}
+
+func TestForeignVolumeIsNotAdopted(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	f.sim.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
+		tags: []string{"piraeusctl", "piraeusctl_uid_someone-else"}}
+	res, _ := f.apply(desired("node-a", pvc1("node-a")))
+	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_FAILED || !strings.Contains(r.Message, "someone-else") {
+		t.Fatalf("want FAILED naming the other uid, got %v %q", r.Outcome, r.Message)
+	}
+	if m := f.rec.Mutating(); len(m) != 0 {
+		t.Errorf("ran:\n%s", hostexec.FormatLog(m))
+	}
+}
+
+func TestDriftIsAdjusted(t *testing.T) {
+	f := upNodeA(t)
+	f.sim.drift = true
+	_, log := f.apply(desired("node-a", pvc1("node-a")))
+	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res adjust pvc-1") {
+		t.Errorf("a kernel that drifted from the file must be adjusted:\n%s", log)
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	tests := map[string]func(d *agentv1.NodeDesiredState){
+		"other node":   func(d *agentv1.NodeDesiredState) { d.NodeName = "node-x" },
+		"unknown pool": func(d *agentv1.NodeDesiredState) { d.Resources[0].Volumes[0].StoragePool = "nope" },
+		"bad uid":      func(d *agentv1.NodeDesiredState) { d.Resources[0].Uid = "" },
+		"bad name":     func(d *agentv1.NodeDesiredState) { d.Resources[0].Name = "a/b" },
+		"duplicate":    func(d *agentv1.NodeDesiredState) { d.Resources = append(d.Resources, d.Resources[0]) },
+		"no volumes":   func(d *agentv1.NodeDesiredState) { d.Resources[0].Volumes = nil },
+		"size zero":    func(d *agentv1.NodeDesiredState) { d.Resources[0].Volumes[0].SizeKib = 0 },
+		"drbd without": func(d *agentv1.NodeDesiredState) { d.Resources[0].Drbd = nil },
+		"layers": func(d *agentv1.NodeDesiredState) {
+			d.Resources[0].Layers = []agentv1.Layer{agentv1.Layer_STORAGE, agentv1.Layer_DRBD}
+		},
+		"diskless storage": func(d *agentv1.NodeDesiredState) {
+			d.Resources[0].Layers = []agentv1.Layer{agentv1.Layer_STORAGE}
+			d.Resources[0].Volumes[0].Diskless = true
+		},
+		"pool twice": func(d *agentv1.NodeDesiredState) { d.StoragePools = append(d.StoragePools, thinPool()) },
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, "node-a")
+			d := desired("node-a", pvc1("node-a"))
+			mutate(d)
+			var inv *InvalidError
+			if _, err := f.agent.Apply(t.Context(), d); !errors.As(err, &inv) {
+				t.Errorf("want InvalidError, got %v", err)
+			}
+			if n := len(f.rec.Commands()); n != 0 {
+				t.Errorf("an invalid request ran %d commands", n)
+			}
+		})
+	}
+}
+
+func TestUnsupportedPoolFailsAlone(t *testing.T) {
+	f := newFixture(t, "node-a")
+	f.sim.withThinPool()
+	d := desired("node-a", pvc1("node-a"))
+	d.StoragePools = append(d.StoragePools, &agentv1.StoragePool{Name: "zfs", ProviderKind: agentv1.ProviderKind_ZFS_THIN})
+	res, _ := f.apply(d)
+	if res.Pools[1].Outcome != agentv1.Outcome_FAILED || !strings.Contains(res.Pools[1].Message, "not supported") {
+		t.Errorf("zfs pool: %v", res.Pools[1])
+	}
+	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
+		t.Errorf("the resource on the good pool must still converge: %v", res.Resources[0])
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	file := filepath.Join("testdata", name+".cmds")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("read golden file (rewrite with -update): %v", err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
+	}
+}
+
+// goldenFileCopy compares a file the agent wrote with testdata/name.
+func goldenFileCopy(t *testing.T, path, name string) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("read golden file (rewrite with -update): %v", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
+	}
+}
