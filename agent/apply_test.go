@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
@@ -139,6 +140,7 @@ func TestNewResourceThreeReplicasGolden(t *testing.T) {
 		t.Errorf("result = %v", res)
 	}
 	goldenFileCopy(t, filepath.Join(f.dir, "pvc-1.res"), "new-resource-3-replicas.res")
+	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	// A no-op converge: nothing mutating, and the golden is empty.
 	assertNoop(t, f, d)
 	golden(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
@@ -183,6 +185,7 @@ func TestNewResourceDisklessGolden(t *testing.T) {
 	d := desired("node-c", pvc1("node-c"))
 	res, log := f.apply(d)
 	golden(t, "new-resource-diskless", log)
+	drbdcheck.Drbdadm(t, "node-c", []string{"10.0.0.3"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	if strings.Contains(log, "lvcreate") || strings.Contains(log, "create-md") {
 		t.Error("a diskless replica must not create storage or metadata")
 	}
@@ -206,6 +209,7 @@ func TestAddReplicaGolden(t *testing.T) {
 	r.Drbd.Peers = append(r.Drbd.Peers, &agentv1.DrbdPeer{NodeName: "node-d", NodeId: 3, Address: "10.0.0.4"})
 	_, log := f.apply(desired("node-a", r))
 	golden(t, "add-replica", log)
+	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	assertNoop(t, f, desired("node-a", r))
 }
 

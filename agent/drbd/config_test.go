@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 )
 
@@ -165,40 +164,10 @@ func TestMetaSize(t *testing.T) {
 	}
 }
 
-// drbdadm runs the real drbdadm in fresh UTS and network namespaces where
-// the host name is node and addrs are local addresses, as on that node.
+// drbdadm runs the real drbdadm as node (see drbdcheck).
 func drbdadm(t *testing.T, node string, addrs []string, args ...string) string {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not checking with the real drbdadm")
-	}
-	if _, err := exec.LookPath("drbdadm"); err != nil {
-		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
-	}
-	script := "ip link set lo up || exit 1\n"
-	for _, a := range addrs {
-		script += "ip addr add " + a + " dev lo || exit 1\n"
-	}
-	script += `printf '%s' "$0" > /proc/sys/kernel/hostname && exec drbdadm "$@"`
-	cmd := exec.CommandContext(t.Context(), "sh", append([]string{"-c", script, node}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("drbdadm %s: %v\n%s", strings.Join(args, " "), err, drbdadmNoise(stderr.String()))
-	}
-	return stdout.String()
-}
-
-// drbdadmNoise drops the warnings drbdadm prints when modinfo is missing.
-func drbdadmNoise(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.Contains(l, "modinfo") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
+	return drbdcheck.Drbdadm(t, node, addrs, args...)
 }
 
 func golden(t *testing.T, file string, got []byte) {
