@@ -58,4 +58,3 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	}
 	return nil
 }
-

@@ -65,11 +65,11 @@ type SatelliteInput struct {
 	// Name of the node's DaemonSet (a DNS-1123 label).
 	Name string `json:"name"`
 	// TopologyHash is the sha256 of the node's StorageTopology entry.
-	TopologyHash      string         `json:"topologyHash"`
-	Port              int32          `json:"port"`
-	ModuleLoaderImage string         `json:"moduleLoaderImage"`
-	PoolDirs          []PoolDir      `json:"poolDirs"`
-	TLS               *SatelliteTLS  `json:"tls"`
+	TopologyHash      string        `json:"topologyHash"`
+	Port              int32         `json:"port"`
+	ModuleLoaderImage string        `json:"moduleLoaderImage"`
+	PoolDirs          []PoolDir     `json:"poolDirs"`
+	TLS               *SatelliteTLS `json:"tls"`
 }
 
 // PoolDir is a FILE pool directory outside poolRoot, mounted from the host.

@@ -31,8 +31,7 @@ func hashedName(prefix, name string, max int) string {
 	if len(plain) <= max && len(validation.IsDNS1123Label(plain)) == 0 {
 		return plain
 	}
-	sum := sha256.Sum256([]byte(name))
-	suffix := hex.EncodeToString(sum[:])[:hashLen]
+	suffix := hashOf(name)
 	var b strings.Builder
 	b.Grow(len(plain))
 	for _, r := range strings.ToLower(plain) {
@@ -49,4 +48,10 @@ func hashedName(prefix, name string, max int) string {
 	}
 	safe = strings.Trim(safe, "-")
 	return safe + "-" + suffix
+}
+
+// hashOf is the short hash suffix of a name.
+func hashOf(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])[:hashLen]
 }

@@ -85,7 +85,9 @@ func mergePodTemplate(o *unstructured.Unstructured, t sourcedTemplate) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", t.source, ObjectID(o), err)
 	}
-	return unstructured.SetNestedField(o.Object, normalizeJSON(merged), "spec", "template")
+	spec, _ := o.Object["spec"].(map[string]any)
+	spec["template"] = normalizeJSON(map[string]any(merged))
+	return nil
 }
 
 func clusterOwner(m *plan.Model) string {

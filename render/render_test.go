@@ -3,19 +3,25 @@ package render
 import (
 	"bytes"
 	"testing"
+
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 func TestRenderGolden(t *testing.T) {
-	cases := map[string]func() *Plan{
-		"three-nodes.yaml": func() *Plan { return mustRender(t, newModel(modelOpts{nodes: 3, fileDir: "/srv/files"}), testOptions()) },
+	cases := []struct {
+		golden string
+		model  func() *plan.Model
+	}{
+		{"three-nodes.yaml", func() *plan.Model { return newModel(modelOpts{nodes: 3, fileDir: "/srv/files"}) }},
+		{"features.yaml", featureModel},
 	}
-	for name, render := range cases {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.golden, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := render().WriteYAML(&buf); err != nil {
+			if err := mustRender(t, tc.model(), testOptions()).WriteYAML(&buf); err != nil {
 				t.Fatal(err)
 			}
-			goldenCompare(t, name, buf.Bytes())
+			goldenCompare(t, tc.golden, buf.Bytes())
 		})
 	}
 }

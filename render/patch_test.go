@@ -1,0 +1,265 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+func obj(apiVersion, kind, ns, name string, labels map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+		"metadata": map[string]any{"name": name}}}
+	if ns != "" {
+		u.SetNamespace(ns)
+	}
+	if labels != nil {
+		u.SetLabels(labels)
+	}
+	return u
+}
+
+func deployment(name string, containers ...string) *unstructured.Unstructured {
+	u := obj("apps/v1", "Deployment", "ns", name, map[string]string{"tier": "control"})
+	var cs []any
+	for _, c := range containers {
+		cs = append(cs, map[string]any{"name": c, "image": c + ":1", "args": []any{"--a"}})
+	}
+	u.Object["spec"] = map[string]any{"replicas": int64(1), "template": map[string]any{
+		"metadata": map[string]any{"labels": map[string]any{"app": name}},
+		"spec":     map[string]any{"containers": cs},
+	}}
+	return u
+}
+
+func patchObjects() []*unstructured.Unstructured {
+	svc := obj("v1", "Service", "ns", "linstor-controller", nil)
+	svc.SetAnnotations(map[string]string{"expose": "yes"})
+	topo := obj("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default", nil)
+	topo.Object["spec"] = map[string]any{"properties": map[string]any{"a": "1", "b": "2"}}
+	return []*unstructured.Unstructured{
+		deployment("linstor-controller", "controller"),
+		deployment("linstor-csi-controller", "linstor-csi", "csi-provisioner"),
+		svc,
+		topo,
+	}
+}
+
+func TestApplyPatch(t *testing.T) {
+	cases := []struct {
+		name    string
+		patch   piraeusv1.Patch
+		check   func(t *testing.T, objs []*unstructured.Unstructured)
+		wantErr string
+	}{{
+		name: "SMP without target patches the named object, merging containers by name",
+		patch: piraeusv1.Patch{Patch: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: linstor-csi-controller, namespace: ns}
+spec:
+  template:
+    spec:
+      containers:
+      - name: csi-provisioner
+        args: [--b]`},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			cs, _, _ := unstructured.NestedSlice(objs[1].Object, "spec", "template", "spec", "containers")
+			if len(cs) != 2 {
+				t.Fatalf("containers: %v", cs)
+			}
+			p := cs[1].(map[string]any)
+			if p["image"] != "csi-provisioner:1" || len(p["args"].([]any)) != 1 || p["args"].([]any)[0] != "--b" {
+				t.Errorf("provisioner: %v", p)
+			}
+		},
+	}, {
+		name: "SMP with target ignores the patch's name and patches every match",
+		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Deployment", Name: "linstor-.*"},
+			Patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ignored\nspec:\n  replicas: 2\n"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs[:2] {
+				if r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas"); r != 2 || !strings.HasPrefix(o.GetName(), "linstor-") {
+					t.Errorf("%s: replicas %d", o.GetName(), r)
+				}
+			}
+		},
+	}, {
+		name:    "name regex is anchored",
+		patch:   piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Deployment", Name: "csi"}, Patch: "spec: {replicas: 2}"},
+		wantErr: "target matches no object",
+	}, {
+		name: "JSON 6902 with label selector",
+		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{Group: "apps", Version: "v1", LabelSelector: "tier=control"},
+			Patch: `[{"op": "replace", "path": "/spec/replicas", "value": 5}]`},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs[:2] {
+				if r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas"); r != 5 {
+					t.Errorf("%s: replicas %d", o.GetName(), r)
+				}
+			}
+		},
+	}, {
+		name: "JSON 6902 by annotation selector and namespace regex",
+		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{AnnotationSelector: "expose=yes", Namespace: "n."},
+			Patch: "- op: add\n  path: /spec\n  value: {type: NodePort}\n"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if ty, _, _ := unstructured.NestedString(objs[2].Object, "spec", "type"); ty != "NodePort" {
+				t.Errorf("type %q", ty)
+			}
+		},
+	}, {
+		name:    "JSON 6902 needs a target",
+		patch:   piraeusv1.Patch{Patch: `[{"op": "remove", "path": "/spec"}]`},
+		wantErr: "a JSON 6902 patch needs a target",
+	}, {
+		name:    "JSON 6902 failing operation names the object",
+		patch:   piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Service"}, Patch: `[{"op": "remove", "path": "/spec/nothing"}]`},
+		wantErr: "v1/Service/ns/linstor-controller",
+	}, {
+		name:  "custom resources get a JSON merge patch",
+		patch: piraeusv1.Patch{Patch: "apiVersion: storage.piraeus.io/v1alpha1\nkind: StorageTopology\nmetadata: {name: default}\nspec:\n  properties: {a: null, c: '3'}\n"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			props, _, _ := unstructured.NestedStringMap(objs[3].Object, "spec", "properties")
+			if len(props) != 2 || props["b"] != "2" || props["c"] != "3" {
+				t.Errorf("properties %v", props)
+			}
+		},
+	}, {
+		name:  "$patch: delete removes the object",
+		patch: piraeusv1.Patch{Patch: "apiVersion: v1\nkind: Service\nmetadata: {name: linstor-controller, namespace: ns}\n$patch: delete\n"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if len(objs) != 3 {
+				t.Errorf("%d objects left", len(objs))
+			}
+		},
+	}, {
+		name:    "renaming needs allowNameChange",
+		patch:   piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Service"}, Patch: `[{"op": "replace", "path": "/metadata/name", "value": "x"}]`},
+		wantErr: "set options.allowNameChange",
+	}, {
+		name: "allowNameChange permits renaming",
+		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Service"}, Options: map[string]bool{"allowNameChange": true},
+			Patch: `[{"op": "replace", "path": "/metadata/name", "value": "x"}]`},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if objs[2].GetName() != "x" {
+				t.Errorf("name %q", objs[2].GetName())
+			}
+		},
+	}, {
+		name:    "SMP without target must name its object",
+		patch:   piraeusv1.Patch{Patch: "spec: {replicas: 2}"},
+		wantErr: "must name its object",
+	}, {
+		name:    "bad label selector",
+		patch:   piraeusv1.Patch{Target: &piraeusv1.Selector{LabelSelector: "a in (b"}, Patch: "spec: {}"},
+		wantErr: "target.labelSelector",
+	}, {
+		name:    "scalar patch",
+		patch:   piraeusv1.Patch{Patch: "42"},
+		wantErr: "want a strategic merge patch",
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := applyPatch(patchObjects(), tc.patch)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, objs)
+		})
+	}
+}
+
+func TestPatchErrorsNameTheirSource(t *testing.T) {
+	m := newModel(modelOpts{nodes: 2, configs: []piraeusv1.LinstorSatelliteConfiguration{
+		{ObjectMeta: metav1.ObjectMeta{Name: "a-first"}, Spec: piraeusv1.LinstorSatelliteConfigurationSpec{
+			Patches: []piraeusv1.Patch{{Patch: "metadata: {annotations: {x: y}}", Target: &piraeusv1.Selector{Kind: "DaemonSet"}}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "b-second"}, Spec: piraeusv1.LinstorSatelliteConfigurationSpec{
+			Patches: []piraeusv1.Patch{{Patch: "metadata: {annotations: {x: y}}", Target: &piraeusv1.Selector{Kind: "ConfigMap"}}}}},
+	}})
+	for i := range m.Satellites {
+		m.Satellites[i].Patches = append(m.SatelliteConfigurations[0].Spec.Patches, m.SatelliteConfigurations[1].Spec.Patches...)
+	}
+	_, err := Render(t.Context(), m, testOptions())
+	want := "LinstorSatelliteConfiguration b-second: spec.patches[0] (node node-0000): target matches no object"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+
+	m = newModel(modelOpts{nodes: 1})
+	m.Cluster.Spec.Patches = []piraeusv1.Patch{
+		{Target: &piraeusv1.Selector{Kind: "Deployment"}, Patch: "metadata: {annotations: {x: y}}"},
+		{Target: &piraeusv1.Selector{Kind: "StatefulSet"}, Patch: "metadata: {annotations: {x: y}}"},
+	}
+	_, err = Render(t.Context(), m, testOptions())
+	want = "LinstorCluster linstorcluster: spec.patches[1]: target matches no object"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+}
+
+func TestSatellitePatchesStayOnTheirNode(t *testing.T) {
+	m := newModel(modelOpts{nodes: 2})
+	m.Satellites[1].Patches = []piraeusv1.Patch{{Target: &piraeusv1.Selector{Kind: "DaemonSet"},
+		Patch: `[{"op": "add", "path": "/metadata/annotations/only", "value": "node-0001"}]`}}
+	p := mustRender(t, m, testOptions())
+	n := 0
+	for _, o := range p.Objects {
+		if v, ok := o.GetAnnotations()["only"]; ok {
+			n++
+			if o.GetName() != "linstor-satellite-node-0001" || v != "node-0001" {
+				t.Errorf("patched %s", o.GetName())
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d objects patched, want 1", n)
+	}
+}
+
+func TestPodTemplatePatch(t *testing.T) {
+	m := newModel(modelOpts{nodes: 1, satTemplate: `{"spec":{"hostNetwork":false,"containers":[{"name":"linstor-satellite","env":[{"name":"EXTRA","value":"1"}]}]}}`})
+	m.Cluster.Spec.HighAvailabilityController = &piraeusv1.ComponentSpec{Enabled: true,
+		PodTemplate: []byte(`{"spec":{"tolerations":[{"key":"k","operator":"Exists"}]}}`)}
+	p := mustRender(t, m, testOptions())
+	for _, o := range p.Objects {
+		switch o.GetLabels()[ComponentLabel] {
+		case "linstor-satellite":
+			if !isWorkload(o) {
+				continue
+			}
+			spec, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
+			if spec["hostNetwork"] != false {
+				t.Errorf("hostNetwork %v", spec["hostNetwork"])
+			}
+			c := spec["containers"].([]any)[0].(map[string]any)
+			env := c["env"].([]any)
+			if len(env) != 2 || env[0].(map[string]any)["name"] == env[1].(map[string]any)["name"] {
+				t.Errorf("env not merged by name: %v", env)
+			}
+		case "ha-controller":
+			if !isWorkload(o) {
+				continue
+			}
+			// Tolerations have no merge key: the patch replaces the list.
+			tol, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "tolerations")
+			if len(tol) != 1 {
+				t.Errorf("tolerations %v", tol)
+			}
+		}
+	}
+	bad := newModel(modelOpts{nodes: 1})
+	bad.Cluster.Spec.CSINode = &piraeusv1.ComponentSpec{Enabled: true, PodTemplate: []byte(`[1]`)}
+	if _, err := Render(t.Context(), bad, testOptions()); err == nil || !strings.Contains(err.Error(), "LinstorCluster linstorcluster: spec.csiNode.podTemplate") {
+		t.Errorf("error %v", err)
+	}
+}
