@@ -17,7 +17,7 @@ review, diff and commit, then converged.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newPlanCommand(), newDiffCommand())
+	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand())
 	root.AddCommand(newAgentCommand())
 	return root
 }
