@@ -33,8 +33,13 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# Renders the bundled example cluster (examples/): prints a summary, writes
+# the full plan to demo-out/plan.yaml and the GitOps folder to demo-out/export/.
 demo: build
+	@mkdir -p demo-out
 	./$(BIN) plan -f examples/ --summary --out demo-out/plan.yaml
+	./$(BIN) plan -f examples/ --explain
+	./$(BIN) export -f examples/ --dir demo-out/export
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
