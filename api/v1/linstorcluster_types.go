@@ -72,6 +72,17 @@ type LinstorClusterSpec struct {
 	// (accepted for compatibility; piraeusctl's controller keeps PV affinity itself).
 	// +kubebuilder:validation:Optional
 	AffinityController *DeploymentComponentSpec `json:"affinityController,omitempty"`
+
+	// NFSServer configures the linstor-csi NFS server DaemonSet that serves
+	// ReadWriteMany filesystem volumes (accepted as upstream defines it).
+	// +kubebuilder:validation:Optional
+	NFSServer *ComponentSpec `json:"nfsServer,omitempty"`
+
+	// MaxConcurrentEvacuations limits how many satellites are evacuated at
+	// the same time (deletion policy Evacuate); 0, the default, means no limit.
+	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:Minimum=0
+	MaxConcurrentEvacuations int32 `json:"maxConcurrentEvacuations,omitempty"`
 }
 
 // LinstorExternalControllerRef points at a controller outside the cluster.
@@ -98,6 +109,9 @@ type LinstorClusterApiTLS struct {
 	// AffinityControllerSecretName defaults to linstor-affinity-controller-tls.
 	// +kubebuilder:validation:Optional
 	AffinityControllerSecretName string `json:"affinityControllerSecretName,omitempty"`
+	// NFSServerSecretName defaults to linstor-csi-nfs-server-tls.
+	// +kubebuilder:validation:Optional
+	NFSServerSecretName string `json:"nfsServerSecretName,omitempty"`
 	// CertManager references the issuer that provisions the Secrets.
 	// +kubebuilder:validation:Optional
 	CertManager *IssuerReference `json:"certManager,omitempty"`

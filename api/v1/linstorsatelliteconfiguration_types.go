@@ -46,6 +46,11 @@ type LinstorSatelliteConfigurationSpec struct {
 	// +kubebuilder:validation:Optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
+	// EvacuationStrategy tunes the evacuation of a satellite whose deletion
+	// policy is Evacuate.
+	// +kubebuilder:validation:Optional
+	EvacuationStrategy *EvacuationStrategy `json:"evacuationStrategy,omitempty"`
+
 	// PodTemplate is merged into the satellite Pod template (strategic merge).
 	// +kubebuilder:validation:Optional
 	// +kubebuilder:validation:Schemaless
@@ -88,4 +93,19 @@ type LinstorSatelliteConfigurationList struct {
 
 func init() {
 	SchemeBuilder.Register(&LinstorSatelliteConfiguration{}, &LinstorSatelliteConfigurationList{})
+}
+
+// EvacuationStrategy configures how long an evacuation waits for volumes to
+// move to other nodes, as upstream defines it.
+type EvacuationStrategy struct {
+	// AttachedVolumeReattachTimeout is how long evacuation waits for volumes
+	// attached on the node to be attached elsewhere; 0 skips the wait.
+	// +kubebuilder:validation:Optional
+	// +kubebuilder:default:="5m"
+	AttachedVolumeReattachTimeout metav1.Duration `json:"attachedVolumeReattachTimeout"`
+	// UnattachedVolumeAttachTimeout is how long evacuation waits for volumes
+	// not attached on the node to be attached elsewhere; 0 skips the wait.
+	// +kubebuilder:validation:Optional
+	// +kubebuilder:default:="5m"
+	UnattachedVolumeAttachTimeout metav1.Duration `json:"unattachedVolumeAttachTimeout"`
 }
