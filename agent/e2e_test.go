@@ -18,18 +18,19 @@ import (
 	"google.golang.org/grpc/status"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/testpki"
 )
 
 // startAgent serves a real agent (real executor) on 127.0.0.1 and returns
 // its address.
-func startAgent(t *testing.T, ca *testCA, configDir string) string {
+func startAgent(t *testing.T, ca *testpki.CA, configDir string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrCh := make(chan net.Addr, 1)
 	errCh := make(chan error, 1)
 	opts := DefaultOptions()
 	opts.Listen, opts.NodeName, opts.ConfigDir = "127.0.0.1:0", "node-a", configDir
-	opts.TLS = writeServerTLS(t, ca)
+	opts.TLS = serverTLS(t, ca)
 	opts.Ready = func(a net.Addr) { addrCh <- a }
 	opts.Logger = slog.New(slog.DiscardHandler)
 	go func() { errCh <- Run(ctx, opts) }()
@@ -63,14 +64,14 @@ func dial(t *testing.T, addr string, conf *tls.Config) agentv1.AgentClient {
 // TestMutualTLSRefusesStrangers: no client certificate, or one from a
 // foreign CA, is refused; one from the cluster CA works.
 func TestMutualTLSRefusesStrangers(t *testing.T) {
-	ca := newTestCA(t, "cluster-ca")
+	ca := testpki.NewCA(t, "cluster-ca")
 	addr := startAgent(t, ca, t.TempDir())
 	req := &agentv1.NodeDesiredState{NodeName: "node-a"}
-	for name, signer := range map[string]*testCA{"no certificate": nil, "foreign CA": newTestCA(t, "foreign-ca")} {
+	for name, signer := range map[string]*testpki.CA{"no certificate": nil, "foreign CA": testpki.NewCA(t, "foreign-ca")} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			_, err := dial(t, addr, clientTLS(t, ca, signer)).Apply(ctx, req)
+			_, err := dial(t, addr, testpki.ClientConfig(t, ca, signer)).Apply(ctx, req)
 			if status.Code(err) != codes.Unavailable {
 				t.Fatalf("want the handshake refused (Unavailable), got %v", err)
 			}
@@ -78,14 +79,14 @@ func TestMutualTLSRefusesStrangers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	res, err := dial(t, addr, clientTLS(t, ca, ca)).Apply(ctx, req)
+	res, err := dial(t, addr, testpki.ClientConfig(t, ca, ca)).Apply(ctx, req)
 	if err != nil {
 		t.Fatalf("a client of the cluster CA must be served: %v", err)
 	}
 	if res.MutatingCommandsRun != 0 {
 		t.Errorf("empty state ran %d mutating commands", res.MutatingCommandsRun)
 	}
-	_, err = dial(t, addr, clientTLS(t, ca, ca)).Apply(ctx, &agentv1.NodeDesiredState{NodeName: "node-b"})
+	_, err = dial(t, addr, testpki.ClientConfig(t, ca, ca)).Apply(ctx, &agentv1.NodeDesiredState{NodeName: "node-b"})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("state for another node: want InvalidArgument, got %v", err)
 	}
@@ -97,9 +98,9 @@ func TestMutualTLSRefusesStrangers(t *testing.T) {
 // without changes, grown, orphaned without loss and deleted.
 func TestLocalEndToEnd(t *testing.T) {
 	requireRootTools(t)
-	ca := newTestCA(t, "cluster-ca")
+	ca := testpki.NewCA(t, "cluster-ca")
 	addr := startAgent(t, ca, t.TempDir())
-	client := dial(t, addr, clientTLS(t, ca, ca))
+	client := dial(t, addr, testpki.ClientConfig(t, ca, ca))
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 

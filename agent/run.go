@@ -60,7 +60,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("listen %s: %w", opts.Listen, err)
 	}
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConf)))
-	agentv1.RegisterAgentServer(srv, &Server{Agent: a})
+	agentv1.RegisterAgentServer(srv, &Server{Agent: a, Stopping: ctx.Done()})
 	log.InfoContext(ctx, "agent listening", "addr", lis.Addr().String(), "node", opts.NodeName)
 	if opts.Ready != nil {
 		opts.Ready(lis.Addr())

@@ -19,6 +19,8 @@ const DefaultPollInterval = 2 * time.Second
 type Server struct {
 	agentv1.UnimplementedAgentServer
 	Agent *Agent
+	// Stopping, when closed, ends open WatchStatus streams (server shutdown).
+	Stopping <-chan struct{}
 }
 
 // Apply implements agentv1.AgentServer.
@@ -59,6 +61,8 @@ func (s *Server) WatchStatus(req *agentv1.WatchRequest, stream agentv1.Agent_Wat
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.Stopping:
+			return status.Error(codes.Unavailable, "agent is shutting down")
 		case <-ticker.C:
 		case <-changed:
 		}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/testpki"
+)
+
+// TestMainHelper is not a test: started by TestAgentProcess as a child
+// process with PIRAEUSCTL_TEST_MAIN=1, it runs the CLI on the arguments
+// after "--", so the child is `piraeusctl agent ...` as a real process.
+func TestMainHelper(t *testing.T) {
+	if os.Getenv("PIRAEUSCTL_TEST_MAIN") != "1" {
+		return
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// TestAgentProcess starts `piraeusctl agent` as a process with a file pool
+// on this machine, drives it over mTLS to converge two resources, reads
+// their status and stops it with SIGTERM.
+func TestAgentProcess(t *testing.T) {
+	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
+		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the agent process test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
+	}
+	ca := testpki.NewCA(t, "cluster-ca")
+	addr := freeAddr(t)
+	poolDir := filepath.Join(t.TempDir(), "pool")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainHelper$", "--",
+		"agent", "--listen", addr, "--tls-dir", ca.WriteServerDir(t), "--drbd-config-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "PIRAEUSCTL_TEST_MAIN=1", "NODE_NAME=node-p")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", logs.String())
+		}
+	}()
+	waitListening(t, addr, exited)
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(testpki.ClientConfig(t, ca, ca))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := agentv1.NewAgentClient(conn)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	pool := &agentv1.StoragePool{Name: "files", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: poolDir}
+	var resources []*agentv1.Resource
+	for _, name := range []string{"vol-1", "vol-2"} {
+		resources = append(resources, &agentv1.Resource{Name: name, Uid: "uid-" + name, Layers: []agentv1.Layer{agentv1.Layer_STORAGE},
+			Volumes: []*agentv1.Volume{{Number: 0, SizeKib: 8 << 10, StoragePool: "files"}}})
+	}
+	state := &agentv1.NodeDesiredState{NodeName: "node-p", StoragePools: []*agentv1.StoragePool{pool}, Resources: resources}
+	res, err := client.Apply(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Resources {
+		if r.Outcome != agentv1.Outcome_CHANGED {
+			t.Errorf("%s: %v %s", r.Name, r.Outcome, r.Message)
+		}
+	}
+	watch, err := client.WatchStatus(ctx, &agentv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Resources) != 2 || len(st.Pools) != 1 || st.Pools[0].CapacityKib == 0 {
+		t.Fatalf("status = %v", st)
+	}
+	for _, r := range st.Resources {
+		if v := r.Volumes[0]; !strings.HasPrefix(v.DevicePath, "/dev/loop") || v.BackingSizeKib != 8<<10 {
+			t.Errorf("%s: %v", r.Name, v)
+		}
+	}
+	for _, r := range resources {
+		if _, err := client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: "node-p", Name: r.Name, Uid: r.Uid,
+			StoragePools: []*agentv1.StoragePool{pool}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("agent exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("agent did not stop within 15s of SIGTERM")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitListening(t *testing.T, addr string, exited <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("agent exited early: %v", err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("agent not listening on %s after 20s", addr)
+}
