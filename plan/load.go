@@ -141,6 +141,9 @@ func (in *inputs) addListItems(d *document, kind string, opts *LoadOptions, seen
 func objectName(kind string, obj map[string]any) string {
 	md, _ := obj["metadata"].(map[string]any)
 	name, _ := md["name"].(string)
+	if name == "" {
+		name = "<unnamed>"
+	}
 	if ns, _ := md["namespace"].(string); ns != "" {
 		return kind + "/" + ns + "/" + name
 	}
