@@ -25,7 +25,7 @@ test-unit: vet
 
 # Prepares real components for integration tests; each script is idempotent and cached.
 test-deps:
-	hack/install-deps.sh drbd-utils lvm2
+	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,0 +1,41 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/piraeusctl/piraeusctl/hostexec"
+)
+
+// BenchmarkApplyNoop measures a converge of 100 resources that are already
+// in place (the agent's steady state): reading the host and comparing.
+func BenchmarkApplyNoop(b *testing.B) {
+	t := &testing.T{}
+	s := newSim(t, "node-a").withThinPool()
+	a, err := New(Config{NodeName: "node-a", ConfigDir: b.TempDir(), Exec: s, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := desired("node-a")
+	for i := range 100 {
+		r := pvc1("node-a")
+		r.Name = fmt.Sprintf("pvc-%03d", i)
+		r.Drbd.Port = uint32(7000 + i)
+		r.Volumes[0].Minor = uint32(1000 + i)
+		d.Resources = append(d.Resources, r)
+	}
+	if _, err := a.Apply(b.Context(), d); err != nil {
+		b.Fatal(err)
+	}
+	rec := &hostexec.Recorder{Next: s}
+	a.cfg.Exec = rec
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := a.Apply(b.Context(), d)
+		if err != nil || res.MutatingCommandsRun != 0 {
+			b.Fatalf("%v %v", err, res.GetMutatingCommandsRun())
+		}
+	}
+	b.ReportMetric(float64(len(rec.Commands()))/float64(b.N), "cmds/op")
+}
