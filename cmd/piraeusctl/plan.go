@@ -194,11 +194,12 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 	case len(o.failNodes) > 0:
 		return o.writeWhatIf(stdout, built)
 	case o.explain:
-		e := plan.Explain(&built.Model.Topology.Spec)
 		if o.output == "json" {
-			return e.WriteJSON(stdout)
+			return writeJSON(stdout, explanation{
+				Volumes: built.Placement.Spec.Volumes, Moves: built.Placement.Moves, Unplaced: built.Placement.Unplaced,
+			})
 		}
-		return e.WriteText(stdout)
+		return built.Placement.WriteExplanation(stdout)
 	case o.diffAgainst != "":
 		return diffPlanFiles(stdout, o.diffAgainst, rendered)
 	}
@@ -245,6 +246,14 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 		fmt.Fprintf(cmd.OutOrStdout(), "\nFull plan written to %s\n", o.out)
 	}
 	return nil
+}
+
+// explanation is plan --explain -o json: every volume with its replicas and
+// their reasons, and what moved or could not be placed.
+type explanation struct {
+	Volumes  []storagev1alpha1.Volume `json:"volumes"`
+	Moves    []placement.Move         `json:"moves,omitempty"`
+	Unplaced []placement.Unplaced     `json:"unplaced,omitempty"`
 }
 
 func writeJSON(w io.Writer, v any) error {
