@@ -3,7 +3,7 @@
 #
 #   hack/kube-apiserver.sh ensure   install etcd (Debian etcd-server) and build
 #                                   kube-apiserver from source once, cached in
-#                                   .cache/kube/<version>/ (idempotent, fast when cached)
+#                                   $PIRAEUSCTL_CACHE/kube/<version>/ (idempotent, fast when cached)
 #   hack/kube-apiserver.sh env      print KUBEBUILDER_ASSETS=<dir> for envtest
 #   hack/kube-apiserver.sh dir      print the asset folder only
 #
@@ -18,8 +18,11 @@ set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ASSETS="$ROOT/.cache/kube/$KUBE_VERSION"
-BUILD_DIR="$ROOT/.cache/kube/build-$KUBE_VERSION"
+# Outside the work tree, so every clone on this machine (CI's fresh clone
+# included) shares the one build.
+CACHE=${PIRAEUSCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/piraeusctl}
+ASSETS="$CACHE/kube/$KUBE_VERSION"
+BUILD_DIR="$CACHE/kube/build-$KUBE_VERSION"
 
 log() { echo "kube-apiserver.sh: $*" >&2; }
 
