@@ -26,6 +26,7 @@ test-unit: vet
 # Prepares real components for integration tests; each script is idempotent and cached.
 test-deps:
 	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux
+	hack/kube-apiserver.sh ensure
 
 vet:
 	$(GO) vet $(PKGS)
