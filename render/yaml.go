@@ -74,7 +74,7 @@ func (y *yamlWriter) mapping(m map[string]any, ind int) {
 		if i > 0 {
 			y.indent(ind)
 		}
-		y.key(k)
+		y.key(k, ind)
 		y.value(m[k], ind)
 	}
 }
@@ -127,8 +127,17 @@ func (y *yamlWriter) sequence(s []any, ind int) {
 	}
 }
 
-func (y *yamlWriter) key(k string) {
-	if plainSafe(k) {
+// maxImplicitKey is below YAML's 1024-character limit of implicit keys;
+// longer keys are written as explicit "? key" entries.
+const maxImplicitKey = 1000
+
+func (y *yamlWriter) key(k string, ind int) {
+	if len(k) > maxImplicitKey {
+		y.str("? ")
+		y.str(doubleQuoted(k))
+		y.str("\n")
+		y.indent(ind)
+	} else if plainSafe(k) {
 		y.str(k)
 	} else {
 		y.str(doubleQuoted(k))
@@ -226,7 +235,7 @@ func plainSafe(s string) bool {
 	case strings.IndexByte("?:,[]{}#&*!|>'\"%@`", c) >= 0:
 		return false
 	case c == '-':
-		if len(s) == 1 || s[1] == ' ' || s[1] == '.' || (s[1] >= '0' && s[1] <= '9') || strings.HasPrefix(s, "---") {
+		if len(s) == 1 || s[1] == ' ' || s[1] == '.' || s[1] == '_' || (s[1] >= '0' && s[1] <= '9') || strings.HasPrefix(s, "---") {
 			return false
 		}
 	case c == '+' || c == '.' || (c >= '0' && c <= '9'):

@@ -1,0 +1,137 @@
+package render
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestExport(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(foreign, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	three := mustRender(t, newModel(modelOpts{nodes: 3}), testOptions())
+	if err := Export(three, dir); err != nil {
+		t.Fatal(err)
+	}
+	files := dirFiles(t, dir)
+	if len(files) != len(three.Objects)+2 {
+		t.Fatalf("%d files for %d objects: %v", len(files), len(three.Objects), files)
+	}
+	for _, want := range []string{"daemonset-piraeus-datastore-linstor-satellite-node-0002.yaml", "namespace-piraeus-datastore.yaml",
+		"storagetopology-default.yaml", "customresourcedefinition-linstorclusters.piraeus.io.yaml", KustomizationFile, "README.md"} {
+		if !contains(files, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	back, err := ReadPlanPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if planYAML(t, back) != planYAML(t, three) {
+		t.Error("exported folder does not read back as the plan")
+	}
+
+	// One node fewer: its satellite file goes, nothing else is touched.
+	satFile := filepath.Join(dir, "daemonset-piraeus-datastore-linstor-satellite-node-0000.yaml")
+	before, _ := os.Stat(satFile)
+	two := mustRender(t, newModel(modelOpts{nodeNames: []string{"node-0000", "node-0001"}}), testOptions())
+	if err := Export(two, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "daemonset-piraeus-datastore-linstor-satellite-node-0002.yaml")); !os.IsNotExist(err) {
+		t.Errorf("stale satellite file kept: %v", err)
+	}
+	if data, err := os.ReadFile(foreign); err != nil || string(data) != "mine" {
+		t.Errorf("foreign file touched: %q %v", data, err)
+	}
+	after, _ := os.Stat(satFile)
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Error("unchanged file rewritten")
+	}
+	k, err := readExportIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(k, ExportFileNames(two.Objects)) {
+		t.Errorf("kustomization resources %v", k)
+	}
+}
+
+func TestExportRefusesForeignKustomization(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, KustomizationFile), []byte("resources: [a.yaml]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Export(mustRender(t, newModel(modelOpts{nodes: 1}), testOptions()), dir)
+	if err == nil || !strings.Contains(err.Error(), "was not written by piraeusctl export") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestExportNeverRemovesOutsideTheFolder(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	victim := filepath.Join(parent, "victim.yaml")
+	if err := os.WriteFile(victim, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	index := exportHeader + "resources:\n- ../victim.yaml\n- " + victim + "\n"
+	if err := os.WriteFile(filepath.Join(dir, KustomizationFile), []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(mustRender(t, newModel(modelOpts{nodes: 1}), testOptions()), dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("file outside the folder removed: %v", err)
+	}
+}
+
+func TestExportFileNames(t *testing.T) {
+	objs := patchObjects()
+	objs = append(objs, obj("example.com/v1", "Service", "ns", "linstor-controller", nil), obj("v1", "Weird Kind", "", "A/B", nil))
+	got := ExportFileNames(objs)
+	want := []string{
+		"deployment-ns-linstor-controller.yaml",
+		"deployment-ns-linstor-csi-controller.yaml",
+		"service-ns-linstor-controller-" + hashOf("v1/Service/ns/linstor-controller") + ".yaml",
+		"storagetopology-default.yaml",
+		"service-ns-linstor-controller-" + hashOf("example.com/v1/Service/ns/linstor-controller") + ".yaml",
+		"weird_kind-a_b.yaml",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

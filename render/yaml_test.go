@@ -1,0 +1,143 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
+)
+
+// roundTrip encodes v with the streaming writer, decodes it with
+// sigs.k8s.io/yaml and returns the decoded value.
+func roundTrip(t *testing.T, v map[string]any) (string, map[string]any) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := writeYAML(&buf, []*unstructured.Unstructured{{Object: v}}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := yaml.YAMLToJSON(buf.Bytes())
+	if err != nil {
+		t.Fatalf("decode %q: %v", buf.String(), err)
+	}
+	var got map[string]any
+	if err := utiljson.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String(), got
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	strs := []string{
+		"", " ", "plain", "yes", "No", "on", "null", "~", "true", "1", "1.5", "-1", "+1", ".5", "1e3", "0x1f", "0o7",
+		"12:30", "2001-12-14", "--leader-elect", "-", "- x", "a: b", "a #b", "#c", "key:", ":x", "'q'", `"dq"`,
+		"multi\nline", "trailing\n", "two\n\n", "\nleading", "  indented\nx", "tab\there", "back\\slash",
+		"ünïcödé", "emoji 🎉", "ctrl\x01", "\u2028sep", "{a}", "[b]", "*ref", "&anc", "!tag", "%pct", "@at", "`bt`",
+		"a,b", "x=y", "$(NODE_NAME)", "=", "<<", ".inf", "-.inf", ".nan", "0", "007", "1_000", "line one\nline  two \n",
+		"---", "...", "a\r\nb", "\x7f",
+	}
+	for _, s := range strs {
+		in := map[string]any{"k": s, s + "k": "v"}
+		out, got := roundTrip(t, in)
+		if !reflect.DeepEqual(got, in) {
+			t.Errorf("string %q: got %#v\nYAML:\n%s", s, got, out)
+		}
+	}
+	values := map[string]any{
+		"int": int64(3370), "neg": int64(-1), "float": 1.5, "big": 1e21, "bool": true, "nil": nil,
+		"emptyMap": map[string]any{}, "emptyList": []any{},
+		"nested": map[string]any{"list": []any{map[string]any{"a": int64(1), "b": []any{"x", []any{"y"}}}, []any{}, map[string]any{}}},
+	}
+	out, got := roundTrip(t, values)
+	if !reflect.DeepEqual(got, values) {
+		t.Errorf("got %#v\nYAML:\n%s", got, out)
+	}
+}
+
+func TestYAMLLayout(t *testing.T) {
+	obj := map[string]any{
+		"kind": "X", "apiVersion": "v1",
+		"spec": map[string]any{"list": []any{map[string]any{"name": "a", "args": []any{"--x"}}, "s"}, "text": "a\nb\n"},
+	}
+	var buf bytes.Buffer
+	if err := writeYAML(&buf, []*unstructured.Unstructured{{Object: obj}, {Object: obj}}); err != nil {
+		t.Fatal(err)
+	}
+	want := `apiVersion: v1
+kind: X
+spec:
+  list:
+  - args:
+    - --x
+    name: a
+  - s
+  text: |
+    a
+    b
+---
+apiVersion: v1
+kind: X
+spec:
+  list:
+  - args:
+    - --x
+    name: a
+  - s
+  text: |
+    a
+    b
+`
+	if buf.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+// FuzzYAMLString: any valid UTF-8 string survives encoding as key and value.
+func FuzzYAMLString(f *testing.F) {
+	for _, s := range []string{"", "yes", "a: b", "multi\nline\n", " x", "-1", "#", "\t", "é", "\u0085"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		in := map[string]any{"k": s, "list": []any{s}}
+		if s != "" {
+			in[s] = "v"
+		}
+		out, got := roundTrip(t, in)
+		if !reflect.DeepEqual(got, in) {
+			t.Fatalf("string %q: got %#v\nYAML:\n%s", s, got, out)
+		}
+	})
+}
+
+// The streaming writer must agree with sigs.k8s.io/yaml on what a plan means.
+func TestYAMLMatchesReference(t *testing.T) {
+	p := mustRender(t, featureModel(), testOptions())
+	for _, o := range p.Objects {
+		var buf bytes.Buffer
+		if err := writeYAML(&buf, []*unstructured.Unstructured{o}); err != nil {
+			t.Fatal(err)
+		}
+		js, err := yaml.YAMLToJSON(buf.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", ObjectID(o), err)
+		}
+		want, _ := json.Marshal(o.Object)
+		var a, b any
+		_ = json.Unmarshal(js, &a)
+		_ = json.Unmarshal(want, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: YAML does not read back as the object", ObjectID(o))
+		}
+	}
+	if strings.Contains(planYAML(t, p), "\t") {
+		t.Error("tab in YAML output")
+	}
+}
