@@ -13,7 +13,7 @@ import (
 // templateOutput is what one component template returned.
 type templateOutput struct {
 	Template string `json:"template"`
-	Objects  []any  `json:"objects"`
+	Objects  any    `json:"objects"`
 }
 
 // evaluate runs every component template in one VM evaluation and decodes
@@ -61,7 +61,11 @@ func entrySnippet(names []string) string {
 func collectObjects(results []templateOutput) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, r := range results {
-		for i, o := range r.Objects {
+		list, ok := r.Objects.([]any)
+		if !ok {
+			return nil, fmt.Errorf("template %s: want an array of objects, got %T", r.Template, r.Objects)
+		}
+		for i, o := range list {
 			m, ok := o.(map[string]any)
 			if !ok {
 				return nil, fmt.Errorf("template %s: object %d: want an object, got %T", r.Template, i, o)
