@@ -31,7 +31,7 @@ func (d *document) decodeStrict(obj map[string]any, out any, object string) Erro
 			path = fe.FieldPath()
 		}
 		if strings.HasPrefix(msg, "unknown field") {
-			msg = "unknown field: " + object + " has no such field (check spelling and indentation)"
+			msg = fmt.Sprintf("unknown field %q: %s has no such field (check spelling and indentation)", lastElement(path), kindOf(object))
 		}
 		errs = append(errs, d.errorAt(path, object, msg))
 	}
@@ -54,11 +54,39 @@ func (d *document) decodeLoose(obj map[string]any, out any, object string) Error
 }
 
 func (d *document) typeError(err error, out any, object string) *Error {
-	m := typeErrorPattern.FindStringSubmatch(err.Error())
-	if m == nil {
-		return d.errorAt(d.locateDecodeError(out), object, strings.TrimPrefix(err.Error(), "json: "))
+	path, value := d.locateDecodeError(out)
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	switch m := typeErrorPattern.FindStringSubmatch(err.Error()); {
+	case m != nil:
+		if path == "" {
+			path = m[2]
+		}
+		msg = fmt.Sprintf("expected %s, found a %s", goTypeName(m[3]), m[1])
+	case strings.Contains(msg, "quantities must match"):
+		msg = fmt.Sprintf("expected a quantity such as 10Gi or 500M, found %q", fmt.Sprint(value))
 	}
-	return d.errorAt(m[2], object, fmt.Sprintf("expected %s, found a %s", goTypeName(m[3]), m[1]))
+	return d.errorAt(path, object, msg)
+}
+
+// schemaTypeName says an OpenAPI type the way a YAML author thinks of it.
+func schemaTypeName(t string) string {
+	switch t {
+	case "object":
+		return "a map"
+	case "array":
+		return "a list"
+	case "integer":
+		return "an integer"
+	case "null":
+		return "null"
+	}
+	return "a " + t
+}
+
+// kindOf returns the kind of an object name "Kind/ns/name".
+func kindOf(object string) string {
+	kind, _, _ := strings.Cut(object, "/")
+	return kind
 }
 
 // goTypeName says a Go type the way a YAML author thinks of it.
@@ -80,35 +108,62 @@ func goTypeName(t string) string {
 	return "an object (" + t + ")"
 }
 
-// locateDecodeError finds the field that makes decoding fail when the
-// decoder's error names none (e.g. a malformed quantity): it decodes the
-// object pruned to one branch at a time and descends into the failing one.
-// Keys are tried in sorted order so the answer is stable.
-func (d *document) locateDecodeError(out any) string {
+// locateDecodeError finds the field that makes decoding fail: it decodes
+// the object pruned to one branch at a time and descends into the failing
+// one, through maps and lists, so the path keeps list indices. Keys are
+// tried in sorted order so the answer is stable.
+func (d *document) locateDecodeError(out any) (string, any) {
 	typ := reflect.TypeOf(out).Elem()
-	fails := func(path string) bool {
-		data, err := json.Marshal(pruneTo(d.obj, strings.Split(path, ".")))
+	fails := func(branch []any) bool {
+		data, err := json.Marshal(pruneTo(d.obj, branch))
 		return err != nil || json.Unmarshal(data, reflect.New(typ).Interface()) != nil
 	}
-	path := ""
+	var branch []any
 	var cur any = d.obj
 	for {
-		m, ok := cur.(map[string]any)
+		next, val, ok := failingChild(cur, branch, fails)
 		if !ok {
-			return path
+			return branchPath(branch), cur
 		}
-		next := ""
-		for _, k := range sortedKeys(m) {
-			if fails(joinPath(path, k)) {
-				next = k
-				break
+		branch, cur = append(branch, next), val
+	}
+}
+
+// failingChild returns the key or index of the child of cur whose branch
+// alone fails to decode.
+func failingChild(cur any, branch []any, fails func([]any) bool) (any, any, bool) {
+	switch c := cur.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(c) {
+			if fails(append(append([]any(nil), branch...), k)) {
+				return k, c[k], true
 			}
 		}
-		if next == "" {
-			return path
+	case []any:
+		for i, v := range c {
+			if fails(append(append([]any(nil), branch...), i)) {
+				return i, v, true
+			}
 		}
-		path, cur = joinPath(path, next), m[next]
 	}
+	return nil, nil, false
+}
+
+// branchPath renders a branch as a field path: spec.items[2].name.
+func branchPath(branch []any) string {
+	var b strings.Builder
+	for _, e := range branch {
+		switch x := e.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(x)
+		case int:
+			fmt.Fprintf(&b, "[%d]", x)
+		}
+	}
+	return b.String()
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -120,28 +175,39 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// pruneTo keeps apiVersion, kind and only the branch named by keys.
-func pruneTo(obj map[string]any, keys []string) map[string]any {
+// pruneTo keeps apiVersion, kind and only the branch named by the keys
+// (strings) and list indices (ints); a pruned list keeps only that item.
+func pruneTo(obj map[string]any, branch []any) map[string]any {
 	out := map[string]any{"apiVersion": obj["apiVersion"], "kind": obj["kind"]}
-	src, dst := obj, out
-	for i, k := range keys {
-		v, ok := src[k]
-		if !ok {
-			return out
-		}
-		if i == len(keys)-1 {
-			dst[k] = v
-			return out
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			dst[k] = v
-			return out
-		}
-		child := map[string]any{}
-		dst[k], src, dst = child, m, child
+	if len(branch) == 0 {
+		return out
+	}
+	k := branch[0].(string)
+	if v, ok := obj[k]; ok {
+		out[k] = pruneValue(v, branch[1:])
 	}
 	return out
+}
+
+func pruneValue(v any, branch []any) any {
+	if len(branch) == 0 {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if k, ok := branch[0].(string); ok {
+			if child, ok := x[k]; ok {
+				return map[string]any{k: pruneValue(child, branch[1:])}
+			}
+		}
+		return map[string]any{}
+	case []any:
+		if i, ok := branch[0].(int); ok && i < len(x) {
+			return []any{pruneValue(x[i], branch[1:])}
+		}
+		return []any{}
+	}
+	return v
 }
 
 // errorAt builds an Error for an object-relative field path.
@@ -160,6 +226,11 @@ func (d *document) fieldErrors(list field.ErrorList, object string) ErrorList {
 
 // fieldErrorMessage renders a field.Error without repeating its path.
 func fieldErrorMessage(fe *field.Error) string {
+	detail := strings.ReplaceAll(fe.Detail, fe.Field+" in body ", "")
+	if want, ok := strings.CutPrefix(detail, "must be of type "); ok && (fe.Type == field.ErrorTypeInvalid || fe.Type == field.ErrorTypeTypeInvalid) {
+		want, _, _ = strings.Cut(want, ":")
+		return fmt.Sprintf("expected %s, found %s", schemaTypeName(want), schemaTypeName(fmt.Sprint(fe.BadValue)))
+	}
 	msg := fe.ErrorBody()
 	// The OpenAPI validator repeats the path inside the detail; drop it.
 	msg = strings.ReplaceAll(msg, fe.Field+" in body ", "")

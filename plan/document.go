@@ -32,6 +32,8 @@ type positionIndex struct {
 	byPath map[string]Position
 	// converted counts converted nodes, to stop alias bombs.
 	converted int
+	// boolWords are the paths of unquoted YAML 1.1 boolean words (yes, off, ...).
+	boolWords map[string]bool
 }
 
 // Limits that keep hostile YAML (alias bombs, deep nesting) from exhausting memory.
@@ -115,7 +117,7 @@ func decodeDocument(source string, root *yaml.Node) (*document, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, &Error{Pos: pos, Message: fmt.Sprintf("expected a Kubernetes object (a mapping), found %s", nodeKindName(top))}
 	}
-	idx := &positionIndex{source: source, byPath: map[string]Position{}}
+	idx := &positionIndex{source: source, byPath: map[string]Position{}, boolWords: map[string]bool{}}
 	v, err := convertNode(top, "", idx)
 	if err != nil {
 		return nil, err
@@ -251,7 +253,20 @@ func convertScalar(n *yaml.Node, path string, idx *positionIndex) (any, error) {
 		}
 		return f, nil
 	}
+	if _, ok := yaml11Bools[n.Value]; ok && n.Style == 0 && n.ShortTag() == "!!str" {
+		idx.boolWords[path] = true
+	}
 	return n.Value, nil // strings, timestamps, binary: kept as text
+}
+
+// yaml11Bools are the plain scalars YAML 1.1 reads as booleans. Upstream's
+// examples write both `optional: yes` (a boolean) and `values: [yes]` (a
+// string), so such words stay strings and become booleans only where the
+// schema expects one (coerceBoolWords), as sigs.k8s.io/yaml does when it
+// decodes into a typed target.
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"n": false, "N": false, "no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
 }
 
 func scalarError(n *yaml.Node, path string, idx *positionIndex, want string) error {

@@ -14,7 +14,8 @@ func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("../examples/*.yaml")
 	more, _ := filepath.Glob("../testdata/*/input/*.yaml")
 	invalid, _ := filepath.Glob("../testdata/invalid/*/input.yaml")
-	for _, p := range append(append(seeds, more...), invalid...) {
+	upstream, _ := filepath.Glob("../testdata/upstream-examples/*.yaml")
+	for _, p := range append(append(append(seeds, more...), invalid...), upstream...) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -96,6 +96,33 @@ func (in *inputs) addDocument(d *document, opts *LoadOptions, seen map[objectKey
 	return in.addObject(d, gvk, object, opts)
 }
 
+// describeValue names a decoded YAML value for an error message.
+func describeValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case []any:
+		return "a list"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+// boolWords returns the object-relative paths of unquoted YAML 1.1 boolean words.
+func (d *document) boolWords() map[string]bool {
+	if d.prefix == "" {
+		return d.index.boolWords
+	}
+	out := map[string]bool{}
+	for p, v := range d.index.boolWords {
+		if rest, ok := strings.CutPrefix(p, d.prefix); ok {
+			out[rest] = v
+		}
+	}
+	return out
+}
+
 // lastElement returns the last name of a field path.
 func lastElement(p string) string {
 	if i := strings.LastIndexAny(p, ".["); i >= 0 {
@@ -123,7 +150,7 @@ func (in *inputs) addListItems(d *document, kind string, opts *LoadOptions, seen
 		prefix := d.prefix + "items[" + strconv.Itoa(i) + "]"
 		obj, ok := it.(map[string]any)
 		if !ok {
-			errs = append(errs, d.errorAt("items["+strconv.Itoa(i)+"]", kind, "expected an object"))
+			errs = append(errs, d.errorAt("items["+strconv.Itoa(i)+"]", kind, fmt.Sprintf("expected an object, found %s", describeValue(it))))
 			continue
 		}
 		if _, set := obj["kind"]; !set && itemKind != "" {
@@ -178,14 +205,19 @@ func checkMetadata(d *document, object string, gvk schema.GroupVersionKind) Erro
 // addObject validates and decodes one object of a known or passed-through kind.
 func (in *inputs) addObject(d *document, gvk schema.GroupVersionKind, object string, opts *LoadOptions) ErrorList {
 	if s := opts.Schemas.lookup(gvk); s != nil {
-		unknown, ferrs := s.check(d.obj)
+		unknown, ferrs := s.check(d.obj, d.boolWords())
 		errs := d.fieldErrors(ferrs, object)
 		for _, p := range unknown {
 			errs = append(errs, d.errorAt(p, object, fmt.Sprintf("unknown field %q: the %s schema has no such field (check spelling and indentation)", lastElement(p), gvk.Kind)))
 		}
 		// Decode even when the schema found problems, so that the semantic
-		// checks run too and every error is reported at once.
-		return append(errs, in.addCustom(d, gvk.GroupKind(), object)...)
+		// checks run too and every error is reported at once; the schema has
+		// already said what is wrong with the types, so decode errors add nothing.
+		decodeErrs := in.addCustom(d, gvk.GroupKind(), object)
+		if len(errs) > 0 {
+			return errs
+		}
+		return decodeErrs
 	}
 	if v := builtinVersion(gvk.GroupKind()); v != "" {
 		if gvk.Version != v {
@@ -197,7 +229,11 @@ func (in *inputs) addObject(d *document, gvk schema.GroupVersionKind, object str
 		in.passthrough = append(in.passthrough, d)
 		return nil
 	}
-	return ErrorList{d.errorAt("kind", object, unsupportedKindMessage(gvk))}
+	field := "kind"
+	if gvk.Group == "piraeus.io" || gvk.Group == "storage.piraeus.io" {
+		field = "apiVersion"
+	}
+	return ErrorList{d.errorAt(field, object, unsupportedKindMessage(gvk))}
 }
 
 func unsupportedKindMessage(gvk schema.GroupVersionKind) string {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -11,7 +12,8 @@ import (
 func patchKind(patch string) (string, error) {
 	var v any
 	if err := yaml.Unmarshal([]byte(patch), &v); err != nil {
-		return "", fmt.Errorf("expected a YAML or JSON patch: %w", err)
+		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "), "yaml: ")
+		return "", fmt.Errorf("expected a YAML or JSON patch (%s, counting lines within the patch)", msg)
 	}
 	switch v.(type) {
 	case []any:

@@ -43,7 +43,8 @@ func parseNodeFieldRef(ref string, expand bool) (nodeFieldRef, error) {
 	return r, nil
 }
 
-// fieldMatch is one key and value a nodeFieldRef selects.
+// fieldMatch is one key and value a nodeFieldRef selects; for a wildcard
+// reference the key is the part the wildcard matched.
 type fieldMatch struct{ key, value string }
 
 // resolve returns the node values the reference selects, sorted by key.
@@ -61,7 +62,11 @@ func (r nodeFieldRef) resolve(node *corev1.Node) []fieldMatch {
 	prefix, wildcard := strings.CutSuffix(r.key, "*")
 	var out []fieldMatch
 	for k, v := range src {
-		if (wildcard && strings.HasPrefix(k, prefix)) || (!wildcard && k == r.key) {
+		switch {
+		case wildcard && strings.HasPrefix(k, prefix):
+			// $1 is what the wildcard matched, as upstream's examples use it.
+			out = append(out, fieldMatch{key: strings.TrimPrefix(k, prefix), value: v})
+		case !wildcard && k == r.key:
 			out = append(out, fieldMatch{key: k, value: v})
 		}
 	}

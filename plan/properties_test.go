@@ -60,10 +60,10 @@ func TestResolveNodeProperty(t *testing.T) {
 		{"annotation", piraeusv1.LinstorNodeProperty{Name: "AutoplaceTarget", Optional: true, ValueFrom: &piraeusv1.LinstorNodePropertyValueFrom{NodeFieldRef: "metadata.annotations['piraeus.io/autoplace']"}}, map[string]string{"AutoplaceTarget": "no"}},
 		{"expand to many", piraeusv1.LinstorNodeProperty{Name: "Aux/topology/", ExpandFrom: &piraeusv1.LinstorNodePropertyExpandFrom{
 			LinstorNodePropertyValueFrom: piraeusv1.LinstorNodePropertyValueFrom{NodeFieldRef: "metadata.labels['topology.kubernetes.io/*']"}, NameTemplate: "$1"}},
-			map[string]string{"Aux/topology/topology.kubernetes.io/region": "r1", "Aux/topology/topology.kubernetes.io/zone": "z1"}},
+			map[string]string{"Aux/topology/region": "r1", "Aux/topology/zone": "z1"}},
 		{"expand joined", piraeusv1.LinstorNodeProperty{Name: "Aux/all", ExpandFrom: &piraeusv1.LinstorNodePropertyExpandFrom{
 			LinstorNodePropertyValueFrom: piraeusv1.LinstorNodePropertyValueFrom{NodeFieldRef: "metadata.labels['topology.kubernetes.io/*']"}, ValueTemplate: "$1=$2", Delimiter: ","}},
-			map[string]string{"Aux/all": "topology.kubernetes.io/region=r1,topology.kubernetes.io/zone=z1"}},
+			map[string]string{"Aux/all": "region=r1,zone=z1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

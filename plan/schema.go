@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strconv"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -73,12 +74,47 @@ func (s *Schemas) lookup(gvk schema.GroupVersionKind) *crdSchema {
 
 // check reports unknown fields and schema violations of obj, then applies
 // the schema's defaults to obj in place (as the API server would).
-func (c *crdSchema) check(obj map[string]any) (unknown []string, errs field.ErrorList) {
+func (c *crdSchema) check(obj map[string]any, boolWords map[string]bool) (unknown []string, errs field.ErrorList) {
+	if len(boolWords) > 0 {
+		coerceBoolWords(obj, c.structural, "", boolWords)
+	}
 	probe := deepCopyJSON(obj).(map[string]any)
 	unknown = structuralpruning.PruneWithOptions(probe, c.structural, true,
 		structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 	structuraldefaulting.Default(obj, c.structural)
 	return unknown, apiservervalidation.ValidateCustomResource(nil, obj, c.validator)
+}
+
+// coerceBoolWords turns unquoted YAML 1.1 boolean words (yes, no, on, off,
+// ...) into booleans where the schema expects a boolean; elsewhere they stay
+// strings. Paths are spelled as the document index spells them.
+func coerceBoolWords(v any, s *structuralschema.Structural, path string, words map[string]bool) any {
+	if s == nil {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		if s.Type == "boolean" && words[path] {
+			return yaml11Bools[x]
+		}
+	case map[string]any:
+		for k, e := range x {
+			child, ok := s.Properties[k]
+			sub := &child
+			if !ok {
+				sub = nil
+				if s.AdditionalProperties != nil {
+					sub = s.AdditionalProperties.Structural
+				}
+			}
+			x[k] = coerceBoolWords(e, sub, joinPath(path, k), words)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = coerceBoolWords(e, s.Items, path+"["+strconv.Itoa(i)+"]", words)
+		}
+	}
+	return v
 }
 
 // deepCopyJSON copies a tree of JSON-compatible values.

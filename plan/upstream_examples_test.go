@@ -253,11 +253,7 @@ var upstreamChecks = map[string]func(t *testing.T, m *plan.Model){
 // knownLoaderBugs are examples the loader still rejects, with the error it
 // gives. They are reported to the loader's owner; the test fails as soon as
 // one loads, so the entry is removed with the fix.
-var knownLoaderBugs = map[string]string{
-	// `optional: yes` is a YAML 1.1 boolean, which kubectl (sigs.k8s.io/yaml)
-	// reads as true; the loader's YAML 1.2 decoder keeps it a string.
-	"linstorsatelliteconfiguration-03.yaml": "spec.properties[2].optional: Invalid value: \"string\": must be of type boolean",
-}
+var knownLoaderBugs = map[string]string{}
 
 var allNodes = []string{"n1.example.com", "n2.example.com", "n3.example.com"}
 

@@ -219,7 +219,7 @@ func validatePatches(patches []piraeusv1.Patch, p *field.Path) field.ErrorList {
 		pp := p.Index(i)
 		switch {
 		case err != nil:
-			errs = append(errs, field.Invalid(pp.Child("patch"), "", err.Error()))
+			errs = append(errs, field.Invalid(pp.Child("patch"), field.OmitValueType{}, err.Error()))
 		case kind == "json6902" && patch.Target == nil:
 			errs = append(errs, field.Required(pp.Child("target"), "a JSON 6902 patch needs a target"))
 		}

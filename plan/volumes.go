@@ -241,7 +241,7 @@ func (c *claimCollector) classGroup(name string, path *field.Path, mustExist boo
 	case sc == nil && name == "":
 		return "", false, field.Required(path, "expected the name of a StorageClass with provisioner "+CSIProvisioner)
 	case sc == nil:
-		return "", false, field.NotFound(path, name)
+		return "", false, field.Invalid(path, name, fmt.Sprintf("no StorageClass %q in the input; expected one with provisioner %s (add it with -f)", name, CSIProvisioner))
 	case sc.Provisioner != CSIProvisioner:
 		return "", false, nil
 	}

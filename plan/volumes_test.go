@@ -139,11 +139,11 @@ func TestVolumesFromClaimsErrors(t *testing.T) {
 		msgs[key] = list[0].Error()
 	}
 	assert.Equal(t, map[string]string{
-		"PersistentVolumeClaim/app/missing": `spec.storageClassName: Not found: "gone"`,
+		"PersistentVolumeClaim/app/missing": `spec.storageClassName: Invalid value: "gone": no StorageClass "gone" in the input; expected one with provisioner linstor.csi.linbit.com (add it with -f)`,
 		"PersistentVolumeClaim/app/nosize":  `spec.resources.requests[storage]: Required value: expected the requested size of the volume, e.g. 10Gi`,
 		"PersistentVolumeClaim/app/dup-b":   `metadata.name: Duplicate value: "shared (volume name also derived from PersistentVolumeClaim/app/dup-a)"`,
 		"PersistentVolume/orphan":           `spec.storageClassName: Required value: expected the name of a StorageClass with provisioner linstor.csi.linbit.com`,
-		"PersistentVolume/lost":             `spec.storageClassName: Not found: "vanished"`,
+		"PersistentVolume/lost":             `spec.storageClassName: Invalid value: "vanished": no StorageClass "vanished" in the input; expected one with provisioner linstor.csi.linbit.com (add it with -f)`,
 	}, msgs)
 }
 
