@@ -44,6 +44,12 @@ func newTemplateSource(dir string) (*templateSource, error) {
 	return src, nil
 }
 
+// fork returns a source for another VM: same layers, its own import cache
+// (a cache is not safe for concurrent use).
+func (s *templateSource) fork() *templateSource {
+	return &templateSource{layers: s.layers, cache: map[string]jsonnet.Contents{}}
+}
+
 // components lists the top-level *.jsonnet files of every layer, sorted.
 func (s *templateSource) components() ([]string, error) {
 	seen := map[string]bool{}

@@ -62,44 +62,74 @@ local tlshd(image) = {
   volumeMounts: [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)],
 };
 
-local daemonSet(input, sat, tolerations) =
+// The parts every node shares are computed once; the per-node DaemonSet is
+// one object literal (object merges per node are what makes Jsonnet slow on
+// big clusters).
+local daemonSet(input, shared, sat) =
   local tls = sat.tls != null;
-  local poolVolumes = [k.hostPath(d.volume, d.path, 'DirectoryOrCreate') for d in sat.poolDirs];
-  local poolMounts = [k.mount(d.volume, d.path, propagation='Bidirectional') for d in sat.poolDirs];
-  local tlsVolumes = if tls then [k.secretVolume('internal-tls', sat.tls.secretName)] else [];
-  local tlsMounts = if tls then [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)] else [];
-  k.daemonSet(
-    input, component, sat.name,
-    {
-      serviceAccountName: name,
-      automountServiceAccountToken: false,
-      hostNetwork: true,
-      dnsPolicy: 'ClusterFirstWithHostNet',
-      priorityClassName: 'system-node-critical',
-      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [
-        { matchFields: [{ key: 'metadata.name', operator: 'In', values: [sat.node] }] },
-      ] } } },
-      tolerations: tolerations,
-      initContainers: [moduleLoader(sat.moduleLoaderImage)],
-      containers: [
-        k.piraeusctl(input, name, ['agent', '--node-name=$(NODE_NAME)', '--port=%d' % sat.port]
-                                  + (if tls then ['--tls-dir=/etc/linstor/ssl'] else [])) + {
-          env: [k.fieldEnv('NODE_NAME', 'spec.nodeName')],
-          ports: [{ name: if tls then 'linstor-tls' else 'linstor', containerPort: sat.port, protocol: 'TCP' }],
-          securityContext: k.privileged,
-          readinessProbe: { tcpSocket: { port: sat.port }, periodSeconds: 10 },
-          volumeMounts: hostMounts + poolMounts + tlsMounts,
-        },
-      ] + (if tls && sat.tls.handshakeDaemon then [tlshd(input.images['ktls-utils'])] else []),
-      volumes: hostVolumes + poolVolumes + tlsVolumes,
+  local selector = shared.selector { 'piraeus.io/satellite': sat.name };
+  {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: {
+      name: sat.name,
+      namespace: input.namespace,
+      labels: shared.labels,
+      annotations: { 'storage.piraeus.io/node': sat.node },
     },
-    extraLabels={ 'piraeus.io/satellite': sat.name },
-    annotations={ 'storage.piraeus.io/topology-hash': sat.topologyHash },
-    metaAnnotations={ 'storage.piraeus.io/node': sat.node },
-  );
+    spec: {
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: selector },
+      updateStrategy: shared.updateStrategy,
+      template: {
+        metadata: {
+          labels: shared.labels { 'piraeus.io/satellite': sat.name },
+          annotations: { 'storage.piraeus.io/topology-hash': sat.topologyHash },
+        },
+        spec: {
+          serviceAccountName: name,
+          automountServiceAccountToken: false,
+          hostNetwork: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          priorityClassName: 'system-node-critical',
+          affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [
+            { matchFields: [{ key: 'metadata.name', operator: 'In', values: [sat.node] }] },
+          ] } } },
+          tolerations: shared.tolerations,
+          initContainers: [moduleLoader(sat.moduleLoaderImage)],
+          containers: [
+            {
+              name: name,
+              image: input.images.piraeusctl,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['piraeusctl'],
+              args: ['agent', '--node-name=$(NODE_NAME)', '--port=' + sat.port]
+                    + (if tls then ['--tls-dir=/etc/linstor/ssl'] else []),
+              env: shared.env,
+              ports: [{ name: if tls then 'linstor-tls' else 'linstor', containerPort: sat.port, protocol: 'TCP' }],
+              securityContext: k.privileged,
+              readinessProbe: { tcpSocket: { port: sat.port }, periodSeconds: 10 },
+              volumeMounts: hostMounts
+                            + [k.mount(d.volume, d.path, propagation='Bidirectional') for d in sat.poolDirs]
+                            + (if tls then [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)] else []),
+            },
+          ] + (if tls && sat.tls.handshakeDaemon then [tlshd(input.images['ktls-utils'])] else []),
+          volumes: hostVolumes
+                   + [k.hostPath(d.volume, d.path, 'DirectoryOrCreate') for d in sat.poolDirs]
+                   + (if tls then [k.secretVolume('internal-tls', sat.tls.secretName)] else []),
+        },
+      },
+    },
+  };
 
 function(input)
   if std.length(input.satellites) == 0 then [] else
-    local tolerations = k.tolerations(input) + defaultTolerations;
+    local shared = {
+      labels: k.labels(input, component),
+      selector: k.selectorLabels(input, component),
+      tolerations: k.tolerations(input) + defaultTolerations,
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+      env: [k.fieldEnv('NODE_NAME', 'spec.nodeName')],
+    };
     [k.serviceAccount(input, component, name)]
-    + [daemonSet(input, sat, tolerations) for sat in input.satellites]
+    + [daemonSet(input, shared, sat) for sat in input.satellites]
