@@ -263,3 +263,29 @@ func TestPodTemplatePatch(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// FuzzApplyPatch: any patch text either applies or fails with an error, and
+// a patched object keeps its identity unless the options allow otherwise.
+func FuzzApplyPatch(f *testing.F) {
+	f.Add("spec: {replicas: 2}", "Deployment", "linstor-.*")
+	f.Add(`[{"op": "add", "path": "/metadata/labels/x", "value": "y"}]`, "", "")
+	f.Add("apiVersion: v1\nkind: Service\nmetadata: {name: linstor-controller, namespace: ns}\n$patch: delete\n", "", "")
+	f.Add(`[{"op": "move", "from": "/spec", "path": "/status"}]`, "StorageTopology", "")
+	f.Add("metadata:\n  name: renamed\n", "Service", "(")
+	f.Fuzz(func(t *testing.T, patch, kind, name string) {
+		var target *piraeusv1.Selector
+		if kind != "" || name != "" {
+			target = &piraeusv1.Selector{Kind: kind, Name: name}
+		}
+		before := patchObjects()
+		objs, err := applyPatch(before, piraeusv1.Patch{Patch: patch, Target: target})
+		if err != nil {
+			return
+		}
+		for _, o := range objs {
+			if o.GetKind() == "" || o.GetName() == "" {
+				t.Fatalf("patch %q left an object without kind or name: %v", patch, o.Object)
+			}
+		}
+	})
+}

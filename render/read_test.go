@@ -41,10 +41,10 @@ func TestReadPlanRoundTrip(t *testing.T) {
 
 func TestReadPlanErrors(t *testing.T) {
 	cases := map[string]string{
-		"apiVersion: v1\nkind: ConfigMap\n":                "document 1: apiVersion, kind and metadata.name are required",
-		"a: [\n":                                           "document 1",
-		"---\n- 1\n":                                       "want an object",
-		"kind: List\napiVersion: v1\nitems: [1]\n":         "items[0]: want an object",
+		"apiVersion: v1\nkind: ConfigMap\n": "document 1: apiVersion, kind and metadata.name are required",
+		"a: [\n":                            "document 1",
+		"---\n- 1\n":                        "want an object",
+		"kind: List\napiVersion: v1\nitems: [1]\n":        "items[0]: want an object",
 		"apiVersion: v1\nkind: List\nitems:\n- kind: X\n": "items[0]: apiVersion, kind and metadata.name are required",
 	}
 	for in, want := range cases {
