@@ -14,9 +14,10 @@ import (
 
 // dataObjectSet holds the objects that come from data rather than templates.
 type dataObjectSet struct {
-	// owned: CRDs and the StorageTopology, labelled like every rendered object.
+	// owned: the StorageTopology, labelled like every rendered object.
 	owned []*unstructured.Unstructured
-	// given: StorageClasses and passthrough objects, kept as the user wrote them.
+	// given: the CRDs as api/crds ships them, StorageClasses and passthrough
+	// objects as the user wrote them (server-set fields removed).
 	given []*unstructured.Unstructured
 }
 
@@ -34,7 +35,7 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("CRD %s: %w", all[i].Name, err)
 		}
-		set.owned = append(set.owned, u)
+		set.given = append(set.given, u)
 	}
 	topo, err := topologyObject(m)
 	if err != nil {
