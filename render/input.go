@@ -169,12 +169,15 @@ func satelliteInput(s *plan.Satellite, node *storagev1alpha1.TopologyNode, k8sNo
 		ModuleLoaderImage: imgs.loader(k8sNode),
 		PoolDirs:          poolDirs(node),
 	}
-	if s.InternalTLS != nil {
-		sat.Port = 3367
-		sat.TLS = &SatelliteTLS{
-			SecretName:      orDefault(s.InternalTLS.SecretName, "linstor-satellite-internal-tls-"+s.Node),
-			HandshakeDaemon: s.InternalTLS.TLSHandshakeDaemon,
-		}
+	// The agent accepts only mutual TLS, so every satellite mounts its
+	// certificate: the configured Secret, else the per-node default.
+	tlsCfg := s.InternalTLS
+	if tlsCfg == nil {
+		tlsCfg = &piraeusv1.TLSConfigWithHandshakeDaemon{}
+	}
+	sat.TLS = &SatelliteTLS{
+		SecretName:      orDefault(tlsCfg.SecretName, "linstor-satellite-internal-tls-"+s.Node),
+		HandshakeDaemon: tlsCfg.TLSHandshakeDaemon,
 	}
 	return sat, nil
 }

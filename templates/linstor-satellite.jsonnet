@@ -103,7 +103,7 @@ local daemonSet(input, shared, sat) =
               image: input.images.piraeusctl,
               imagePullPolicy: 'IfNotPresent',
               command: ['piraeusctl'],
-              args: ['agent', '--node-name=$(NODE_NAME)', '--port=' + sat.port]
+              args: ['agent', '--node-name=$(NODE_NAME)', '--listen=:%d' % sat.port]
                     + (if tls then ['--tls-dir=/etc/linstor/ssl'] else []),
               env: shared.env,
               ports: [{ name: if tls then 'linstor-tls' else 'linstor', containerPort: sat.port, protocol: 'TCP' }],
