@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -11,8 +12,9 @@ import (
 
 // agentFlags are the flags of `piraeusctl agent`.
 type agentFlags struct {
-	opts   agent.Options
-	tlsDir string
+	opts     agent.Options
+	tlsDir   string
+	logLevel slog.Level
 }
 
 func newAgentCommand() *cobra.Command {
@@ -28,7 +30,9 @@ state of its own and deletes storage only when told to delete that exact
 resource.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agent.Run(cmd.Context(), f.toOptions())
+			opts := f.toOptions()
+			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			return agent.Run(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -39,6 +43,7 @@ resource.`,
 	fl.StringVar(&f.opts.TLS.Key, "tls-key", "", "agent private key (PEM)")
 	fl.StringVar(&f.opts.TLS.CA, "tls-ca", "", "cluster CA that signs accepted client certificates (PEM)")
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
+	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
 	return cmd
 }

@@ -19,6 +19,8 @@ func main() {
 	listen := flag.String("listen", ":2222", "address to serve on")
 	token := flag.String("token", "", "token callers must present")
 	flag.Parse()
+	// busybox init resets PATH; our binaries live in /usr/local/bin.
+	os.Setenv("PATH", "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	srv := &http.Server{Addr: *listen, Handler: guestapi.Handler(*token), ReadHeaderTimeout: 10 * time.Second}

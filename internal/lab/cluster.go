@@ -1,0 +1,176 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/piraeusctl/piraeusctl/internal/testpki"
+)
+
+// Options shape a cluster of lab VMs.
+type Options struct {
+	// VMs is the number of guests, named node-a, node-b, ...
+	VMs int
+	// MemoryMiB per guest; 0 means DefaultMemoryMiB.
+	MemoryMiB int
+	// DiskMiB is the size of each guest's raw disk; 0 means DefaultDiskMiB.
+	DiskMiB int
+	// BootTimeout bounds the boot of all guests; 0 means two minutes.
+	BootTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	// DefaultMemoryMiB: 256 MiB is the measured floor without our binary;
+	// the static piraeusctl (~50 MB) lives in the initramfs too.
+	DefaultMemoryMiB = 320
+	DefaultDiskMiB   = 384
+)
+
+// Cluster is a set of VMs linked pairwise, with a cluster CA whose
+// certificates the agents are started with.
+type Cluster struct {
+	VMs []*VM
+	CA  *testpki.CA
+	t   testing.TB
+}
+
+// Boot starts opts.VMs guests and waits until each answers. The VMs are
+// always stopped at the end of the test, and on failure each console is
+// written to the test log.
+func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
+	t.Helper()
+	if opts.MemoryMiB == 0 {
+		opts.MemoryMiB = DefaultMemoryMiB
+	}
+	if opts.DiskMiB == 0 {
+		opts.DiskMiB = DefaultDiskMiB
+	}
+	if opts.BootTimeout == 0 {
+		opts.BootTimeout = 2 * time.Minute
+	}
+	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
+	for i := range opts.VMs {
+		vm, err := newVM(t.TempDir(), i, art, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.VMs = append(c.VMs, vm)
+	}
+	if err := c.wire(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.BootTimeout)
+	defer cancel()
+	// Listeners first: VM j listens for every i < j, so boot from the end.
+	for i := len(c.VMs) - 1; i >= 0; i-- {
+		if err := c.startVM(ctx, c.VMs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, vm := range c.VMs {
+		if err := vm.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("lab: %d VM(s) booted in %s", len(c.VMs), time.Since(start).Round(100*time.Millisecond))
+	return c
+}
+
+func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	vm := &VM{
+		Name: fmt.Sprintf("node-%c", 'a'+i), Addr: fmt.Sprintf("192.168.77.%d", i+1), Disk: "/dev/vda",
+		index: i, art: art, memMiB: opts.MemoryMiB, dir: dir, token: token,
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	if vm.ctlPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	if vm.agentPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	// A fresh sparse disk per VM: LVM must never find stale metadata.
+	img := filepath.Join(dir, "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(opts.DiskMiB) << 20); err != nil {
+		return nil, fmt.Errorf("create %s: %w", img, err)
+	}
+	vm.hostDisk = img
+	return vm, nil
+}
+
+// wire gives every pair of VMs one socket link.
+func (c *Cluster) wire() error {
+	for i, a := range c.VMs {
+		for _, b := range c.VMs[i+1:] {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			a.links = append(a.links, link{mac: a.mac(0x77, b.index), peerAddr: b.Addr, port: port})
+			b.links = append(b.links, link{mac: b.mac(0x77, a.index), peerAddr: a.Addr, port: port, listen: true})
+		}
+	}
+	return nil
+}
+
+// startVM starts vm once the peers it connects to listen.
+func (c *Cluster) startVM(ctx context.Context, vm *VM) error {
+	for _, l := range vm.links {
+		if l.listen {
+			continue
+		}
+		for !listening(l.port) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("vm %s: peer link on port %d never listened: %w", vm.Name, l.port, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return vm.Start()
+}
+
+// Restart boots a stopped VM again with the same disk and waits for it.
+func (c *Cluster) Restart(ctx context.Context, vm *VM) error {
+	if err := c.startVM(ctx, vm); err != nil {
+		return err
+	}
+	return vm.Ready(ctx)
+}
+
+func (c *Cluster) stop() {
+	for _, vm := range c.VMs {
+		vm.Stop()
+	}
+	if !c.t.Failed() {
+		return
+	}
+	for _, vm := range c.VMs {
+		c.t.Logf("==== console of %s (%s) ====\n%s", vm.Name, vm.ConsolePath(), lastLines(vm.Console(), 400))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[… %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,164 @@
+package lab_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/lab"
+)
+
+// bootWithAgents boots n VMs and starts an agent in each (debug logs, so the
+// executor's command log is on the console).
+func bootWithAgents(t *testing.T, n int) *lab.Cluster {
+	t.Helper()
+	needLab(t)
+	c := lab.Boot(t, artefacts, lab.Options{VMs: n})
+	for _, vm := range c.VMs {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		err := c.StartAgent(ctx, vm, agentFlags...)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// agentFlags are the extra flags the lab runs the agent with.
+var agentFlags = []string{"--log-level", "debug"}
+
+// timed runs a scenario step and logs how long it took.
+func timed(t *testing.T, what string, f func()) {
+	t.Helper()
+	start := time.Now()
+	f()
+	t.Logf("timing: %s: %s", what, time.Since(start).Round(100*time.Millisecond))
+}
+
+func apply(t *testing.T, c *lab.Cluster, vm *lab.VM, d *agentv1.NodeDesiredState) *agentv1.ApplyResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	res, err := c.Agent(vm).Apply(ctx, d)
+	if err != nil {
+		t.Fatalf("apply on %s: %v", vm.Name, err)
+	}
+	for _, r := range res.GetResources() {
+		if r.GetOutcome() == agentv1.Outcome_FAILED {
+			t.Fatalf("apply on %s: resource %s failed: %s", vm.Name, r.GetName(), r.GetMessage())
+		}
+	}
+	for _, p := range res.GetPools() {
+		if p.GetOutcome() == agentv1.Outcome_FAILED {
+			t.Fatalf("apply on %s: pool %s failed: %s", vm.Name, p.GetName(), p.GetMessage())
+		}
+	}
+	return res
+}
+
+func nodeStatus(t *testing.T, c *lab.Cluster, vm *lab.VM) *agentv1.NodeStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	stream, err := c.Agent(vm).WatchStatus(ctx, &agentv1.WatchRequest{})
+	if err != nil {
+		t.Fatalf("status of %s: %v", vm.Name, err)
+	}
+	st, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("status of %s: %v", vm.Name, err)
+	}
+	return st
+}
+
+func sh(t *testing.T, vm *lab.VM, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := vm.Shell(ctx, script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// lvReport is one row of `lvs --reportformat json --units k --nosuffix`.
+type lvReport struct {
+	Name        string `json:"lv_name"`
+	SizeKiB     string `json:"lv_size"`
+	Pool        string `json:"pool_lv"`
+	DataPercent string `json:"data_percent"`
+	Tags        string `json:"lv_tags"`
+}
+
+func lvs(t *testing.T, vm *lab.VM, vg string) map[string]lvReport {
+	t.Helper()
+	out := sh(t, vm, "lvs --reportformat json --units k --nosuffix -o lv_name,lv_size,pool_lv,data_percent,lv_tags "+vg)
+	var rep struct {
+		Report []struct {
+			LV []lvReport `json:"lv"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("lvs output: %v\n%s", err, out)
+	}
+	m := map[string]lvReport{}
+	for _, r := range rep.Report {
+		for _, lv := range r.LV {
+			m[lv.Name] = lv
+		}
+	}
+	return m
+}
+
+func kib(t *testing.T, s string) uint64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		t.Fatalf("size %q: %v", s, err)
+	}
+	return uint64(f)
+}
+
+// writePattern writes mib MiB of random data at offset 0 of dev and returns
+// the checksum of that range (read back with O_DIRECT, past any cache).
+func writePattern(t *testing.T, vm *lab.VM, dev string, mib int) string {
+	t.Helper()
+	sh(t, vm, fmt.Sprintf("dd if=/dev/urandom of=%s bs=1M count=%d oflag=direct conv=fsync 2>/dev/null", dev, mib))
+	return checksum(t, vm, dev, mib)
+}
+
+func checksum(t *testing.T, vm *lab.VM, dev string, mib int) string {
+	t.Helper()
+	out := sh(t, vm, fmt.Sprintf("dd if=%s bs=1M count=%d iflag=direct 2>/dev/null | sha256sum", dev, mib))
+	return strings.Fields(out)[0]
+}
+
+func findResource(st *agentv1.NodeStatus, name string) *agentv1.ResourceStatus {
+	for _, r := range st.GetResources() {
+		if r.GetName() == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func findPool(st *agentv1.NodeStatus, name string) *agentv1.PoolStatus {
+	for _, p := range st.GetPools() {
+		if p.GetName() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+type (
+	labCluster = lab.Cluster
+	labVM      = lab.VM
+)
