@@ -1,0 +1,277 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+// Admission: the validating webhook checks one object at a time with the
+// same code Load runs on every input, so a denial carries the field path and
+// message that `piraeusctl plan` prints for the same mistake.
+
+// admissionSource names the object under review in error positions.
+const admissionSource = "admission"
+
+// Live is what an update check may know about the cluster beyond the two
+// objects it compares. The zero value knows nothing, and then every change
+// that could lose data is refused, since nothing proves it safe.
+type Live struct {
+	// Topology is the StorageTopology in the cluster, nil when unknown.
+	Topology *storagev1alpha1.StorageTopology
+	// VolumeInUse reports whether a volume's data is still wanted (its
+	// PersistentVolume or claim still exists); nil means every volume is.
+	VolumeInUse func(v *storagev1alpha1.Volume) bool
+}
+
+// ValidateObject checks one object (JSON or YAML) exactly as Load checks an
+// input: the CRD schema, the typed decode and the kind's semantic rules.
+func ValidateObject(schemas *Schemas, obj []byte) ErrorList {
+	_, errs := admit(schemas, obj)
+	return errs
+}
+
+// ValidateUpdate checks newObj like ValidateObject and also refuses changes
+// from oldObj that would lose data or break running storage.
+func ValidateUpdate(schemas *Schemas, oldObj, newObj []byte) ErrorList {
+	return ValidateUpdateLive(schemas, oldObj, newObj, Live{})
+}
+
+// ValidateUpdateLive is ValidateUpdate with knowledge of the cluster, which
+// lets it allow changes the cluster shows to be safe (such as removing a
+// storage pool that holds no replica).
+func ValidateUpdateLive(schemas *Schemas, oldObj, newObj []byte, live Live) ErrorList {
+	cur, errs := admit(schemas, newObj)
+	if len(errs) > 0 {
+		return errs
+	}
+	old, oldErrs := admit(schemas, oldObj)
+	if old == nil || len(oldErrs) > 0 && !old.decoded() {
+		// The stored object no longer decodes; there is nothing to compare.
+		return nil
+	}
+	return compareUpdate(old, cur, live).sorted()
+}
+
+// admitted is one decoded object under review.
+type admitted struct {
+	in  *inputs
+	doc *document
+}
+
+func (a *admitted) decoded() bool {
+	return len(a.in.clusters)+len(a.in.satelliteCfgs)+len(a.in.nodeConns)+len(a.in.topologies) > 0
+}
+
+// admit decodes and validates the single object in data.
+func admit(schemas *Schemas, data []byte) (*admitted, ErrorList) {
+	docs, errs := parseDocuments(Source{Name: admissionSource, Data: data})
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if len(docs) != 1 {
+		return nil, ErrorList{{Pos: Position{Source: admissionSource}, Message: fmt.Sprintf("expected exactly one object, found %d", len(docs))}}
+	}
+	in := &inputs{}
+	opts := &LoadOptions{Namespace: DefaultNamespace, Schemas: schemas}
+	errs = in.addDocument(docs[0], opts, map[objectKey]*document{})
+	errs = append(errs, validateInputs(in)...)
+	return &admitted{in: in, doc: docs[0]}, errs.sorted()
+}
+
+// compareUpdate applies the update rules of the object's kind.
+func compareUpdate(old, cur *admitted, live Live) ErrorList {
+	switch {
+	case len(cur.in.satelliteCfgs) == 1 && len(old.in.satelliteCfgs) == 1:
+		c := &cur.in.satelliteCfgs[0].obj
+		errs := compareStoragePools(old.in.satelliteCfgs[0].obj.Spec.StoragePools, c.Spec.StoragePools, c.Name, live)
+		return cur.doc.fieldErrors(errs, "LinstorSatelliteConfiguration/"+c.Name)
+	case len(cur.in.topologies) == 1 && len(old.in.topologies) == 1:
+		t := &cur.in.topologies[0].obj
+		errs := compareTopologies(&old.in.topologies[0].obj, t, live)
+		return cur.doc.fieldErrors(errs, "StorageTopology/"+t.Name)
+	}
+	return nil
+}
+
+// compareStoragePools refuses changing the backend of an existing pool and
+// removing a pool that may still hold volumes.
+func compareStoragePools(oldPools, curPools []piraeusv1.LinstorStoragePool, config string, live Live) field.ErrorList {
+	p := field.NewPath("spec", "storagePools")
+	var errs field.ErrorList
+	for i := range curPools {
+		cur := &curPools[i]
+		if j := poolIndex(oldPools, cur.Name); j >= 0 {
+			errs = append(errs, comparePool(&oldPools[j], cur, p.Index(i))...)
+		}
+	}
+	for j := range oldPools {
+		old := &oldPools[j]
+		if poolIndex(curPools, old.Name) >= 0 {
+			continue
+		}
+		if err := poolRemoval(old, config, live, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func poolIndex(pools []piraeusv1.LinstorStoragePool, name string) int {
+	return slices.IndexFunc(pools, func(p piraeusv1.LinstorStoragePool) bool { return p.Name == name })
+}
+
+// comparePool refuses changes to where an existing pool keeps its data.
+func comparePool(old, cur *piraeusv1.LinstorStoragePool, p *field.Path) field.ErrorList {
+	newPool := fmt.Sprintf("to use another backend, add a new storage pool with another name, move the volumes to it (or let placement do so), then remove %q in a later change", cur.Name)
+	if ok, nk := old.ProviderKind(), cur.ProviderKind(); ok != nk {
+		return field.ErrorList{field.Forbidden(p, fmt.Sprintf("storage pool %q cannot change its provider from %s to %s: its volumes live on the %s backend and would be lost; %s", cur.Name, ok, nk, ok, newPool))}
+	}
+	var errs field.ErrorList
+	backing := []struct {
+		what, field, old, cur string
+	}{
+		{"volume group", providerField(cur) + ".volumeGroup", old.VolumeGroup(), cur.VolumeGroup()},
+		{"thin pool", "lvmThinPool.thinPool", old.ThinPool(), cur.ThinPool()},
+		{"directory", providerField(cur) + ".directory", old.Directory(), cur.Directory()},
+		{"zpool", providerField(cur) + ".zPool", old.ZPool(), cur.ZPool()},
+	}
+	for _, b := range backing {
+		if b.old != b.cur {
+			parts := strings.Split(b.field, ".")
+			errs = append(errs, field.Forbidden(p.Child(parts[0], parts[1:]...),
+				fmt.Sprintf("storage pool %q cannot change its %s from %q to %q: its volumes are in %q and would be lost; %s", cur.Name, b.what, b.old, b.cur, b.old, newPool)))
+		}
+	}
+	if !slices.Equal(hostDevices(old), hostDevices(cur)) {
+		errs = append(errs, field.Forbidden(p.Child("source", "hostDevices"),
+			fmt.Sprintf("the host devices of existing storage pool %q cannot change (was %v): the pool was built from them and the agent never adds, removes or wipes devices of an existing pool; to use other devices, add a new storage pool", cur.Name, hostDevices(old))))
+	}
+	return errs
+}
+
+func hostDevices(p *piraeusv1.LinstorStoragePool) []string {
+	if p.Source == nil {
+		return nil
+	}
+	return p.Source.HostDevices
+}
+
+// providerField is the JSON name of the pool's provider field.
+func providerField(p *piraeusv1.LinstorStoragePool) string {
+	switch p.ProviderKind() {
+	case piraeusv1.ProviderLVM:
+		return "lvmPool"
+	case piraeusv1.ProviderLVMThin:
+		return "lvmThinPool"
+	case piraeusv1.ProviderFile:
+		return "filePool"
+	case piraeusv1.ProviderFileThin:
+		return "fileThinPool"
+	case piraeusv1.ProviderZFS:
+		return "zfsPool"
+	case piraeusv1.ProviderZFSThin:
+		return "zfsThinPool"
+	}
+	return "provider"
+}
+
+// poolRemoval allows removing a pool only when the live StorageTopology
+// shows that no replica uses it on a node this configuration gave it to.
+func poolRemoval(old *piraeusv1.LinstorStoragePool, config string, live Live, p *field.Path) *field.Error {
+	howTo := "to retire it, first move its volumes away (cordon the nodes with the annotation storage.piraeus.io/cordon, or remove the pool from the StorageClasses' storagePool parameter) and remove the pool in a separate change once the StorageTopology shows it empty; a rename is a removal plus a new pool"
+	if live.Topology == nil {
+		return field.Forbidden(p, fmt.Sprintf("storage pool %q was removed, but it may still hold volumes (no StorageTopology to prove it empty); %s", old.Name, howTo))
+	}
+	users := poolUsers(live.Topology, old.Name, config)
+	if len(users) == 0 {
+		return nil
+	}
+	return field.Forbidden(p, fmt.Sprintf("storage pool %q was removed, but it still holds %d replica(s) (%s); %s", old.Name, len(users), summarise(users, 3), howTo))
+}
+
+// poolUsers lists "volume on node" for each diskful replica in pool on a
+// node whose pool of that name came from the satellite configuration.
+func poolUsers(t *storagev1alpha1.StorageTopology, pool, config string) []string {
+	fromConfig := map[string]bool{}
+	for _, n := range t.Spec.Nodes {
+		for _, sp := range n.StoragePools {
+			if sp.Name == pool && (sp.SatelliteConfiguration == "" || sp.SatelliteConfiguration == config) {
+				fromConfig[n.Name] = true
+			}
+		}
+	}
+	var users []string
+	for _, v := range t.Spec.Volumes {
+		for _, r := range v.Replicas {
+			if r.StoragePool == pool && !r.Diskless && fromConfig[r.Node] {
+				users = append(users, v.Name+" on "+r.Node)
+			}
+		}
+	}
+	return users
+}
+
+func summarise(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+// compareTopologies refuses changes that would break running DRBD resources:
+// a new port, minor or node id for an existing volume or replica, or
+// dropping a volume whose data is still wanted.
+func compareTopologies(old, cur *storagev1alpha1.StorageTopology, live Live) field.ErrorList {
+	p := field.NewPath("spec", "volumes")
+	var errs field.ErrorList
+	curByName := map[string]int{}
+	for i := range cur.Spec.Volumes {
+		curByName[cur.Spec.Volumes[i].Name] = i
+	}
+	for j := range old.Spec.Volumes {
+		ov := &old.Spec.Volumes[j]
+		i, ok := curByName[ov.Name]
+		if !ok {
+			if live.VolumeInUse == nil || live.VolumeInUse(ov) {
+				errs = append(errs, field.Forbidden(p, fmt.Sprintf("volume %q was removed while %s still exists; its replicas would be deleted with the data; delete the claim (or PersistentVolume) first, then the volume leaves the topology", ov.Name, volumeOwner(ov))))
+			}
+			continue
+		}
+		errs = append(errs, compareVolume(ov, &cur.Spec.Volumes[i], p.Index(i))...)
+	}
+	return errs
+}
+
+func volumeOwner(v *storagev1alpha1.Volume) string {
+	switch {
+	case v.PersistentVolume != "":
+		return "PersistentVolume " + v.PersistentVolume
+	case v.Claim != nil:
+		return "PersistentVolumeClaim " + v.Claim.Namespace + "/" + v.Claim.Name
+	}
+	return "it"
+}
+
+func compareVolume(old, cur *storagev1alpha1.Volume, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	keep := "allocations are kept when the previous StorageTopology is an input of the plan (plan --from-cluster, or -f with the committed topology)"
+	if old.Port != 0 && cur.Port != old.Port {
+		errs = append(errs, field.Forbidden(p.Child("port"), fmt.Sprintf("the DRBD port of volume %q cannot change from %d to %d: its replicas connect to each other on it; %s", cur.Name, old.Port, cur.Port, keep)))
+	}
+	if old.Minor != 0 && cur.Minor != old.Minor {
+		errs = append(errs, field.Forbidden(p.Child("minor"), fmt.Sprintf("the DRBD minor of volume %q cannot change from %d to %d: /dev/drbd%d is in use on its nodes; %s", cur.Name, old.Minor, cur.Minor, old.Minor, keep)))
+	}
+	for i, r := range cur.Replicas {
+		j := slices.IndexFunc(old.Replicas, func(o storagev1alpha1.Replica) bool { return o.Node == r.Node })
+		if j >= 0 && old.Replicas[j].NodeID != r.NodeID {
+			errs = append(errs, field.Forbidden(p.Child("replicas").Index(i).Child("nodeId"), fmt.Sprintf("the DRBD node id of volume %q on node %q cannot change from %d to %d: its peers and metadata know it by that id; %s", cur.Name, r.Node, old.Replicas[j].NodeID, r.NodeID, keep)))
+		}
+	}
+	return errs
+}
