@@ -173,7 +173,9 @@ func TestValidateUpdatePoolRemovalWithTopology(t *testing.T) {
 
 	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeThin, plan.Live{Topology: topology(nil)}), "an empty pool may go")
 
-	other := topology(func(t *storagev1alpha1.StorageTopology) { t.Spec.Nodes[0].StoragePools[0].SatelliteConfiguration = "other" })
+	other := topology(func(t *storagev1alpha1.StorageTopology) {
+		t.Spec.Nodes[0].StoragePools[0].SatelliteConfiguration = "other"
+	})
 	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeFiles, plan.Live{Topology: other}),
 		"replicas in a pool another configuration provides do not block this one")
 }
