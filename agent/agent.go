@@ -26,6 +26,9 @@ type Config struct {
 	ConfigDir string
 	// Exec runs host commands.
 	Exec hostexec.Executor
+	// ProcDRBD is read for the kernel's DRBD version (8.4 gets 8.4 syntax
+	// and commands); empty means DefaultProcDRBD.
+	ProcDRBD string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -116,7 +116,7 @@ func (c *converge) run(ctx context.Context) error {
 	}
 	c.host.resFiles = files
 	if c.needKernel() {
-		if c.host.kernel, err = readKernel(ctx, c.exec); err != nil {
+		if c.host.kernel, err = c.agent.readKernel(ctx, c.exec); err != nil {
 			return err
 		}
 	}

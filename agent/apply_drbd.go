@@ -30,7 +30,7 @@ func (c *converge) drbdSteps(ctx context.Context, r *agentv1.Resource, vols []lo
 		}
 		file.Volumes = append(file.Volumes, v)
 	}
-	data, err := drbd.Render(file)
+	data, err := c.agent.renderRes(file)
 	if err != nil {
 		return &InvalidError{Err: err}
 	}
@@ -74,7 +74,7 @@ func (c *converge) do(ctx context.Context, cmd hostexec.Cmd, s *step, action str
 
 // reread reads one resource's kernel state after a change.
 func (c *converge) reread(ctx context.Context, name string) (drbd.Resource, error) {
-	k, err := readKernel(ctx, c.exec)
+	k, err := c.agent.readKernel(ctx, c.exec)
 	if err != nil {
 		return drbd.Resource{}, err
 	}
@@ -94,7 +94,7 @@ func (c *converge) ensureMetadata(ctx context.Context, adm drbd.Admin, vols []lo
 			continue // attached: DRBD is using its metadata
 		}
 		if !l.created {
-			res, err := c.exec.Run(ctx, drbd.MetadataDiskState(l.spec.GetMinor(), l.backing.DevicePath))
+			res, err := c.exec.Run(ctx, c.agent.metadataDiskState(l.spec.GetMinor(), l.backing.DevicePath))
 			if err == nil {
 				continue
 			}
@@ -102,7 +102,7 @@ func (c *converge) ensureMetadata(ctx context.Context, adm drbd.Admin, vols []lo
 				return fmt.Errorf("volume %d: read DRBD metadata: %w", l.spec.GetNumber(), err)
 			}
 		}
-		if err := c.do(ctx, adm.CreateMD(l.spec.GetNumber(), 0), s, fmt.Sprintf("create-md volume %d", l.spec.GetNumber())); err != nil {
+		if err := c.do(ctx, c.agent.createMD(adm, l.spec.GetNumber(), 0), s, fmt.Sprintf("create-md volume %d", l.spec.GetNumber())); err != nil {
 			return err
 		}
 	}
@@ -129,6 +129,10 @@ func (c *converge) resize(ctx context.Context, adm drbd.Admin, vols []local, ker
 	for _, l := range vols {
 		dev, ok := kernel.Device(int(l.spec.GetNumber()))
 		if !ok || l.backing == nil || dev.SizeKiB == 0 || dev.DiskState == "Diskless" || dev.SizeKiB >= l.spec.GetSizeKib() {
+			continue
+		}
+		if why := c.agent.resizeBlocked(kernel); why != "" {
+			s.pending = append(s.pending, why)
 			continue
 		}
 		if err := c.do(ctx, adm.Resize(l.spec.GetNumber()), s, fmt.Sprintf("resize volume %d", l.spec.GetNumber())); err != nil {

@@ -132,7 +132,7 @@ func (d *deletion) resFile() (resFile, bool, error) {
 // drbdDown takes the resource down and wipes the metadata of its volumes
 // (those whose device is present; the others go with their backing volume).
 func (d *deletion) drbdDown(ctx context.Context, targets []target) error {
-	kernel, err := readKernel(ctx, d.exec)
+	kernel, err := d.agent.readKernel(ctx, d.exec)
 	if err != nil {
 		return err
 	}

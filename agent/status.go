@@ -31,7 +31,7 @@ func (a *Agent) Status(ctx context.Context) *agentv1.NodeStatus {
 		st.Errors = append(st.Errors, err.Error())
 	}
 	if len(h.resFiles) > 0 || slices.ContainsFunc(desired.GetResources(), usesDRBD) {
-		if h.kernel, err = readKernel(ctx, a.cfg.Exec); err != nil {
+		if h.kernel, err = a.readKernel(ctx, a.cfg.Exec); err != nil {
 			st.Errors = append(st.Errors, err.Error())
 		}
 	}

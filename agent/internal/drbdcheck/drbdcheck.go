@@ -26,19 +26,19 @@ func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	if _, err := exec.LookPath("drbdadm"); err != nil {
 		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
 	}
-	out, err := run(context.Background(), node, addrs, args...)
+	out, err := run(context.Background(), "drbdadm", node, addrs, args...)
 	if err != nil {
 		t.Fatalf("drbdadm %s: %v", strings.Join(args, " "), err)
 	}
 	return out
 }
 
-func run(ctx context.Context, node string, addrs []string, args ...string) (string, error) {
+func run(ctx context.Context, prog, node string, addrs []string, args ...string) (string, error) {
 	script := "ip link set lo up || exit 1\n"
 	for _, a := range addrs {
 		script += "ip addr add " + a + " dev lo || exit 1\n"
 	}
-	script += `printf '%s' "$0" > /proc/sys/kernel/hostname && exec drbdadm "$@"`
+	script += `printf '%s' "$0" > /proc/sys/kernel/hostname && exec ` + prog + ` "$@"`
 	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", script, node}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET}
 	var stdout, stderr bytes.Buffer
