@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,22 +74,32 @@ func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []*unstructured.Unstructured
 	for doc := 1; ; doc++ {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
-		if len(m) == 0 {
+		if empty(raw) {
 			continue
 		}
-		objs, err := objectsOf(&unstructured.Unstructured{Object: m})
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		objs, err := objectsOf(u)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
 		out = append(out, objs...)
 	}
+}
+
+// empty reports a document without content (null or {}).
+func empty(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}"))
 }
 
 // objectsOf validates one document, flattening a List.
