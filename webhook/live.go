@@ -1,0 +1,91 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/plan"
+)
+
+// ClusterLive reads the StorageTopology and PersistentVolumes straight from
+// the API server (no cache: an admission decision must not act on stale data).
+type ClusterLive struct {
+	client client.Reader
+}
+
+// NewClusterLive returns a LiveSource reading through cfg.
+func NewClusterLive(cfg *rest.Config) (*ClusterLive, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	if err := storagev1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client for update checks: %w", err)
+	}
+	return &ClusterLive{client: c}, nil
+}
+
+// Live returns the topology for satellite configuration updates and a
+// volume-in-use check for topology updates.
+func (l *ClusterLive) Live(ctx context.Context, kind string) (plan.Live, error) {
+	switch kind {
+	case "LinstorSatelliteConfiguration":
+		t, err := l.topology(ctx)
+		return plan.Live{Topology: t}, err
+	case "StorageTopology":
+		return plan.Live{VolumeInUse: func(v *storagev1alpha1.Volume) bool { return l.volumeInUse(ctx, v) }}, nil
+	}
+	return plan.Live{}, nil
+}
+
+// topology returns the cluster's one StorageTopology, or nil when there is
+// none (nothing then proves a pool empty).
+func (l *ClusterLive) topology(ctx context.Context) (*storagev1alpha1.StorageTopology, error) {
+	var list storagev1alpha1.StorageTopologyList
+	if err := l.client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list storagetopologies: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// volumeInUse: the volume's PersistentVolume or claim still exists. Read
+// errors count as in use.
+func (l *ClusterLive) volumeInUse(ctx context.Context, v *storagev1alpha1.Volume) bool {
+	if v.PersistentVolume != "" {
+		if exists, err := l.exists(ctx, types.NamespacedName{Name: v.PersistentVolume}, &corev1.PersistentVolume{}); exists || err != nil {
+			return true
+		}
+	}
+	if v.Claim != nil {
+		exists, err := l.exists(ctx, types.NamespacedName{Namespace: v.Claim.Namespace, Name: v.Claim.Name}, &corev1.PersistentVolumeClaim{})
+		return exists || err != nil
+	}
+	return v.PersistentVolume == ""
+}
+
+func (l *ClusterLive) exists(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {
+	err := l.client.Get(ctx, key, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
