@@ -162,3 +162,5 @@ type (
 	labCluster = lab.Cluster
 	labVM      = lab.VM
 )
+
+const agentLog = lab.GuestAgentLog

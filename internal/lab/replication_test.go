@@ -1,0 +1,336 @@
+package lab_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+)
+
+const drbdConfigDir = "/var/lib/piraeusctl/drbd.d"
+
+// replicated is one 2-replica resource over thin LVs.
+type replicated struct {
+	name  string
+	minor uint32
+	port  uint32
+	mib   uint64
+}
+
+// pair is the two VMs of the replication scenarios and what they are told.
+type pair struct {
+	c         *labCluster
+	a, b      *labVM
+	resources []replicated
+}
+
+func (p *pair) desired(vm *labVM) *agentv1.NodeDesiredState {
+	peer, id, peerID := p.b, uint32(0), uint32(1)
+	if vm == p.b {
+		peer, id, peerID = p.a, 1, 0
+	}
+	d := &agentv1.NodeDesiredState{NodeName: vm.Name, StoragePools: labPools(vm.Disk)[:1]}
+	for _, r := range p.resources {
+		d.Resources = append(d.Resources, &agentv1.Resource{
+			Name: r.name, Uid: "uid-" + r.name,
+			Volumes: []*agentv1.Volume{{Number: 0, Minor: r.minor, SizeKib: r.mib << 10, StoragePool: poolThin}},
+			Drbd: &agentv1.DrbdResource{
+				Port: r.port, NodeId: id, Address: vm.Addr,
+				Peers:          []*agentv1.DrbdPeer{{NodeName: peer.Name, NodeId: peerID, Address: peer.Addr}},
+				InitialPrimary: vm == p.a, SkipInitialSync: true,
+			},
+		})
+	}
+	return d
+}
+
+// converge applies the desired state to both nodes until nothing is
+// pending (the initial sync waits for the peer to connect).
+func (p *pair) converge(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		pending := []string{}
+		for _, vm := range []*labVM{p.a, p.b} {
+			for _, r := range apply(t, p.c, vm, p.desired(vm)).GetResources() {
+				if r.GetOutcome() == agentv1.Outcome_PENDING {
+					pending = append(pending, vm.Name+"/"+r.GetName()+": "+r.GetMessage())
+				}
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending after 3 minutes: %v", pending)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// waitInSync waits until vm reports name UpToDate and its peer connected
+// and UpToDate.
+func (p *pair) waitInSync(t *testing.T, vm *labVM, name string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, fmt.Sprintf("%s: %s UpToDate on both sides", vm.Name, name), func() (bool, string) {
+		r := findResource(nodeStatus(t, p.c, vm), name)
+		if r == nil || len(r.GetVolumes()) == 0 || len(r.GetPeers()) != 1 || len(r.GetPeers()[0].GetVolumes()) == 0 {
+			return false, fmt.Sprint(r)
+		}
+		peer := r.GetPeers()[0]
+		ok := r.GetVolumes()[0].GetDiskState() == "UpToDate" && peer.GetConnectionState() == "Connected" &&
+			peer.GetVolumes()[0].GetPeerDiskState() == "UpToDate"
+		return ok, fmt.Sprintf("disk %s, peer %s %s %s", r.GetVolumes()[0].GetDiskState(), peer.GetNodeName(),
+			peer.GetConnectionState(), peer.GetVolumes()[0].GetPeerDiskState())
+	})
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s; last state: %s", timeout, what, state)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func drbdadm(t *testing.T, vm *labVM, verb, res string) {
+	t.Helper()
+	sh(t, vm, fmt.Sprintf("drbdadm -c %s/%s.res %s %s", drbdConfigDir, res, verb, res))
+}
+
+func drbdDev(minor uint32) string { return fmt.Sprintf("/dev/drbd%d", minor) }
+
+// TestLabReplication runs scenarios 2-6 on one pair of VMs, in order:
+// replication, online resize, deletion safety, restart, failure (the last
+// one power-cuts node-a).
+func TestLabReplication(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	c := bootWithAgents(t, 2)
+	p := &pair{c: c, a: c.VMs[0], b: c.VMs[1], resources: []replicated{{name: "pvc-r1", minor: 1000, port: 7000, mib: 64}}}
+	r1 := p.resources[0]
+	var sum string
+	steps := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"replication", func(t *testing.T) { sum = scenarioReplication(t, p, r1) }},
+		{"online-resize", func(t *testing.T) { scenarioResize(t, p, r1, sum) }},
+		{"deletion-safety", func(t *testing.T) { scenarioDeletionSafety(t, p, r1, sum) }},
+		{"restart", func(t *testing.T) { scenarioRestart(t, p, r1, sum) }},
+		{"failure", func(t *testing.T) { scenarioFailure(t, p, r1) }},
+	}
+	for _, s := range steps {
+		ok := t.Run(s.name, func(t *testing.T) {
+			begin := time.Now()
+			s.run(t)
+			t.Logf("timing: scenario %s: %s", s.name, time.Since(begin).Round(100*time.Millisecond))
+		})
+		if !ok {
+			t.Fatalf("scenario %s failed; the later ones build on it", s.name)
+		}
+	}
+	t.Logf("timing: replication scenarios with boot: %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// scenarioReplication: scenario 2. Both agents converge one 2-replica
+// resource on thin LVs without an initial sync; A writes, B reads the same
+// checksum, then the reverse.
+func scenarioReplication(t *testing.T, p *pair, r replicated) string {
+	dev := drbdDev(r.minor)
+	timed(t, "converge new 2-replica resource", func() { p.converge(t) })
+	p.waitInSync(t, p.a, r.name, time.Minute)
+	p.waitInSync(t, p.b, r.name, time.Minute)
+	if st := nodeStatus(t, p.c, p.a); findResource(st, r.name).GetPeers()[0].GetNodeName() != p.b.Name {
+		t.Errorf("node-a reports its peer as %q", findResource(st, r.name).GetPeers()[0].GetNodeName())
+	}
+	drbdadm(t, p.a, "primary", r.name)
+	sumA := writePattern(t, p.a, dev, 8)
+	if pn := findResource(nodeStatus(t, p.c, p.b), r.name).GetPrimaryNode(); pn != p.a.Name {
+		t.Errorf("node-b reports primary %q, want %s", pn, p.a.Name)
+	}
+	drbdadm(t, p.a, "secondary", r.name)
+	drbdadm(t, p.b, "primary", r.name)
+	if got := checksum(t, p.b, dev, 8); got != sumA {
+		t.Fatalf("node-b reads %s, node-a wrote %s", got, sumA)
+	}
+	sumB := writePattern(t, p.b, dev, 8)
+	drbdadm(t, p.b, "secondary", r.name)
+	drbdadm(t, p.a, "primary", r.name)
+	if got := checksum(t, p.a, dev, 8); got != sumB {
+		t.Fatalf("node-a reads %s, node-b wrote %s", got, sumB)
+	}
+	drbdadm(t, p.a, "secondary", r.name)
+	return sumB
+}
+
+// scenarioResize: scenario 3. Grow the volume while connected (and in use
+// on A: DRBD 8.4 resizes only with a Primary); both see the new size.
+func scenarioResize(t *testing.T, p *pair, r replicated, sum string) {
+	dev := drbdDev(r.minor)
+	drbdadm(t, p.a, "primary", r.name)
+	p.resources[0].mib = 96
+	timed(t, "converge resize to 96 MiB", func() { p.converge(t) })
+	for _, vm := range []*labVM{p.a, p.b} {
+		waitFor(t, 30*time.Second, vm.Name+": DRBD device grown", func() (bool, string) {
+			kib := kib(t, sh(t, vm, fmt.Sprintf("echo $(( $(cat /sys/block/drbd%d/size) / 2 ))", r.minor)))
+			return kib >= 96<<10, fmt.Sprintf("%d KiB", kib)
+		})
+	}
+	if got := checksum(t, p.a, dev, 8); got != sum {
+		t.Fatalf("data changed by the resize on node-a")
+	}
+	p.waitInSync(t, p.a, r.name, time.Minute)
+	drbdadm(t, p.a, "secondary", r.name)
+	drbdadm(t, p.b, "primary", r.name)
+	if got := checksum(t, p.b, dev, 8); got != sum {
+		t.Fatalf("data changed by the resize on node-b")
+	}
+	drbdadm(t, p.b, "secondary", r.name)
+	p.resources[0] = r
+	p.resources[0].mib = 96
+}
+
+// scenarioDeletionSafety: scenario 6. A desired state without the resource
+// (as after a lost controller database) changes nothing: volume, DRBD and
+// data stay, and the agent reports them as orphans.
+func scenarioDeletionSafety(t *testing.T, p *pair, r replicated, sum string) {
+	empty := p.desired(p.a)
+	empty.Resources = nil
+	res := apply(t, p.c, p.a, empty)
+	if res.GetMutatingCommandsRun() != 0 {
+		t.Errorf("a desired state without %s ran %d mutating commands", r.name, res.GetMutatingCommandsRun())
+	}
+	kinds := map[agentv1.Orphan_Kind]bool{}
+	for _, o := range res.GetOrphans() {
+		if o.GetResource() == r.name {
+			kinds[o.GetKind()] = true
+		}
+	}
+	for _, k := range []agentv1.Orphan_Kind{agentv1.Orphan_BACKING_VOLUME, agentv1.Orphan_DRBD_CONFIG, agentv1.Orphan_DRBD_RESOURCE} {
+		if !kinds[k] {
+			t.Errorf("orphan %s of %s not reported; orphans: %v", k, r.name, res.GetOrphans())
+		}
+	}
+	if st := nodeStatus(t, p.c, p.a); len(st.GetOrphans()) == 0 {
+		t.Error("status reports no orphans")
+	}
+	if _, ok := lvs(t, p.a, vgName)[r.name+"_00000"]; !ok {
+		t.Fatalf("backing LV of %s is gone", r.name)
+	}
+	p.waitInSync(t, p.a, r.name, 30*time.Second)
+	drbdadm(t, p.a, "primary", r.name)
+	if got := checksum(t, p.a, drbdDev(r.minor), 8); got != sum {
+		t.Fatalf("data of the orphan changed")
+	}
+	drbdadm(t, p.a, "secondary", r.name)
+	if res := apply(t, p.c, p.a, p.desired(p.a)); res.GetMutatingCommandsRun() != 0 || len(res.GetOrphans()) != 0 {
+		t.Errorf("re-told: %d mutating commands, orphans %v", res.GetMutatingCommandsRun(), res.GetOrphans())
+	}
+}
+
+// scenarioRestart: scenario 5. The agent is killed while it converges a new
+// resource, restarted, finishes without destroying anything, and a no-op
+// converge then runs no mutating command (checked in the executor's log).
+func scenarioRestart(t *testing.T, p *pair, r1 replicated, sum string) {
+	r2 := replicated{name: "pvc-r2", minor: 1001, port: 7001, mib: 32}
+	p.resources = append(p.resources, r2)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	applied := make(chan error, 1)
+	go func() {
+		_, err := p.c.Agent(p.a).Apply(ctx, p.desired(p.a))
+		applied <- err
+	}()
+	// Kill as soon as the executor logs the first change for pvc-r2.
+	waitFor(t, time.Minute, "node-a agent to start converging pvc-r2", func() (bool, string) {
+		out, _ := p.a.Shell(ctx, fmt.Sprintf(`grep -c 'mutating=true.*%s\|%s.*mutating=true' %s || true`, r2.name, r2.name, agentLog))
+		return strings.TrimSpace(out) != "0", "no mutating command for pvc-r2 yet"
+	})
+	if err := p.c.KillAgent(ctx, p.a); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applied; err == nil {
+		t.Log("the interrupted Apply finished before the kill; the restart still must converge")
+	}
+	t.Logf("killed the agent mid-converge; executor log:\n%s", sh(t, p.a, "grep 'host command' "+agentLog+" | tail -n 4"))
+	if err := p.c.StartAgent(ctx, p.a, agentFlags...); err != nil {
+		t.Fatal(err)
+	}
+	timed(t, "converge after the restart", func() { p.converge(t) })
+	p.waitInSync(t, p.a, r2.name, time.Minute)
+	p.waitInSync(t, p.a, r1.name, time.Minute)
+	drbdadm(t, p.a, "primary", r1.name)
+	if got := checksum(t, p.a, drbdDev(r1.minor), 8); got != sum {
+		t.Fatalf("data of %s changed by the restart", r1.name)
+	}
+	drbdadm(t, p.a, "secondary", r1.name)
+	for _, vm := range []*labVM{p.a, p.b} {
+		before := strings.Count(sh(t, vm, "cat "+agentLog), "\n")
+		res := apply(t, p.c, vm, p.desired(vm))
+		log := sh(t, vm, fmt.Sprintf("tail -n +%d %s", before+1, agentLog))
+		if res.GetMutatingCommandsRun() != 0 || strings.Contains(log, "mutating=true") {
+			t.Errorf("%s: no-op converge ran %d mutating commands; executor log:\n%s", vm.Name, res.GetMutatingCommandsRun(), log)
+		}
+		if !strings.Contains(log, "mutating=false") {
+			t.Errorf("%s: the executor's debug log shows no commands at all:\n%s", vm.Name, log)
+		}
+	}
+}
+
+// scenarioFailure: scenario 4. node-a is powered off while Primary right
+// after an acknowledged write; node-b is promoted and holds every byte;
+// node-a comes back, its agent reconnects it and it resyncs what node-b
+// wrote meanwhile.
+func scenarioFailure(t *testing.T, p *pair, r replicated) {
+	dev := drbdDev(r.minor)
+	drbdadm(t, p.a, "primary", r.name)
+	// Protocol C: dd returns after fsync only once node-b has the data too.
+	acked := writePattern(t, p.a, dev, 16)
+	p.a.Stop()
+	waitFor(t, time.Minute, "node-b to lose node-a", func() (bool, string) {
+		peers := findResource(nodeStatus(t, p.c, p.b), r.name).GetPeers()
+		return len(peers) == 1 && peers[0].GetConnectionState() != "Connected", fmt.Sprint(peers)
+	})
+	drbdadm(t, p.b, "primary", r.name)
+	if got := checksum(t, p.b, dev, 16); got != acked {
+		t.Fatalf("node-b lost acknowledged writes: reads %s, node-a wrote %s", got, acked)
+	}
+	// Writes while node-a is away: what it must resync.
+	const resyncMiB = 32
+	sh(t, p.b, fmt.Sprintf("dd if=/dev/urandom of=%s bs=1M count=%d oflag=direct conv=fsync 2>/dev/null", dev, resyncMiB))
+	want := checksum(t, p.b, dev, resyncMiB)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	timed(t, "node-a reboot", func() {
+		if err := p.c.Restart(ctx, p.a); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := p.c.StartAgent(ctx, p.a, agentFlags...); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	p.converge(t)
+	p.waitInSync(t, p.a, r.name, 2*time.Minute)
+	took := time.Since(begin)
+	t.Logf("resync: node-a back in sync %s after its agent was re-told (≥%d MiB written while it was away: %.2f MB/s)",
+		took.Round(100*time.Millisecond), resyncMiB, float64(resyncMiB<<20)/1e6/took.Seconds())
+	drbdadm(t, p.b, "secondary", r.name)
+	drbdadm(t, p.a, "primary", r.name)
+	if got := checksum(t, p.a, dev, resyncMiB); got != want {
+		t.Fatalf("node-a after resync reads %s, node-b wrote %s", got, want)
+	}
+	drbdadm(t, p.a, "secondary", r.name)
+}
