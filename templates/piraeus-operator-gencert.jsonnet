@@ -10,9 +10,12 @@ local webhookService = 'piraeus-operator-webhook-service';
 
 // Least privilege: the one Secret and the one webhook configuration, by name.
 // `create` cannot be limited by resourceNames, so it is a rule of its own.
+// The Lease of its leader election likewise.
 local namespacedRules = [
   k.rule([''], ['secrets'], ['get', 'update'], names=[secret]),
   k.rule([''], ['secrets'], ['create']),
+  k.rule(['coordination.k8s.io'], ['leases'], ['get', 'update'], names=[name]),
+  k.rule(['coordination.k8s.io'], ['leases'], ['create']),
 ];
 local clusterRules = [
   k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations'], ['get', 'patch'], names=[webhookConfig]),

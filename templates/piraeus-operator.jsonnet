@@ -27,7 +27,7 @@ local podSpec(input) = {
   serviceAccountName: name,
   securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
   containers: [
-    k.piraeusctl(input, 'manager', ['operator', '--namespace=$(POD_NAMESPACE)', '--leader-elect']) + k.healthProbes + {
+    k.piraeusctl(input, 'manager', ['operator']) + k.healthProbes + {
       env: k.podEnv,
       ports+: [{ name: 'webhook', containerPort: 9443, protocol: 'TCP' }],
       securityContext: k.restricted,

@@ -19,6 +19,7 @@ review, diff and commit, then converged.`,
 	}
 	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand())
 	root.AddCommand(newAgentCommand())
+	root.AddCommand(newGencertCommand(), newOperatorCommand())
 	return root
 }
 

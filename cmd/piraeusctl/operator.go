@@ -1,0 +1,63 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/webhook"
+)
+
+// operatorFlags are the flags of `piraeusctl operator`.
+type operatorFlags struct {
+	opts       webhook.ServerOptions
+	kubeconfig string
+	context    string
+	logLevel   slog.Level
+}
+
+func newOperatorCommand() *cobra.Command {
+	f := &operatorFlags{opts: webhook.DefaultServerOptions()}
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Serve the validating webhook for the piraeus.io and storage.piraeus.io kinds",
+		Long: `operator serves the validating webhook over HTTPS with the certificate that
+gencert keeps in the Secret webhook-server-cert (mounted in --cert-dir, reloaded
+when it changes). It checks LinstorCluster, LinstorSatelliteConfiguration,
+LinstorNodeConnection and StorageTopology with the same code as 'piraeusctl
+plan', so a denial shows the field path and message plan prints, and it refuses
+updates that would lose data or break running storage (changing a storage
+pool's backend or devices, removing a pool that still holds replicas, moving a
+volume's DRBD port, minor or node ids, dropping a volume still in use).`,
+		Example: `  # as the piraeus-operator Deployment runs it
+  piraeusctl operator --cert-dir /tmp/k8s-webhook-server/serving-certs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+			cfg, err := apply.ClientOptions{Kubeconfig: f.kubeconfig, Context: f.context}.RESTConfig()
+			if err != nil {
+				return err
+			}
+			live, err := webhook.NewClusterLive(cfg)
+			if err != nil {
+				return err
+			}
+			opts := f.opts
+			opts.Live, opts.Logger = live, logger
+			return webhook.Serve(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config; in-cluster config in a Pod)")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context to use")
+	fl.StringVar(&f.opts.Addr, "webhook-addr", f.opts.Addr, "HTTPS listen address of the webhook")
+	fl.StringVar(&f.opts.CertDir, "cert-dir", f.opts.CertDir, "directory with tls.crt and tls.key (the mounted Secret webhook-server-cert)")
+	fl.DurationVar(&f.opts.CertWatchInterval, "cert-watch-interval", f.opts.CertWatchInterval, "how often the certificate files are re-read besides file change events")
+	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz (empty: none)")
+	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	return cmd
+}
