@@ -175,6 +175,9 @@ func (c *converge) resource(ctx context.Context, r *agentv1.Resource) *agentv1.R
 }
 
 func (c *converge) resourceSteps(ctx context.Context, r *agentv1.Resource, s *step) error {
+	if err := c.agent.kernelSupports(r); err != nil {
+		return err
+	}
 	vols, err := c.backingVolumes(ctx, r, s)
 	if err != nil {
 		return err

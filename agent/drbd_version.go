@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
@@ -116,5 +117,30 @@ func (a *Agent) complete84(ctx context.Context, exec hostexec.Executor, r *drbd.
 		}
 	}
 	drbd.Name84(r, peer)
+	return nil
+}
+
+// kernelSupports refuses, before anything is created, a DRBD resource the
+// kernel's DRBD cannot run (on 8.4: more than two replicas, diskless
+// replicas, quorum, several paths).
+func (a *Agent) kernelSupports(r *agentv1.Resource) error {
+	if !usesDRBD(r) {
+		return nil
+	}
+	v := a.drbdVersion()
+	if !v.Is84() {
+		return nil
+	}
+	f := &drbd.ResFile{Node: a.cfg.NodeName, Name: r.GetName(), DRBD: r.GetDrbd()}
+	for _, vol := range r.GetVolumes() {
+		dv := drbd.Volume{Number: vol.GetNumber(), Minor: vol.GetMinor()}
+		if !vol.GetDiskless() {
+			dv.Disk = "/dev/backing" // only presence matters to the check
+		}
+		f.Volumes = append(f.Volumes, dv)
+	}
+	if err := drbd.Check84(f, v); err != nil {
+		return &InvalidError{Err: err}
+	}
 	return nil
 }
