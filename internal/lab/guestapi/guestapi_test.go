@@ -1,0 +1,69 @@
+package guestapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func post(t *testing.T, srv *httptest.Server, token string, req ExecRequest) (*http.Response, ExecResponse) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	hreq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+ExecPath, bytes.NewReader(body))
+	if token != "" {
+		hreq.Header.Set(TokenHeader, token)
+	}
+	resp, err := srv.Client().Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out ExecResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp, out
+}
+
+func TestHandlerRequiresToken(t *testing.T) {
+	srv := httptest.NewServer(Handler("s3cret"))
+	defer srv.Close()
+	for _, tok := range []string{"", "wrong", "s3cre"} {
+		if resp, _ := post(t, srv, tok, ExecRequest{Args: []string{"true"}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token %q: status %d, want 403", tok, resp.StatusCode)
+		}
+	}
+	open := httptest.NewServer(Handler(""))
+	defer open.Close()
+	if resp, _ := post(t, open, "", ExecRequest{Args: []string{"true"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a handler without a token must refuse everyone, got %d", resp.StatusCode)
+	}
+}
+
+func TestHandlerRuns(t *testing.T) {
+	srv := httptest.NewServer(Handler("t"))
+	defer srv.Close()
+	tests := []struct {
+		req        ExecRequest
+		stdout     string
+		exit       int
+		errContain string
+	}{
+		{ExecRequest{Args: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Stdin: []byte("in")}, "in", 3, ""},
+		{ExecRequest{Args: []string{"echo", "a b"}}, "a b\n", 0, ""},
+		{ExecRequest{Args: []string{"piraeusctl-no-such-program"}}, "", -1, "not found"},
+		{ExecRequest{Args: []string{"sleep", "5"}, TimeoutMS: 50}, "", -1, "deadline"},
+		{ExecRequest{}, "", -1, "no command"},
+	}
+	for _, tt := range tests {
+		_, out := post(t, srv, "t", tt.req)
+		if string(out.Stdout) != tt.stdout || out.ExitCode != tt.exit || !strings.Contains(out.Error, tt.errContain) {
+			t.Errorf("%v: got stdout %q exit %d error %q; want %q %d %q", tt.req.Args, out.Stdout, out.ExitCode, out.Error, tt.stdout, tt.exit, tt.errContain)
+		}
+	}
+}
