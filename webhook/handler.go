@@ -72,7 +72,7 @@ func (v *validator) Handle(ctx context.Context, req admission.Request) admission
 		return admission.Allowed("")
 	}
 	v.log.Info("denied", "kind", req.Kind.Kind, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username, "errors", len(errs))
-	return denied(errs, code)
+	return denied(req, errs, code)
 }
 
 func (v *validator) liveFor(ctx context.Context, kind string) plan.Live {
@@ -88,8 +88,9 @@ func (v *validator) liveFor(ctx context.Context, kind string) plan.Live {
 }
 
 // denied builds the response: one line per error as plan prints it
-// (object, field path, message), and a cause per field for clients.
-func denied(errs plan.ErrorList, code int32) admission.Response {
+// (object, field path, message), and a cause per field, which kubectl
+// prints as it prints the API server's own validation errors.
+func denied(req admission.Request, errs plan.ErrorList, code int32) admission.Response {
 	lines := make([]string, len(errs))
 	causes := make([]metav1.StatusCause, len(errs))
 	for i, e := range errs {
@@ -107,7 +108,7 @@ func denied(errs plan.ErrorList, code int32) admission.Response {
 			Code:    code,
 			Reason:  reason,
 			Message: strings.Join(lines, "\n"),
-			Details: &metav1.StatusDetails{Causes: causes},
+			Details: &metav1.StatusDetails{Name: req.Name, Group: req.Kind.Group, Kind: req.Kind.Kind, Causes: causes},
 		},
 	}}
 }
