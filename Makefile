@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/piraeusctl/piraeusctl/main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all build test test-unit test-deps bench demo fmt vet generate clean
+.PHONY: all build test test-unit test-deps test-lab bench demo fmt vet generate clean
 
 all: build
 
@@ -21,12 +21,18 @@ test: test-deps vet
 
 # Fast loop without integration dependencies.
 test-unit: vet
-	$(GO) test -short $(PKGS)
+	PIRAEUSCTL_SKIP_LAB=1 $(GO) test -short $(PKGS)
 
 # Prepares real components for integration tests; each script is idempotent and cached.
 test-deps:
 	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux
 	hack/kube-apiserver.sh ensure
+	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi
+
+# Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab).
+test-lab:
+	hack/lab/lab.sh ensure >/dev/null
+	$(GO) test -count=1 -v -timeout 15m -run '^TestLab' ./internal/lab/
 
 vet:
 	$(GO) vet $(PKGS)
