@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,50 +119,6 @@ items:
 	assert.EqualError(t, err, "document 2: apiVersion and kind are required")
 	_, err = DecodeManifests([]byte("apiVersion: v1\nkind: ConfigMap\n"))
 	assert.EqualError(t, err, "document 1: ConfigMap: metadata.name is required")
-}
-
-func TestReadManifestsFolder(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "b"), 0o755))
-	write := func(name, data string) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600))
-	}
-	write("b/2.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: two}}")
-	write("a.yml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: one}}")
-	write("README.md", "not a manifest")
-	objs, err := ReadManifests(dir)
-	require.NoError(t, err)
-	require.Len(t, objs, 2)
-	assert.Equal(t, "one", objs[0].GetName())
-	assert.Equal(t, "two", objs[1].GetName())
-
-	write("bad.yaml", "apiVersion: v1\nkind: [")
-	_, err = ReadManifests(dir)
-	assert.ErrorContains(t, err, filepath.Join(dir, "bad.yaml")+": document 1:")
-}
-
-func FuzzDecodeManifests(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.yaml")
-	for _, s := range seeds {
-		data, err := os.ReadFile(s)
-		if err == nil {
-			f.Add(data)
-		}
-	}
-	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [1, {kind: x}]\n"))
-	f.Add([]byte("{\"apiVersion\": 1, \"kind\": {}, \"metadata\": []}"))
-	f.Add([]byte("---\n---\nmetadata: {name: x}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		objs, err := DecodeManifests(data)
-		if err != nil {
-			return
-		}
-		for _, o := range objs {
-			if o.GetAPIVersion() == "" || o.GetKind() == "" || o.GetName() == "" {
-				t.Fatalf("accepted an object without identity: %v", o.Object)
-			}
-		}
-	})
 }
 
 func TestResultOutputGolden(t *testing.T) {

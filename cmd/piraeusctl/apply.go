@@ -1,20 +1,53 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/render"
 )
 
-// applyFlags are the flags of `piraeusctl apply`.
-type applyFlags struct {
-	kube           kubeFlags
-	planPath       string
+// objectSource says where apply and live diff take the objects from: a
+// spec that is planned on the spot (-f), or a rendered plan (--plan).
+type objectSource struct {
+	spec     specFlags
+	kube     kubeFlags
+	planPath string
+}
+
+func (s *objectSource) register(cmd *cobra.Command) {
+	s.spec.register(cmd)
+	s.kube.register(cmd, false)
+	cmd.Flags().StringVar(&s.planPath, "plan", "", "use a rendered plan (a file from plan, or a folder from export) instead of -f")
+	cmd.MarkFlagsMutuallyExclusive("plan", "filename")
+}
+
+// objects returns the objects to converge to and the namespace of the set.
+func (s *objectSource) objects(cmd *cobra.Command) ([]*unstructured.Unstructured, string, error) {
+	if s.planPath != "" {
+		p, err := render.ReadPlanPath(s.planPath)
+		if err != nil {
+			return nil, "", invalid(err)
+		}
+		return p.Objects, s.spec.namespace, nil
+	}
+	if len(s.spec.files) == 0 {
+		return nil, "", invalid(errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR"))
+	}
+	_, rendered, err := s.spec.buildPlan(cmd, false)
+	if err != nil {
+		return nil, "", err
+	}
+	return rendered.Objects, s.spec.namespace, nil
+}
+
+type applyOptions struct {
+	src            objectSource
 	prune, wait    bool
 	timeout        time.Duration
 	dryRun, output string
@@ -22,53 +55,67 @@ type applyFlags struct {
 }
 
 func newApplyCommand() *cobra.Command {
-	f := &applyFlags{}
+	o := &applyOptions{}
 	cmd := &cobra.Command{
-		Use:   "apply --plan FILE|DIR",
-		Short: "Converge the cluster to a rendered plan with server-side apply",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
+		Use:   "apply -f SPEC | --plan FILE|DIR",
+		Short: "Converge the cluster to the plan with server-side apply",
+		Long: `apply plans the spec (or reads a rendered plan) and converges the cluster to it
+with server-side apply (field manager piraeusctl): Namespaces and CRDs first,
+then RBAC, workloads and, last, the webhook configuration. Unchanged objects
+cost no write. Progress lines go to stderr, the summary to stdout.
+
+The objects form a kubectl ApplySet in the namespace, so --prune removes the
+ones that left the plan — never PersistentVolumes, PersistentVolumeClaims,
+storage state (storage.piraeus.io objects) or CRDs that still have objects;
+those are reported as kept.
+
+Exit codes: 0 success, 2 invalid input or any failure.`,
+		Example: `  # Plan and apply, removing what left the plan, and wait for readiness
+  piraeusctl apply -f spec/ --prune --wait --timeout 10m
+
+  # Apply a reviewed plan (a file or an export folder); only show what would happen
+  piraeusctl apply --plan deploy/plan.yaml --dry-run=server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
-	f.kube.register(cmd)
+	o.src.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.planPath, "plan", "", "rendered objects: a multi-document YAML file or a folder from export")
-	fl.BoolVar(&f.prune, "prune", false, "delete objects of the ApplySet that left the plan (never PVs, PVCs or storage state)")
-	fl.BoolVar(&f.wait, "wait", false, "wait until CRDs, Deployments and DaemonSets are ready")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long --wait waits")
-	fl.StringVar(&f.dryRun, "dry-run", "none", "none, client or server")
-	fl.BoolVar(&f.forceConflicts, "force-conflicts", false, "take ownership of fields other field managers own")
-	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	fl.BoolVar(&o.prune, "prune", false, "delete objects of the ApplySet that left the plan (never PVs, PVCs or storage state)")
+	fl.BoolVar(&o.wait, "wait", false, "wait until CRDs, Deployments and DaemonSets are ready")
+	fl.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	fl.StringVar(&o.dryRun, "dry-run", "none", "none, client or server")
+	fl.BoolVar(&o.forceConflicts, "force-conflicts", false, "take ownership of fields other field managers own")
+	fl.StringVarP(&o.output, "output", "o", "text", "text or json")
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-func (f *applyFlags) run(cmd *cobra.Command) error {
-	if f.planPath == "" {
-		return &exitError{code: exitInvalid, err: errors.New("--plan is required")}
+func (o *applyOptions) run(cmd *cobra.Command) error {
+	if o.output != "text" && o.output != "json" {
+		return invalid(fmt.Errorf("--output %q: expected text or json", o.output))
 	}
-	if f.output != "text" && f.output != "json" {
-		return &exitError{code: exitInvalid, err: fmt.Errorf("unknown output %q: use text or json", f.output)}
-	}
-	objs, err := apply.ReadManifests(f.planPath)
+	objs, namespace, err := o.src.objects(cmd)
 	if err != nil {
-		return &exitError{code: exitInvalid, err: err}
+		return err
 	}
-	cfg, err := f.kube.clientOptions().RESTConfig()
+	cfg, err := o.src.kube.restConfig()
 	if err != nil {
-		return &exitError{code: exitInvalid, err: err}
+		return err
 	}
 	opts := apply.DefaultOptions()
-	opts.Namespace = f.kube.clientOptions().ResolvedNamespace(opts.Namespace)
-	opts.Prune, opts.Wait, opts.Timeout = f.prune, f.wait, f.timeout
-	opts.DryRun, opts.ForceConflicts = apply.DryRun(f.dryRun), f.forceConflicts
-	if f.output == "text" {
+	opts.Namespace = namespace
+	opts.Prune, opts.Wait, opts.Timeout = o.prune, o.wait, o.timeout
+	opts.DryRun, opts.ForceConflicts = apply.DryRun(o.dryRun), o.forceConflicts
+	if o.output == "text" {
 		opts.Progress = cmd.ErrOrStderr()
 	}
 	res, runErr := apply.Run(cmd.Context(), cfg, objs, opts)
-	if err := writeApplyResult(cmd, f.output, res); err != nil {
+	if err := writeApplyResult(cmd, o.output, res); err != nil {
 		return err
 	}
 	if runErr != nil {
-		return &exitError{code: exitInvalid, err: runErr}
+		return invalid(runErr)
 	}
 	return nil
 }
@@ -78,57 +125,32 @@ func writeApplyResult(cmd *cobra.Command, output string, res *apply.Result) erro
 		return nil
 	}
 	if output == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(cmd.OutOrStdout(), res)
 	}
 	_, err := fmt.Fprintln(cmd.OutOrStdout(), res.SummaryLine())
 	return err
 }
 
-// diffFlags are the flags of `piraeusctl diff --live`.
-type diffFlags struct {
-	kube     kubeFlags
-	planPath string
-	live     bool
-}
-
-func newDiffLiveCommand() *cobra.Command {
-	f := &diffFlags{}
-	cmd := &cobra.Command{
-		Use:   "diff --live --plan FILE|DIR",
-		Short: "Show how the cluster differs from a rendered plan (exit 1 when it does)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
-	}
-	f.kube.register(cmd)
-	cmd.Flags().StringVar(&f.planPath, "plan", "", "rendered objects: a multi-document YAML file or a folder from export")
-	cmd.Flags().BoolVar(&f.live, "live", true, "compare with the live cluster through a server-side dry run")
-	return cmd
-}
-
-func (f *diffFlags) run(cmd *cobra.Command) error {
-	if f.planPath == "" || !f.live {
-		return &exitError{code: exitInvalid, err: errors.New("diff --live needs --plan")}
-	}
-	objs, err := apply.ReadManifests(f.planPath)
+// diffLive prints how the cluster differs from the objects (server-side dry
+// run, so defaults do not show as drift); differences exit with code 1.
+func diffLive(cmd *cobra.Command, src *objectSource) error {
+	objs, namespace, err := src.objects(cmd)
 	if err != nil {
-		return &exitError{code: exitInvalid, err: err}
+		return err
 	}
-	cfg, err := f.kube.clientOptions().RESTConfig()
+	cfg, err := src.kube.restConfig()
 	if err != nil {
-		return &exitError{code: exitInvalid, err: err}
+		return err
 	}
-	ns := f.kube.clientOptions().ResolvedNamespace(apply.DefaultOptions().Namespace)
-	res, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: ns})
+	res, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
 	if err != nil {
-		return &exitError{code: exitInvalid, err: err}
+		return invalid(err)
 	}
 	if err := res.WriteText(cmd.OutOrStdout()); err != nil {
 		return err
 	}
 	if res.Changed() {
-		return &exitError{code: exitChanged, err: errors.New("differences found")}
+		return &exitError{code: exitChanged}
 	}
 	return nil
 }

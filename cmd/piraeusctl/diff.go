@@ -10,25 +10,39 @@ import (
 )
 
 func newDiffCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "diff OLD NEW",
-		Short: "Show per-object differences between two plan files",
-		Long: `diff compares two plans (files written by plan, or folders written by export)
-object by object and prints a unified diff per changed object, naming the
-object in each header.
+	src := &objectSource{}
+	cmd := &cobra.Command{
+		Use:   "diff OLD NEW | diff -f SPEC | diff --plan FILE|DIR",
+		Short: "Show per-object differences: between two plans, or between the plan and the cluster",
+		Long: `With two arguments, diff compares two plans (files written by plan, or folders
+written by export) object by object.
 
-Exit codes, as diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
-		Example: `  piraeusctl plan -f spec/ > new.yaml
-  piraeusctl diff deploy/plan.yaml new.yaml`,
-		Args: cobra.ExactArgs(2),
+With -f SPEC (planned on the spot) or --plan FILE|DIR, it compares the plan
+with the live cluster, like kubectl diff: each object is sent as a server-side
+dry-run apply, so defaults filled in by the API server do not show as drift.
+
+Each changed object gets a unified diff headed by its name. Exit codes, as
+diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
+		Example: `  piraeusctl diff deploy/plan.yaml new-plan.yaml
+  piraeusctl diff -f spec/                    # what apply -f spec/ would change
+  piraeusctl diff --plan deploy/piraeus/ --context prod`,
+		Args: cobra.RangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			newPlan, err := render.ReadPlanPath(args[1])
-			if err != nil {
-				return invalid(err)
+			switch len(args) {
+			case 2:
+				newPlan, err := render.ReadPlanPath(args[1])
+				if err != nil {
+					return invalid(err)
+				}
+				return diffPlanFiles(cmd.OutOrStdout(), args[0], newPlan)
+			case 0:
+				return diffLive(cmd, src)
 			}
-			return diffPlanFiles(cmd.OutOrStdout(), args[0], newPlan)
+			return invalid(fmt.Errorf("expected two plan files, or -f SPEC / --plan FILE for a live diff"))
 		},
 	}
+	src.register(cmd)
+	return cmd
 }
 
 // diffPlanFiles prints the differences between the plan at oldPath and

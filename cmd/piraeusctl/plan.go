@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/apply"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
 	"github.com/piraeusctl/piraeusctl/render"
@@ -105,18 +106,19 @@ func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, er
 // Long-running components (agent, controller, ...) keep Go's default.
 const batchGCPercent = 300
 
-// buildPlan loads, places and renders.
-func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool) (*plan.Built, *render.Plan, error) {
+// buildPlan loads (the files and any extra sources), places and renders.
+func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool, extra ...plan.Source) (*plan.Built, *render.Plan, error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(batchGCPercent)
 	}
-	if len(f.files) == 0 {
+	if len(f.files) == 0 && len(extra) == 0 {
 		return nil, nil, invalid(errors.New("no input: give -f FILE|DIR|- (repeatable)"))
 	}
 	srcs, err := plan.ReadSources(f.files, cmd.InOrStdin())
 	if err != nil {
 		return nil, nil, invalid(err)
 	}
+	srcs = append(srcs, extra...)
 	bopts, err := f.buildOptions(explain)
 	if err != nil {
 		return nil, nil, invalid(err)
@@ -141,6 +143,8 @@ func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
 
 type planOptions struct {
 	spec        specFlags
+	kube        kubeFlags
+	fromCluster bool
 	output      string
 	out         string
 	summary     bool
@@ -173,13 +177,18 @@ found (--diff-against), 2 invalid input or any other error.`,
   # Why is every replica where it is?
   piraeusctl plan -f spec/ --explain
 
+  # Plan from what the cluster holds (Nodes, StorageClasses, PVCs, piraeus.io objects)
+  piraeusctl plan --from-cluster --context prod
+
   # What if worker-1 and worker-2 die?
   piraeusctl plan -f spec/ --fail-node worker-1,worker-2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	o.spec.register(cmd)
+	o.kube.register(cmd, false)
 	fs := cmd.Flags()
+	fs.BoolVar(&o.fromCluster, "from-cluster", false, "also read Nodes, StorageClasses, PVCs, PVs and the piraeus.io objects from the cluster (--kubeconfig, --context)")
 	fs.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
 	fs.StringVar(&o.out, "out", "", "write the plan to this file instead of standard output")
 	fs.BoolVar(&o.summary, "summary", false, "print a summary of the plan (with --out, the full plan goes to the file)")
@@ -194,7 +203,11 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 	if o.output != "yaml" && o.output != "json" {
 		return invalid(fmt.Errorf("--output %q: expected yaml or json", o.output))
 	}
-	built, rendered, err := o.spec.buildPlan(cmd, o.explain)
+	extra, err := o.clusterSources(cmd)
+	if err != nil {
+		return err
+	}
+	built, rendered, err := o.spec.buildPlan(cmd, o.explain, extra...)
 	if err != nil {
 		return err
 	}
@@ -213,6 +226,26 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 		return diffPlanFiles(stdout, o.diffAgainst, rendered)
 	}
 	return o.writePlan(cmd, built, rendered)
+}
+
+// clusterSources reads the spec objects from the cluster (--from-cluster).
+func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) {
+	if !o.fromCluster {
+		return nil, nil
+	}
+	cfg, err := o.kube.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, "") // claims of every namespace
+	if err != nil {
+		return nil, invalid(fmt.Errorf("read the spec from the cluster: %w", err))
+	}
+	out := make([]plan.Source, len(read))
+	for i, s := range read {
+		out[i] = plan.Source{Name: s.Name, Data: s.Data}
+	}
+	return out, nil
 }
 
 func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {

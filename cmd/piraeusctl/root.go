@@ -17,7 +17,7 @@ review, diff and commit, then converged.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand())
+	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand(), newApplyCommand())
 	root.AddCommand(newAgentCommand())
 	root.AddCommand(newGencertCommand(), newOperatorCommand())
 	return root

@@ -6,68 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// ReadManifests reads rendered objects from a multi-document YAML (or JSON)
-// file, or from every *.yaml, *.yml and *.json file below a folder (as
-// `piraeusctl export` writes it), in lexical path order.
-func ReadManifests(path string) ([]*unstructured.Unstructured, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	if !info.IsDir() {
-		return readManifestFile(path)
-	}
-	var files []string
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json":
-			if !d.IsDir() {
-				files = append(files, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read plan folder %s: %w", path, err)
-	}
-	sort.Strings(files)
-	var out []*unstructured.Unstructured
-	for _, f := range files {
-		objs, err := readManifestFile(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, objs...)
-	}
-	return out, nil
-}
-
-func readManifestFile(path string) ([]*unstructured.Unstructured, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	objs, err := DecodeManifests(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return objs, nil
-}
-
-// DecodeManifests decodes a stream of YAML or JSON documents into objects.
+// DecodeManifests decodes a stream (test fixtures) of YAML or JSON documents into objects.
 // Empty documents are skipped and v1 Lists are flattened; every object must
 // have apiVersion, kind and metadata.name.
 func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
