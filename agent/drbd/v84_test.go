@@ -1,7 +1,9 @@
 package drbd
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,4 +137,48 @@ func FuzzPeerNames84(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEvents2From84: real `drbdsetup events2 --now` output of an 8.4.11
+// module (captured in a lab VM) names the only connection "peer" and has
+// neither quorum nor size; Name84 makes it look like DRBD 9's view.
+func TestEvents2From84(t *testing.T) {
+	data, err := os.ReadFile("testdata/events2-84.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := ParseEvents2(bytes.NewReader(data))
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ParseEvents2: %v, %d resources", err, len(list))
+	}
+	r := list[0]
+	Name84(&r, "node-b")
+	conn, ok := r.Connection("node-b")
+	if !ok || conn.State != "Connected" || len(conn.PeerDevices) != 1 || conn.PeerDevices[0].PeerDiskState != "Inconsistent" {
+		t.Fatalf("connection to node-b: %+v, %v", conn, ok)
+	}
+	dev, ok := r.Device(0)
+	if !ok || dev.Minor != 1000 || dev.DiskState != "Inconsistent" || !dev.Quorum {
+		t.Fatalf("device 0: %+v", dev)
+	}
+}
+
+func FuzzParseSectors(f *testing.F) {
+	f.Add([]byte("131072\n"))
+	f.Add([]byte("0"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kib, err := ParseSectors(data)
+		if err == nil && kib > 1<<63 {
+			t.Fatalf("%d KiB from %q", kib, data)
+		}
+	})
+}
+
+func BenchmarkRender84(b *testing.B) {
+	f := twoReplicas()
+	for b.Loop() {
+		if _, err := Render84(f, kernel84); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
