@@ -22,7 +22,7 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("resource %s: the kernel's DRBD is %s, which does not support %s (DRBD 9 does)", e.Resource, e.Kernel, e.Feature)
+	return fmt.Sprintf("resource %s: the kernel's DRBD is %s, which does not support %s; that needs DRBD 9", e.Resource, e.Kernel, e.Feature)
 }
 
 // Check84 refuses what DRBD 8.4 cannot do: anything but exactly two
@@ -34,7 +34,7 @@ func Check84(f *ResFile, kernel Version) error {
 	}
 	switch {
 	case len(d.GetPeers()) != 1:
-		return unsupported("%d replicas (DRBD 8.4 replicates between exactly two nodes)", len(d.GetPeers())+1)
+		return unsupported("%d replicas (8.4 replicates between exactly two nodes)", len(d.GetPeers())+1)
 	case d.GetPeers()[0].GetDiskless():
 		return unsupported("a diskless replica or tie-breaker (%s)", d.GetPeers()[0].GetNodeName())
 	case len(d.GetPeers()[0].GetPaths()) > 1:

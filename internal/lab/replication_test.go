@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 )
 
@@ -127,6 +128,7 @@ func TestLabReplication(t *testing.T) {
 		{"replication", func(t *testing.T) { sum = scenarioReplication(t, p, r1) }},
 		{"online-resize", func(t *testing.T) { scenarioResize(t, p, r1, sum) }},
 		{"deletion-safety", func(t *testing.T) { scenarioDeletionSafety(t, p, r1, sum) }},
+		{"drbd84-refusal", func(t *testing.T) { scenarioRefusal84(t, p) }},
 		{"restart", func(t *testing.T) { scenarioRestart(t, p, r1, sum) }},
 		{"failure", func(t *testing.T) { scenarioFailure(t, p, r1) }},
 	}
@@ -149,6 +151,14 @@ func TestLabReplication(t *testing.T) {
 func scenarioReplication(t *testing.T, p *pair, r replicated) string {
 	dev := drbdDev(r.minor)
 	timed(t, "converge new 2-replica resource", func() { p.converge(t) })
+	// The lab's kernel has DRBD 8.4: the agent must have taken its 8.4 path.
+	v, err := drbd.ParseKernelVersionCode([]byte(sh(t, p.a, "drbdadm --version 2>/dev/null; true")))
+	if err != nil || !v.Is84() {
+		t.Fatalf("guest DRBD version %v (%v): the lab expects the in-tree 8.4", v, err)
+	}
+	if res := sh(t, p.a, "cat "+drbdConfigDir+"/"+r.name+".res"); !strings.Contains(res, "for DRBD 8.4") || strings.Contains(res, "node-id") {
+		t.Errorf("node-a's resource file is not DRBD 8.4 syntax:\n%s", res)
+	}
 	p.waitInSync(t, p.a, r.name, time.Minute)
 	p.waitInSync(t, p.b, r.name, time.Minute)
 	if st := nodeStatus(t, p.c, p.a); findResource(st, r.name).GetPeers()[0].GetNodeName() != p.b.Name {
@@ -323,14 +333,103 @@ func scenarioFailure(t *testing.T, p *pair, r replicated) {
 	}
 	begin := time.Now()
 	p.converge(t)
+	sync := watchResync(t, p.a, r.minor)
 	p.waitInSync(t, p.a, r.name, 2*time.Minute)
-	took := time.Since(begin)
-	t.Logf("resync: node-a back in sync %s after its agent was re-told (≥%d MiB written while it was away: %.2f MB/s)",
-		took.Round(100*time.Millisecond), resyncMiB, float64(resyncMiB<<20)/1e6/took.Seconds())
+	t.Logf("resync: node-a back in sync %s after its agent was re-told; %s", time.Since(begin).Round(100*time.Millisecond), sync)
 	drbdadm(t, p.b, "secondary", r.name)
 	drbdadm(t, p.a, "primary", r.name)
 	if got := checksum(t, p.a, dev, resyncMiB); got != want {
 		t.Fatalf("node-a after resync reads %s, node-b wrote %s", got, want)
 	}
 	drbdadm(t, p.a, "secondary", r.name)
+}
+
+// watchResync follows /proc/drbd of a SyncTarget until its disk is
+// UpToDate and describes the resync: how much, how long, at what rate.
+func watchResync(t *testing.T, vm *labVM, minor uint32) string {
+	t.Helper()
+	var start time.Time
+	var oosKiB uint64
+	speed := ""
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		proc := sh(t, vm, "cat /proc/drbd")
+		dev := procDevice(proc, minor)
+		if strings.Contains(dev, "ds:UpToDate/UpToDate") {
+			if start.IsZero() {
+				return "the resync had finished before it was first seen"
+			}
+			took := time.Since(start)
+			return fmt.Sprintf("resync of %d KiB took ≤%s (%.2f MB/s measured; DRBD reported %s)",
+				oosKiB, took.Round(100*time.Millisecond), float64(oosKiB)*1024/1e6/took.Seconds(), speed)
+		}
+		if strings.Contains(dev, "SyncTarget") {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			for _, f := range strings.Fields(dev) {
+				if v, ok := strings.CutPrefix(f, "oos:"); ok && oosKiB == 0 {
+					oosKiB = kib(t, v)
+				}
+			}
+			if i := strings.Index(dev, "speed:"); i >= 0 {
+				speed = strings.TrimSpace(strings.SplitN(dev[i:], "\n", 2)[0])
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("%s: no resync to UpToDate within 3 minutes", vm.Name)
+	return ""
+}
+
+// procDevice returns the lines of /proc/drbd about one minor.
+func procDevice(proc string, minor uint32) string {
+	head := fmt.Sprintf("%d:", minor)
+	var out []string
+	in := false
+	for _, line := range strings.Split(proc, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if len(trimmed) > 0 && trimmed[0] >= '0' && trimmed[0] <= '9' && strings.Contains(trimmed, ": cs:") {
+			in = strings.HasPrefix(trimmed, head)
+		}
+		if in {
+			out = append(out, trimmed)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// scenarioRefusal84: the guest's DRBD 8.4 cannot run three replicas; the
+// agent says so, naming the version and feature, and creates nothing.
+func scenarioRefusal84(t *testing.T, p *pair) {
+	d := p.desired(p.a)
+	three := &agentv1.Resource{Name: "pvc-three", Uid: "uid-three",
+		Volumes: []*agentv1.Volume{{Number: 0, Minor: 1009, SizeKib: 16 << 10, StoragePool: poolThin}},
+		Drbd: &agentv1.DrbdResource{Port: 7009, NodeId: 0, Address: p.a.Addr, Peers: []*agentv1.DrbdPeer{
+			{NodeName: p.b.Name, NodeId: 1, Address: p.b.Addr},
+			{NodeName: "node-c", NodeId: 2, Address: "192.168.77.3", Diskless: true},
+		}}}
+	d.Resources = append(d.Resources, three)
+	res, err := p.c.Agent(p.a).Apply(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.GetResources() {
+		switch {
+		case r.GetName() != three.GetName():
+			if r.GetOutcome() != agentv1.Outcome_UNCHANGED {
+				t.Errorf("%s: %s (%s)", r.GetName(), r.GetOutcome(), r.GetMessage())
+			}
+		case r.GetOutcome() != agentv1.Outcome_FAILED || !strings.Contains(r.GetMessage(), "DRBD is 8.4.11") || !strings.Contains(r.GetMessage(), "3 replicas"):
+			t.Errorf("3 replicas on DRBD 8.4: %s %q; want FAILED naming 8.4.11 and 3 replicas", r.GetOutcome(), r.GetMessage())
+		default:
+			t.Logf("refused: %s", r.GetMessage())
+		}
+	}
+	if res.GetMutatingCommandsRun() != 0 {
+		t.Errorf("the refusal ran %d mutating commands", res.GetMutatingCommandsRun())
+	}
+	if _, ok := lvs(t, p.a, vgName)["pvc-three_00000"]; ok {
+		t.Error("a backing volume was created for the refused resource")
+	}
 }
