@@ -17,7 +17,7 @@ build:
 # Everything: vet, unit, golden, fuzz seed corpora, and the integration suites
 # (real kube-apiserver etc.) whose dependencies test-deps prepares.
 test: test-deps vet
-	KUBEBUILDER_ASSETS=$$(hack/kube-apiserver.sh dir) $(GO) test -count=1 $(PKGS)
+	KUBEBUILDER_ASSETS=$$(hack/kube-apiserver.sh dir) $(GO) test -count=1 -timeout 25m $(PKGS)
 
 # Fast loop without integration dependencies.
 test-unit: vet

@@ -11,15 +11,16 @@
 #                            initrd (no downloads; what the tests run)
 #   hack/lab/lab.sh dir      print the folder holding vmlinuz and initrd.gz
 #
-# Everything lives in $PIRAEUSCTL_LAB_CACHE (default .cache/lab/ of the
-# tree). Each artefact is named by the hash of its inputs, so a later run
+# Everything lives in $PIRAEUSCTL_LAB_CACHE (default ~/.cache/piraeusctl/lab,
+# outside the work tree, so every clone on the machine — CI's fresh one
+# included — shares the kernel and the builds). Each artefact is named by the hash of its inputs, so a later run
 # rebuilds only what changed. The first run downloads ~70 MB and takes ~1-2
 # minutes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/hack/lab"
-CACHE=${PIRAEUSCTL_LAB_CACHE:-$ROOT/.cache/lab}
+CACHE=${PIRAEUSCTL_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/piraeusctl/lab}
 
 # The pinned kernel: Debian 12's point-release kernel (bookworm/main). Change
 # both together; `apt-cache policy 'linux-image-6.1*'` lists what exists.
