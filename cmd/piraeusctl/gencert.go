@@ -6,16 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/piraeusctl/piraeusctl/apply"
 	"github.com/piraeusctl/piraeusctl/webhook"
 )
 
 // gencertFlags are the flags of `piraeusctl gencert`.
 type gencertFlags struct {
-	opts       webhook.RunOptions
-	kubeconfig string
-	context    string
-	logLevel   slog.Level
+	opts     webhook.RunOptions
+	kube     kubeFlags
+	logLevel slog.Level
 }
 
 func newGencertCommand() *cobra.Command {
@@ -47,7 +45,7 @@ in the Secret.`,
     --webhook-service-name=piraeus-operator-webhook-service`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := apply.ClientOptions{Kubeconfig: f.kubeconfig, Context: f.context}.RESTConfig()
+			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err
 			}
@@ -57,8 +55,7 @@ in the Secret.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config; in-cluster config in a Pod)")
-	fl.StringVar(&f.context, "context", "", "kubeconfig context to use")
+	f.kube.register(cmd, false)
 	fl.StringVarP(&f.opts.Namespace, "namespace", "n", f.opts.Namespace, "namespace of the Secret, the Service and the Lease (default $POD_NAMESPACE, set by the Downward API)")
 	fl.StringVar(&f.opts.SecretName, "secret-name", f.opts.SecretName, "kubernetes.io/tls Secret holding the CA and the serving certificate")
 	fl.StringVar(&f.opts.WebhookConfigName, "webhook-config-name", f.opts.WebhookConfigName, "ValidatingWebhookConfiguration whose caBundle is kept current")

@@ -7,16 +7,14 @@ import (
 	"github.com/spf13/cobra"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/piraeusctl/piraeusctl/apply"
 	"github.com/piraeusctl/piraeusctl/webhook"
 )
 
 // operatorFlags are the flags of `piraeusctl operator`.
 type operatorFlags struct {
-	opts       webhook.ServerOptions
-	kubeconfig string
-	context    string
-	logLevel   slog.Level
+	opts     webhook.ServerOptions
+	kube     kubeFlags
+	logLevel slog.Level
 }
 
 func newOperatorCommand() *cobra.Command {
@@ -38,7 +36,7 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
 			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
-			cfg, err := apply.ClientOptions{Kubeconfig: f.kubeconfig, Context: f.context}.RESTConfig()
+			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err
 			}
@@ -52,8 +50,7 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config; in-cluster config in a Pod)")
-	fl.StringVar(&f.context, "context", "", "kubeconfig context to use")
+	f.kube.register(cmd, false)
 	fl.StringVar(&f.opts.Addr, "webhook-addr", f.opts.Addr, "HTTPS listen address of the webhook")
 	fl.StringVar(&f.opts.CertDir, "cert-dir", f.opts.CertDir, "directory with tls.crt and tls.key (the mounted Secret webhook-server-cert)")
 	fl.DurationVar(&f.opts.CertWatchInterval, "cert-watch-interval", f.opts.CertWatchInterval, "how often the certificate files are re-read besides file change events")
