@@ -59,7 +59,7 @@ func TestApplyAndDiffCommands(t *testing.T) {
 func TestApplyDemoPlan(t *testing.T) {
 	env := kubetest.Start(t)
 	kube := []string{"--kubeconfig", env.Kubeconfig(t)}
-	examples := examplesWithoutWebhookEnforcement(t)
+	examples := withoutWebhookEnforcement(t, "../../examples")
 	code, stdout, stderr := runCLI(t, append([]string{"plan", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	objects := strings.Count(stdout, "\n---\n") + 1
@@ -80,6 +80,18 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, stdout, stderr = runCLI(t, append([]string{"diff", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, "live diff after apply:\n%s%s", stdout, stderr)
 
+	// worker-3 leaves the inputs: apply --prune removes its satellite
+	// DaemonSet and nothing else.
+	removed := withoutWebhookEnforcement(t, "../../testdata/node-removed/input")
+	code, _, stderr = runCLI(t, append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune",
+		"--previous", "../../testdata/node-removed/previous.yaml"}, kube...)...)
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, 1, strings.Count(stderr, " pruned"), stderr)
+	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
+	code, _, stderr = runCLI(t, append([]string{"apply", "-f", examples, "--prune"}, kube...)...)
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, " pruned")
+
 	// The inputs themselves go to the cluster (CRDs exist now), then the
 	// plan is built from what the cluster holds.
 	code, _, stderr = runCLI(t, append([]string{"apply", "--plan", withoutUIDs(t, examples), "-n", "default"}, kube...)...)
@@ -90,15 +102,15 @@ func TestApplyDemoPlan(t *testing.T) {
 	assert.Contains(t, stdout, "3 nodes, 6 storage pools, 2 resource groups, 2 volumes with 6 replicas")
 }
 
-// examplesWithoutWebhookEnforcement copies examples/ and patches the
+// withoutWebhookEnforcement copies a folder of inputs and patches the
 // ValidatingWebhookConfiguration to failurePolicy Ignore through the
 // LinstorCluster's spec.patches: no operator serves the webhook in this test,
 // and with the plan's Fail policy the API server would refuse every write
 // of the piraeus.io kinds, by design.
-func examplesWithoutWebhookEnforcement(t *testing.T) string {
+func withoutWebhookEnforcement(t *testing.T, from string) string {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := filepath.Glob("../../examples/*.yaml")
+	files, err := filepath.Glob(filepath.Join(from, "*.yaml"))
 	require.NoError(t, err)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
