@@ -220,7 +220,7 @@ func validatePatches(patches []piraeusv1.Patch, p *field.Path) field.ErrorList {
 		switch {
 		case err != nil:
 			errs = append(errs, field.Invalid(pp.Child("patch"), field.OmitValueType{}, err.Error()))
-		case kind == "json6902" && patch.Target == nil:
+		case kind == PatchJSON6902 && patch.Target == nil:
 			errs = append(errs, field.Required(pp.Child("target"), "a JSON 6902 patch needs a target"))
 		}
 		for opt := range patch.Options {

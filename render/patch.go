@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // sourcedPatch is a patch with the place it came from, for error messages
@@ -37,22 +37,17 @@ func applyPatchList(objs []*unstructured.Unstructured, patches []sourcedPatch) (
 // operations, target required) or a strategic merge patch (an object; it
 // targets the object it names unless a target is given).
 func applyPatch(objs []*unstructured.Unstructured, p piraeusv1.Patch) ([]*unstructured.Unstructured, error) {
-	doc, err := yaml.YAMLToJSON([]byte(p.Patch))
+	kind, doc, body, err := plan.DecodePatch(p.Patch)
 	if err != nil {
 		return nil, fmt.Errorf("patch: not YAML or JSON: %w", err)
 	}
-	var parsed any
-	if err := json.Unmarshal(doc, &parsed); err != nil {
-		return nil, fmt.Errorf("patch: %w", err)
-	}
-	switch body := parsed.(type) {
-	case []any:
+	switch kind {
+	case plan.PatchJSON6902:
 		return applyJSON6902(objs, p, doc)
-	case map[string]any:
-		return applyStrategicMerge(objs, p, body)
-	default:
-		return nil, fmt.Errorf("patch: want a strategic merge patch (an object) or a JSON 6902 patch (a list), got %T", parsed)
+	case plan.PatchStrategicMerge:
+		return applyStrategicMerge(objs, p, body.(map[string]any))
 	}
+	return nil, fmt.Errorf("patch: want a strategic merge patch (an object) or a JSON 6902 patch (a list), got %T", body)
 }
 
 func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []byte) ([]*unstructured.Unstructured, error) {

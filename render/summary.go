@@ -9,9 +9,6 @@ import (
 	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
-// componentLabel is the label that names a workload's component.
-const componentLabel = "app.kubernetes.io/component"
-
 // WriteSummary prints what a plan holds for people: objects per kind, the
 // workloads per component, and the storage topology in figures.
 func WriteSummary(w io.Writer, p *Plan, placed *placement.Result) error {
@@ -42,7 +39,7 @@ func WriteSummary(w io.Writer, p *Plan, placed *placement.Result) error {
 func countBy(p *Plan, key func(kind, component string) string) ([]string, map[string]int) {
 	counts := map[string]int{}
 	for _, o := range p.Objects {
-		counts[key(o.GetKind(), o.GetLabels()[componentLabel])]++
+		counts[key(o.GetKind(), o.GetLabels()[ComponentLabel])]++
 	}
 	keys := make([]string, 0, len(counts))
 	for k := range counts {
