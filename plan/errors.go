@@ -52,6 +52,9 @@ func (e *Error) Error() string {
 }
 
 // ErrorList is every problem found in the input; plan reports all at once.
+// The same shape carries warnings (Model.Warnings): problems that do not stop
+// the plan, printed on stderr as "warning: <position>: ..." and turned into
+// errors by --strict.
 type ErrorList []*Error
 
 func (l ErrorList) Error() string {

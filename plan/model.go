@@ -44,6 +44,10 @@ type Model struct {
 	Previous *storagev1alpha1.StorageTopologySpec
 	// Pods from the input (for what-if reports), sorted by namespace and name.
 	Pods []corev1.Pod
+	// Warnings about the input that do not stop the plan (a patch target or
+	// selector that matches nothing, a skipped file, ...), sorted like errors.
+	// The CLI prints them on stderr; --strict turns them into errors.
+	Warnings ErrorList
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any

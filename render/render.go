@@ -28,6 +28,9 @@ type Options struct {
 // Plan is the rendered desired state: every object, in apply order.
 type Plan struct {
 	Objects []*unstructured.Unstructured
+	// Warnings found while rendering (e.g. a spec.patches target that
+	// matches no rendered object), in the shape of plan's input errors.
+	Warnings plan.ErrorList
 }
 
 // Render renders the model into a plan.

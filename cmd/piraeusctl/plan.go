@@ -28,6 +28,7 @@ type specFlags struct {
 	passthroughAll   bool
 	previous         string
 	allowUnplaced    bool
+	strict           bool
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -40,6 +41,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.passthroughAll, "passthrough-all", false, "copy objects of every other kind into the plan unchanged")
 	fs.StringVar(&f.previous, "previous", "", "previous plan (or StorageTopology) whose placements and allocations are kept")
 	fs.BoolVar(&f.allowUnplaced, "allow-unplaced", false, "report volumes that cannot be placed and go on")
+	fs.BoolVar(&f.strict, "strict", false, "treat warnings about the input (patch targets or selectors matching nothing, skipped files, ...) as errors")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.MarkFlagDirname("templates")
 	_ = cmd.MarkFlagFilename("previous", "yaml", "yml", "json")
@@ -135,7 +137,24 @@ func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool, extra ...plan.So
 	if err != nil {
 		return nil, nil, invalid(err)
 	}
+	if err := f.reportWarnings(cmd.ErrOrStderr(), append(built.Model.Warnings, rendered.Warnings...)); err != nil {
+		return nil, nil, err
+	}
 	return built, rendered, nil
+}
+
+// reportWarnings prints each warning on w; with --strict they are errors.
+func (f *specFlags) reportWarnings(w io.Writer, warnings plan.ErrorList) error {
+	if len(warnings) == 0 {
+		return nil
+	}
+	if f.strict {
+		return invalid(fmt.Errorf("--strict: %d warning(s):\n%w", len(warnings), warnings))
+	}
+	for _, wr := range warnings {
+		fmt.Fprintln(w, "warning:", wr)
+	}
+	return nil
 }
 
 // invalid marks an error as bad input (exit code 2).
