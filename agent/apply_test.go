@@ -2,7 +2,6 @@ package agent
 
 import (
 	"errors"
-	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,9 +13,8 @@ import (
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const (
 	uid1     = "9d2c41d6-0f1e-4f5e-a0d4-1c7c3f0e6a11"
@@ -105,7 +103,7 @@ func TestPoolCreationGolden(t *testing.T) {
 			if res.Pools[0].Outcome != agentv1.Outcome_CHANGED {
 				t.Errorf("pool outcome = %v (%s), want CHANGED", res.Pools[0].Outcome, res.Pools[0].Message)
 			}
-			golden(t, name, log)
+			goldenCmds(t, name, log)
 			assertNoop(t, f, d)
 		})
 	}
@@ -130,7 +128,7 @@ func TestNewResourceThreeReplicasGolden(t *testing.T) {
 	f.sim.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	res, log := f.apply(d)
-	golden(t, "new-resource-3-replicas", log)
+	goldenCmds(t, "new-resource-3-replicas", log)
 	want := []string{"create volume 0 in pool thin (1048864 KiB)", "write " + filepath.Join(f.dir, "pvc-1.res"),
 		"create-md volume 0", "up", "skip initial sync of volume 0"}
 	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
@@ -139,11 +137,11 @@ func TestNewResourceThreeReplicasGolden(t *testing.T) {
 	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED || res.MutatingCommandsRun != 4 {
 		t.Errorf("result = %v", res)
 	}
-	goldenFileCopy(t, filepath.Join(f.dir, "pvc-1.res"), "new-resource-3-replicas.res")
+	golden.AssertFile(t, golden.Path("new-resource-3-replicas.res"), filepath.Join(f.dir, "pvc-1.res"))
 	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	// A no-op converge: nothing mutating, and the golden is empty.
 	assertNoop(t, f, d)
-	golden(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
+	goldenCmds(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
 }
 
 func TestNewResourceWaitsForPeers(t *testing.T) {
@@ -184,7 +182,7 @@ func TestNewResourceDisklessGolden(t *testing.T) {
 	f.sim.withThinPool()
 	d := desired("node-c", pvc1("node-c"))
 	res, log := f.apply(d)
-	golden(t, "new-resource-diskless", log)
+	goldenCmds(t, "new-resource-diskless", log)
 	drbdcheck.Drbdadm(t, "node-c", []string{"10.0.0.3"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	if strings.Contains(log, "lvcreate") || strings.Contains(log, "create-md") {
 		t.Error("a diskless replica must not create storage or metadata")
@@ -208,7 +206,7 @@ func TestAddReplicaGolden(t *testing.T) {
 	r := pvc1("node-a")
 	r.Drbd.Peers = append(r.Drbd.Peers, &agentv1.DrbdPeer{NodeName: "node-d", NodeId: 3, Address: "10.0.0.4"})
 	_, log := f.apply(desired("node-a", r))
-	golden(t, "add-replica", log)
+	goldenCmds(t, "add-replica", log)
 	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	assertNoop(t, f, desired("node-a", r))
 }
@@ -230,7 +228,7 @@ func TestRemoveReplicaGolden(t *testing.T) {
 		StoragePools: []*agentv1.StoragePool{thinPool()}}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "remove-replica", "# node-a (remaining replica): Apply without node-c\n"+remaining+
+	goldenCmds(t, "remove-replica", "# node-a (remaining replica): Apply without node-c\n"+remaining+
 		"# node-b (removed replica): DeleteResource\n"+b.log())
 }
 
@@ -239,7 +237,7 @@ func TestResizeGolden(t *testing.T) {
 	r := pvc1("node-a")
 	r.Volumes[0].SizeKib = 2 << 20
 	res, log := f.apply(desired("node-a", r))
-	golden(t, "resize", log)
+	goldenCmds(t, "resize", log)
 	want := []string{"grow volume 0 to 2097664 KiB", "resize volume 0"}
 	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
@@ -255,7 +253,7 @@ func TestDeleteResourceGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "delete-resource", f.log())
+	goldenCmds(t, "delete-resource", f.log())
 	if _, err := os.Stat(filepath.Join(f.dir, "pvc-1.res")); !os.IsNotExist(err) {
 		t.Errorf("resource file left behind: %v", err)
 	}
@@ -321,7 +319,7 @@ func TestResumeAfterCrashGolden(t *testing.T) {
 		tags: []string{"piraeusctl", "piraeusctl_uid_" + uid1}}
 	d := desired("node-a", pvc1("node-a"))
 	_, log := f.apply(d)
-	golden(t, "resume-after-crash", log)
+	goldenCmds(t, "resume-after-crash", log)
 	if !strings.Contains(log, "create-md pvc-1/0") || strings.Contains(log, "lvcreate") {
 		t.Errorf("want create-md on the existing volume and no lvcreate:\n%s", log)
 	}
@@ -400,46 +398,8 @@ func TestUnsupportedPoolFailsAlone(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
+// goldenCmds compares a command log with testdata/golden/<name>.cmds.
+func goldenCmds(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", name+".cmds")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
-}
-
-// goldenFileCopy compares a file the agent wrote with testdata/name.
-func goldenFileCopy(t *testing.T, path, name string) {
-	t.Helper()
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
+	golden.Assert(t, golden.Path(name+".cmds"), got)
 }

@@ -64,7 +64,7 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 	}
 	// What drbdadm turns each command into (drbdsetup/drbdmeta calls):
 	// options it silently ignores would show here.
-	golden(t, "drbdadm-dry-run", transcript.String())
+	goldenCmds(t, "drbdadm-dry-run", transcript.String())
 	for _, verb := range []string{"create-md", "up", "primary", "secondary", "new-current-uuid", "resize", "adjust", "down", "wipe-md"} {
 		found := false
 		for line := range seen {

@@ -19,6 +19,7 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // startAgent serves a real agent (real executor) on 127.0.0.1 and returns
@@ -218,17 +219,7 @@ func recvUntil(t *testing.T, w agentv1.Agent_WatchStatusClient, ok func(*agentv1
 
 func requireRootTools(t *testing.T) {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the local end-to-end test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
-	for _, tool := range []string{"losetup", "truncate", "blockdev"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install util-linux: %v", tool, err)
-		}
-	}
+	testsupport.RequireRoot(t, "the local end-to-end test (real loop devices)", "losetup", "truncate", "blockdev")
 }
 
 // detachPool detaches loop devices left on a pool's files by a failed test.

@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // kube is the API server the integration tests of this package share.
 var kube kubetest.Env

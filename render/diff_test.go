@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 func TestDiffGolden(t *testing.T) {
@@ -20,7 +21,7 @@ func TestDiffGolden(t *testing.T) {
 	if err := WriteDiffs(&b, diffs); err != nil {
 		t.Fatal(err)
 	}
-	goldenCompare(t, "diff.txt", []byte(b.String()))
+	golden.Assert(t, golden.Path("diff.txt"), b.String())
 	actions := map[string]string{}
 	for _, d := range diffs {
 		actions[d.ID] = d.Action

@@ -2,19 +2,13 @@ package drbd
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func threeReplicas() *ResFile {
 	return &ResFile{
@@ -85,8 +79,8 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			file := filepath.Join("testdata", "res", name+".res")
-			golden(t, file, got)
+			file := golden.Path("res", name+".res")
+			golden.Assert(t, file, got)
 			// drbdadm's own parser must accept it, as the local host ...
 			dump := drbdadm(t, f.Node, localAddrs(f), "-c", file, "dump", "all")
 			if !strings.Contains(dump, "resource "+f.Name) {
@@ -94,7 +88,7 @@ func TestRenderGolden(t *testing.T) {
 			}
 			// ... and bring it up with exactly these kernel calls.
 			up := drbdadm(t, f.Node, localAddrs(f), "-c", file, "--dry-run", "up", f.Name)
-			golden(t, filepath.Join("testdata", "res", name+".up"), []byte(up))
+			golden.Assert(t, golden.Path("res", name+".up"), up)
 		})
 	}
 }
@@ -168,24 +162,4 @@ func TestMetaSize(t *testing.T) {
 func drbdadm(t *testing.T, node string, addrs []string, args ...string) string {
 	t.Helper()
 	return drbdcheck.Drbdadm(t, node, addrs, args...)
-}
-
-func golden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 var kernel84 = Version{8, 4, 11}
@@ -46,8 +46,8 @@ func TestRender84Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			file := filepath.Join("testdata", "res84", name+".res")
-			golden(t, file, got)
+			file := golden.Path("res84", name+".res")
+			golden.Assert(t, file, got)
 			addrs := []string{f.DRBD.Address}
 			if p := f.DRBD.Peers[0].Paths; len(p) == 1 {
 				addrs = []string{p[0].LocalAddress}
@@ -57,7 +57,7 @@ func TestRender84Golden(t *testing.T) {
 				t.Errorf("drbdadm-84 dump does not show the resource:\n%s", dump)
 			}
 			up := drbdcheck.Drbdadm84(t, f.Node, addrs, "-c", file, "--dry-run", "up", f.Name)
-			golden(t, filepath.Join("testdata", "res84", name+".up"), []byte(up))
+			golden.Assert(t, golden.Path("res84", name+".up"), up)
 		})
 	}
 }

@@ -12,23 +12,14 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // requireRoot fails (never skips silently) when the real loop-device test
 // cannot run, unless integration tests are switched off explicitly.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the FILE provider test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
-	for _, tool := range []string{"losetup", "truncate", "fallocate", "mkfs.ext4", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run hack/install-deps.sh util-linux e2fsprogs: %v", tool, err)
-		}
-	}
+	testsupport.RequireRoot(t, "the FILE provider test (real loop devices)", "losetup", "truncate", "fallocate", "mkfs.ext4", "mount", "umount")
 }
 
 func run(t *testing.T, name string, args ...string) string {

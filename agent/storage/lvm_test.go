@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,9 +9,8 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func readFixture(t testing.TB, name string) string {
 	t.Helper()
@@ -147,7 +145,7 @@ func TestLVMPoolCreationGolden(t *testing.T) {
 			if changed != (len(rec.Mutating()) > 0) {
 				t.Errorf("changed = %v but %d mutating commands", changed, len(rec.Mutating()))
 			}
-			goldenFile(t, filepath.Join("testdata", "golden", name+".cmds"), rec.Log())
+			golden.Assert(t, golden.Path(name+".cmds"), rec.Log())
 		})
 	}
 }
@@ -192,7 +190,7 @@ func TestLVMVolumeLifecycleGolden(t *testing.T) {
 	if _, err := p.Create(ctx, "pvc-d_00000", "bad uid", 1); err == nil {
 		t.Error("uid with a space must be refused")
 	}
-	goldenFile(t, filepath.Join("testdata", "golden", "lvm-volume-lifecycle.cmds"), rec.Log())
+	golden.Assert(t, golden.Path("lvm-volume-lifecycle.cmds"), rec.Log())
 }
 
 func TestNewRejects(t *testing.T) {
@@ -272,24 +270,4 @@ func FuzzParseLosetup(f *testing.F) {
 			}
 		}
 	})
-}
-
-func goldenFile(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
 }

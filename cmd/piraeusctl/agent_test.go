@@ -17,6 +17,7 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // TestMainHelper is not a test: started by TestAgentProcess as a child
@@ -43,12 +44,7 @@ func TestMainHelper(t *testing.T) {
 // on this machine, drives it over mTLS to converge two resources, reads
 // their status and stops it with SIGTERM.
 func TestAgentProcess(t *testing.T) {
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the agent process test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
+	testsupport.RequireRoot(t, "the agent process test (real loop devices)")
 	ca := testpki.NewCA(t, "cluster-ca")
 	addr := freeAddr(t)
 	poolDir := filepath.Join(t.TempDir(), "pool")

@@ -14,32 +14,33 @@
 //
 // The binaries come from hack/kube-apiserver.sh ensure (etcd from Debian,
 // kube-apiserver built from source); the folder is taken from
-// KUBEBUILDER_ASSETS or, when that is unset, from the repository's
-// .cache/kube/<version>/. Integration tests are skipped only when
+// KUBEBUILDER_ASSETS or, when that is unset, from the cache folder the
+// script names. Integration tests are skipped only when
 // PIRAEUSCTL_SKIP_INTEGRATION=1; a missing binary is a test failure.
 package kubetest
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
-// SkipEnv is the environment variable that, set to 1, skips integration tests.
-const SkipEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
-
-// KubeVersion is the kube-apiserver version hack/kube-apiserver.sh builds.
-const KubeVersion = "v1.34.4"
+// ServiceCIDR is the Service IP range of every test API server: loopback
+// (127/8 is routed to lo, and the API server accepts the range).
+const ServiceCIDR = "127.100.0.0/16"
 
 const ensureHint = "run hack/kube-apiserver.sh ensure (or make test-deps), " +
-	"or set " + SkipEnv + "=1 to skip integration tests"
+	"or set " + testsupport.SkipIntegrationEnv + "=1 to skip integration tests"
 
 // Env is one etcd + kube-apiserver shared by the tests of a package. The zero
 // value is ready for Main.
@@ -56,9 +57,9 @@ type Env struct {
 // the exit code for os.Exit. Unit tests of the package run even when the API
 // server cannot start: only tests that call Config fail then.
 func (e *Env) Main(m *testing.M) int {
-	if os.Getenv(SkipEnv) == "1" {
+	if testsupport.IntegrationSkipped() {
 		e.skipped = true
-		slog.Info("integration tests skipped", "env", SkipEnv+"=1")
+		slog.Info("integration tests skipped", "env", testsupport.SkipIntegrationEnv+"=1")
 		return m.Run()
 	}
 	e.startErr = e.start()
@@ -73,7 +74,7 @@ func (e *Env) Config(t testing.TB) *rest.Config {
 	t.Helper()
 	switch {
 	case e.skipped:
-		t.Skip("integration test skipped: " + SkipEnv + "=1")
+		t.Skip("integration test skipped: " + testsupport.SkipIntegrationEnv + "=1")
 	case e.startErr != nil:
 		t.Fatalf("kube-apiserver not available: %v", e.startErr)
 	case e.cfg == nil:
@@ -107,6 +108,12 @@ func (e *Env) start() error {
 		ControlPlaneStartTimeout: 90 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
+	// Service IPs on loopback: a webhook that names a Service is called at
+	// its ClusterIP, which must never leave this machine (envtest's default
+	// range is 10.0.0.0/24). Linux routes all of 127/8 to lo.
+	e.env.ControlPlane.GetAPIServer().Configure().
+		Set("service-cluster-ip-range", ServiceCIDR).
+		Set("endpoint-reconciler-type", "none")
 	cfg, err := e.env.Start()
 	if err != nil {
 		return fmt.Errorf("start etcd and kube-apiserver from %s: %w", dir, err)
@@ -147,15 +154,20 @@ func (e *Env) stop() {
 }
 
 // AssetsDir finds the folder with etcd, kube-apiserver and kubectl:
-// KUBEBUILDER_ASSETS if set, else .cache/kube/<KubeVersion> of the repository.
+// KUBEBUILDER_ASSETS if set, else the cache folder `hack/kube-apiserver.sh
+// dir` names (the script owns the version and the cache location).
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := testsupport.RepoRoot()
 		if err != nil {
 			return "", fmt.Errorf("%w; %s", err, ensureHint)
 		}
-		dir = filepath.Join(root, ".cache", "kube", KubeVersion)
+		out, err := exec.Command(filepath.Join(root, "hack", "kube-apiserver.sh"), "dir").Output()
+		if err != nil {
+			return "", fmt.Errorf("hack/kube-apiserver.sh dir: %w; %s", err, ensureHint)
+		}
+		dir = strings.TrimSpace(string(out))
 	}
 	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
@@ -165,31 +177,13 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("KUBEBUILDER_ASSETS unset and no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // Start starts a private API server for one test (or benchmark) and stops it
 // at cleanup; for packages that do not share one from TestMain. It skips or
 // fails like Env.Config.
 func Start(t testing.TB) *Env {
 	t.Helper()
 	e := &Env{}
-	if os.Getenv(SkipEnv) == "1" {
+	if testsupport.IntegrationSkipped() {
 		e.skipped = true
 	} else {
 		e.startErr = e.start()

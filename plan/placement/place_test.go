@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 func nodesOf(v storagev1alpha1.Volume, diskless bool) []string {
@@ -306,5 +307,5 @@ func TestWriteExplanation(t *testing.T) {
 	require.NoError(t, err)
 	var b strings.Builder
 	require.NoError(t, res.WriteExplanation(&b))
-	compareGolden(t, "testdata/explain-node-removed.txt", []byte(b.String()))
+	golden.Assert(t, golden.Path("explain-node-removed.txt"), b.String())
 }

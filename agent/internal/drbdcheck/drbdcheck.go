@@ -8,21 +8,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // Drbdadm runs drbdadm with args as node, with addrs local. It fails the
 // test when drbdadm is missing (naming the script that installs it) and
-// skips only when PIRAEUSCTL_SKIP_INTEGRATION=1.
+// skips only when testsupport.SkipIntegrationEnv=1.
 func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not checking with the real drbdadm")
-	}
+	testsupport.SkipIntegration(t, "not checking with the real drbdadm")
 	if _, err := exec.LookPath("drbdadm"); err != nil {
 		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
 	}

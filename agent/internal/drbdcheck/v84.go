@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // Drbdadm84Path is drbd-utils' DRBD 8.4 drbdadm, which drbdadm itself runs
@@ -14,9 +16,7 @@ const Drbdadm84Path = "/lib/drbd/drbdadm-84"
 // Drbdadm84 is Drbdadm with the DRBD 8.4 parser.
 func Drbdadm84(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not checking with the real drbdadm-84")
-	}
+	testsupport.SkipIntegration(t, "not checking with the real drbdadm-84")
 	if _, err := os.Stat(Drbdadm84Path); err != nil {
 		t.Fatalf("%s not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", Drbdadm84Path, err)
 	}
