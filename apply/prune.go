@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 // StorageGroup is the API group of piraeusctl's storage state; its objects
@@ -32,7 +34,7 @@ func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) e
 		return err
 	}
 	sort.SliceStable(candidates, func(i, j int) bool {
-		return stageOf(candidates[i].obj) > stageOf(candidates[j].obj) // dependents first
+		return kindorder.ObjectStage(candidates[i].obj) > kindorder.ObjectStage(candidates[j].obj) // dependents first
 	})
 	var errs []error
 	remaining := objs // the set after prune: the plan and what was kept

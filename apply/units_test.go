@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/piraeusctl/piraeusctl/internal/golden"
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 func TestStagesOrderKinds(t *testing.T) {
@@ -23,7 +24,7 @@ func TestStagesOrderKinds(t *testing.T) {
 		objs[i], objs[j] = objs[j], objs[i]
 	}
 	var got []string
-	for _, batch := range stages(objs) {
+	for _, batch := range kindorder.Stages(objs) {
 		var kinds []string
 		for _, o := range batch {
 			kinds = append(kinds, o.GetKind())

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 // Rendering the same model must give the same bytes every time: no map
@@ -61,7 +63,7 @@ func TestSortOrder(t *testing.T) {
 	for round := 0; round < 20; round++ {
 		got := append([]*unstructured.Unstructured(nil), want...)
 		r.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
-		sortObjects(got)
+		kindorder.Sort(got)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("position %d: %s, want %s", i, ObjectID(got[i]), ObjectID(want[i]))

@@ -14,6 +14,8 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 // ReadPlan reads a plan written by WriteYAML or WriteJSON (multi-document
@@ -27,7 +29,7 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortObjects(objs)
+	kindorder.Sort(objs)
 	return &Plan{Objects: objs}, nil
 }
 
@@ -74,7 +76,7 @@ func readPlanDir(dir string) (*Plan, error) {
 		}
 		objs = append(objs, got...)
 	}
-	sortObjects(objs)
+	kindorder.Sort(objs)
 	return &Plan{Objects: objs}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -73,7 +74,7 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	labelObjects(data.owned, in)
 	objs = append(objs, data.owned...)
 	objs = append(objs, data.given...)
-	sortObjects(objs)
+	kindorder.Sort(objs)
 	if err := checkUnique(objs); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,74 @@
+package kindorder
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+func object(gk schema.GroupKind, ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gk.WithVersion("v1"))
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+func TestTableStagesNeverDecrease(t *testing.T) {
+	seen := map[schema.GroupKind]bool{}
+	for i, e := range table {
+		require.False(t, seen[e.gk], "%v listed twice", e.gk)
+		seen[e.gk] = true
+		if i > 0 {
+			require.GreaterOrEqual(t, e.stage, table[i-1].stage, "%v comes after %v but has an earlier stage", e.gk, table[i-1].gk)
+		}
+	}
+}
+
+func TestStageOf(t *testing.T) {
+	cases := map[schema.GroupKind]Stage{
+		{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:               NamespacesCRDs,
+		{Group: "storage.k8s.io", Kind: "CSIDriver"}:                                    Classes,
+		{Kind: "PersistentVolumeClaim"}:                                                 Workloads,
+		{Group: "storage.piraeus.io", Kind: "StorageTopology"}:                          Custom,
+		{Group: "example.com", Kind: "Deployment"}:                                      Custom,
+		{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}: Webhooks,
+	}
+	for gk, want := range cases {
+		assert.Equal(t, want, StageOf(gk), gk.String())
+	}
+}
+
+// TestSortedOrderIsApplyOrder: whatever the input order, Sort gives an order
+// whose stages never decrease, so Stages splits it without reordering: the
+// plan's order is the order apply applies.
+func TestSortedOrderIsApplyOrder(t *testing.T) {
+	var objs []*unstructured.Unstructured
+	for _, e := range table {
+		gk := e.gk
+		if gk.Empty() {
+			gk = schema.GroupKind{Group: "storage.piraeus.io", Kind: "StorageTopology"}
+		}
+		for i := range 3 {
+			objs = append(objs, object(gk, fmt.Sprintf("ns-%d", i%2), fmt.Sprintf("o-%d", i)))
+		}
+	}
+	objs = append(objs, object(schema.GroupKind{Group: "example.com", Kind: "Widget"}, "", "w"))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
+		Sort(objs)
+		require.True(t, slices.IsSortedFunc(objs, func(a, b *unstructured.Unstructured) int {
+			return int(ObjectStage(a)) - int(ObjectStage(b))
+		}), "stages decrease in the sorted order")
+		assert.Equal(t, objs, slices.Concat(Stages(objs)...), "Stages reorders a sorted list")
+	}
+	assert.Equal(t, "Namespace", objs[0].GetKind())
+	assert.Equal(t, Webhooks, ObjectStage(objs[len(objs)-1]))
+}
