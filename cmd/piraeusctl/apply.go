@@ -142,15 +142,9 @@ func diffLive(cmd *cobra.Command, src *objectSource) error {
 	if err != nil {
 		return err
 	}
-	res, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
+	diffs, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
 	if err != nil {
 		return invalid(err)
 	}
-	if err := res.WriteText(cmd.OutOrStdout()); err != nil {
-		return err
-	}
-	if res.Changed() {
-		return &exitError{code: exitChanged}
-	}
-	return nil
+	return writeDiffs(cmd.OutOrStdout(), diffs)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/piraeusctl/piraeusctl/internal/objdiff"
 	"github.com/piraeusctl/piraeusctl/render"
 )
 
@@ -56,12 +57,16 @@ func diffPlanFiles(w io.Writer, oldPath string, newPlan *render.Plan) error {
 	if err != nil {
 		return invalid(err)
 	}
-	for _, d := range diffs {
-		if _, err := fmt.Fprint(w, d.Unified); err != nil {
-			return err
-		}
+	return writeDiffs(w, diffs)
+}
+
+// writeDiffs prints plan and live diffs alike; any difference ends the
+// command with exit code 1, as diff and kubectl diff do.
+func writeDiffs(w io.Writer, diffs []objdiff.ObjectDiff) error {
+	if err := objdiff.Write(w, diffs); err != nil {
+		return err
 	}
-	if len(diffs) > 0 {
+	if objdiff.AnyChange(diffs) {
 		return &exitError{code: exitChanged}
 	}
 	return nil

@@ -72,3 +72,47 @@ func TestSortedOrderIsApplyOrder(t *testing.T) {
 	assert.Equal(t, "Namespace", objs[0].GetKind())
 	assert.Equal(t, Webhooks, ObjectStage(objs[len(objs)-1]))
 }
+
+// TestSortOrder pins the whole order of the kinds a plan holds.
+func TestSortOrder(t *testing.T) {
+	want := []*unstructured.Unstructured{
+		obj("v1", "Namespace", "", "ns"),
+		obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "a.piraeus.io"),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", "a"),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", "b"),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", "a"),
+		obj("v1", "ServiceAccount", "a", "z"),
+		obj("v1", "ServiceAccount", "b", "a"),
+		obj("rbac.authorization.k8s.io/v1", "Role", "ns", "a"),
+		obj("rbac.authorization.k8s.io/v1", "RoleBinding", "ns", "a"),
+		obj("v1", "ConfigMap", "ns", "a"),
+		obj("v1", "Secret", "ns", "a"),
+		obj("v1", "Service", "ns", "a"),
+		obj("storage.k8s.io/v1", "CSIDriver", "", "linstor.csi.linbit.com"),
+		obj("storage.k8s.io/v1", "StorageClass", "", "a"),
+		obj("apps/v1", "Deployment", "ns", "a"),
+		obj("apps/v1", "DaemonSet", "ns", "a"),
+		obj("apps/v1", "DaemonSet", "ns", "b"),
+		obj("policy/v1", "PodDisruptionBudget", "ns", "a"),
+		obj("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default"),
+		obj("example.com/v1", "Widget", "", "a"),
+		obj("example.org/v1", "Widget", "", "a"),
+		obj("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "", "a"),
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 20 {
+		got := slices.Clone(want)
+		r.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+		Sort(got)
+		require.Equal(t, want, got)
+	}
+}
+
+func obj(apiVersion, kind, ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
