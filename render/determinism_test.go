@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // Rendering the same model must give the same bytes every time: no map
@@ -13,11 +15,11 @@ func TestDeterministic(t *testing.T) {
 	var first []byte
 	for i := 0; i < 5; i++ {
 		var buf bytes.Buffer
-		if err := mustRender(t, featureModel(), testOptions()).WriteYAML(&buf); err != nil {
+		if err := planfile.WriteYAML(&buf, mustRender(t, featureModel(), testOptions()).Objects); err != nil {
 			t.Fatal(err)
 		}
 		var js bytes.Buffer
-		if err := mustRender(t, featureModel(), testOptions()).WriteJSON(&js); err != nil {
+		if err := planfile.WriteJSON(&js, mustRender(t, featureModel(), testOptions()).Objects); err != nil {
 			t.Fatal(err)
 		}
 		buf.Write(js.Bytes())

@@ -7,6 +7,7 @@ import (
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/internal/objdiff"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 func TestDiffGolden(t *testing.T) {
@@ -14,7 +15,7 @@ func TestDiffGolden(t *testing.T) {
 	m := newModel(modelOpts{nodeNames: []string{"node-0000", "node-0001", "node-0003"}})
 	m.Topology.Spec.Nodes[1].StoragePools[0].Directory = "/var/lib/linstor-pools/moved"
 	m.Cluster.Spec.CSIController = &piraeusv1.DeploymentComponentSpec{ComponentSpec: piraeusv1.ComponentSpec{Enabled: true}, Replicas: ptrInt32(2)}
-	diffs, err := Diff(old, mustRender(t, m, testOptions()))
+	diffs, err := planfile.Diff(old.Objects, mustRender(t, m, testOptions()).Objects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestDiffGolden(t *testing.T) {
 	if len(actions) != len(want) {
 		t.Errorf("diffs for %v", actions)
 	}
-	same, err := Diff(old, old)
+	same, err := planfile.Diff(old.Objects, old.Objects)
 	if err != nil || len(same) != 0 {
 		t.Errorf("equal plans: %v, %d diffs", err, len(same))
 	}

@@ -14,5 +14,7 @@
 //	label     the standard app.kubernetes.io labels
 //	sort      the one kind order (internal/kindorder), which is apply's order
 //
-// Encoders (YAML, JSON List), ReadPlan, Export and Diff work on the result.
+// The result is a plain value: package planfile encodes, reads back, exports
+// and diffs it, package apply converges a cluster to it, and WriteSummary
+// reports it (with its placement) for people.
 package render

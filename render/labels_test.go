@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // wantWorkloads is every workload the plan must hold, by component label.
@@ -33,18 +34,18 @@ func TestWorkloadLabels(t *testing.T) {
 		component := o.GetLabels()[ComponentLabel]
 		podLabels, _, _ := unstructured.NestedStringMap(o.Object, "spec", "template", "metadata", "labels")
 		if podLabels[ComponentLabel] != component {
-			t.Errorf("%s: Pod template component %q, workload %q", ObjectID(o), podLabels[ComponentLabel], component)
+			t.Errorf("%s: Pod template component %q, workload %q", planfile.ObjectID(o), podLabels[ComponentLabel], component)
 		}
 		if kind, ok := wantWorkloads[component]; !ok || kind != o.GetKind() {
-			t.Errorf("%s: unexpected component %q", ObjectID(o), component)
+			t.Errorf("%s: unexpected component %q", planfile.ObjectID(o), component)
 		}
 		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/version"} {
 			if o.GetLabels()[l] == "" || podLabels[l] == "" {
-				t.Errorf("%s: label %s missing on workload or Pod template", ObjectID(o), l)
+				t.Errorf("%s: label %s missing on workload or Pod template", planfile.ObjectID(o), l)
 			}
 		}
 		if errs := validation.IsDNS1123Label(o.GetName()); len(errs) > 0 {
-			t.Errorf("%s: unsafe name: %v", ObjectID(o), errs)
+			t.Errorf("%s: unsafe name: %v", planfile.ObjectID(o), errs)
 		}
 		seen[component]++
 		if component == "linstor-satellite" {
@@ -79,16 +80,16 @@ func pinnedNode(t *testing.T, o *unstructured.Unstructured) string {
 	terms, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "affinity", "nodeAffinity",
 		"requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
 	if len(terms) != 1 {
-		t.Fatalf("%s: %d node selector terms, want 1", ObjectID(o), len(terms))
+		t.Fatalf("%s: %d node selector terms, want 1", planfile.ObjectID(o), len(terms))
 	}
 	fields, _, _ := unstructured.NestedSlice(terms[0].(map[string]any), "matchFields")
 	if len(fields) != 1 {
-		t.Fatalf("%s: want one matchFields entry", ObjectID(o))
+		t.Fatalf("%s: want one matchFields entry", planfile.ObjectID(o))
 	}
 	f := fields[0].(map[string]any)
 	values, _ := f["values"].([]any)
 	if f["key"] != "metadata.name" || f["operator"] != "In" || len(values) != 1 {
-		t.Fatalf("%s: not pinned by metadata.name: %v", ObjectID(o), f)
+		t.Fatalf("%s: not pinned by metadata.name: %v", planfile.ObjectID(o), f)
 	}
 	return values[0].(string)
 }
@@ -138,7 +139,7 @@ func hasComponent(p *Plan, component string) bool {
 func planYAML(t *testing.T, p *Plan) string {
 	t.Helper()
 	var b strings.Builder
-	if err := p.WriteYAML(&b); err != nil {
+	if err := planfile.WriteYAML(&b, p.Objects); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()

@@ -12,6 +12,7 @@ import (
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // sourcedPatch is a patch with the place it came from, for error messages
@@ -65,11 +66,11 @@ func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []b
 	for _, i := range targets {
 		orig, err := json.Marshal(objs[i].Object)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+			return nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
 		}
 		out, err := ops.Apply(orig)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+			return nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
 		}
 		if objs[i], err = patchedObject(objs[i], out, p.Options); err != nil {
 			return nil, err
@@ -90,11 +91,11 @@ func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, b
 		patch := retarget(body, objs[i], p.Target != nil)
 		merged, err := mergeObject(objs[i].Object, patch)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+			return nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
 		}
 		data, err := json.Marshal(merged)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
+			return nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
 		}
 		if objs[i], err = patchedObject(objs[i], data, p.Options); err != nil {
 			return nil, err
@@ -192,14 +193,14 @@ func jsonMergePatch(obj, patch map[string]any) (map[string]any, error) {
 func patchedObject(before *unstructured.Unstructured, data []byte, opts map[string]bool) (*unstructured.Unstructured, error) {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: patched object: %w", ObjectID(before), err)
+		return nil, fmt.Errorf("%s: patched object: %w", planfile.ObjectID(before), err)
 	}
 	after := &unstructured.Unstructured{Object: normalizeJSON(m).(map[string]any)}
 	if after.GetName() != before.GetName() && !opts["allowNameChange"] {
-		return nil, fmt.Errorf("%s: patch renames the object to %q; set options.allowNameChange to allow it", ObjectID(before), after.GetName())
+		return nil, fmt.Errorf("%s: patch renames the object to %q; set options.allowNameChange to allow it", planfile.ObjectID(before), after.GetName())
 	}
 	if after.GetKind() != before.GetKind() && !opts["allowKindChange"] {
-		return nil, fmt.Errorf("%s: patch changes the kind to %q; set options.allowKindChange to allow it", ObjectID(before), after.GetKind())
+		return nil, fmt.Errorf("%s: patch changes the kind to %q; set options.allowKindChange to allow it", planfile.ObjectID(before), after.GetKind())
 	}
 	return after, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // Options change how a model is rendered.
@@ -98,21 +99,11 @@ func imageTag(ref string) string {
 func checkUnique(objs []*unstructured.Unstructured) error {
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
-		id := ObjectID(o)
+		id := planfile.ObjectID(o)
 		if seen[id] {
 			return fmt.Errorf("render: object %s rendered twice (a passthrough object or custom template clashes with a rendered one)", id)
 		}
 		seen[id] = true
 	}
 	return nil
-}
-
-// ObjectID names an object as group/version/Kind/namespace/name (namespace
-// "-" for cluster-scoped objects is left out): "apps/v1/DaemonSet/ns/name".
-func ObjectID(o *unstructured.Unstructured) string {
-	id := o.GetAPIVersion() + "/" + o.GetKind() + "/"
-	if ns := o.GetNamespace(); ns != "" {
-		id += ns + "/"
-	}
-	return id + o.GetName()
 }

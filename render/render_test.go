@@ -6,6 +6,7 @@ import (
 
 	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 func TestRenderGolden(t *testing.T) {
@@ -19,7 +20,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := mustRender(t, tc.model(), testOptions()).WriteYAML(&buf); err != nil {
+			if err := planfile.WriteYAML(&buf, mustRender(t, tc.model(), testOptions()).Objects); err != nil {
 				t.Fatal(err)
 			}
 			golden.Assert(t, golden.Path(tc.name), buf.Bytes())

@@ -22,6 +22,7 @@ import (
 	"github.com/piraeusctl/piraeusctl/api/crds"
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // strictChecker decodes built-in kinds strictly into their Go types and
@@ -149,7 +150,7 @@ func TestStrictDecodeEveryObject(t *testing.T) {
 			p := mustRender(t, m, testOptions())
 			for _, o := range p.Objects {
 				if err := c.check(o); err != nil {
-					t.Errorf("%s: %v", ObjectID(o), err)
+					t.Errorf("%s: %v", planfile.ObjectID(o), err)
 				}
 			}
 		})
@@ -168,7 +169,7 @@ func TestStrictCheckerRejectsTypos(t *testing.T) {
 	}
 	for _, u := range bad {
 		if err := c.check(u); err == nil {
-			t.Errorf("%s: accepted", ObjectID(u))
+			t.Errorf("%s: accepted", planfile.ObjectID(u))
 		}
 	}
 	_ = metav1.Now

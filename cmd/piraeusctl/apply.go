@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/apply"
-	"github.com/piraeusctl/piraeusctl/render"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // objectSource says where apply and live diff take the objects from: a
@@ -30,11 +30,11 @@ func (s *objectSource) register(cmd *cobra.Command) {
 // objects returns the objects to converge to and the namespace of the set.
 func (s *objectSource) objects(cmd *cobra.Command) ([]*unstructured.Unstructured, string, error) {
 	if s.planPath != "" {
-		p, err := render.ReadPlanPath(s.planPath)
+		objs, err := planfile.ReadPath(s.planPath)
 		if err != nil {
 			return nil, "", invalid(err)
 		}
-		return p.Objects, s.spec.namespace, nil
+		return objs, s.spec.namespace, nil
 	}
 	if len(s.spec.files) == 0 {
 		return nil, "", invalid(errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR"))

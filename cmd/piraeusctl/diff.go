@@ -5,9 +5,10 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/internal/objdiff"
-	"github.com/piraeusctl/piraeusctl/render"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 func newDiffCommand() *cobra.Command {
@@ -31,7 +32,7 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch len(args) {
 			case 2:
-				newPlan, err := render.ReadPlanPath(args[1])
+				newPlan, err := planfile.ReadPath(args[1])
 				if err != nil {
 					return invalid(err)
 				}
@@ -48,12 +49,12 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 
 // diffPlanFiles prints the differences between the plan at oldPath and
 // newPlan; differences end the command with exit code 1.
-func diffPlanFiles(w io.Writer, oldPath string, newPlan *render.Plan) error {
-	oldPlan, err := render.ReadPlanPath(oldPath)
+func diffPlanFiles(w io.Writer, oldPath string, newPlan []*unstructured.Unstructured) error {
+	oldPlan, err := planfile.ReadPath(oldPath)
 	if err != nil {
 		return invalid(err)
 	}
-	diffs, err := render.Diff(oldPlan, newPlan)
+	diffs, err := planfile.Diff(oldPlan, newPlan)
 	if err != nil {
 		return invalid(err)
 	}

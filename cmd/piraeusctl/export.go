@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/piraeusctl/piraeusctl/render"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 type exportOptions struct {
@@ -33,7 +33,7 @@ plan are removed; nothing else in DIR is touched.`,
 			if err != nil {
 				return err
 			}
-			if err := render.Export(rendered, o.dir); err != nil {
+			if err := planfile.Export(rendered.Objects, o.dir); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "exported %d objects to %s\n", len(rendered.Objects), o.dir)

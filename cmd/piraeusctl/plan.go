@@ -15,6 +15,7 @@ import (
 	"github.com/piraeusctl/piraeusctl/apply"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
+	"github.com/piraeusctl/piraeusctl/planfile"
 	"github.com/piraeusctl/piraeusctl/render"
 )
 
@@ -92,11 +93,11 @@ func imageVersion() string {
 
 // readPreviousTopology takes the StorageTopology out of a plan file.
 func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, error) {
-	p, err := render.ReadPlanPath(path)
+	p, err := planfile.ReadPath(path)
 	if err != nil {
 		return nil, fmt.Errorf("read previous plan %s: %w", path, err)
 	}
-	spec, err := render.Topology(p)
+	spec, err := planfile.Topology(p)
 	if err != nil {
 		return nil, fmt.Errorf("previous plan %s: %w", path, err)
 	}
@@ -242,7 +243,7 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 		}
 		return built.Placement.WriteExplanation(stdout)
 	case o.diffAgainst != "":
-		return diffPlanFiles(stdout, o.diffAgainst, rendered)
+		return diffPlanFiles(stdout, o.diffAgainst, rendered.Objects)
 	}
 	return o.writePlan(cmd, built, rendered)
 }
@@ -293,9 +294,9 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 	}
 	var err error
 	if o.output == "json" {
-		err = rendered.WriteJSON(w)
+		err = planfile.WriteJSON(w, rendered.Objects)
 	} else {
-		err = rendered.WriteYAML(w)
+		err = planfile.WriteYAML(w, rendered.Objects)
 	}
 	if err != nil {
 		return err

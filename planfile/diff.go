@@ -1,4 +1,4 @@
-package render
+package planfile
 
 import (
 	"fmt"
@@ -14,13 +14,13 @@ var planSides = objdiff.Sides{From: "old", To: "new"}
 // Diff compares two plans object by object. Only objects that differ are
 // returned: changed and added ones in the new plan's order, then removed
 // ones in the old plan's order. An empty result means the plans are equal.
-func Diff(old, new *Plan) ([]objdiff.ObjectDiff, error) {
-	oldByID := make(map[string]*unstructured.Unstructured, len(old.Objects))
-	for _, o := range old.Objects {
+func Diff(old, new []*unstructured.Unstructured) ([]objdiff.ObjectDiff, error) {
+	oldByID := make(map[string]*unstructured.Unstructured, len(old))
+	for _, o := range old {
 		oldByID[ObjectID(o)] = o
 	}
 	var out []objdiff.ObjectDiff
-	seen := make(map[string]bool, len(new.Objects))
+	seen := make(map[string]bool, len(new))
 	add := func(id string, o, n *unstructured.Unstructured) error {
 		a, err := objectText(o)
 		if err != nil {
@@ -35,14 +35,14 @@ func Diff(old, new *Plan) ([]objdiff.ObjectDiff, error) {
 		}
 		return nil
 	}
-	for _, n := range new.Objects {
+	for _, n := range new {
 		id := ObjectID(n)
 		seen[id] = true
 		if err := add(id, oldByID[id], n); err != nil {
 			return nil, err
 		}
 	}
-	for _, o := range old.Objects {
+	for _, o := range old {
 		if id := ObjectID(o); !seen[id] {
 			if err := add(id, o, nil); err != nil {
 				return nil, err

@@ -1,4 +1,4 @@
-package render
+package planfile
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ type kustomization struct {
 // the folder as it is. Files a previous export wrote that the plan no longer
 // has are removed; other files in the folder are left alone. Files whose
 // content is unchanged are not rewritten.
-func Export(p *Plan, dir string) error {
+func Export(objs []*unstructured.Unstructured, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -42,8 +42,8 @@ func Export(p *Plan, dir string) error {
 	if err != nil {
 		return err
 	}
-	names := ExportFileNames(p.Objects)
-	for i, o := range p.Objects {
+	names := ExportFileNames(objs)
+	for i, o := range objs {
 		data, err := ObjectYAML(o)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", ObjectID(o), err)
@@ -87,7 +87,7 @@ func ExportFileNames(objs []*unstructured.Unstructured) []string {
 	for i, o := range objs {
 		if count[names[i]] > 1 {
 			sum := sha256.Sum256([]byte(ObjectID(o)))
-			names[i] += "-" + hex.EncodeToString(sum[:])[:hashLen]
+			names[i] += "-" + hex.EncodeToString(sum[:])[:exportHashLen]
 		}
 		names[i] += ".yaml"
 	}
@@ -109,7 +109,7 @@ func safeFileStem(s string) string {
 	stem := strings.TrimLeft(b.String(), ".")
 	if len(stem) > 200 {
 		sum := sha256.Sum256([]byte(s))
-		stem = stem[:190] + "-" + hex.EncodeToString(sum[:])[:hashLen]
+		stem = stem[:190] + "-" + hex.EncodeToString(sum[:])[:exportHashLen]
 	}
 	return stem
 }
@@ -192,3 +192,6 @@ func writeIfChanged(path string, data []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// exportHashLen is the length of the hash that tells clashing file names apart.
+const exportHashLen = 8

@@ -1,4 +1,4 @@
-package render
+package planfile
 
 import (
 	"bufio"
@@ -18,9 +18,9 @@ import (
 	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
-// ReadPlan reads a plan written by WriteYAML or WriteJSON (multi-document
-// YAML, a JSON object, or a v1 List) and returns its objects in plan order.
-func ReadPlan(r io.Reader) (*Plan, error) {
+// Read reads a plan written by WriteYAML or WriteJSON (multi-document YAML,
+// a JSON object, or a v1 List) and returns its objects in plan order.
+func Read(r io.Reader) ([]*unstructured.Unstructured, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -30,12 +30,12 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 		return nil, err
 	}
 	kindorder.Sort(objs)
-	return &Plan{Objects: objs}, nil
+	return objs, nil
 }
 
-// ReadPlanPath reads a plan file, or a folder written by Export (every
-// *.yaml, *.yml and *.json file in it except kustomization.yaml).
-func ReadPlanPath(path string) (*Plan, error) {
+// ReadPath reads a plan file, or a folder written by Export (every *.yaml,
+// *.yml and *.json file in it except kustomization.yaml).
+func ReadPath(path string) ([]*unstructured.Unstructured, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -46,16 +46,16 @@ func ReadPlanPath(path string) (*Plan, error) {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}
 		defer f.Close()
-		p, err := ReadPlan(f)
+		objs, err := Read(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return p, nil
+		return objs, nil
 	}
-	return readPlanDir(path)
+	return readDir(path)
 }
 
-func readPlanDir(dir string) (*Plan, error) {
+func readDir(dir string) ([]*unstructured.Unstructured, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -77,7 +77,7 @@ func readPlanDir(dir string) (*Plan, error) {
 		objs = append(objs, got...)
 	}
 	kindorder.Sort(objs)
-	return &Plan{Objects: objs}, nil
+	return objs, nil
 }
 
 func isManifestName(name string) bool {

@@ -1,17 +1,18 @@
-package render
+package planfile
 
 import (
 	"errors"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
 // Topology returns the spec of the plan's StorageTopology object.
-func Topology(p *Plan) (*storagev1alpha1.StorageTopologySpec, error) {
-	for _, o := range p.Objects {
+func Topology(objs []*unstructured.Unstructured) (*storagev1alpha1.StorageTopologySpec, error) {
+	for _, o := range objs {
 		if o.GetKind() != "StorageTopology" || o.GroupVersionKind().Group != storagev1alpha1.GroupVersion.Group {
 			continue
 		}
