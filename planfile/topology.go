@@ -24,3 +24,14 @@ func Topology(objs []*unstructured.Unstructured) (*storagev1alpha1.StorageTopolo
 	}
 	return nil, errors.New("no StorageTopology object in the plan")
 }
+
+// ReadTopology reads the StorageTopology of the plan file or export folder
+// at path: the previous plan whose placements and allocations a new plan
+// keeps.
+func ReadTopology(path string) (*storagev1alpha1.StorageTopologySpec, error) {
+	objs, err := ReadPath(path)
+	if err != nil {
+		return nil, err
+	}
+	return Topology(objs)
+}

@@ -32,18 +32,18 @@ func (s *objectSource) objects(cmd *cobra.Command) ([]*unstructured.Unstructured
 	if s.planPath != "" {
 		objs, err := planfile.ReadPath(s.planPath)
 		if err != nil {
-			return nil, "", invalid(err)
+			return nil, "", err
 		}
 		return objs, s.spec.namespace, nil
 	}
 	if len(s.spec.files) == 0 {
-		return nil, "", invalid(errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR"))
+		return nil, "", errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR")
 	}
-	_, rendered, err := s.spec.buildPlan(cmd, false)
+	res, err := s.spec.plan(cmd, false)
 	if err != nil {
 		return nil, "", err
 	}
-	return rendered.Objects, s.spec.namespace, nil
+	return res.Plan.Objects, s.spec.namespace, nil
 }
 
 type applyOptions struct {
@@ -93,7 +93,7 @@ Exit codes: 0 success, 2 invalid input or any failure.`,
 
 func (o *applyOptions) run(cmd *cobra.Command) error {
 	if o.output != "text" && o.output != "json" {
-		return invalid(fmt.Errorf("--output %q: expected text or json", o.output))
+		return fmt.Errorf("--output %q: expected text or json", o.output)
 	}
 	objs, namespace, err := o.src.objects(cmd)
 	if err != nil {
@@ -114,10 +114,7 @@ func (o *applyOptions) run(cmd *cobra.Command) error {
 	if err := writeApplyResult(cmd, o.output, res); err != nil {
 		return err
 	}
-	if runErr != nil {
-		return invalid(runErr)
-	}
-	return nil
+	return runErr
 }
 
 func writeApplyResult(cmd *cobra.Command, output string, res *apply.Result) error {
@@ -144,7 +141,7 @@ func diffLive(cmd *cobra.Command, src *objectSource) error {
 	}
 	diffs, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
 	if err != nil {
-		return invalid(err)
+		return err
 	}
 	return writeDiffs(cmd.OutOrStdout(), diffs)
 }

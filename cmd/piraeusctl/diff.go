@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -34,13 +34,13 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 			case 2:
 				newPlan, err := planfile.ReadPath(args[1])
 				if err != nil {
-					return invalid(err)
+					return err
 				}
 				return diffPlanFiles(cmd.OutOrStdout(), args[0], newPlan)
 			case 0:
 				return diffLive(cmd, src)
 			}
-			return invalid(fmt.Errorf("expected two plan files, or -f SPEC / --plan FILE for a live diff"))
+			return errors.New("expected two plan files, or -f SPEC / --plan FILE for a live diff")
 		},
 	}
 	src.register(cmd)
@@ -52,11 +52,11 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 func diffPlanFiles(w io.Writer, oldPath string, newPlan []*unstructured.Unstructured) error {
 	oldPlan, err := planfile.ReadPath(oldPath)
 	if err != nil {
-		return invalid(err)
+		return err
 	}
 	diffs, err := planfile.Diff(oldPlan, newPlan)
 	if err != nil {
-		return invalid(err)
+		return err
 	}
 	return writeDiffs(w, diffs)
 }

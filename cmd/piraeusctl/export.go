@@ -26,22 +26,21 @@ plan are removed; nothing else in DIR is touched.`,
   git -C deploy diff --stat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.dir == "" {
-				return invalid(fmt.Errorf("--dir is required"))
-			}
-			_, rendered, err := o.spec.buildPlan(cmd, false)
+			res, err := o.spec.plan(cmd, false)
 			if err != nil {
 				return err
 			}
-			if err := planfile.Export(rendered.Objects, o.dir); err != nil {
+			objs := res.Plan.Objects
+			if err := planfile.Export(objs, o.dir); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "exported %d objects to %s\n", len(rendered.Objects), o.dir)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "exported %d objects to %s\n", len(objs), o.dir)
 			return err
 		},
 	}
 	o.spec.register(cmd)
 	cmd.Flags().StringVar(&o.dir, "dir", "", "folder to write (created if missing)")
 	_ = cmd.MarkFlagDirname("dir")
+	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
