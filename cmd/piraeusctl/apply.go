@@ -105,6 +105,7 @@ func (o *applyOptions) run(cmd *cobra.Command) error {
 	}
 	opts := apply.DefaultOptions()
 	opts.Namespace = namespace
+	opts.Keep = keepRules()
 	opts.Prune, opts.Wait, opts.Timeout = o.prune, o.wait, o.timeout
 	opts.DryRun, opts.ForceConflicts = apply.DryRun(o.dryRun), o.forceConflicts
 	if o.output == "text" {

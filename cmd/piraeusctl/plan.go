@@ -229,7 +229,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 	if err != nil {
 		return nil, err
 	}
-	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, "") // claims of every namespace
+	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, planInputKinds, "") // claims of every namespace
 	if err != nil {
 		return nil, fmt.Errorf("read the spec from the cluster: %w", err)
 	}
