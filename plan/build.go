@@ -24,6 +24,7 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 		NodeConnections: unwrap(in.nodeConns),
 	}
 	m.SatelliteConfigurations = unwrap(in.satelliteCfgs)
+	m.positions = patchPositions(in)
 	m.Pods = unwrap(in.pods)
 	if len(in.topologies) > 0 {
 		m.Previous = &in.topologies[0].obj.Spec

@@ -51,6 +51,8 @@ type Model struct {
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any
+	// positions of input fields, for Position.
+	positions map[string]Position
 }
 
 // Satellite is what renders one node's satellite workload.

@@ -7,6 +7,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 )
 
@@ -50,10 +53,11 @@ func patchObjects() []*unstructured.Unstructured {
 
 func TestApplyPatch(t *testing.T) {
 	cases := []struct {
-		name    string
-		patch   piraeusv1.Patch
-		check   func(t *testing.T, objs []*unstructured.Unstructured)
-		wantErr string
+		name      string
+		patch     piraeusv1.Patch
+		check     func(t *testing.T, objs []*unstructured.Unstructured)
+		wantErr   string
+		unmatched bool // the target matches nothing: objects unchanged
 	}{{
 		name: "SMP without target patches the named object, merging containers by name",
 		patch: piraeusv1.Patch{Patch: `
@@ -88,9 +92,13 @@ spec:
 			}
 		},
 	}, {
-		name:    "name regex is anchored",
-		patch:   piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Deployment", Name: "csi"}, Patch: "spec: {replicas: 2}"},
-		wantErr: "target matches no object",
+		name:      "name regex is anchored",
+		patch:     piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Deployment", Name: "csi"}, Patch: "spec: {replicas: 2}"},
+		unmatched: true,
+	}, {
+		name:      "SMP without target naming a missing object",
+		patch:     piraeusv1.Patch{Patch: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: satellite-config}\ndata: {a: b}\n"},
+		unmatched: true,
 	}, {
 		name: "JSON 6902 with label selector",
 		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{Group: "apps", Version: "v1", LabelSelector: "tier=control"},
@@ -164,46 +172,66 @@ spec:
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := applyPatch(patchObjects(), tc.patch)
+			objs, unmatched, err := applyPatch(patchObjects(), tc.patch)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
-				}
+				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			require.NoError(t, err)
+			if tc.unmatched {
+				require.NotNil(t, unmatched, "target matched")
+				require.Equal(t, patchObjects(), objs, "objects changed")
+				return
 			}
+			require.Nil(t, unmatched)
 			tc.check(t, objs)
 		})
 	}
 }
 
-func TestPatchErrorsNameTheirSource(t *testing.T) {
+// TestUnmatchedPatchesWarn: a patch whose target matches nothing is skipped
+// with a warning naming the patch, its target and the nearest rendered
+// object; a satellite configuration's patch is warned about once, and only
+// when it matched on no node.
+func TestUnmatchedPatchesWarn(t *testing.T) {
 	m := newModel(modelOpts{nodes: 2, configs: []piraeusv1.LinstorSatelliteConfiguration{
 		{ObjectMeta: metav1.ObjectMeta{Name: "a-first"}, Spec: piraeusv1.LinstorSatelliteConfigurationSpec{
-			Patches: []piraeusv1.Patch{{Patch: "metadata: {annotations: {x: y}}", Target: &piraeusv1.Selector{Kind: "DaemonSet"}}}}},
+			Patches: []piraeusv1.Patch{{Patch: "metadata: {annotations: {x: z}}", Target: &piraeusv1.Selector{Kind: "DaemonSet"}}}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "b-second"}, Spec: piraeusv1.LinstorSatelliteConfigurationSpec{
-			Patches: []piraeusv1.Patch{{Patch: "metadata: {annotations: {x: y}}", Target: &piraeusv1.Selector{Kind: "ConfigMap"}}}}},
+			Patches: []piraeusv1.Patch{
+				{Patch: "metadata: {annotations: {x: z}}", Target: &piraeusv1.Selector{Kind: "Pod", Name: "satellite"}},
+				{Patch: "data: {linstor_satellite.toml: x}", Target: &piraeusv1.Selector{Kind: "ConfigMap", Name: "satellite-config"}},
+				{Patch: "metadata: {annotations: {only: one}}", Target: &piraeusv1.Selector{Kind: "DaemonSet", Name: "linstor-satellite-node-0001"}},
+			}}},
 	}})
 	for i := range m.Satellites {
 		m.Satellites[i].Patches = append(m.SatelliteConfigurations[0].Spec.Patches, m.SatelliteConfigurations[1].Spec.Patches...)
 	}
-	_, err := Render(t.Context(), m, testOptions())
-	want := "LinstorSatelliteConfiguration b-second: spec.patches[0] (node node-0000): target matches no object"
-	if err == nil || err.Error() != want {
-		t.Errorf("error %v\nwant %s", err, want)
-	}
-
-	m = newModel(modelOpts{nodes: 1})
 	m.Cluster.Spec.Patches = []piraeusv1.Patch{
-		{Target: &piraeusv1.Selector{Kind: "Deployment"}, Patch: "metadata: {annotations: {x: y}}"},
-		{Target: &piraeusv1.Selector{Kind: "StatefulSet"}, Patch: "metadata: {annotations: {x: y}}"},
+		{Target: &piraeusv1.Selector{Kind: "Deployment"}, Patch: "metadata: {annotations: {x: z}}"},
+		{Target: &piraeusv1.Selector{Kind: "Daemonset", Name: "csi-node"}, Patch: "metadata: {annotations: {x: z}}"},
+		{Target: &piraeusv1.Selector{Kind: "StatefulSet", Name: "nothing-alike"}, Patch: "metadata: {annotations: {x: z}}"},
 	}
-	_, err = Render(t.Context(), m, testOptions())
-	want = "LinstorCluster linstorcluster: spec.patches[1]: target matches no object"
-	if err == nil || err.Error() != want {
-		t.Errorf("error %v\nwant %s", err, want)
+	p := mustRender(t, m, testOptions())
+	var got []string
+	for _, w := range p.Warnings {
+		got = append(got, w.Object+": "+w.Field+": "+w.Message)
+	}
+	skipped := " matches no object in the plan, so the patch is skipped (as upstream skips it)"
+	assert.Equal(t, []string{
+		"LinstorCluster/linstorcluster: spec.patches[1].target: target (kind=Daemonset, name=csi-node)" + skipped +
+			"; the nearest object in the plan is DaemonSet/linstor-csi-node",
+		"LinstorCluster/linstorcluster: spec.patches[2].target: target (kind=StatefulSet, name=nothing-alike)" + skipped +
+			"; no object in the plan is like it",
+		"LinstorSatelliteConfiguration/b-second: spec.patches[0].target: target (kind=Pod, name=satellite)" + skipped +
+			"; the nearest object in the plan is DaemonSet/linstor-satellite-node-0000, whose Pods are set by spec.podTemplate",
+		"LinstorSatelliteConfiguration/b-second: spec.patches[1].target: target (kind=ConfigMap, name=satellite-config)" + skipped +
+			": " + agentConfigHint,
+	}, got)
+	for _, o := range p.Objects {
+		if o.GetKind() == "DaemonSet" && o.GetName() == "linstor-satellite-node-0001" {
+			assert.Equal(t, "one", o.GetAnnotations()["only"], "the patch matching one node applied there")
+		}
 	}
 }
 
@@ -278,7 +306,7 @@ func FuzzApplyPatch(f *testing.F) {
 			target = &piraeusv1.Selector{Kind: kind, Name: name}
 		}
 		before := patchObjects()
-		objs, err := applyPatch(before, piraeusv1.Patch{Patch: patch, Target: target})
+		objs, _, err := applyPatch(before, piraeusv1.Patch{Patch: patch, Target: target})
 		if err != nil {
 			return
 		}

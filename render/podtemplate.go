@@ -91,10 +91,11 @@ func mergePodTemplate(o *unstructured.Unstructured, t sourcedTemplate) error {
 	return nil
 }
 
-func clusterOwner(m *plan.Model) string {
-	name := m.Cluster.Name
-	if name == "" {
-		name = plan.DefaultClusterName
+func clusterOwner(m *plan.Model) string { return "LinstorCluster " + clusterName(m) }
+
+func clusterName(m *plan.Model) string {
+	if m.Cluster.Name == "" {
+		return plan.DefaultClusterName
 	}
-	return "LinstorCluster " + name
+	return m.Cluster.Name
 }

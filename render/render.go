@@ -64,7 +64,8 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	if err := applyPodTemplates(m, groups); err != nil {
 		return nil, err
 	}
-	if err := applyPatches(m, groups); err != nil {
+	warnings, err := applyPatches(m, groups)
+	if err != nil {
 		return nil, err
 	}
 	objs := groups.flatten()
@@ -79,7 +80,7 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	if err := checkUnique(objs); err != nil {
 		return nil, err
 	}
-	return &Plan{Objects: objs}, nil
+	return &Plan{Objects: objs, Warnings: warnings}, nil
 }
 
 // imageTag returns the tag of an image reference.
