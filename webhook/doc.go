@@ -14,5 +14,8 @@
 //
 // The server decides nothing itself: it decodes AdmissionReview requests and
 // asks package plan (ValidateObject, ValidateUpdateLive), so a denial has the
-// same field path and message that `piraeusctl plan` prints.
+// same field path and message that `piraeusctl plan` prints. An admitted
+// object with spec.patches is planned (package pipeline) with the cluster's
+// nodes, and plan's warnings about it (a target that matches nothing) come
+// back as admission warnings with the same text.
 package webhook

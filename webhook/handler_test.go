@@ -165,3 +165,41 @@ func BenchmarkHandle(b *testing.B) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// fakeInputs answers Inputs with fixed sources.
+type fakeInputs []plan.Source
+
+func (f fakeInputs) Inputs(context.Context, string) ([]plan.Source, error) { return f, nil }
+
+const tomlPatchYAML = `apiVersion: piraeus.io/v1
+kind: LinstorSatelliteConfiguration
+metadata:
+  name: storage
+spec:
+  patches:
+    - target: {kind: ConfigMap, name: satellite-config}
+      patch: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: satellite-config}
+        data:
+          linstor_satellite.toml: "[logging]"
+`
+
+// TestHandleWarnsAboutPatches: an admitted object whose patch targets
+// nothing gets plan's warning as an admission warning, as kubectl prints it.
+func TestHandleWarnsAboutPatches(t *testing.T) {
+	nodes := fakeInputs{{Name: "cluster/Node.yaml", Data: []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n")}}
+	v := testValidator(t, nil)
+	v.inputs, v.namespace = nodes, plan.DefaultNamespace
+	resp := v.Handle(t.Context(), request(t, admissionv1.Create, "", tomlPatchYAML))
+	require.True(t, resp.Allowed, resp.Result)
+	require.Equal(t, []string{"LinstorSatelliteConfiguration/storage: spec.patches[0].target: target (kind=ConfigMap, name=satellite-config) " +
+		"matches no object in the plan, so the patch is skipped (as upstream skips it): upstream's satellite configuration file " +
+		"(linstor_satellite.toml in the ConfigMap satellite-config) does not exist here: the agent's flags replace it " +
+		"(see piraeusctl agent --help; the log level is --log-level)"}, resp.Warnings)
+
+	resp = v.Handle(t.Context(), request(t, admissionv1.Create, "", satelliteYAML+vgPool))
+	require.True(t, resp.Allowed)
+	require.Empty(t, resp.Warnings, "no patches, no warnings")
+}

@@ -118,7 +118,7 @@ func startServer(t *testing.T, cfg *rest.Config, dir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeListener(ctx, ln, ServerOptions{CertDir: dir, CertWatchInterval: 200 * time.Millisecond, Live: live})
+		done <- ServeListener(ctx, ln, ServerOptions{CertDir: dir, CertWatchInterval: 200 * time.Millisecond, Live: live, Inputs: live})
 	}()
 	t.Cleanup(func() {
 		cancel()

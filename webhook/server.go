@@ -31,6 +31,11 @@ type ServerOptions struct {
 	HealthAddr string
 	// Live lets update checks read the cluster; nil knows nothing.
 	Live LiveSource
+	// Inputs gives the cluster's objects that warnings about patches are
+	// planned with; nil plans the object alone.
+	Inputs InputSource
+	// Namespace is the datastore's namespace (default piraeus-datastore).
+	Namespace string
 	// Schemas are the compiled CRD validators (built when nil).
 	Schemas *plan.Schemas
 	// Logger receives one line per denial.
@@ -60,7 +65,10 @@ func Handler(opts ServerOptions) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	v := &validator{schemas: opts.Schemas, live: opts.Live, log: opts.Logger}
+	if opts.Namespace == "" {
+		opts.Namespace = plan.DefaultNamespace
+	}
+	v := &validator{schemas: opts.Schemas, live: opts.Live, inputs: opts.Inputs, namespace: opts.Namespace, log: opts.Logger}
 	mux := http.NewServeMux()
 	for _, r := range Resources() {
 		mux.Handle(r.Path(), &admission.Webhook{Handler: v})

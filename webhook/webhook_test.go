@@ -135,4 +135,14 @@ func TestWebhookWithKubectl(t *testing.T) {
 	out, err = kubectl(t, strings.Replace(topologyYAML, "port: 7000", "port: 7001", 1), "apply", "-f", "-")
 	require.Error(t, err, out)
 	require.Contains(t, out, `StorageTopology/piraeus: spec.volumes[0].port: Forbidden: the DRBD port of volume "pvc-1" cannot change from 7000 to 7001`)
+
+	// A patch copied from upstream that targets nothing here is admitted
+	// with plan's warning, planned with the cluster's nodes.
+	out, err = kubectl(t, "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-"+e.namespace+"\n", "create", "-f", "-")
+	require.NoError(t, err, out)
+	out, err = kubectl(t, strings.Replace(tomlPatchYAML, "name: storage", "name: toml", 1), "create", "-f", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "Warning: LinstorSatelliteConfiguration/toml: spec.patches[0].target: target (kind=ConfigMap, name=satellite-config) "+
+		"matches no object in the plan, so the patch is skipped (as upstream skips it): upstream's satellite configuration file")
+	require.Contains(t, out, "linstorsatelliteconfiguration.piraeus.io/toml created")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -45,7 +46,8 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 				return err
 			}
 			opts := f.opts
-			opts.Live, opts.Logger = live, logger
+			opts.Live, opts.Inputs, opts.Logger = live, live, logger
+			opts.Namespace = os.Getenv("POD_NAMESPACE") // set in the operator's Pod
 			return webhook.Serve(cmd.Context(), opts)
 		},
 	}
