@@ -5,20 +5,21 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/pipeline"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
 func testValidator(t testing.TB, live LiveSource) *validator {
@@ -97,23 +98,20 @@ func TestHandle(t *testing.T) {
 // TestResourcesMatchRenderedConfiguration: the server's paths are the ones
 // the rendered ValidatingWebhookConfiguration calls.
 func TestResourcesMatchRenderedConfiguration(t *testing.T) {
-	data, err := os.ReadFile("../render/testdata/three-nodes.yaml")
+	res, err := pipeline.Run(t.Context(), pipeline.Options{Files: []string{"../testdata/minimal/input"},
+		Build: plan.BuildOptions{Placement: placement.DefaultOptions()}})
 	require.NoError(t, err)
 	var paths []string
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		if !strings.Contains(doc, "kind: ValidatingWebhookConfiguration") {
+	for _, o := range res.Plan.Objects {
+		if o.GetKind() != "ValidatingWebhookConfiguration" {
 			continue
 		}
-		var config struct {
-			Webhooks []struct {
-				ClientConfig struct {
-					Service struct{ Path string }
-				} `json:"clientConfig"`
-			}
-		}
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &config))
-		for _, w := range config.Webhooks {
-			paths = append(paths, w.ClientConfig.Service.Path)
+		webhooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+		require.NoError(t, err)
+		for _, w := range webhooks {
+			path, _, err := unstructured.NestedString(w.(map[string]any), "clientConfig", "service", "path")
+			require.NoError(t, err)
+			paths = append(paths, path)
 		}
 	}
 	var want []string
@@ -121,33 +119,6 @@ func TestResourcesMatchRenderedConfiguration(t *testing.T) {
 		want = append(want, r.Path())
 	}
 	require.ElementsMatch(t, want, paths)
-}
-
-// FuzzRotate: whatever the Secret holds, a pass yields a Secret whose
-// serving certificate verifies against its CA bundle for the service names.
-func FuzzRotate(f *testing.F) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	good, err := rotate(t0, nil, testNames, always, testPolicy())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good.data[KeyCACert], good.data[KeyCAKey], good.data[KeyTLSCert], good.data[KeyTLSKey])
-	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{}, []byte("junk"), good.data[KeyCAKey])
-	f.Add(good.data[KeyTLSCert], good.data[KeyTLSKey], good.data[KeyCACert], good.data[KeyCAKey])
-	f.Fuzz(func(t *testing.T, caCert, caKey, tlsCert, tlsKey []byte) {
-		data := map[string][]byte{KeyCACert: caCert, KeyCAKey: caKey, KeyTLSCert: tlsCert, KeyTLSKey: tlsKey}
-		r, err := rotate(t0.Add(time.Hour), data, testNames, always, testPolicy())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := readState(t0.Add(time.Hour), r.data)
-		if s.signing == nil || s.cert == nil {
-			t.Fatalf("no usable CA or serving certificate after a pass: %v", r.changes)
-		}
-		if issuerOf(s.cert, s.cas) == nil {
-			t.Fatal("the serving certificate is not signed by a CA in the bundle")
-		}
-	})
 }
 
 // BenchmarkHandle measures one admission decision (decode, schema, rules)

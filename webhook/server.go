@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/piraeusctl/piraeusctl/internal/health"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -95,7 +97,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 	}
 	var ready atomic.Bool
 	if opts.HealthAddr != "" {
-		stop, err := serveHealth(ctx, opts.HealthAddr, &ready)
+		stop, err := health.Serve(ctx, opts.HealthAddr, &ready)
 		if err != nil {
 			return err
 		}
@@ -128,7 +130,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 // watchCertificate waits until the certificate files exist (the kubelet
 // mounts the Secret once gencert has created it), then watches them.
 func watchCertificate(ctx context.Context, opts ServerOptions) (*certwatcher.CertWatcher, error) {
-	certPath, keyPath := filepath.Join(opts.CertDir, KeyTLSCert), filepath.Join(opts.CertDir, KeyTLSKey)
+	certPath, keyPath := filepath.Join(opts.CertDir, corev1.TLSCertKey), filepath.Join(opts.CertDir, corev1.TLSPrivateKeyKey)
 	for {
 		w, err := certwatcher.New(certPath, keyPath)
 		if err == nil {

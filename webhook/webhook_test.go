@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/gencert"
 )
 
 // kubectl runs the installed kubectl against the test API server with
@@ -85,7 +87,7 @@ func (e *testEnv) dryRunCreate(t *testing.T, doc string) error {
 func TestWebhookWithKubectl(t *testing.T) {
 	e := newTestEnv(t)
 	dir := t.TempDir()
-	g, err := NewGencert(e.client, e.gencertOptions())
+	g, err := gencert.New(e.client, e.gencertOptions())
 	require.NoError(t, err)
 	_, err = g.Pass(t.Context())
 	require.NoError(t, err)

@@ -6,18 +6,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/piraeusctl/piraeusctl/webhook"
+	"github.com/piraeusctl/piraeusctl/gencert"
 )
 
 // gencertFlags are the flags of `piraeusctl gencert`.
 type gencertFlags struct {
-	opts     webhook.RunOptions
+	opts     gencert.RunOptions
 	kube     kubeFlags
 	logLevel slog.Level
 }
 
 func newGencertCommand() *cobra.Command {
-	f := &gencertFlags{opts: webhook.DefaultRunOptions()}
+	f := &gencertFlags{opts: gencert.DefaultRunOptions()}
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		f.opts.Namespace = ns
 	}
@@ -51,7 +51,7 @@ in the Secret.`,
 			}
 			opts := f.opts
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
-			return webhook.RunGencert(cmd.Context(), cfg, opts)
+			return gencert.Run(cmd.Context(), cfg, opts)
 		},
 	}
 	fl := cmd.Flags()

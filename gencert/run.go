@@ -1,11 +1,8 @@
-package webhook
+package gencert
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
@@ -15,11 +12,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/piraeusctl/piraeusctl/internal/health"
 )
 
 // RunOptions configure `piraeusctl gencert`.
 type RunOptions struct {
-	GencertOptions
+	Options
 	// Once does a single pass and returns.
 	Once bool
 	// LeaderElect runs the loop only while holding the Lease LeaseName.
@@ -40,26 +39,26 @@ type RunOptions struct {
 // ten minutes, health on :8081.
 func DefaultRunOptions() RunOptions {
 	return RunOptions{
-		GencertOptions: DefaultGencertOptions(),
-		LeaderElect:    true,
-		LeaseName:      "piraeus-operator-gencert",
-		Resync:         10 * time.Minute,
-		RetryAfter:     5 * time.Second,
-		HealthAddr:     ":8081",
+		Options:     DefaultOptions(),
+		LeaderElect: true,
+		LeaseName:   "piraeus-operator-gencert",
+		Resync:      10 * time.Minute,
+		RetryAfter:  5 * time.Second,
+		HealthAddr:  ":8081",
 	}
 }
 
 // minWait keeps a loop whose next step is already due from spinning.
 const minWait = 100 * time.Millisecond
 
-// RunGencert keeps the certificates current until ctx ends (or does one
+// Run keeps the certificates current until ctx ends (or does one
 // pass with Once).
-func RunGencert(ctx context.Context, cfg *rest.Config, opts RunOptions) error {
+func Run(ctx context.Context, cfg *rest.Config, opts RunOptions) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	g, err := NewGencert(client, opts.GencertOptions)
+	g, err := New(client, opts.Options)
 	if err != nil {
 		return err
 	}
@@ -69,7 +68,7 @@ func RunGencert(ctx context.Context, cfg *rest.Config, opts RunOptions) error {
 	}
 	var ready atomic.Bool
 	if opts.HealthAddr != "" {
-		stop, err := serveHealth(ctx, opts.HealthAddr, &ready)
+		stop, err := health.Serve(ctx, opts.HealthAddr, &ready)
 		if err != nil {
 			return err
 		}
@@ -148,32 +147,4 @@ func (g *Gencert) leaderLoop(ctx context.Context, client kubernetes.Interface, o
 		return errNotLeader
 	}
 	return loopErr
-}
-
-// serveHealth answers /healthz and /readyz until stop is called.
-func serveHealth(ctx context.Context, addr string, ready *atomic.Bool) (stop func(), err error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("health endpoint %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the listener is gone; the probes will say so
-		}
-	}()
-	return func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}, nil
 }

@@ -1,4 +1,4 @@
-package webhook
+package gencert
 
 import (
 	"crypto/x509"
@@ -28,14 +28,14 @@ func step(t *testing.T, now time.Time, data map[string][]byte, published func(*x
 
 func casOf(t *testing.T, data map[string][]byte) []*x509.Certificate {
 	t.Helper()
-	cas, err := parseCerts(data[KeyCACert])
+	cas, err := ParseCerts(data[KeyCACert])
 	require.NoError(t, err)
 	return cas
 }
 
 func servingOf(t *testing.T, data map[string][]byte) *x509.Certificate {
 	t.Helper()
-	certs, err := parseCerts(data[KeyTLSCert])
+	certs, err := ParseCerts(data[KeyTLSCert])
 	require.NoError(t, err)
 	return certs[0]
 }
@@ -168,4 +168,31 @@ func cloneData(m map[string][]byte) map[string][]byte {
 		out[k] = append([]byte(nil), v...)
 	}
 	return out
+}
+
+// FuzzRotate: whatever the Secret holds, a pass yields a Secret whose
+// serving certificate verifies against its CA bundle for the service names.
+func FuzzRotate(f *testing.F) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	good, err := rotate(t0, nil, testNames, always, testPolicy())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.data[KeyCACert], good.data[KeyCAKey], good.data[KeyTLSCert], good.data[KeyTLSKey])
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{}, []byte("junk"), good.data[KeyCAKey])
+	f.Add(good.data[KeyTLSCert], good.data[KeyTLSKey], good.data[KeyCACert], good.data[KeyCAKey])
+	f.Fuzz(func(t *testing.T, caCert, caKey, tlsCert, tlsKey []byte) {
+		data := map[string][]byte{KeyCACert: caCert, KeyCAKey: caKey, KeyTLSCert: tlsCert, KeyTLSKey: tlsKey}
+		r, err := rotate(t0.Add(time.Hour), data, testNames, always, testPolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := readState(t0.Add(time.Hour), r.data)
+		if s.signing == nil || s.cert == nil {
+			t.Fatalf("no usable CA or serving certificate after a pass: %v", r.changes)
+		}
+		if issuerOf(s.cert, s.cas) == nil {
+			t.Fatal("the serving certificate is not signed by a CA in the bundle")
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package webhook
+package gencert
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ import (
 // FieldManager owns the caBundle fields gencert writes with server-side apply.
 const FieldManager = "piraeusctl-gencert"
 
-// GencertOptions say which Secret and webhook configuration gencert keeps.
-type GencertOptions struct {
+// Options say which Secret and webhook configuration gencert keeps.
+type Options struct {
 	// Namespace of the Secret and the webhook Service.
 	Namespace string
 	// SecretName is the kubernetes.io/tls Secret holding CA and serving certificate.
@@ -41,9 +41,9 @@ type GencertOptions struct {
 	Logger *slog.Logger
 }
 
-// DefaultGencertOptions returns the names the plan renders.
-func DefaultGencertOptions() GencertOptions {
-	return GencertOptions{
+// DefaultOptions returns the names the plan renders.
+func DefaultOptions() Options {
+	return Options{
 		Namespace:         "piraeus-datastore",
 		SecretName:        "webhook-server-cert",
 		WebhookConfigName: "piraeus-operator-validating-webhook-configuration",
@@ -53,7 +53,7 @@ func DefaultGencertOptions() GencertOptions {
 }
 
 // Validate checks that every name is set and the policy is sound.
-func (o *GencertOptions) Validate() error {
+func (o *Options) Validate() error {
 	for flag, v := range map[string]string{"--namespace": o.Namespace, "--secret-name": o.SecretName, "--webhook-config-name": o.WebhookConfigName, "--webhook-service-name": o.ServiceName} {
 		if v == "" {
 			return fmt.Errorf("%s is required", flag)
@@ -64,12 +64,12 @@ func (o *GencertOptions) Validate() error {
 
 // Gencert keeps the Secret and the caBundle current, one pass at a time.
 type Gencert struct {
-	opts   GencertOptions
+	opts   Options
 	client kubernetes.Interface
 }
 
 // NewGencert returns a Gencert that talks to the API server through client.
-func NewGencert(client kubernetes.Interface, opts GencertOptions) (*Gencert, error) {
+func New(client kubernetes.Interface, opts Options) (*Gencert, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func publishedIn(config *admissionregistrationv1.ValidatingWebhookConfiguration)
 }
 
 func bundleHas(bundle []byte, ca *x509.Certificate) bool {
-	certs, err := parseCerts(bundle)
+	certs, err := ParseCerts(bundle)
 	if err != nil {
 		return false
 	}

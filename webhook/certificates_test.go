@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/piraeusctl/piraeusctl/gencert"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
 
@@ -27,29 +28,29 @@ func TestGencertOnceTwice(t *testing.T) {
 	e := newTestEnv(t)
 	e.createWebhookConfig(t, "https://127.0.0.1:1")
 	var logs bytes.Buffer
-	opts := DefaultRunOptions()
-	opts.GencertOptions = e.gencertOptions()
+	opts := gencert.DefaultRunOptions()
+	opts.Options = e.gencertOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Once = true
 
 	cfg, first := kubetest.Counting(e.cfg)
-	require.NoError(t, RunGencert(t.Context(), cfg, opts))
+	require.NoError(t, gencert.Run(t.Context(), cfg, opts))
 	require.Len(t, first.Writes(), 2, "create the Secret, apply the caBundle: %v", first.Writes())
 
 	cfg, second := kubetest.Counting(e.cfg)
-	require.NoError(t, RunGencert(t.Context(), cfg, opts))
+	require.NoError(t, gencert.Run(t.Context(), cfg, opts))
 	require.NotZero(t, second.Total(), "the second pass reads")
 	require.Empty(t, second.Writes(), "a pass with nothing to do writes nothing: %s", second)
 
 	secret, err := e.client.CoreV1().Secrets(e.namespace).Get(t.Context(), opts.SecretName, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, corev1.SecretTypeTLS, secret.Type)
-	cas, err := parseCerts(secret.Data[KeyCACert])
+	cas, err := gencert.ParseCerts(secret.Data[gencert.KeyCACert])
 	require.NoError(t, err)
 	require.Len(t, cas, 1)
-	certs, err := parseCerts(secret.Data[corev1.TLSCertKey])
+	certs, err := gencert.ParseCerts(secret.Data[corev1.TLSCertKey])
 	require.NoError(t, err)
-	require.NoError(t, certs[0].VerifyHostname(ServiceSANs(opts.ServiceName, e.namespace, nil).DNS[3]))
+	require.NoError(t, certs[0].VerifyHostname(gencert.ServiceSANs(opts.ServiceName, e.namespace, nil).DNS[3]))
 	require.NoError(t, certs[0].VerifyHostname("127.0.0.1"))
 	_, err = certs[0].Verify(x509.VerifyOptions{Roots: poolOf(cas...), DNSName: opts.ServiceName + "." + e.namespace + ".svc"})
 	require.NoError(t, err)
@@ -58,19 +59,19 @@ func TestGencertOnceTwice(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, config.Webhooks, len(Resources()))
 	for _, w := range config.Webhooks {
-		require.Equal(t, secret.Data[KeyCACert], w.ClientConfig.CABundle, "webhook %s", w.Name)
+		require.Equal(t, secret.Data[gencert.KeyCACert], w.ClientConfig.CABundle, "webhook %s", w.Name)
 	}
 	managers := map[string]metav1.ManagedFieldsOperationType{}
 	for _, m := range config.ManagedFields {
 		managers[m.Manager] = m.Operation
 	}
-	require.Equal(t, metav1.ManagedFieldsOperationApply, managers[FieldManager], "caBundle set by server-side apply as %s", FieldManager)
+	require.Equal(t, metav1.ManagedFieldsOperationApply, managers[gencert.FieldManager], "caBundle set by server-side apply as %s", gencert.FieldManager)
 
-	for _, key := range []string{KeyTLSKey, KeyCAKey} {
+	for _, key := range []string{gencert.KeyTLSKey, gencert.KeyCAKey} {
 		require.NotContains(t, logs.String(), string(secret.Data[key]))
 	}
 	require.NotContains(t, logs.String(), "PRIVATE KEY")
-	require.NotContains(t, logs.String(), base64.StdEncoding.EncodeToString(secret.Data[KeyTLSKey])[:40])
+	require.NotContains(t, logs.String(), base64.StdEncoding.EncodeToString(secret.Data[gencert.KeyTLSKey])[:40])
 	require.Contains(t, logs.String(), "new serving certificate")
 }
 
@@ -105,14 +106,14 @@ func (w *rotationWatch) fail(msg string) {
 func TestGencertRotationWithoutFailures(t *testing.T) {
 	e := newTestEnv(t)
 	dir := t.TempDir()
-	opts := DefaultRunOptions()
-	opts.GencertOptions = e.gencertOptions()
-	opts.Policy = Policy{CAValidity: 30 * time.Second, CARenewBefore: 18 * time.Second, CertValidity: 14 * time.Second,
+	opts := gencert.DefaultRunOptions()
+	opts.Options = e.gencertOptions()
+	opts.Policy = gencert.Policy{CAValidity: 30 * time.Second, CARenewBefore: 18 * time.Second, CertValidity: 14 * time.Second,
 		CertRenewBefore: 8 * time.Second, Grace: 2 * time.Second, CAName: "rotation-test-ca"}
 	opts.Identity, opts.LeaseName = "test", "gencert-rotation-test"
 	opts.Resync, opts.RetryAfter, opts.HealthAddr = 500*time.Millisecond, 200*time.Millisecond, ""
 
-	g, err := NewGencert(e.client, opts.GencertOptions)
+	g, err := gencert.New(e.client, opts.Options)
 	require.NoError(t, err)
 	_, err = g.Pass(t.Context())
 	require.NoError(t, err)
@@ -132,7 +133,7 @@ func TestGencertRotationWithoutFailures(t *testing.T) {
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		if err := RunGencert(ctx, e.cfg, opts); err != nil {
+		if err := gencert.Run(ctx, e.cfg, opts); err != nil {
 			t.Errorf("gencert loop: %v", err)
 		}
 	}()
@@ -183,7 +184,7 @@ func (e *testEnv) bundle(t *testing.T) []*x509.Certificate {
 	t.Helper()
 	config, err := e.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(t.Context(), e.config, metav1.GetOptions{})
 	require.NoError(t, err)
-	cas, err := parseCerts(config.Webhooks[0].ClientConfig.CABundle)
+	cas, err := gencert.ParseCerts(config.Webhooks[0].ClientConfig.CABundle)
 	require.NoError(t, err)
 	return cas
 }
@@ -196,7 +197,7 @@ func (w *rotationWatch) handshake(ctx context.Context, e *testEnv, t *testing.T,
 		return // the test is ending
 	}
 	bundle := config.Webhooks[0].ClientConfig.CABundle
-	cas, err := parseCerts(bundle)
+	cas, err := gencert.ParseCerts(bundle)
 	if err != nil {
 		w.fail("published caBundle unreadable: " + err.Error())
 		return

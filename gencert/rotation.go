@@ -1,4 +1,4 @@
-package webhook
+package gencert
 
 import (
 	"bytes"
@@ -79,7 +79,7 @@ type secretState struct {
 
 func readState(now time.Time, data map[string][]byte) secretState {
 	var s secretState
-	cas, _ := parseCerts(data[KeyCACert])
+	cas, _ := ParseCerts(data[KeyCACert])
 	for _, c := range cas {
 		if c.IsCA && now.Before(c.NotAfter) {
 			s.cas = append(s.cas, c)
@@ -93,7 +93,7 @@ func readState(now time.Time, data map[string][]byte) secretState {
 			}
 		}
 	}
-	certs, err := parseCerts(data[KeyTLSCert])
+	certs, err := ParseCerts(data[KeyTLSCert])
 	key, keyErr := parseKey(data[KeyTLSKey])
 	if err == nil && keyErr == nil && keyMatches(certs[0], key) {
 		s.cert = certs[0]

@@ -1,4 +1,4 @@
-package webhook
+package gencert
 
 import (
 	"bytes"
@@ -177,7 +177,7 @@ func encodeKey(key crypto.Signer) ([]byte, error) {
 }
 
 // parseCerts reads every CERTIFICATE block of a PEM bundle.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
+func ParseCerts(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {
 		var block *pem.Block
