@@ -50,7 +50,7 @@ func newGroupIndex(c *cluster, rg *storagev1alpha1.ResourceGroup) (*groupIndex, 
 		g.ids[i] = map[string]int32{}
 	}
 	for _, n := range c.nodes {
-		if n.cordoned || !g.pinnedMatch(n) {
+		if !ready(n) || !g.keyed(n) {
 			continue
 		}
 		diff, ok1 := g.values(n, g.diffKeys, 0)
@@ -70,15 +70,6 @@ func newGroupIndex(c *cluster, rg *storagev1alpha1.ResourceGroup) (*groupIndex, 
 // allowsPool reports whether the group may use a pool of that name.
 func (g *groupIndex) allowsPool(name string) bool {
 	return len(g.rg.StoragePools) == 0 || slices.Contains(g.rg.StoragePools, name)
-}
-
-func (g *groupIndex) pinnedMatch(n *node) bool {
-	for k, want := range g.pinned {
-		if v, ok := n.value(k); !ok || v != want {
-			return false
-		}
-	}
-	return true
 }
 
 // values maps the node's values of keys to ids (offset into g.ids); ok is
@@ -128,10 +119,7 @@ func (g *groupIndex) pick(st *selection) pickResult {
 	for i := range g.cands {
 		c := &g.cands[i]
 		n := c.p.node
-		if n.mark == st.stamp || !c.p.fits(st.size) || !g.compatible(c, st) {
-			continue
-		}
-		if g.re != nil && n.holdsMatching(g.re) {
+		if !g.eligible(c, st) || !g.compatible(c, st) {
 			continue
 		}
 		r.eligible++
@@ -146,6 +134,14 @@ func (g *groupIndex) pick(st *selection) pickResult {
 		}
 	}
 	return r
+}
+
+// eligible: the candidate may take the volume's next replica, its
+// placement-key values aside (see compatible): the conditions of
+// nodeFilters that depend on the volume.
+func (g *groupIndex) eligible(c *cand, st *selection) bool {
+	n := c.p.node
+	return !st.holds(n) && c.p.fits(st.size) && g.apart(n)
 }
 
 // compatible checks the replicasOnSame anchor and replicasOnDifferent values.
