@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -32,18 +35,13 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 	all = append(all, f.rec.Commands()...)
 	res := filepath.Join(f.dir, "pvc-1.res")
 	saved, err := os.ReadFile(res)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.rec.Reset()
-	if _, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
-		StoragePools: []*agentv1.StoragePool{thinPool()}}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
+		StoragePools: []*agentv1.StoragePool{thinPool()}})
+	require.NoError(t, err)
 	all = append(all, f.rec.Commands()...)
-	if err := os.WriteFile(res, saved, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(res, saved, 0o644))
 
 	seen := map[string]bool{}
 	var transcript strings.Builder
@@ -57,9 +55,7 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 			args = slices.Insert(args, 2, "--dry-run")
 		}
 		out := drbdcheck.Drbdadm(t, c.Hostname, []string{"10.0.0.1"}, args...)
-		if out == "" {
-			t.Errorf("%s: drbdadm planned nothing", hostexec.Cmd{Name: "drbdadm", Args: args})
-		}
+		assert.NotEqual(t, "", out, "%s: drbdadm planned nothing", hostexec.Cmd{Name: "drbdadm", Args: args})
 		transcript.WriteString("$ " + strings.ReplaceAll(c.String(), f.dir, goldenCD) + "\n" + out)
 	}
 	// What drbdadm turns each command into (drbdsetup/drbdmeta calls):
@@ -70,9 +66,7 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 		for line := range seen {
 			found = found || containsWord(line, verb)
 		}
-		if !found {
-			t.Errorf("the lifecycle never ran drbdadm %s", verb)
-		}
+		assert.True(t, found, "the lifecycle never ran drbdadm %s", verb)
 	}
 }
 

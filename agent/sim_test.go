@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
@@ -133,7 +136,7 @@ func (s *sim) dispatch(cmd hostexec.Cmd) (string, string, int) {
 		}
 		return s.drbdadm(a[1], a[2:])
 	}
-	s.t.Errorf("sim: unexpected command %s", cmd)
+	assert.Fail(s.t, "sim: unexpected command", "%s", cmd)
 	return "", "unexpected", 127
 }
 
@@ -241,7 +244,7 @@ func (s *sim) backingKiB(dev string) uint64 {
 			}
 		}
 	}
-	s.t.Errorf("sim: unknown device %s", dev)
+	assert.Fail(s.t, "sim: unknown device", dev)
 	return 0
 }
 
@@ -372,9 +375,7 @@ func (s *sim) statusJSON() string {
 		out = append(out, r)
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	require.NoError(s.t, err)
 	return string(b) + "\n"
 }
 
@@ -405,9 +406,7 @@ var (
 
 func parseConf(t *testing.T, path, node string) simConf {
 	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("sim: %v", err)
-	}
+	require.NoError(t, err, "sim")
 	defer f.Close()
 	c := simConf{disks: map[int]string{}, minors: map[int]int{}}
 	var host string

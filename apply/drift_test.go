@@ -42,7 +42,7 @@ func TestDriftShownByDiffAndCorrectedByApply(t *testing.T) {
 	text := diffText(diff)
 	assert.Contains(t, text, "--- live/Deployment/"+opts.Namespace+"/controller")
 	assert.Contains(t, text, "-  replicas: 3\n+  replicas: 1\n")
-	assert.Equal(t, 1, strings.Count(text, "--- live/"), "only the Deployment drifted:\n%s", text)
+	assert.EqualValues(t, 1, strings.Count(text, "--- live/"), "only the Deployment drifted:\n%s", text)
 
 	// Without --force-conflicts the conflict is reported by object and field.
 	res, err := Run(t.Context(), cfg, objs, opts)

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
 
@@ -29,13 +31,9 @@ func testID(prefix string) string {
 func testObjects(t testing.TB, id string) []*unstructured.Unstructured {
 	t.Helper()
 	data, err := os.ReadFile("testdata/manifests.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	objs, err := DecodeManifests([]byte(strings.ReplaceAll(string(data), "TEST", id)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return objs
 }
 
@@ -54,7 +52,7 @@ func find(t testing.TB, objs []*unstructured.Unstructured, kind, name string) *u
 			return o
 		}
 	}
-	t.Fatalf("no %s/%s in the test objects", kind, name)
+	require.FailNow(t, "no such test object", "%s/%s", kind, name)
 	return nil
 }
 

@@ -42,7 +42,7 @@ func TestPruneRemovesOnlyWhatLeftAndKeepsData(t *testing.T) {
 	assert.Equal(t, Pruned, got["DaemonSet/satellite-node-b"])
 	assert.Equal(t, Kept, got["PersistentVolumeClaim/data"])
 	assert.Equal(t, Kept, got["CustomResourceDefinition/"+crdName])
-	assert.Equal(t, 1, countActions(res, Pruned), res.SummaryLine())
+	assert.EqualValues(t, 1, countActions(res, Pruned), res.SummaryLine())
 	assert.Equal(t, len(next), countActions(res, Unchanged), res.SummaryLine())
 
 	dyn := dynamic.NewForConfigOrDie(cfg)
@@ -101,12 +101,10 @@ func kubectl(t *testing.T, kubeconfig string, args ...string) string {
 	cmd := exec.CommandContext(t.Context(), filepath.Join(kube.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
 	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
 	}
+	require.NoError(t, err, "kubectl %s\n%s", strings.Join(args, " "), stderr)
 	return strings.TrimSpace(string(out))
 }

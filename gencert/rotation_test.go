@@ -175,24 +175,16 @@ func cloneData(m map[string][]byte) map[string][]byte {
 func FuzzRotate(f *testing.F) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	good, err := rotate(t0, nil, testNames, always, testPolicy())
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Add(good.data[KeyCACert], good.data[KeyCAKey], good.data[KeyTLSCert], good.data[KeyTLSKey])
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{}, []byte("junk"), good.data[KeyCAKey])
 	f.Add(good.data[KeyTLSCert], good.data[KeyTLSKey], good.data[KeyCACert], good.data[KeyCAKey])
 	f.Fuzz(func(t *testing.T, caCert, caKey, tlsCert, tlsKey []byte) {
 		data := map[string][]byte{KeyCACert: caCert, KeyCAKey: caKey, KeyTLSCert: tlsCert, KeyTLSKey: tlsKey}
 		r, err := rotate(t0.Add(time.Hour), data, testNames, always, testPolicy())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		s := readState(t0.Add(time.Hour), r.data)
-		if s.signing == nil || s.cert == nil {
-			t.Fatalf("no usable CA or serving certificate after a pass: %v", r.changes)
-		}
-		if issuerOf(s.cert, s.cas) == nil {
-			t.Fatal("the serving certificate is not signed by a CA in the bundle")
-		}
+		require.False(t, s.signing == nil || s.cert == nil, "no usable CA or serving certificate after a pass: %v", r.changes)
+		require.NotNil(t, issuerOf(s.cert, s.cas), "the serving certificate is not signed by a CA in the bundle")
 	})
 }

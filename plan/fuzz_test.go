@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -17,24 +19,18 @@ func FuzzLoad(f *testing.F) {
 	upstream, _ := filepath.Glob("../testdata/upstream-examples/*.yaml")
 	for _, p := range append(append(append(seeds, more...), invalid...), upstream...) {
 		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(data)
 	}
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [1, {kind: Node}]\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	schemas, err := plan.NewSchemas()
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := plan.Load(t.Context(), []plan.Source{{Name: "fuzz.yaml", Data: data}}, plan.LoadOptions{Schemas: schemas})
 		if list, ok := err.(plan.ErrorList); ok {
 			for _, e := range list {
-				if e.Pos.Source != "fuzz.yaml" {
-					t.Fatalf("error without source: %v", e)
-				}
+				require.Equal(t, "fuzz.yaml", e.Pos.Source, "error without source: %v", e)
 			}
 		}
 	})

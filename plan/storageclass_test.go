@@ -218,20 +218,14 @@ func FuzzResourceGroupFromStorageClass(f *testing.F) {
 		sc := testClass("sc", map[string]string{k1: v1, k2: v2})
 		rg, errs := resourceGroupFromStorageClass(&sc)
 		for _, e := range errs {
-			if !strings.HasPrefix(e.Field, "parameters[") {
-				t.Fatalf("error outside parameters: %v", e)
-			}
+			require.True(t, strings.HasPrefix(e.Field, "parameters["), "error outside parameters: %v", e)
 		}
 		if len(errs) > 0 {
 			return
 		}
-		if rg.PlaceCount < 1 || rg.PlaceCount > 32 || len(rg.LayerList) == 0 || rg.Name == "" {
-			t.Fatalf("inconsistent group %+v", rg)
-		}
+		require.False(t, rg.PlaceCount < 1 || rg.PlaceCount > 32 || len(rg.LayerList) == 0 || rg.Name == "", "inconsistent group %+v", rg)
 		for _, k := range append(rg.ReplicasOnSame, rg.ReplicasOnDifferent...) {
-			if !strings.HasPrefix(k, "Aux/") {
-				t.Fatalf("topology key %q without Aux/", k)
-			}
+			require.True(t, strings.HasPrefix(k, "Aux/"), "topology key %q without Aux/", k)
 		}
 	})
 }

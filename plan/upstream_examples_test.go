@@ -367,7 +367,7 @@ func nodeProperties(t *testing.T, m *plan.Model, node string) map[string]string 
 			return n.Properties
 		}
 	}
-	t.Fatalf("node %s has no satellite", node)
+	require.FailNow(t, "node has no satellite", node)
 	return nil
 }
 

@@ -180,13 +180,9 @@ func FuzzParsePoolCapacityAnnotations(f *testing.F) {
 	f.Fuzz(func(t *testing.T, suffix, value string) {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"storage.piraeus.io/" + suffix: value}}}
 		caps, errs := ParsePoolCapacityAnnotations(node)
-		if len(caps)+len(errs) > 1 {
-			t.Fatalf("one annotation gave %d results", len(caps)+len(errs))
-		}
+		require.False(t, len(caps)+len(errs) > 1, "one annotation gave %d results", len(caps)+len(errs))
 		for pool, c := range caps {
-			if c < 0 || pool == "" {
-				t.Fatalf("bad capacity %q=%d", pool, c)
-			}
+			require.False(t, c < 0 || pool == "", "bad capacity %q=%d", pool, c)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -27,8 +28,6 @@ func BenchmarkWriteYAML(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := WriteYAML(io.Discard, objs); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, WriteYAML(io.Discard, objs))
 	}
 }

@@ -3,7 +3,6 @@ package planfile
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -19,17 +18,11 @@ import (
 func roundTrip(t *testing.T, v map[string]any) (string, map[string]any) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteYAML(&buf, []*unstructured.Unstructured{{Object: v}}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteYAML(&buf, []*unstructured.Unstructured{{Object: v}}))
 	js, err := yaml.YAMLToJSON(buf.Bytes())
-	if err != nil {
-		t.Fatalf("decode %q: %v", buf.String(), err)
-	}
+	require.NoError(t, err, "decode %q", buf.String())
 	var got map[string]any
-	if err := utiljson.Unmarshal(js, &got); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, utiljson.Unmarshal(js, &got))
 	return buf.String(), got
 }
 
@@ -45,9 +38,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	for _, s := range strs {
 		in := map[string]any{"k": s, s + "k": "v"}
 		out, got := roundTrip(t, in)
-		if !reflect.DeepEqual(got, in) {
-			t.Errorf("string %q: got %#v\nYAML:\n%s", s, got, out)
-		}
+		assert.Equal(t, in, got, "string %q: got %#v\nYAML:\n%s", s, got, out)
 	}
 	values := map[string]any{
 		"int": int64(3370), "neg": int64(-1), "float": 1.5, "big": 1e21, "bool": true, "nil": nil,
@@ -55,9 +46,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		"nested": map[string]any{"list": []any{map[string]any{"a": int64(1), "b": []any{"x", []any{"y"}}}, []any{}, map[string]any{}}},
 	}
 	out, got := roundTrip(t, values)
-	if !reflect.DeepEqual(got, values) {
-		t.Errorf("got %#v\nYAML:\n%s", got, out)
-	}
+	assert.Equal(t, values, got, "got %#v\nYAML:\n%s", got, out)
 }
 
 func TestYAMLLayout(t *testing.T) {
@@ -66,9 +55,7 @@ func TestYAMLLayout(t *testing.T) {
 		"spec": map[string]any{"list": []any{map[string]any{"name": "a", "args": []any{"--x"}}, "s"}, "text": "a\nb\n"},
 	}
 	var buf bytes.Buffer
-	if err := WriteYAML(&buf, []*unstructured.Unstructured{{Object: obj}, {Object: obj}}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteYAML(&buf, []*unstructured.Unstructured{{Object: obj}, {Object: obj}}))
 	want := `apiVersion: v1
 kind: X
 spec:
@@ -93,9 +80,7 @@ spec:
     a
     b
 `
-	if buf.String() != want {
-		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
-	}
+	assert.Equal(t, want, buf.String(), "got:\n%s\nwant:\n%s", buf.String(), want)
 }
 
 // FuzzYAMLString: any valid UTF-8 string survives encoding as key and value.
@@ -112,9 +97,7 @@ func FuzzYAMLString(f *testing.F) {
 			in[s] = "v"
 		}
 		out, got := roundTrip(t, in)
-		if !reflect.DeepEqual(got, in) {
-			t.Fatalf("string %q: got %#v\nYAML:\n%s", s, got, out)
-		}
+		require.Equal(t, in, got, "string %q: got %#v\nYAML:\n%s", s, got, out)
 	})
 }
 

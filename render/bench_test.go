@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
@@ -29,12 +31,8 @@ func BenchmarkRender(b *testing.B) {
 			start := cpuTime()
 			for b.Loop() {
 				p, err := Render(b.Context(), m, testOptions())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := planfile.WriteYAML(io.Discard, p.Objects); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
+				require.NoError(b, planfile.WriteYAML(io.Discard, p.Objects))
 			}
 			// CPU time (all cores) tells more than wall time on a shared machine.
 			b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")

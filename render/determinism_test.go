@@ -15,13 +15,9 @@ func TestDeterministic(t *testing.T) {
 	var first []byte
 	for i := 0; i < 5; i++ {
 		var buf bytes.Buffer
-		if err := planfile.WriteYAML(&buf, mustRender(t, featureModel(), testOptions()).Objects); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, planfile.WriteYAML(&buf, mustRender(t, featureModel(), testOptions()).Objects))
 		var js bytes.Buffer
-		if err := planfile.WriteJSON(&js, mustRender(t, featureModel(), testOptions()).Objects); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, planfile.WriteJSON(&js, mustRender(t, featureModel(), testOptions()).Objects))
 		buf.Write(js.Bytes())
 		if first == nil {
 			first = buf.Bytes()

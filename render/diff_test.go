@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/internal/objdiff"
@@ -16,13 +19,9 @@ func TestDiffGolden(t *testing.T) {
 	m.Topology.Spec.Nodes[1].StoragePools[0].Directory = "/var/lib/linstor-pools/moved"
 	m.Cluster.Spec.CSIController = &piraeusv1.DeploymentComponentSpec{ComponentSpec: piraeusv1.ComponentSpec{Enabled: true}, Replicas: ptrInt32(2)}
 	diffs, err := planfile.Diff(old.Objects, mustRender(t, m, testOptions()).Objects)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var b strings.Builder
-	if err := objdiff.Write(&b, diffs); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, objdiff.Write(&b, diffs))
 	golden.Assert(t, golden.Path("diff.txt"), b.String())
 	actions := map[string]objdiff.Action{}
 	for _, d := range diffs {
@@ -36,17 +35,11 @@ func TestDiffGolden(t *testing.T) {
 		"storage.piraeus.io/v1alpha1/StorageTopology/default":             objdiff.Changed,
 	}
 	for id, a := range want {
-		if actions[id] != a {
-			t.Errorf("%s: %q, want %q", id, actions[id], a)
-		}
+		assert.Equal(t, a, actions[id], "%s: %q, want %q", id, actions[id], a)
 	}
-	if len(actions) != len(want) {
-		t.Errorf("diffs for %v", actions)
-	}
+	assert.Len(t, actions, len(want), "diffs for %v", actions)
 	same, err := planfile.Diff(old.Objects, old.Objects)
-	if err != nil || len(same) != 0 {
-		t.Errorf("equal plans: %v, %d diffs", err, len(same))
-	}
+	assert.False(t, err != nil || len(same) != 0, "equal plans: %v, %d diffs", err, len(same))
 }
 
 func ptrInt32(i int32) *int32 { return &i }

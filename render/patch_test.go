@@ -72,13 +72,9 @@ spec:
         args: [--b]`},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			cs, _, _ := unstructured.NestedSlice(objs[1].Object, "spec", "template", "spec", "containers")
-			if len(cs) != 2 {
-				t.Fatalf("containers: %v", cs)
-			}
+			require.Len(t, cs, 2, "containers: %v", cs)
 			p := cs[1].(map[string]any)
-			if p["image"] != "csi-provisioner:1" || len(p["args"].([]any)) != 1 || p["args"].([]any)[0] != "--b" {
-				t.Errorf("provisioner: %v", p)
-			}
+			assert.False(t, p["image"] != "csi-provisioner:1" || len(p["args"].([]any)) != 1 || p["args"].([]any)[0] != "--b", "provisioner: %v", p)
 		},
 	}, {
 		name: "SMP with target ignores the patch's name and patches every match",
@@ -86,9 +82,8 @@ spec:
 			Patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ignored\nspec:\n  replicas: 2\n"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, o := range objs[:2] {
-				if r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas"); r != 2 || !strings.HasPrefix(o.GetName(), "linstor-") {
-					t.Errorf("%s: replicas %d", o.GetName(), r)
-				}
+				r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas")
+				assert.False(t, r != 2 || !strings.HasPrefix(o.GetName(), "linstor-"), "%s: replicas %d", o.GetName(), r)
 			}
 		},
 	}, {
@@ -105,9 +100,8 @@ spec:
 			Patch: `[{"op": "replace", "path": "/spec/replicas", "value": 5}]`},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, o := range objs[:2] {
-				if r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas"); r != 5 {
-					t.Errorf("%s: replicas %d", o.GetName(), r)
-				}
+				r, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas")
+				assert.EqualValues(t, 5, r, "%s: replicas %d", o.GetName(), r)
 			}
 		},
 	}, {
@@ -115,9 +109,8 @@ spec:
 		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{AnnotationSelector: "expose=yes", Namespace: "n."},
 			Patch: "- op: add\n  path: /spec\n  value: {type: NodePort}\n"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
-			if ty, _, _ := unstructured.NestedString(objs[2].Object, "spec", "type"); ty != "NodePort" {
-				t.Errorf("type %q", ty)
-			}
+			ty, _, _ := unstructured.NestedString(objs[2].Object, "spec", "type")
+			assert.Equal(t, "NodePort", ty, "type %q", ty)
 		},
 	}, {
 		name:    "JSON 6902 needs a target",
@@ -132,17 +125,13 @@ spec:
 		patch: piraeusv1.Patch{Patch: "apiVersion: storage.piraeus.io/v1alpha1\nkind: StorageTopology\nmetadata: {name: default}\nspec:\n  properties: {a: null, c: '3'}\n"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			props, _, _ := unstructured.NestedStringMap(objs[3].Object, "spec", "properties")
-			if len(props) != 2 || props["b"] != "2" || props["c"] != "3" {
-				t.Errorf("properties %v", props)
-			}
+			assert.False(t, len(props) != 2 || props["b"] != "2" || props["c"] != "3", "properties %v", props)
 		},
 	}, {
 		name:  "$patch: delete removes the object",
 		patch: piraeusv1.Patch{Patch: "apiVersion: v1\nkind: Service\nmetadata: {name: linstor-controller, namespace: ns}\n$patch: delete\n"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
-			if len(objs) != 3 {
-				t.Errorf("%d objects left", len(objs))
-			}
+			assert.Len(t, objs, 3, "%d objects left", len(objs))
 		},
 	}, {
 		name:    "renaming needs allowNameChange",
@@ -153,9 +142,7 @@ spec:
 		patch: piraeusv1.Patch{Target: &piraeusv1.Selector{Kind: "Service"}, Options: map[string]bool{"allowNameChange": true},
 			Patch: `[{"op": "replace", "path": "/metadata/name", "value": "x"}]`},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
-			if objs[2].GetName() != "x" {
-				t.Errorf("name %q", objs[2].GetName())
-			}
+			assert.Equal(t, "x", objs[2].GetName(), "name %q", objs[2].GetName())
 		},
 	}, {
 		name:    "SMP without target must name its object",
@@ -244,14 +231,10 @@ func TestSatellitePatchesStayOnTheirNode(t *testing.T) {
 	for _, o := range p.Objects {
 		if v, ok := o.GetAnnotations()["only"]; ok {
 			n++
-			if o.GetName() != "linstor-satellite-node-0001" || v != "node-0001" {
-				t.Errorf("patched %s", o.GetName())
-			}
+			assert.False(t, o.GetName() != "linstor-satellite-node-0001" || v != "node-0001", "patched %s", o.GetName())
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d objects patched, want 1", n)
-	}
+	assert.EqualValues(t, 1, n, "%d objects patched, want 1", n)
 }
 
 func TestPodTemplatePatch(t *testing.T) {
@@ -266,30 +249,23 @@ func TestPodTemplatePatch(t *testing.T) {
 				continue
 			}
 			spec, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
-			if spec["hostNetwork"] != false {
-				t.Errorf("hostNetwork %v", spec["hostNetwork"])
-			}
+			assert.Equal(t, false, spec["hostNetwork"], "hostNetwork %v", spec["hostNetwork"])
 			c := spec["containers"].([]any)[0].(map[string]any)
 			env := c["env"].([]any)
-			if len(env) != 2 || env[0].(map[string]any)["name"] == env[1].(map[string]any)["name"] {
-				t.Errorf("env not merged by name: %v", env)
-			}
+			assert.False(t, len(env) != 2 || env[0].(map[string]any)["name"] == env[1].(map[string]any)["name"], "env not merged by name: %v", env)
 		case "ha-controller":
 			if !isWorkload(o) {
 				continue
 			}
 			// Tolerations have no merge key: the patch replaces the list.
 			tol, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "tolerations")
-			if len(tol) != 1 {
-				t.Errorf("tolerations %v", tol)
-			}
+			assert.Len(t, tol, 1, "tolerations %v", tol)
 		}
 	}
 	bad := newModel(modelOpts{nodes: 1})
 	bad.Cluster.Spec.CSINode = &piraeusv1.ComponentSpec{Enabled: true, PodTemplate: []byte(`[1]`)}
-	if _, err := Render(t.Context(), bad, testOptions()); err == nil || !strings.Contains(err.Error(), "LinstorCluster linstorcluster: spec.csiNode.podTemplate") {
-		t.Errorf("error %v", err)
-	}
+	_, err := Render(t.Context(), bad, testOptions())
+	assert.ErrorContains(t, err, "LinstorCluster linstorcluster: spec.csiNode.podTemplate", "error")
 }
 
 // FuzzApplyPatch: any patch text either applies or fails with an error, and
@@ -311,9 +287,7 @@ func FuzzApplyPatch(f *testing.F) {
 			return
 		}
 		for _, o := range objs {
-			if o.GetKind() == "" || o.GetName() == "" {
-				t.Fatalf("patch %q left an object without kind or name: %v", patch, o.Object)
-			}
+			require.False(t, o.GetKind() == "" || o.GetName() == "", "patch %q left an object without kind or name: %v", patch, o.Object)
 		}
 	})
 }

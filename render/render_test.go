@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/planfile"
@@ -20,9 +22,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := planfile.WriteYAML(&buf, mustRender(t, tc.model(), testOptions()).Objects); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, planfile.WriteYAML(&buf, mustRender(t, tc.model(), testOptions()).Objects))
 			golden.Assert(t, golden.Path(tc.name), buf.Bytes())
 		})
 	}

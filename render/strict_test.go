@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
@@ -105,9 +106,7 @@ func TestStrictDecodeEveryObject(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := mustRender(t, m, testOptions())
 			for _, o := range p.Objects {
-				if err := c.check(o); err != nil {
-					t.Errorf("%s: %v", planfile.ObjectID(o), err)
-				}
+				assert.NoError(t, c.check(o), "%s", planfile.ObjectID(o))
 			}
 		})
 	}
@@ -124,9 +123,7 @@ func TestStrictCheckerRejectsTypos(t *testing.T) {
 		{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Unknown", "metadata": map[string]any{"name": "x"}}},
 	}
 	for _, u := range bad {
-		if err := c.check(u); err == nil {
-			t.Errorf("%s: accepted", planfile.ObjectID(u))
-		}
+		assert.Error(t, c.check(u), "%s: accepted", planfile.ObjectID(u))
 	}
 	_ = metav1.Now
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,9 +134,7 @@ func TestGencertRotationWithoutFailures(t *testing.T) {
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		if err := gencert.Run(ctx, e.cfg, opts); err != nil {
-			t.Errorf("gencert loop: %v", err)
-		}
+		assert.NoError(t, gencert.Run(ctx, e.cfg, opts), "gencert loop")
 	}()
 	w := &rotationWatch{cas: map[string]bool{}, serving: map[string]bool{}}
 	for range 2 {
@@ -172,7 +171,7 @@ func TestGencertRotationWithoutFailures(t *testing.T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	require.Empty(t, w.failures, "requests failed during the rotation (%d requests)", w.requests.Load())
-	require.Equal(t, 2, w.maxBundle, "the caBundle carried the old and the new CA during the switch")
+	require.EqualValues(t, 2, w.maxBundle, "the caBundle carried the old and the new CA during the switch")
 	require.GreaterOrEqual(t, len(w.cas), 2, "two CAs seen")
 	require.GreaterOrEqual(t, len(w.serving), 3, "the serving certificate was renewed and then moved to the new CA")
 	require.Greater(t, w.requests.Load(), int64(20), "too few admission requests to prove anything")

@@ -129,9 +129,8 @@ func BenchmarkHandle(b *testing.B) {
 	req := request(b, admissionv1.Update, valid, valid)
 	b.ReportAllocs()
 	for b.Loop() {
-		if resp := v.Handle(b.Context(), req); !resp.Allowed {
-			b.Fatal(resp.Result.Message)
-		}
+		resp := v.Handle(b.Context(), req)
+		require.True(b, resp.Allowed, "%v", resp.Result.Message)
 	}
 }
 

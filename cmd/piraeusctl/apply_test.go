@@ -103,7 +103,7 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune",
 		"--previous", "../../testdata/node-removed/previous.yaml"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, 1, strings.Count(stderr, " pruned"), stderr)
+	require.EqualValues(t, 1, strings.Count(stderr, " pruned"), stderr)
 	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", examples, "--prune"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)

@@ -64,7 +64,7 @@ func planOf(t *testing.T, dir string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"plan", "-f", dir}, strings.NewReader(""), &stdout, &stderr)
-	require.Equal(t, 0, code, stderr.String())
+	require.EqualValues(t, 0, code, stderr.String())
 	return stdout.String()
 }
 

@@ -32,6 +32,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
@@ -76,9 +78,9 @@ func (e *Env) Config(t testing.TB) *rest.Config {
 	case e.skipped:
 		t.Skip("integration test skipped: " + testsupport.SkipIntegrationEnv + "=1")
 	case e.startErr != nil:
-		t.Fatalf("kube-apiserver not available: %v", e.startErr)
+		require.NoError(t, e.startErr, "kube-apiserver not available")
 	case e.cfg == nil:
-		t.Fatal("kubetest: Env.Main was not called from TestMain")
+		require.FailNow(t, "kubetest: Env.Main was not called from TestMain")
 	}
 	return rest.CopyConfig(e.cfg)
 }

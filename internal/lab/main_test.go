@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
 
@@ -36,7 +38,5 @@ func needLab(t *testing.T) {
 	if r := lab.SkipReason(); r != "" {
 		t.Skip(r)
 	}
-	if prepareErr != nil {
-		t.Fatalf("lab not prepared: %v", prepareErr)
-	}
+	require.NoError(t, prepareErr, "lab not prepared")
 }

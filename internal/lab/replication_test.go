@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 )
@@ -65,9 +68,7 @@ func (p *pair) converge(t *testing.T) {
 		if len(pending) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still pending after 3 minutes: %v", pending)
-		}
+		require.False(t, time.Now().After(deadline), "still pending after 3 minutes: %v", pending)
 		time.Sleep(2 * time.Second)
 	}
 }
@@ -97,9 +98,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s; last state: %s", timeout, what, state)
-		}
+		require.False(t, time.Now().After(deadline), "waited %s for %s; last state: %s", timeout, what, state)
 		time.Sleep(time.Second)
 	}
 }
@@ -138,9 +137,7 @@ func TestLabReplication(t *testing.T) {
 			s.run(t)
 			t.Logf("timing: scenario %s: %s", s.name, time.Since(begin).Round(100*time.Millisecond))
 		})
-		if !ok {
-			t.Fatalf("scenario %s failed; the later ones build on it", s.name)
-		}
+		require.True(t, ok, "scenario %s failed; the later ones build on it", s.name)
 	}
 	t.Logf("timing: replication scenarios with boot: %s", time.Since(start).Round(100*time.Millisecond))
 }
@@ -153,33 +150,26 @@ func scenarioReplication(t *testing.T, p *pair, r replicated) string {
 	timed(t, "converge new 2-replica resource", func() { p.converge(t) })
 	// The lab's kernel has DRBD 8.4: the agent must have taken its 8.4 path.
 	v, err := drbd.ParseKernelVersionCode([]byte(sh(t, p.a, "drbdadm --version 2>/dev/null; true")))
-	if err != nil || !v.Is84() {
-		t.Fatalf("guest DRBD version %v (%v): the lab expects the in-tree 8.4", v, err)
-	}
-	if res := sh(t, p.a, "cat "+drbdConfigDir+"/"+r.name+".res"); !strings.Contains(res, "for DRBD 8.4") || strings.Contains(res, "node-id") {
-		t.Errorf("node-a's resource file is not DRBD 8.4 syntax:\n%s", res)
-	}
+	require.False(t, err != nil || !v.Is84(), "guest DRBD version %v (%v): the lab expects the in-tree 8.4", v, err)
+	res := sh(t, p.a, "cat "+drbdConfigDir+"/"+r.name+".res")
+	assert.False(t, !strings.Contains(res, "for DRBD 8.4") || strings.Contains(res, "node-id"), "node-a's resource file is not DRBD 8.4 syntax:\n%s", res)
 	p.waitInSync(t, p.a, r.name, time.Minute)
 	p.waitInSync(t, p.b, r.name, time.Minute)
-	if st := nodeStatus(t, p.c, p.a); findResource(st, r.name).GetPeers()[0].GetNodeName() != p.b.Name {
-		t.Errorf("node-a reports its peer as %q", findResource(st, r.name).GetPeers()[0].GetNodeName())
-	}
+	st := nodeStatus(t, p.c, p.a)
+	assert.Equal(t, p.b.Name, findResource(st, r.name).GetPeers()[0].GetNodeName(), "node-a reports its peer as %q", findResource(st, r.name).GetPeers()[0].GetNodeName())
 	drbdadm(t, p.a, "primary", r.name)
 	sumA := writePattern(t, p.a, dev, 8)
-	if pn := findResource(nodeStatus(t, p.c, p.b), r.name).GetPrimaryNode(); pn != p.a.Name {
-		t.Errorf("node-b reports primary %q, want %s", pn, p.a.Name)
-	}
+	pn := findResource(nodeStatus(t, p.c, p.b), r.name).GetPrimaryNode()
+	assert.Equal(t, p.a.Name, pn, "node-b reports primary %q, want %s", pn, p.a.Name)
 	drbdadm(t, p.a, "secondary", r.name)
 	drbdadm(t, p.b, "primary", r.name)
-	if got := checksum(t, p.b, dev, 8); got != sumA {
-		t.Fatalf("node-b reads %s, node-a wrote %s", got, sumA)
-	}
+	got := checksum(t, p.b, dev, 8)
+	require.Equal(t, sumA, got, "node-b reads %s, node-a wrote %s", got, sumA)
 	sumB := writePattern(t, p.b, dev, 8)
 	drbdadm(t, p.b, "secondary", r.name)
 	drbdadm(t, p.a, "primary", r.name)
-	if got := checksum(t, p.a, dev, 8); got != sumB {
-		t.Fatalf("node-a reads %s, node-b wrote %s", got, sumB)
-	}
+	got = checksum(t, p.a, dev, 8)
+	require.Equal(t, sumB, got, "node-a reads %s, node-b wrote %s", got, sumB)
 	drbdadm(t, p.a, "secondary", r.name)
 	return sumB
 }
@@ -197,15 +187,13 @@ func scenarioResize(t *testing.T, p *pair, r replicated, sum string) {
 			return kib >= 96<<10, fmt.Sprintf("%d KiB", kib)
 		})
 	}
-	if got := checksum(t, p.a, dev, 8); got != sum {
-		t.Fatalf("data changed by the resize on node-a")
-	}
+	got := checksum(t, p.a, dev, 8)
+	require.Equal(t, sum, got, "data changed by the resize on node-a")
 	p.waitInSync(t, p.a, r.name, time.Minute)
 	drbdadm(t, p.a, "secondary", r.name)
 	drbdadm(t, p.b, "primary", r.name)
-	if got := checksum(t, p.b, dev, 8); got != sum {
-		t.Fatalf("data changed by the resize on node-b")
-	}
+	got = checksum(t, p.b, dev, 8)
+	require.Equal(t, sum, got, "data changed by the resize on node-b")
 	drbdadm(t, p.b, "secondary", r.name)
 	p.resources[0] = r
 	p.resources[0].mib = 96
@@ -218,9 +206,7 @@ func scenarioDeletionSafety(t *testing.T, p *pair, r replicated, sum string) {
 	empty := p.desired(p.a)
 	empty.Resources = nil
 	res := apply(t, p.c, p.a, empty)
-	if res.GetMutatingCommandsRun() != 0 {
-		t.Errorf("a desired state without %s ran %d mutating commands", r.name, res.GetMutatingCommandsRun())
-	}
+	assert.EqualValues(t, 0, res.GetMutatingCommandsRun(), "a desired state without %s ran %d mutating commands", r.name, res.GetMutatingCommandsRun())
 	kinds := map[agentv1.Orphan_Kind]bool{}
 	for _, o := range res.GetOrphans() {
 		if o.GetResource() == r.name {
@@ -228,25 +214,19 @@ func scenarioDeletionSafety(t *testing.T, p *pair, r replicated, sum string) {
 		}
 	}
 	for _, k := range []agentv1.Orphan_Kind{agentv1.Orphan_BACKING_VOLUME, agentv1.Orphan_DRBD_CONFIG, agentv1.Orphan_DRBD_RESOURCE} {
-		if !kinds[k] {
-			t.Errorf("orphan %s of %s not reported; orphans: %v", k, r.name, res.GetOrphans())
-		}
+		assert.True(t, kinds[k], "orphan %s of %s not reported; orphans: %v", k, r.name, res.GetOrphans())
 	}
-	if st := nodeStatus(t, p.c, p.a); len(st.GetOrphans()) == 0 {
-		t.Error("status reports no orphans")
-	}
-	if _, ok := lvs(t, p.a, vgName)[r.name+"_00000"]; !ok {
-		t.Fatalf("backing LV of %s is gone", r.name)
-	}
+	st := nodeStatus(t, p.c, p.a)
+	assert.NotEqual(t, 0, len(st.GetOrphans()), "status reports no orphans")
+	_, ok := lvs(t, p.a, vgName)[r.name+"_00000"]
+	require.True(t, ok, "backing LV of %s is gone", r.name)
 	p.waitInSync(t, p.a, r.name, 30*time.Second)
 	drbdadm(t, p.a, "primary", r.name)
-	if got := checksum(t, p.a, drbdDev(r.minor), 8); got != sum {
-		t.Fatalf("data of the orphan changed")
-	}
+	got := checksum(t, p.a, drbdDev(r.minor), 8)
+	require.Equal(t, sum, got, "data of the orphan changed")
 	drbdadm(t, p.a, "secondary", r.name)
-	if res := apply(t, p.c, p.a, p.desired(p.a)); res.GetMutatingCommandsRun() != 0 || len(res.GetOrphans()) != 0 {
-		t.Errorf("re-told: %d mutating commands, orphans %v", res.GetMutatingCommandsRun(), res.GetOrphans())
-	}
+	res = apply(t, p.c, p.a, p.desired(p.a))
+	assert.False(t, res.GetMutatingCommandsRun() != 0 || len(res.GetOrphans()) != 0, "re-told: %d mutating commands, orphans %v", res.GetMutatingCommandsRun(), res.GetOrphans())
 }
 
 // scenarioRestart: scenario 5. The agent is killed while it converges a new
@@ -267,34 +247,25 @@ func scenarioRestart(t *testing.T, p *pair, r1 replicated, sum string) {
 		out, _ := p.a.Shell(ctx, fmt.Sprintf(`grep -c 'mutating=true.*%s\|%s.*mutating=true' %s || true`, r2.name, r2.name, agentLog))
 		return strings.TrimSpace(out) != "0", "no mutating command for pvc-r2 yet"
 	})
-	if err := p.c.KillAgent(ctx, p.a); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.c.KillAgent(ctx, p.a))
 	if err := <-applied; err == nil {
 		t.Log("the interrupted Apply finished before the kill; the restart still must converge")
 	}
 	t.Logf("killed the agent mid-converge; executor log:\n%s", sh(t, p.a, "grep 'host command' "+agentLog+" | tail -n 4"))
-	if err := p.c.StartAgent(ctx, p.a, agentFlags...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.c.StartAgent(ctx, p.a, agentFlags...))
 	timed(t, "converge after the restart", func() { p.converge(t) })
 	p.waitInSync(t, p.a, r2.name, time.Minute)
 	p.waitInSync(t, p.a, r1.name, time.Minute)
 	drbdadm(t, p.a, "primary", r1.name)
-	if got := checksum(t, p.a, drbdDev(r1.minor), 8); got != sum {
-		t.Fatalf("data of %s changed by the restart", r1.name)
-	}
+	got := checksum(t, p.a, drbdDev(r1.minor), 8)
+	require.Equal(t, sum, got, "data of %s changed by the restart", r1.name)
 	drbdadm(t, p.a, "secondary", r1.name)
 	for _, vm := range []*labVM{p.a, p.b} {
 		before := strings.Count(sh(t, vm, "cat "+agentLog), "\n")
 		res := apply(t, p.c, vm, p.desired(vm))
 		log := sh(t, vm, fmt.Sprintf("tail -n +%d %s", before+1, agentLog))
-		if res.GetMutatingCommandsRun() != 0 || strings.Contains(log, "mutating=true") {
-			t.Errorf("%s: no-op converge ran %d mutating commands; executor log:\n%s", vm.Name, res.GetMutatingCommandsRun(), log)
-		}
-		if !strings.Contains(log, "mutating=false") {
-			t.Errorf("%s: the executor's debug log shows no commands at all:\n%s", vm.Name, log)
-		}
+		assert.False(t, res.GetMutatingCommandsRun() != 0 || strings.Contains(log, "mutating=true"), "%s: no-op converge ran %d mutating commands; executor log:\n%s", vm.Name, res.GetMutatingCommandsRun(), log)
+		assert.Contains(t, log, "mutating=false", "%s: the executor's debug log shows no commands at all:\n%s", vm.Name, log)
 	}
 }
 
@@ -313,9 +284,8 @@ func scenarioFailure(t *testing.T, p *pair, r replicated) {
 		return len(peers) == 1 && peers[0].GetConnectionState() != "Connected", fmt.Sprint(peers)
 	})
 	drbdadm(t, p.b, "primary", r.name)
-	if got := checksum(t, p.b, dev, 16); got != acked {
-		t.Fatalf("node-b lost acknowledged writes: reads %s, node-a wrote %s", got, acked)
-	}
+	got := checksum(t, p.b, dev, 16)
+	require.Equal(t, acked, got, "node-b lost acknowledged writes: reads %s, node-a wrote %s", got, acked)
 	// Writes while node-a is away: what it must resync.
 	const resyncMiB = 32
 	sh(t, p.b, fmt.Sprintf("dd if=/dev/urandom of=%s bs=1M count=%d oflag=direct conv=fsync 2>/dev/null", dev, resyncMiB))
@@ -324,13 +294,9 @@ func scenarioFailure(t *testing.T, p *pair, r replicated) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	timed(t, "node-a reboot", func() {
-		if err := p.c.Restart(ctx, p.a); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, p.c.Restart(ctx, p.a))
 	})
-	if err := p.c.StartAgent(ctx, p.a, agentFlags...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.c.StartAgent(ctx, p.a, agentFlags...))
 	begin := time.Now()
 	p.converge(t)
 	sync := watchResync(t, p.a, r.minor)
@@ -338,9 +304,8 @@ func scenarioFailure(t *testing.T, p *pair, r replicated) {
 	t.Logf("resync: node-a back in sync %s after its agent was re-told; %s", time.Since(begin).Round(100*time.Millisecond), sync)
 	drbdadm(t, p.b, "secondary", r.name)
 	drbdadm(t, p.a, "primary", r.name)
-	if got := checksum(t, p.a, dev, resyncMiB); got != want {
-		t.Fatalf("node-a after resync reads %s, node-b wrote %s", got, want)
-	}
+	got = checksum(t, p.a, dev, resyncMiB)
+	require.Equal(t, want, got, "node-a after resync reads %s, node-b wrote %s", got, want)
 	drbdadm(t, p.a, "secondary", r.name)
 }
 
@@ -378,7 +343,7 @@ func watchResync(t *testing.T, vm *labVM, minor uint32) string {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("%s: no resync to UpToDate within 3 minutes", vm.Name)
+	require.FailNow(t, "no resync to UpToDate within 3 minutes", vm.Name)
 	return ""
 }
 
@@ -411,25 +376,18 @@ func scenarioRefusal84(t *testing.T, p *pair) {
 		}}}
 	d.Resources = append(d.Resources, three)
 	res, err := p.c.Agent(p.a).Apply(t.Context(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, r := range res.GetResources() {
 		switch {
 		case r.GetName() != three.GetName():
-			if r.GetOutcome() != agentv1.Outcome_UNCHANGED {
-				t.Errorf("%s: %s (%s)", r.GetName(), r.GetOutcome(), r.GetMessage())
-			}
+			assert.Equal(t, agentv1.Outcome_UNCHANGED, r.GetOutcome(), "%s: %s (%s)", r.GetName(), r.GetOutcome(), r.GetMessage())
 		case r.GetOutcome() != agentv1.Outcome_FAILED || !strings.Contains(r.GetMessage(), "DRBD is 8.4.11") || !strings.Contains(r.GetMessage(), "3 replicas"):
-			t.Errorf("3 replicas on DRBD 8.4: %s %q; want FAILED naming 8.4.11 and 3 replicas", r.GetOutcome(), r.GetMessage())
+			assert.Fail(t, "3 replicas on DRBD 8.4: want FAILED naming 8.4.11 and 3 replicas", "%s %q", r.GetOutcome(), r.GetMessage())
 		default:
 			t.Logf("refused: %s", r.GetMessage())
 		}
 	}
-	if res.GetMutatingCommandsRun() != 0 {
-		t.Errorf("the refusal ran %d mutating commands", res.GetMutatingCommandsRun())
-	}
-	if _, ok := lvs(t, p.a, vgName)["pvc-three_00000"]; ok {
-		t.Error("a backing volume was created for the refused resource")
-	}
+	assert.EqualValues(t, 0, res.GetMutatingCommandsRun(), "the refusal ran %d mutating commands", res.GetMutatingCommandsRun())
+	_, ok := lvs(t, p.a, vgName)["pvc-three_00000"]
+	assert.False(t, ok, "a backing volume was created for the refused resource")
 }

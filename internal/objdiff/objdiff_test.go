@@ -18,9 +18,8 @@ func TestUnifiedDiff(t *testing.T) {
 		{"a", "b", "--- x\n+++ y\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n\\ No newline at end of file\n"},
 	}
 	for _, tc := range cases {
-		if got := unified("x", "y", tc.a, tc.b); got != tc.want {
-			t.Errorf("unified(%q, %q):\n%s\nwant:\n%s", tc.a, tc.b, got, tc.want)
-		}
+		got := unified("x", "y", tc.a, tc.b)
+		assert.Equal(t, tc.want, got, "unified(%q, %q):\n%s\nwant:\n%s", tc.a, tc.b, got, tc.want)
 	}
 }
 

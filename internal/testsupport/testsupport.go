@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Environment variables that skip tests explicitly; tests are never skipped
@@ -40,13 +42,10 @@ func SkipIntegration(t testing.TB, what string) {
 func RequireRoot(t testing.TB, what string, tools ...string) {
 	t.Helper()
 	SkipIntegration(t, what)
-	if os.Geteuid() != 0 {
-		t.Fatalf("%s needs root: run as root (or set %s=1)", what, SkipIntegrationEnv)
-	}
+	require.Zero(t, os.Geteuid(), "%s needs root: run as root (or set %s=1)", what, SkipIntegrationEnv)
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s needs %s: run make test-deps (hack/install-deps.sh installs it): %v", what, tool, err)
-		}
+		_, err := exec.LookPath(tool)
+		require.NoError(t, err, "%s needs %s: run make test-deps (hack/install-deps.sh installs it)", what, tool)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
@@ -22,13 +24,10 @@ import (
 func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
 	testsupport.SkipIntegration(t, "not checking with the real drbdadm")
-	if _, err := exec.LookPath("drbdadm"); err != nil {
-		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
-	}
+	_, err := exec.LookPath("drbdadm")
+	require.NoError(t, err, "drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps)")
 	out, err := run(context.Background(), "drbdadm", node, addrs, args...)
-	if err != nil {
-		t.Fatalf("drbdadm %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(t, err, "drbdadm %s", strings.Join(args, " "))
 	return out
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
@@ -17,12 +19,9 @@ const Drbdadm84Path = "/lib/drbd/drbdadm-84"
 func Drbdadm84(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
 	testsupport.SkipIntegration(t, "not checking with the real drbdadm-84")
-	if _, err := os.Stat(Drbdadm84Path); err != nil {
-		t.Fatalf("%s not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", Drbdadm84Path, err)
-	}
+	_, err := os.Stat(Drbdadm84Path)
+	require.NoError(t, err, "%s not found: run hack/install-deps.sh drbd-utils (or make test-deps)", Drbdadm84Path)
 	out, err := run(context.Background(), Drbdadm84Path, node, addrs, args...)
-	if err != nil {
-		t.Fatalf("drbdadm-84 %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(t, err, "drbdadm-84 %s", strings.Join(args, " "))
 	return out
 }
