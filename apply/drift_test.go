@@ -19,9 +19,7 @@ var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", R
 
 func TestDriftShownByDiffAndCorrectedByApply(t *testing.T) {
 	cfg := kube.Config(t)
-	id := testID("drift")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	_, objs, opts := testCase(t, "drift")
 	_, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err)
 

@@ -37,6 +37,14 @@ func testObjects(t testing.TB, id string) []*unstructured.Unstructured {
 	return objs
 }
 
+// testCase gives a test a fresh id, the test objects of it and the options
+// of a run against them.
+func testCase(t testing.TB, prefix string) (string, []*unstructured.Unstructured, Options) {
+	t.Helper()
+	id := testID(prefix)
+	return id, testObjects(t, id), testOptions(id)
+}
+
 // testOptions are the options of a run against the objects of id.
 func testOptions(id string) Options {
 	o := DefaultOptions()

@@ -24,9 +24,7 @@ var (
 
 func TestPruneRemovesOnlyWhatLeftAndKeepsData(t *testing.T) {
 	cfg := kube.Config(t)
-	id := testID("prune")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	id, objs, opts := testCase(t, "prune")
 	opts.Prune = true
 	_, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err)

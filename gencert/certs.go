@@ -41,16 +41,7 @@ func serialNumber() (*big.Int, error) {
 
 // newCA creates a self-signed CA certificate and its key.
 func newCA(now time.Time, validity time.Duration, name string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := newKey()
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate CA key: %w", err)
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, fmt.Errorf("CA serial number: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+	return issue("CA", &x509.Certificate{
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"piraeusctl"}},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              now.Add(validity),
@@ -58,43 +49,43 @@ func newCA(now time.Time, validity time.Duration, name string) (*x509.Certificat
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sign CA certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	return cert, key, err
+	}, nil, nil)
 }
 
 // newServingCert creates a server certificate for the names, signed by ca.
 // It never outlives the CA.
 func newServingCert(now time.Time, validity time.Duration, names SANs, ca *x509.Certificate, caKey crypto.Signer) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := newKey()
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate serving key: %w", err)
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, fmt.Errorf("serving serial number: %w", err)
-	}
 	notAfter := now.Add(validity)
 	if notAfter.After(ca.NotAfter) {
 		notAfter = ca.NotAfter
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names.commonName()},
-		NotBefore:    now.Add(-backdate),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     names.DNS,
-		IPAddresses:  names.IPs,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	return issue("serving", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: names.commonName()},
+		NotBefore:   now.Add(-backdate),
+		NotAfter:    notAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    names.DNS,
+		IPAddresses: names.IPs,
+	}, ca, caKey)
+}
+
+// issue gives tmpl a fresh key and serial number and signs it by parent
+// with signer, or by itself when parent is nil.
+func issue(what string, tmpl, parent *x509.Certificate, signer crypto.Signer) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := newKey()
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign serving certificate: %w", err)
+		return nil, nil, fmt.Errorf("generate %s key: %w", what, err)
+	}
+	if tmpl.SerialNumber, err = serialNumber(); err != nil {
+		return nil, nil, fmt.Errorf("%s serial number: %w", what, err)
+	}
+	if parent == nil {
+		parent, signer = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign %s certificate: %w", what, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	return cert, key, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,19 +65,15 @@ func Run(ctx context.Context, cfg *rest.Config, opts RunOptions) error {
 		_, err := g.Pass(ctx)
 		return err
 	}
-	var ready atomic.Bool
-	if opts.HealthAddr != "" {
-		stop, err := health.Serve(ctx, opts.HealthAddr, &ready)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	probes, err := health.Serve(ctx, opts.HealthAddr)
+	if err != nil {
+		return err
 	}
+	defer probes.Stop()
+	probes.Ready() // standby replicas are healthy too
 	if !opts.LeaderElect {
-		ready.Store(true)
 		return g.loop(ctx, opts)
 	}
-	ready.Store(true) // standby replicas are healthy too
 	return g.leaderLoop(ctx, client, opts)
 }
 

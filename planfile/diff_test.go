@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/internal/objdiff"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 func TestDiff(t *testing.T) {
@@ -18,7 +19,7 @@ func TestDiff(t *testing.T) {
 
 	changed := old[0].DeepCopy()
 	changed.SetLabels(map[string]string{"moved": "yes"})
-	added := obj("v1", "ConfigMap", "piraeus-datastore", "extra")
+	added := testsupport.Object("v1", "ConfigMap", "piraeus-datastore", "extra")
 	cur := append([]*unstructured.Unstructured{changed, added}, without(old[1:], worker3)...)
 	diffs, err := Diff(old, cur)
 	require.NoError(t, err)

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 func dirFiles(t *testing.T, dir string) []string {
@@ -86,11 +88,11 @@ func TestExportFileNames(t *testing.T) {
 	}
 	got := ExportFileNames(
 		[]*unstructured.Unstructured{
-			obj("apps/v1", "Deployment", "ns", "linstor-controller"),
-			obj("v1", "Service", "ns", "linstor-controller"),
-			obj("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default"),
-			obj("example.com/v1", "Service", "ns", "linstor-controller"),
-			obj("v1", "Weird Kind", "", "A/B"),
+			testsupport.Object("apps/v1", "Deployment", "ns", "linstor-controller"),
+			testsupport.Object("v1", "Service", "ns", "linstor-controller"),
+			testsupport.Object("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default"),
+			testsupport.Object("example.com/v1", "Service", "ns", "linstor-controller"),
+			testsupport.Object("v1", "Weird Kind", "", "A/B"),
 		})
 	assert.Equal(t, []string{
 		"deployment-ns-linstor-controller.yaml",

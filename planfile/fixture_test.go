@@ -28,15 +28,6 @@ func planYAML(t testing.TB, objs []*unstructured.Unstructured) string {
 	return b.String()
 }
 
-func obj(apiVersion, kind, ns, name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
-}
-
 // without returns objs without the object named id.
 func without(objs []*unstructured.Unstructured, id string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured

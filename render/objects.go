@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/piraeusctl/piraeusctl/api/crds"
@@ -52,7 +53,7 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 		set.given = append(set.given, u)
 	}
 	for i, p := range m.Passthrough {
-		obj, ok := normalizeJSON(deepCopyJSON(p)).(map[string]any)
+		obj, ok := normalizeJSON(runtime.DeepCopyJSONValue(p)).(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("passthrough object %d: not an object", i)
 		}
@@ -117,24 +118,6 @@ func stripServerFields(u *unstructured.Unstructured) {
 			delete(md, "annotations")
 		}
 	}
-}
-
-func deepCopyJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = deepCopyJSON(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = deepCopyJSON(e)
-		}
-		return out
-	}
-	return v
 }
 
 // normalizeJSON makes a decoded JSON value fit unstructured: integral

@@ -7,6 +7,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -98,20 +99,29 @@ func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []b
 	if err != nil || len(targets) == 0 {
 		return objs, p.Target, err
 	}
+	err = patchEach(objs, targets, p.Options, func(o *unstructured.Unstructured) ([]byte, error) {
+		orig, err := json.Marshal(o.Object)
+		if err != nil {
+			return nil, err
+		}
+		return ops.Apply(orig)
+	})
+	return objs, nil, err
+}
+
+// patchEach replaces each target with patch's result, checked by
+// patchedObject; errors name the object.
+func patchEach(objs []*unstructured.Unstructured, targets []int, opts map[string]bool, patch func(*unstructured.Unstructured) ([]byte, error)) error {
 	for _, i := range targets {
-		orig, err := json.Marshal(objs[i].Object)
+		out, err := patch(objs[i])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
+			return fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
 		}
-		out, err := ops.Apply(orig)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
-		}
-		if objs[i], err = patchedObject(objs[i], out, p.Options); err != nil {
-			return nil, nil, err
+		if objs[i], err = patchedObject(objs[i], out, opts); err != nil {
+			return err
 		}
 	}
-	return objs, nil, nil
+	return nil
 }
 
 func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, body map[string]any) ([]*unstructured.Unstructured, *piraeusv1.Selector, error) {
@@ -126,21 +136,14 @@ func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, b
 	if body["$patch"] == "delete" {
 		return removeIndexes(objs, targets), nil, nil
 	}
-	for _, i := range targets {
-		patch := retarget(body, objs[i], p.Target != nil)
-		merged, err := mergeObject(objs[i].Object, patch)
+	err = patchEach(objs, targets, p.Options, func(o *unstructured.Unstructured) ([]byte, error) {
+		merged, err := mergeObject(o.Object, retarget(body, o, p.Target != nil))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
+			return nil, err
 		}
-		data, err := json.Marshal(merged)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
-		}
-		if objs[i], err = patchedObject(objs[i], data, p.Options); err != nil {
-			return nil, nil, err
-		}
-	}
-	return objs, nil, nil
+		return json.Marshal(merged)
+	})
+	return objs, nil, err
 }
 
 // smpTarget: the given target, or else a selector of the object the patch
@@ -176,7 +179,7 @@ func patchTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector)
 // retarget makes a targeted patch address the object it is applied to, as
 // kustomize does, so the patch's own name or kind never renames the object.
 func retarget(body map[string]any, obj *unstructured.Unstructured, targeted bool) map[string]any {
-	patch := deepCopyJSON(body).(map[string]any)
+	patch := runtime.DeepCopyJSONValue(body).(map[string]any)
 	if !targeted {
 		return patch
 	}

@@ -11,22 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
-func obj(apiVersion, kind, ns, name string, labels map[string]string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
-		"metadata": map[string]any{"name": name}}}
-	if ns != "" {
-		u.SetNamespace(ns)
-	}
-	if labels != nil {
-		u.SetLabels(labels)
-	}
-	return u
-}
-
 func deployment(name string, containers ...string) *unstructured.Unstructured {
-	u := obj("apps/v1", "Deployment", "ns", name, map[string]string{"tier": "control"})
+	u := testsupport.Object("apps/v1", "Deployment", "ns", name)
+	u.SetLabels(map[string]string{"tier": "control"})
 	var cs []any
 	for _, c := range containers {
 		cs = append(cs, map[string]any{"name": c, "image": c + ":1", "args": []any{"--a"}})
@@ -39,9 +29,9 @@ func deployment(name string, containers ...string) *unstructured.Unstructured {
 }
 
 func patchObjects() []*unstructured.Unstructured {
-	svc := obj("v1", "Service", "ns", "linstor-controller", nil)
+	svc := testsupport.Object("v1", "Service", "ns", "linstor-controller")
 	svc.SetAnnotations(map[string]string{"expose": "yes"})
-	topo := obj("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default", nil)
+	topo := testsupport.Object("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default")
 	topo.Object["spec"] = map[string]any{"properties": map[string]any{"a": "1", "b": "2"}}
 	return []*unstructured.Unstructured{
 		deployment("linstor-controller", "controller"),

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,14 +94,11 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 	if err != nil {
 		return err
 	}
-	var ready atomic.Bool
-	if opts.HealthAddr != "" {
-		stop, err := health.Serve(ctx, opts.HealthAddr, &ready)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	probes, err := health.Serve(ctx, opts.HealthAddr)
+	if err != nil {
+		return err
 	}
+	defer probes.Stop()
 	watcher, err := watchCertificate(ctx, opts)
 	if err != nil {
 		return err
@@ -120,7 +116,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	ready.Store(true)
+	probes.Ready()
 	if err := srv.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("webhook server: %w", err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -12,9 +11,9 @@ import (
 
 // agentFlags are the flags of `piraeusctl agent`.
 type agentFlags struct {
-	opts     agent.Options
-	tlsDir   string
-	logLevel slog.Level
+	opts   agent.Options
+	tlsDir string
+	log    logFlags
 }
 
 func newAgentCommand() *cobra.Command {
@@ -31,7 +30,7 @@ resource.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := f.toOptions()
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			opts.Logger = f.log.logger(cmd)
 			return agent.Run(cmd.Context(), opts)
 		},
 	}
@@ -43,7 +42,7 @@ resource.`,
 	fl.StringVar(&f.opts.TLS.Key, "tls-key", "", "agent private key (PEM)")
 	fl.StringVar(&f.opts.TLS.CA, "tls-ca", "", "cluster CA that signs accepted client certificates (PEM)")
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug (also logs every host command), info, warn, error")
+	f.log.register(cmd, "debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
 	return cmd
 }

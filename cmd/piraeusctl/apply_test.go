@@ -2,22 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/piraeusctl/piraeusctl/gencert"
@@ -155,27 +150,7 @@ func serveWebhook(t *testing.T, env *kubetest.Env) {
 	ip := net.ParseIP(svc.Spec.ClusterIP)
 	require.True(t, loopback.Contains(ip) && ip.IsLoopback(), "webhook Service at %s: off this machine", ip)
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(int(svc.Spec.Ports[0].Port)))
-
-	health := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var logs bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"operator", "--kubeconfig", kubeconfig, "--cert-dir", dir, "--webhook-addr", addr,
-			"--health-addr", health}, strings.NewReader(""), io.Discard, &logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.Equal(t, exitOK, <-done, logs.String())
-	})
-	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}), "operator never became ready: %s", logs.String())
+	startOperator(t, "--kubeconfig", kubeconfig, "--cert-dir", dir, "--webhook-addr", addr)
 }
 
 // withoutUIDs copies a folder of inputs without their metadata.uid lines:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -11,9 +10,9 @@ import (
 
 // gencertFlags are the flags of `piraeusctl gencert`.
 type gencertFlags struct {
-	opts     gencert.RunOptions
-	kube     kubeFlags
-	logLevel slog.Level
+	opts gencert.RunOptions
+	kube kubeFlags
+	log  logFlags
 }
 
 func newGencertCommand() *cobra.Command {
@@ -50,7 +49,7 @@ in the Secret.`,
 				return err
 			}
 			opts := f.opts
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			opts.Logger = f.log.logger(cmd)
 			return gencert.Run(cmd.Context(), cfg, opts)
 		},
 	}
@@ -71,6 +70,6 @@ in the Secret.`,
 	fl.StringVar(&f.opts.LeaseName, "lease-name", f.opts.LeaseName, "Lease used for leader election")
 	fl.DurationVar(&f.opts.Resync, "resync", f.opts.Resync, "longest time between two passes")
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz (empty: none)")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

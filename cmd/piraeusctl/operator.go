@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 
 	"github.com/go-logr/logr"
@@ -13,9 +12,9 @@ import (
 
 // operatorFlags are the flags of `piraeusctl operator`.
 type operatorFlags struct {
-	opts     webhook.ServerOptions
-	kube     kubeFlags
-	logLevel slog.Level
+	opts webhook.ServerOptions
+	kube kubeFlags
+	log  logFlags
 }
 
 func newOperatorCommand() *cobra.Command {
@@ -35,7 +34,7 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
   piraeusctl operator --cert-dir /tmp/k8s-webhook-server/serving-certs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			logger := f.log.logger(cmd)
 			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			cfg, err := f.kube.restConfig()
 			if err != nil {
@@ -57,6 +56,6 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 	fl.StringVar(&f.opts.CertDir, "cert-dir", f.opts.CertDir, "directory with tls.crt and tls.key (the mounted Secret webhook-server-cert)")
 	fl.DurationVar(&f.opts.CertWatchInterval, "cert-watch-interval", f.opts.CertWatchInterval, "how often the certificate files are re-read besides file change events")
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz (empty: none)")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

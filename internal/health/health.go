@@ -12,13 +12,24 @@ import (
 	"time"
 )
 
-// Serve answers /healthz (always ok) and /readyz (ok once ready is set) on
-// addr until stop is called.
-func Serve(ctx context.Context, addr string, ready *atomic.Bool) (stop func(), err error) {
+// Probes answer /healthz (always ok while serving) and /readyz (ok once
+// Ready was called).
+type Probes struct {
+	ready atomic.Bool
+	srv   *http.Server
+}
+
+// Serve serves the probes on addr until Stop; an empty addr serves none
+// (the component runs without probes, as in a one-shot run).
+func Serve(ctx context.Context, addr string) (*Probes, error) {
+	p := &Probes{}
+	if addr == "" {
+		return p, nil
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
+		if !p.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -28,15 +39,24 @@ func Serve(ctx context.Context, addr string, ready *atomic.Bool) (stop func(), e
 	if err != nil {
 		return nil, fmt.Errorf("health endpoint %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener is gone; the probes will say so
 		}
 	}()
-	return func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}, nil
+	return p, nil
+}
+
+// Ready makes /readyz answer ok.
+func (p *Probes) Ready() { p.ready.Store(true) }
+
+// Stop stops serving.
+func (p *Probes) Stop() {
+	if p.srv == nil {
+		return
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.srv.Shutdown(shutdown)
 }

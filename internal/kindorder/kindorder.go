@@ -49,54 +49,54 @@ var stageNames = map[Stage]string{
 
 func (s Stage) String() string { return stageNames[s] }
 
+func gk(group, kind string) schema.GroupKind { return schema.GroupKind{Group: group, Kind: kind} }
+
+// stageKinds are the known kinds in plan order, by stage; Custom lists none
+// (every kind not listed is custom).
+var stageKinds = []struct {
+	stage Stage
+	kinds []schema.GroupKind
+}{
+	{NamespacesCRDs, []schema.GroupKind{gk("", "Namespace"), gk("apiextensions.k8s.io", "CustomResourceDefinition")}},
+	{ClusterRBAC, []schema.GroupKind{gk(rbac, "ClusterRole"), gk(rbac, "ClusterRoleBinding"), gk("scheduling.k8s.io", "PriorityClass")}},
+	{ServiceAccounts, []schema.GroupKind{gk("", "ServiceAccount")}},
+	{Roles, []schema.GroupKind{gk(rbac, "Role"), gk(rbac, "RoleBinding")}},
+	{Config, []schema.GroupKind{gk("", "ConfigMap"), gk("", "Secret"), gk("", "LimitRange"), gk("", "ResourceQuota"), gk("", "PersistentVolume")}},
+	{Services, []schema.GroupKind{gk("", "Service")}},
+	{Classes, []schema.GroupKind{gk("storage.k8s.io", "CSIDriver"), gk("storage.k8s.io", "StorageClass"),
+		gk("snapshot.storage.k8s.io", "VolumeSnapshotClass"), gk("networking.k8s.io", "IngressClass"), gk("node.k8s.io", "RuntimeClass")}},
+	{Workloads, []schema.GroupKind{gk("apps", "Deployment"), gk("apps", "DaemonSet"), gk("apps", "StatefulSet"),
+		gk("batch", "Job"), gk("batch", "CronJob"), gk("", "Pod"), gk("policy", "PodDisruptionBudget"),
+		gk("", "PersistentVolumeClaim")}}, // claims after their StorageClass
+	{Custom, nil},
+	{Webhooks, []schema.GroupKind{gk(admission, "ValidatingWebhookConfiguration"), gk(admission, "MutatingWebhookConfiguration")}},
+}
+
+const (
+	rbac      = "rbac.authorization.k8s.io"
+	admission = "admissionregistration.k8s.io"
+)
+
 // entry is one kind of the table.
 type entry struct {
 	gk    schema.GroupKind
 	stage Stage
 }
 
-// table lists the known kinds in plan order; its stages never decrease.
-var table = []entry{
-	{schema.GroupKind{Kind: "Namespace"}, NamespacesCRDs},
-	{schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}, NamespacesCRDs},
-
-	{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}, ClusterRBAC},
-	{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}, ClusterRBAC},
-	{schema.GroupKind{Group: "scheduling.k8s.io", Kind: "PriorityClass"}, ClusterRBAC},
-
-	{schema.GroupKind{Kind: "ServiceAccount"}, ServiceAccounts},
-
-	{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}, Roles},
-	{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}, Roles},
-
-	{schema.GroupKind{Kind: "ConfigMap"}, Config},
-	{schema.GroupKind{Kind: "Secret"}, Config},
-	{schema.GroupKind{Kind: "LimitRange"}, Config},
-	{schema.GroupKind{Kind: "ResourceQuota"}, Config},
-	{schema.GroupKind{Kind: "PersistentVolume"}, Config},
-
-	{schema.GroupKind{Kind: "Service"}, Services},
-
-	{schema.GroupKind{Group: "storage.k8s.io", Kind: "CSIDriver"}, Classes},
-	{schema.GroupKind{Group: "storage.k8s.io", Kind: "StorageClass"}, Classes},
-	{schema.GroupKind{Group: "snapshot.storage.k8s.io", Kind: "VolumeSnapshotClass"}, Classes},
-	{schema.GroupKind{Group: "networking.k8s.io", Kind: "IngressClass"}, Classes},
-	{schema.GroupKind{Group: "node.k8s.io", Kind: "RuntimeClass"}, Classes},
-
-	{schema.GroupKind{Group: "apps", Kind: "Deployment"}, Workloads},
-	{schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, Workloads},
-	{schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, Workloads},
-	{schema.GroupKind{Group: "batch", Kind: "Job"}, Workloads},
-	{schema.GroupKind{Group: "batch", Kind: "CronJob"}, Workloads},
-	{schema.GroupKind{Kind: "Pod"}, Workloads},
-	{schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}, Workloads},
-	{schema.GroupKind{Kind: "PersistentVolumeClaim"}, Workloads}, // after its StorageClass
-
-	{schema.GroupKind{}, Custom}, // every kind not listed
-
-	{schema.GroupKind{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}, Webhooks},
-	{schema.GroupKind{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}, Webhooks},
-}
+// table lists the known kinds in plan order, the empty GroupKind standing
+// for every kind not listed; its stages never decrease.
+var table = func() []entry {
+	var out []entry
+	for _, s := range stageKinds {
+		if s.stage == Custom {
+			out = append(out, entry{stage: Custom})
+		}
+		for _, k := range s.kinds {
+			out = append(out, entry{k, s.stage})
+		}
+	}
+	return out
+}()
 
 // rankOf maps each listed kind to its position in table.
 var rankOf = func() map[schema.GroupKind]int {

@@ -10,15 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-)
 
-func object(gk schema.GroupKind, ns, name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gk.WithVersion("v1"))
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
-}
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
+)
 
 func TestTableStagesNeverDecrease(t *testing.T) {
 	seen := map[schema.GroupKind]bool{}
@@ -56,10 +50,10 @@ func TestSortedOrderIsApplyOrder(t *testing.T) {
 			gk = schema.GroupKind{Group: "storage.piraeus.io", Kind: "StorageTopology"}
 		}
 		for i := range 3 {
-			objs = append(objs, object(gk, fmt.Sprintf("ns-%d", i%2), fmt.Sprintf("o-%d", i)))
+			objs = append(objs, testsupport.Object(gk.WithVersion("v1").GroupVersion().String(), gk.Kind, fmt.Sprintf("ns-%d", i%2), fmt.Sprintf("o-%d", i)))
 		}
 	}
-	objs = append(objs, object(schema.GroupKind{Group: "example.com", Kind: "Widget"}, "", "w"))
+	objs = append(objs, testsupport.Object("example.com/v1", "Widget", "", "w"))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
 		rng.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
@@ -76,28 +70,28 @@ func TestSortedOrderIsApplyOrder(t *testing.T) {
 // TestSortOrder pins the whole order of the kinds a plan holds.
 func TestSortOrder(t *testing.T) {
 	want := []*unstructured.Unstructured{
-		obj("v1", "Namespace", "", "ns"),
-		obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "a.piraeus.io"),
-		obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", "a"),
-		obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", "b"),
-		obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", "a"),
-		obj("v1", "ServiceAccount", "a", "z"),
-		obj("v1", "ServiceAccount", "b", "a"),
-		obj("rbac.authorization.k8s.io/v1", "Role", "ns", "a"),
-		obj("rbac.authorization.k8s.io/v1", "RoleBinding", "ns", "a"),
-		obj("v1", "ConfigMap", "ns", "a"),
-		obj("v1", "Secret", "ns", "a"),
-		obj("v1", "Service", "ns", "a"),
-		obj("storage.k8s.io/v1", "CSIDriver", "", "linstor.csi.linbit.com"),
-		obj("storage.k8s.io/v1", "StorageClass", "", "a"),
-		obj("apps/v1", "Deployment", "ns", "a"),
-		obj("apps/v1", "DaemonSet", "ns", "a"),
-		obj("apps/v1", "DaemonSet", "ns", "b"),
-		obj("policy/v1", "PodDisruptionBudget", "ns", "a"),
-		obj("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default"),
-		obj("example.com/v1", "Widget", "", "a"),
-		obj("example.org/v1", "Widget", "", "a"),
-		obj("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "", "a"),
+		testsupport.Object("v1", "Namespace", "", "ns"),
+		testsupport.Object("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "a.piraeus.io"),
+		testsupport.Object("rbac.authorization.k8s.io/v1", "ClusterRole", "", "a"),
+		testsupport.Object("rbac.authorization.k8s.io/v1", "ClusterRole", "", "b"),
+		testsupport.Object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", "a"),
+		testsupport.Object("v1", "ServiceAccount", "a", "z"),
+		testsupport.Object("v1", "ServiceAccount", "b", "a"),
+		testsupport.Object("rbac.authorization.k8s.io/v1", "Role", "ns", "a"),
+		testsupport.Object("rbac.authorization.k8s.io/v1", "RoleBinding", "ns", "a"),
+		testsupport.Object("v1", "ConfigMap", "ns", "a"),
+		testsupport.Object("v1", "Secret", "ns", "a"),
+		testsupport.Object("v1", "Service", "ns", "a"),
+		testsupport.Object("storage.k8s.io/v1", "CSIDriver", "", "linstor.csi.linbit.com"),
+		testsupport.Object("storage.k8s.io/v1", "StorageClass", "", "a"),
+		testsupport.Object("apps/v1", "Deployment", "ns", "a"),
+		testsupport.Object("apps/v1", "DaemonSet", "ns", "a"),
+		testsupport.Object("apps/v1", "DaemonSet", "ns", "b"),
+		testsupport.Object("policy/v1", "PodDisruptionBudget", "ns", "a"),
+		testsupport.Object("storage.piraeus.io/v1alpha1", "StorageTopology", "", "default"),
+		testsupport.Object("example.com/v1", "Widget", "", "a"),
+		testsupport.Object("example.org/v1", "Widget", "", "a"),
+		testsupport.Object("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "", "a"),
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for range 20 {
@@ -106,13 +100,4 @@ func TestSortOrder(t *testing.T) {
 		Sort(got)
 		require.Equal(t, want, got)
 	}
-}
-
-func obj(apiVersion, kind, ns, name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Environment variables that skip tests explicitly; tests are never skipped
@@ -65,4 +66,15 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Object is a bare Kubernetes object for tests: apiVersion, kind, name and,
+// when not empty, namespace.
+func Object(apiVersion, kind, namespace, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetNamespace(namespace)
+	u.SetName(name)
+	return u
 }
