@@ -18,7 +18,7 @@ review, diff and commit, then converged.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand(), newApplyCommand())
-	root.AddCommand(newAgentCommand())
+	root.AddCommand(newAgentCommand(), newControllerCommand())
 	root.AddCommand(newGencertCommand(), newOperatorCommand())
 	return root
 }

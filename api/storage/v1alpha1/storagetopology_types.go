@@ -269,6 +269,15 @@ type Replica struct {
 	TieBreaker bool `json:"tieBreaker,omitempty"`
 	// NodeID is the DRBD node id (0-31) within the volume.
 	NodeID int32 `json:"nodeId"`
+	// Port is the DRBD TCP port this replica listens on; unique on its node
+	// (0 until allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	Port int32 `json:"port,omitempty"`
+	// Minors are the DRBD minor numbers of the volumes on this node, one per
+	// volume definition in spec.volumes order; unique on the node (empty until
+	// allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	Minors []int32 `json:"minors,omitempty"`
 	// Reason says why the replica is here (shown by plan --explain).
 	// +kubebuilder:validation:Optional
 	Reason string `json:"reason,omitempty"`
@@ -284,6 +293,49 @@ type StorageTopologyStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Nodes as their agents report them, sorted by name.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+}
+
+// NodeStatus is one node's agent and pools as observed.
+type NodeStatus struct {
+	// Name of the node.
+	Name string `json:"name"`
+	// Connected: the controller holds a status stream from the node's agent.
+	// +kubebuilder:validation:Optional
+	Connected bool `json:"connected,omitempty"`
+	// Pools on the node with capacity and free space, sorted by name.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Pools []PoolStatus `json:"pools,omitempty"`
+	// Orphans: resources on the node that no StorageVolume claims; left
+	// alone, listed so that people can decide.
+	// +kubebuilder:validation:Optional
+	Orphans []string `json:"orphans,omitempty"`
+	// Replicas is how many replicas the node holds (deployed).
+	// +kubebuilder:validation:Optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Errors met by the agent or by the controller driving it.
+	// +kubebuilder:validation:Optional
+	Errors []string `json:"errors,omitempty"`
+}
+
+// PoolStatus is one storage pool as its agent reports it.
+type PoolStatus struct {
+	Name string `json:"name"`
+	// CapacityBytes of the pool.
+	// +kubebuilder:validation:Optional
+	CapacityBytes int64 `json:"capacityBytes,omitempty"`
+	// FreeBytes in the pool.
+	// +kubebuilder:validation:Optional
+	FreeBytes int64 `json:"freeBytes,omitempty"`
+	// Error reading the pool, if any.
+	// +kubebuilder:validation:Optional
+	Error string `json:"error,omitempty"`
 }
 
 // StorageTopology is the storage state the controller converges nodes to.
