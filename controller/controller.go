@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -168,37 +167,53 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 }
 
 // countingClient counts every write in the api_writes metric.
-func countingClient(c client.Client, m *metrics) client.Client {
-	count := func(obj client.Object) {
-		kind := fmt.Sprintf("%T", obj)
-		m.apiWrites.WithLabelValues(kind).Inc()
-	}
-	return interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count(obj)
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count(obj)
-			return c.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count(obj)
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			count(obj)
-			return c.Delete(ctx, obj, opts...)
-		},
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			count(obj)
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count(obj)
-			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
+func countingClient(c client.Client, m *metrics) client.Client { return &counting{Client: c, m: m} }
+
+// counting is a client.Client whose writes are counted by kind.
+type counting struct {
+	client.Client
+	m *metrics
+}
+
+func (c *counting) count(obj client.Object) { c.m.apiWrites.WithLabelValues(fmt.Sprintf("%T", obj)).Inc() }
+
+func (c *counting) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.count(obj)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c *counting) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	c.count(obj)
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c *counting) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.count(obj)
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c *counting) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	c.count(obj)
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+func (c *counting) Status() client.SubResourceWriter {
+	return &countingStatus{SubResourceWriter: c.Client.Status(), c: c}
+}
+
+type countingStatus struct {
+	client.SubResourceWriter
+	c *counting
+}
+
+func (s *countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	s.c.count(obj)
+	return s.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (s *countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.c.count(obj)
+	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 // report returns the node's report, creating it.

@@ -131,9 +131,11 @@ func VolumeStatus(v *storagev1alpha1.StorageVolume, in StatusInput) storagev1alp
 	}
 	setCondition(&out, v.Generation, in.Placed)
 	ready, degraded := readiness(v, out.Replicas, in.DrbdLayer, in.Placed.Status == metav1.ConditionTrue)
-	wasReady := meta.FindStatusCondition(prev.Conditions, storagev1alpha1.ConditionReady) != nil
+	// Degraded appears the first time the volume is Ready and stays: before
+	// that, a volume being deployed is not degraded (see fresh).
+	everReady := meta.FindStatusCondition(prev.Conditions, storagev1alpha1.ConditionDegraded) != nil
 	setCondition(&out, v.Generation, ready)
-	if wasReady || ready.Status == metav1.ConditionTrue {
+	if everReady || ready.Status == metav1.ConditionTrue {
 		setCondition(&out, v.Generation, degraded)
 	}
 	return out
