@@ -175,7 +175,9 @@ type counting struct {
 	m *metrics
 }
 
-func (c *counting) count(obj client.Object) { c.m.apiWrites.WithLabelValues(fmt.Sprintf("%T", obj)).Inc() }
+func (c *counting) count(obj client.Object) {
+	c.m.apiWrites.WithLabelValues(fmt.Sprintf("%T", obj)).Inc()
+}
 
 func (c *counting) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	c.count(obj)

@@ -1,7 +1,6 @@
 package kubetest
 
 import (
-
 	"k8s.io/client-go/rest"
 )
 
@@ -25,4 +24,3 @@ func (e *Env) RESTConfig() *rest.Config { return rest.CopyConfig(e.cfg) }
 
 // KubeconfigPath is the admin kubeconfig file of a Launched server.
 func (e *Env) KubeconfigPath() string { return e.kubeconfig }
-
