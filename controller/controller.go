@@ -115,8 +115,6 @@ type Controller struct {
 	applied  map[string]appliedState
 	// deleted: volume uid → node → its replica was deleted there.
 	deleted map[types.UID]map[string]bool
-	// seen: volume uid → the spec generation whose nodes were told.
-	seen map[types.UID]int64
 	// unplaced: volume name → why placement failed.
 	unplaced map[string]string
 	// topoDirty: the topology status must be recomputed.
@@ -151,7 +149,6 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		reports:    map[string]*NodeReport{},
 		applied:    map[string]appliedState{},
 		deleted:    map[types.UID]map[string]bool{},
-		seen:       map[types.UID]int64{},
 		unplaced:   map[string]string{},
 		refusedCRD: map[types.UID]bool{},
 		volumes:    workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes"}),

@@ -45,7 +45,6 @@ func (c *Controller) finalizeVolume(ctx context.Context, v *storagev1alpha1.Stor
 	c.log.Info("volume deleted", "volume", v.Name, "uid", v.UID)
 	c.mu.Lock()
 	delete(c.deleted, v.UID)
-	delete(c.seen, v.UID)
 	c.mu.Unlock()
 	return 0, nil
 }

@@ -20,6 +20,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,6 +61,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// drbdSimulated reports whether the agent can simulate DRBD (this kernel
+// has none); without it only storage-layer volumes can become Ready.
+func drbdSimulated() bool {
+	out, err := exec.Command(binary, "agent", "--help").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "--drbd-sim-dir")
 }
 
 // localDatastore starts hack/local-up.sh's datastore for one test.
@@ -300,4 +310,207 @@ func TestStorageOnlyVolumes(t *testing.T) {
 		}
 	}
 	_ = plan.TopologyName
+}
+
+// TestTwoControllersNeverDoubleAllocate runs two controllers without leader
+// election against 100 DRBD volumes created at once: every port and minor of
+// every node goes to one volume only, in the specs and in the ledgers.
+func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
+	env := localDatastore(t, localup.Options{Controllers: 2, ControllerArgs: []string{"--leader-elect=false"}})
+	c := kubeClient(t, env)
+	var vols []*storagev1alpha1.StorageVolume
+	var names []string
+	for i := range 100 {
+		group := localup.ClassReplicated
+		if i%2 == 1 {
+			group = localup.ClassTwo
+		}
+		v := newVolume(fmt.Sprintf("race-%03d", i), group, 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	createConcurrently(t, c, vols)
+	waitVolumes(t, c, names, 3*time.Minute, "Placed", placed)
+	assertAllocationsUnique(t, c)
+	list := &storagev1alpha1.StorageVolumeList{}
+	require.NoError(t, c.List(t.Context(), list))
+	for _, v := range list.Items {
+		want := 3
+		assert.Len(t, v.Spec.Replicas, want, "%s: 3 diskful, or 2 diskful and a tie-breaker", v.Name)
+	}
+}
+
+// TestControllerKilledMidway kills the controller with SIGKILL while 60
+// volumes are being placed and deployed, restarts it, and checks that
+// nothing is lost or doubled.
+func TestControllerKilledMidway(t *testing.T) {
+	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--leader-elect=false"}, SimulateDRBD: drbdSimulated()})
+	c := kubeClient(t, env)
+	var vols []*storagev1alpha1.StorageVolume
+	var local, drbd []string
+	for i := range 60 {
+		v := newVolume(fmt.Sprintf("crash-%02d", i), localup.ClassLocal, 8<<20)
+		if i%2 == 1 && drbdSimulated() {
+			v.Spec.ResourceGroup = localup.ClassReplicated
+			drbd = append(drbd, v.Name)
+		} else {
+			local = append(local, v.Name)
+		}
+		vols = append(vols, v)
+	}
+	createConcurrently(t, c, vols)
+	time.Sleep(700 * time.Millisecond)
+	require.NoError(t, env.Kill(localup.ControllerName))
+	require.NoError(t, env.Restart(t.Context(), localup.ControllerName))
+	waitVolumes(t, c, local, 3*time.Minute, "Ready", ready)
+	if len(drbd) > 0 {
+		waitVolumes(t, c, drbd, 3*time.Minute, "Ready", ready)
+	}
+	assertAllocationsUnique(t, c)
+	assert.Len(t, backingFiles(t, env), len(local), "one backing file per single-replica volume, none doubled")
+}
+
+// TestAgentRestartIsRetold: an agent that restarts has no state of its own;
+// the controller tells it its desired state again and the volumes stay Ready.
+func TestAgentRestartIsRetold(t *testing.T) {
+	env := localDatastore(t, localup.Options{})
+	c := kubeClient(t, env)
+	var names []string
+	var vols []*storagev1alpha1.StorageVolume
+	for i := range 6 {
+		v := newVolume(fmt.Sprintf("retold-%d", i), localup.ClassLocal, 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	createConcurrently(t, c, vols)
+	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
+	before := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	agent := "agent-" + env.Nodes[0].Name
+	require.NoError(t, env.Kill(agent))
+	require.NoError(t, env.Restart(t.Context(), agent))
+	require.Eventually(t, func() bool {
+		return metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total") > before
+	}, time.Minute, 200*time.Millisecond, "the restarted agent is told its state")
+	logData, err := os.ReadFile(filepath.Join(env.Dir, "logs", agent+".log"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, strings.Count(string(logData), "applied desired state"), 2, "applied before and after the restart")
+	waitVolumes(t, c, names, time.Minute, "Ready", ready)
+}
+
+// TestObjectsVanishDataStays: volume objects that vanish while the
+// controller is down (finalizers removed by hand, objects deleted) leave
+// their backing files in place, and the agents' orphans show in the
+// StorageTopology status once the controller is back.
+func TestObjectsVanishDataStays(t *testing.T) {
+	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--leader-elect=false"}})
+	c := kubeClient(t, env)
+	names := createReady(t, c, "vanish", 4)
+	files := backingFiles(t, env)
+	require.NoError(t, env.Kill(localup.ControllerName))
+	for _, n := range names {
+		forceDelete(t, c, n)
+	}
+	require.NoError(t, env.Restart(t.Context(), localup.ControllerName))
+	waitOrphans(t, c, len(names))
+	assert.Equal(t, files, backingFiles(t, env), "no backing file removed")
+}
+
+// TestCRDDeletedDataStays deletes the StorageVolume CRD: the API server marks
+// every volume for deletion and the controller's informer loses them all;
+// the controller refuses to destroy their storage, and after the finalizers
+// are removed by hand the data is still there, reported as orphans.
+func TestCRDDeletedDataStays(t *testing.T) {
+	env := localDatastore(t, localup.Options{})
+	c := kubeClient(t, env)
+	names := createReady(t, c, "crd", 3)
+	files := backingFiles(t, env)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, c.Get(t.Context(), types.NamespacedName{Name: "storagevolumes.storage.piraeus.io"}, crd))
+	require.NoError(t, c.Delete(t.Context(), crd))
+	require.Eventually(t, func() bool {
+		events := &corev1.EventList{}
+		require.NoError(t, c.List(t.Context(), events))
+		refused := 0
+		for _, e := range events.Items {
+			if e.Reason == "DeleteRefused" {
+				refused++
+			}
+		}
+		return refused >= len(names)
+	}, time.Minute, 500*time.Millisecond, "the controller refuses each deletion with an Event")
+	assert.Equal(t, files, backingFiles(t, env), "no backing file removed while the CRD is deleted")
+	for _, n := range names {
+		forceDelete(t, c, n)
+	}
+	waitOrphans(t, c, len(names))
+	assert.Equal(t, files, backingFiles(t, env), "no backing file removed after the objects vanished")
+}
+
+// createReady creates n single-replica volumes and waits until they are Ready.
+func createReady(t *testing.T, c client.Client, prefix string, n int) []string {
+	t.Helper()
+	var names []string
+	var vols []*storagev1alpha1.StorageVolume
+	for i := range n {
+		v := newVolume(fmt.Sprintf("%s-%d", prefix, i), localup.ClassLocal, 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	createConcurrently(t, c, vols)
+	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
+	return names
+}
+
+// forceDelete removes a volume object without its controller: finalizers
+// dropped, object deleted.
+func forceDelete(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	v := &storagev1alpha1.StorageVolume{}
+	require.NoError(t, c.Get(t.Context(), types.NamespacedName{Name: name}, v))
+	patch := client.MergeFrom(v.DeepCopy())
+	v.Finalizers = nil
+	require.NoError(t, c.Patch(t.Context(), v, patch))
+	if err := c.Delete(t.Context(), v); err != nil && !apierrors.IsNotFound(err) {
+		require.NoError(t, err)
+	}
+}
+
+// waitOrphans waits until the StorageTopology status lists n orphans.
+func waitOrphans(t *testing.T, c client.Client, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		topo := &storagev1alpha1.StorageTopology{}
+		if c.Get(t.Context(), types.NamespacedName{Name: plan.TopologyName}, topo) != nil {
+			return false
+		}
+		orphans := 0
+		for _, node := range topo.Status.Nodes {
+			orphans += len(node.Orphans)
+		}
+		return orphans >= n
+	}, time.Minute, 500*time.Millisecond, "orphans are reported")
+}
+
+// TestIdleCostsNothing: once converged, resyncs write nothing to the API
+// server and run no mutating command on any node.
+func TestIdleCostsNothing(t *testing.T) {
+	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--resync=3s"}})
+	c := kubeClient(t, env)
+	var names []string
+	var vols []*storagev1alpha1.StorageVolume
+	for i := range 10 {
+		v := newVolume(fmt.Sprintf("idle-%d", i), localup.ClassLocal, 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	createConcurrently(t, c, vols)
+	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
+	time.Sleep(5 * time.Second) // let status and topology writes settle
+	writes := metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total")
+	mutating := metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total")
+	applies := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	time.Sleep(10 * time.Second) // three resyncs
+	assert.Equal(t, writes, metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total"), "API writes during idle resyncs")
+	assert.Equal(t, mutating, metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total"), "mutating host commands during idle resyncs")
+	assert.Greater(t, metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total"), applies, "the resyncs did tell the agents")
 }

@@ -60,6 +60,7 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 	desired, problems := Desired(node, DesiredInput{Topology: orEmpty(spec), Volumes: deployable(vols, node), Fresh: fresh})
 	pending, err := c.applyIfNeeded(ctx, agent, gen, desired, problems)
 	if err != nil {
+		c.log.Warn("node not converged", "node", node, "err", err)
 		c.setNodeError(node, err.Error())
 		return unreachableRetry, nil
 	}

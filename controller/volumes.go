@@ -36,14 +36,39 @@ const (
 	deletionWaitingInterval = 5 * time.Second
 )
 
-// volumeEvent queues the volume of an informer event.
-func (c *Controller) volumeEvent(_, obj any) {
+// volumeEvent queues the volume of an informer event, and its nodes when
+// what they must hold may have changed: the node loops read the same cache,
+// so they see at least this state.
+func (c *Controller) volumeEvent(old, obj any) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if v, ok := obj.(*storagev1alpha1.StorageVolume); ok {
-		c.volumes.Add(v.Name)
+	v, ok := obj.(*storagev1alpha1.StorageVolume)
+	if !ok {
+		return
 	}
+	c.volumes.Add(v.Name)
+	o, _ := old.(*storagev1alpha1.StorageVolume)
+	if o != nil && !concernsNodes(o, v) {
+		return
+	}
+	for _, n := range volumeNodes(v) {
+		c.nodes.Add(n)
+	}
+	if o != nil {
+		for _, n := range volumeNodes(o) {
+			c.nodes.Add(n)
+		}
+	}
+}
+
+// concernsNodes reports whether a volume update changes what its nodes
+// hold: its spec, its deletion, whether it is placed, or its status nodes.
+func concernsNodes(o, v *storagev1alpha1.StorageVolume) bool {
+	return o.Generation != v.Generation ||
+		(o.DeletionTimestamp == nil) != (v.DeletionTimestamp == nil) ||
+		meta.IsStatusConditionTrue(o.Status.Conditions, storagev1alpha1.ConditionPlaced) != meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced) ||
+		!slices.Equal(volumeNodes(o), volumeNodes(v))
 }
 
 // reconcileVolume converges one StorageVolume: finalizer, placement,
@@ -71,9 +96,6 @@ func (c *Controller) reconcileVolume(ctx context.Context, name string) (time.Dur
 	placed, after, written, err := c.ensurePlaced(ctx, v, topo)
 	if err != nil || written {
 		return after, err // a written spec comes back as an update event
-	}
-	if placed.Status == metav1.ConditionTrue {
-		c.tellNodes(v)
 	}
 	return after, c.writeVolumeStatus(ctx, v, topo, placed)
 }
@@ -193,20 +215,6 @@ func (c *Controller) recordGrants(ctx context.Context, v *storagev1alpha1.Storag
 		return false, fmt.Errorf("record allocations of %s: %w", v.Name, err)
 	}
 	return true, nil
-}
-
-// tellNodes queues the volume's nodes once per spec generation.
-func (c *Controller) tellNodes(v *storagev1alpha1.StorageVolume) {
-	c.mu.Lock()
-	seen := c.seen[v.UID] == v.Generation
-	c.seen[v.UID] = v.Generation
-	c.mu.Unlock()
-	if seen {
-		return
-	}
-	for _, n := range volumeNodes(v) {
-		c.nodes.Add(n)
-	}
 }
 
 // writeVolumeStatus computes the status and writes it when it changed.

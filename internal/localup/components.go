@@ -185,6 +185,21 @@ func (e *Env) startController(ctx context.Context) error {
 	if e.opts.NoController {
 		return nil
 	}
+	for i := range max(e.opts.Controllers, 1) {
+		name := ControllerName
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", ControllerName, i+1)
+		}
+		if err := e.StartController(ctx, name, e.opts.ControllerArgs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartController runs one more controller under name with extra flags.
+// The first one's endpoints are ControllerHealth and ControllerMetrics.
+func (e *Env) StartController(ctx context.Context, name string, extra ...string) error {
 	health, err := freePort()
 	if err != nil {
 		return err
@@ -193,12 +208,14 @@ func (e *Env) startController(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.ControllerHealth = "127.0.0.1:" + strconv.Itoa(health)
-	e.ControllerMetrics = "127.0.0.1:" + strconv.Itoa(metrics)
+	h, m := "127.0.0.1:"+strconv.Itoa(health), "127.0.0.1:"+strconv.Itoa(metrics)
+	if e.ControllerHealth == "" {
+		e.ControllerHealth, e.ControllerMetrics = h, m
+	}
 	args := append([]string{"controller", "--kubeconfig", e.Kubeconfig, "--namespace", Namespace,
-		"--internal-tls-dir", e.ControllerTLSDir, "--health-addr", e.ControllerHealth, "--metrics-addr", e.ControllerMetrics}, e.opts.ControllerArgs...)
-	e.readyAddr[ControllerName] = e.ControllerHealth
-	p, err := e.start(ControllerName, args...)
+		"--internal-tls-dir", e.ControllerTLSDir, "--health-addr", h, "--metrics-addr", m}, extra...)
+	e.readyAddr[name] = h
+	p, err := e.start(name, args...)
 	if err != nil {
 		return err
 	}

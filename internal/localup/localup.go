@@ -40,6 +40,9 @@ type Options struct {
 	SimulateDRBD bool
 	// NoController leaves the controller out (tests that run their own).
 	NoController bool
+	// Controllers is how many controllers run (default 1); they are named
+	// linstor-controller, linstor-controller-2, ...
+	Controllers int
 	// ControllerArgs are extra flags of the controller.
 	ControllerArgs []string
 	Logger         *slog.Logger

@@ -19,7 +19,9 @@ type proc struct {
 	args []string
 	log  string
 	cmd  *exec.Cmd
-	done chan error
+	// exited is closed when the process has ended; err is then its exit.
+	exited chan struct{}
+	err    error
 }
 
 // start runs the process with its output in logs/<name>.log. It dies with
@@ -40,8 +42,11 @@ func (e *Env) start(name string, args ...string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, args: args, log: logPath, cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &proc{name: name, args: args, log: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	e.mu.Lock()
 	e.procs[name] = p
 	e.mu.Unlock()
@@ -54,12 +59,17 @@ func (p *proc) stop(grace time.Duration) {
 	if p == nil || p.cmd.Process == nil {
 		return
 	}
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(grace):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		<-p.exited
 	}
 }
 
@@ -72,7 +82,7 @@ func (e *Env) Kill(name string) error {
 		return fmt.Errorf("no component %q", name)
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
+	<-p.exited
 	e.log.Info("killed", "component", name)
 	return nil
 }
@@ -100,9 +110,8 @@ func (e *Env) waitReady(ctx context.Context, p *proc) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, err, tail(p.log, 20))
+		case <-p.exited:
+			return fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, p.err, tail(p.log, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
