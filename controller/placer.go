@@ -98,7 +98,7 @@ func (p *placer) placeBatch(ctx context.Context, names []string) error {
 	var needs []Need
 	for _, name := range names {
 		v := &storagev1alpha1.StorageVolume{}
-		if err := c.client.Get(ctx, types.NamespacedName{Name: name}, v); err != nil || v.DeletionTimestamp != nil || len(v.Spec.Replicas) > 0 || len(v.Spec.Volumes) == 0 {
+		if err := c.client.Get(ctx, types.NamespacedName{Name: name}, v); err != nil || v.DeletionTimestamp != nil || len(v.Spec.Replicas) > 0 || len(v.Spec.Volumes) == 0 || v.Spec.ManualPlacement {
 			continue
 		}
 		if why, bad := failed[name]; bad {

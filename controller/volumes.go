@@ -115,6 +115,9 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 	case topo == nil:
 		placed.Reason, placed.Message = "NoTopology", "StorageTopology "+plan.TopologyName+" does not exist yet"
 		return placed, placementRetry, false, nil
+	case len(v.Spec.Replicas) == 0 && v.Spec.ManualPlacement:
+		placed.Reason, placed.Message = "WaitingForPlacement", "manual placement: waiting for resources to be created through the LINSTOR API"
+		return placed, 0, false, nil
 	case len(v.Spec.Replicas) == 0 && len(v.Spec.Volumes) == 0:
 		placed.Reason, placed.Message = "NoVolumeDefinitions", "waiting for a volume definition before placing"
 		return placed, 0, false, nil

@@ -54,9 +54,15 @@ type StorageVolumeSpec struct {
 	// +kubebuilder:validation:Optional
 	LayerList []string `json:"layerList,omitempty"`
 
+	// ManualPlacement: replicas are chosen by a LINSTOR API client (resource
+	// create, autoplace), as for a LINSTOR resource definition; the
+	// controller does not place this volume by itself.
+	// +kubebuilder:validation:Optional
+	ManualPlacement bool `json:"manualPlacement,omitempty"`
+
 	// Replicas of the volume, sorted by node name. Empty until placed: the
 	// controller places a volume without replicas with the same code as
-	// `piraeusctl plan`.
+	// `piraeusctl plan` (unless manualPlacement).
 	// +kubebuilder:validation:Optional
 	// +listType=map
 	// +listMapKey=node
