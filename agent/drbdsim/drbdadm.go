@@ -2,11 +2,15 @@ package drbdsim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
@@ -69,18 +73,88 @@ func configOnly(verb string) bool {
 // replay runs the real drbdadm with args as the agent's command would run
 // (same host name), telling it the kernel is DRBD Version. A failure keeps
 // drbdadm's exit code and message but names the original command.
+//
+// drbdadm's answer depends only on its arguments, the host name and the
+// resource file (the kernel it would query is not there), so an identical
+// invocation with an unchanged file reuses the earlier answer: a steady
+// state of many resources then costs no drbdadm processes.
 func (s *Sim) replay(ctx context.Context, orig hostexec.Cmd, args []string) (hostexec.Result, error) {
+	key := s.replayKey(orig.Hostname, args)
+	if r, ok := s.replays.get(key); ok {
+		return r.result(orig)
+	}
 	c := hostexec.Cmd{Name: "env", Args: append([]string{"DRBD_DRIVER_VERSION_OVERRIDE=" + s.cfg.Version, "drbdadm"}, args...),
 		Hostname: orig.Hostname, Timeout: orig.Timeout}
 	res, err := s.cfg.Drbdadm.Run(ctx, c)
+	r := replayed{stdout: res.Stdout, stderr: res.Stderr}
 	var ee *hostexec.ExitError
-	if errors.As(err, &ee) {
-		return res, &hostexec.ExitError{Cmd: orig, ExitCode: ee.ExitCode, Stderr: ee.Stderr}
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &ee):
+		r.exit, r.stderr = ee.ExitCode, []byte(ee.Stderr)
+	case err != nil:
 		return res, fmt.Errorf("drbdsim: run the real drbdadm: %w", err)
 	}
+	s.replays.put(key, r)
+	return r.result(orig)
+}
+
+// replayKey identifies an invocation by host name, arguments and the
+// content of its resource file; "" when there is no file to read.
+func (s *Sim) replayKey(host string, args []string) string {
+	conf := parseAdm(args).conf
+	if conf == "" {
+		return ""
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return host + "\x00" + strings.Join(args, "\x00") + "\x00" + hex.EncodeToString(sum[:])
+}
+
+// replayed is one answer of the real drbdadm.
+type replayed struct {
+	stdout, stderr []byte
+	exit           int
+}
+
+func (r replayed) result(orig hostexec.Cmd) (hostexec.Result, error) {
+	res := hostexec.Result{Stdout: r.stdout, Stderr: r.stderr, ExitCode: r.exit}
+	if r.exit != 0 {
+		return res, &hostexec.ExitError{Cmd: orig, ExitCode: r.exit, Stderr: string(r.stderr)}
+	}
 	return res, nil
+}
+
+// replayCache keeps drbdadm's answers, at most maxReplays of them.
+type replayCache struct {
+	mu sync.Mutex
+	m  map[string]replayed
+}
+
+const maxReplays = 4096
+
+func (c *replayCache) get(key string) (replayed, bool) {
+	if key == "" {
+		return replayed{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[key]
+	return r, ok
+}
+
+func (c *replayCache) put(key string, r replayed) {
+	if key == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxReplays {
+		c.m = map[string]replayed{}
+	}
+	c.m[key] = r
 }
 
 // fromReplay turns a replay's result into the command's outcome.

@@ -513,9 +513,12 @@ func diskOptions(k kernelCtx) *failure {
 }
 
 // resize grows the device to the smallest backing capacity of the
-// connected diskful nodes (each read now, as DRBD asks its peers); the new
-// size reaches every connected node. Not during a resync, and never
-// smaller than the local capacity allows.
+// connected diskful nodes: its own, read now, and the peers' as their
+// kernels last read them (at attach or their own resize; real DRBD asks
+// the peers for their current capacity, so here the last node to grow its
+// backing device and resize completes the growth). The new size reaches
+// every connected node. Not during a resync, and never smaller than the
+// local capacity allows.
 func resize(k kernelCtx) *failure {
 	v, minor := k.vol, k.call.pos[0]
 	if !v.attached() {
@@ -537,13 +540,9 @@ func resize(k kernelCtx) *failure {
 			return kernelFailure(minor, errResizeResync, "")
 		}
 		peers = append(peers, yv)
-		if !yv.attached() {
-			continue
+		if yv.attached() {
+			size = min(size, yv.UsableKiB)
 		}
-		if u, err := k.s.usableKiB(k.ctx, yv.Disk, yv.MD.MaxPeers); err == nil {
-			yv.UsableKiB = u
-		}
-		size = min(size, yv.UsableKiB)
 	}
 	for _, o := range k.call.opts {
 		if o.key == "size" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ type Config struct {
 	// and the simulated kernel's own reads of its backing devices
 	// (`blockdev --getsize64`).
 	Next hostexec.Executor
-	// Drbdadm runs the real drbdadm (in dry-run mode); nil means Next.
+	// Drbdadm runs the real drbdadm (in dry-run mode); nil means Next, and
+	// then drbdadm must be installed.
 	Drbdadm hostexec.Executor
 	// ResyncTime is how long a full resync takes; zero means instantly.
 	ResyncTime time.Duration
@@ -47,6 +49,8 @@ type Sim struct {
 	cfg   Config
 	store store
 	log   *slog.Logger
+
+	replays replayCache
 
 	mu         sync.Mutex
 	transcript []Entry
@@ -74,7 +78,15 @@ func New(cfg Config) (*Sim, error) {
 	case cfg.Next == nil:
 		return nil, errors.New("drbdsim: no next executor")
 	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("drbdsim: %w", err)
+	}
+	cfg.Dir = dir
 	if cfg.Drbdadm == nil {
+		if _, err := exec.LookPath("drbdadm"); err != nil {
+			return nil, fmt.Errorf("drbdsim: every drbdadm command is checked by the real drbdadm, which is missing (install drbd-utils: hack/install-deps.sh drbd-utils): %w", err)
+		}
 		cfg.Drbdadm = cfg.Next
 	}
 	if cfg.Version == "" {

@@ -1,6 +1,7 @@
 package drbdsim
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,37 @@ func TestAdjust(t *testing.T) {
 	}
 	if got := FormatTranscript([]Entry{last}); !strings.Contains(got, "drbdsetup del-peer pvc-1 2") {
 		t.Errorf("transcript of the adjust:\n%s", got)
+	}
+}
+
+// counting counts the commands it runs.
+type counting struct {
+	next hostexec.Executor
+	n    int
+}
+
+func (c *counting) Run(ctx context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
+	c.n++
+	return c.next.Run(ctx, cmd)
+}
+
+// TestIdenticalInvocationsReplayOnce: a steady state asks drbdadm once per
+// distinct invocation; a changed file is asked again.
+func TestIdenticalInvocationsReplayOnce(t *testing.T) {
+	l := newLab(t, 0, "node-a")
+	l.resource("r", 1000, gib, false, member{"node-a", 0, false}, member{"node-b", 1, false})
+	drbdadm := &counting{next: l.nodes["node-a"].cfg.Drbdadm}
+	l.nodes["node-a"].cfg.Drbdadm = drbdadm
+	l.up("node-a", "r", true)
+	adm := l.admin("node-a", "r")
+	for range 5 {
+		l.run("node-a", adm.AdjustDryRun())
+	}
+	if drbdadm.n != 3 {
+		t.Errorf("create-md, up and 5 identical adjust --dry-run ran drbdadm %d times, want 3", drbdadm.n)
+	}
+	l.resource("r", 1000, gib, false, member{"node-a", 0, false}, member{"node-b", 1, false}, member{"node-c", 2, true})
+	if out := l.run("node-a", adm.AdjustDryRun()); !strings.Contains(out, "new-peer r 2 --_name=node-c") || drbdadm.n != 4 {
+		t.Errorf("after a change (%d runs):\n%s", drbdadm.n, out)
 	}
 }
