@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
+	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
@@ -43,6 +44,7 @@ func newLVMHost(t *testing.T) *lvmHost { return &lvmHost{t: t, vgs: map[string]*
 // dir, in front of next; drbdadm commands are checked by the real drbdadm.
 func newDRBDSim(t testing.TB, node, dir string, next hostexec.Executor) *drbdsim.Sim {
 	t.Helper()
+	drbdcheck.Require(t)
 	s, err := drbdsim.New(drbdsim.Config{Dir: dir, Node: node, Next: next,
 		Drbdadm: &hostexec.Local{Logger: slog.New(slog.DiscardHandler)}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -15,6 +15,8 @@ type cluster struct {
 	nodes    map[string]*nodeState
 	now      time.Time
 	syncTime time.Duration
+	// dirty: settle changed a node's state, which must be saved.
+	dirty bool
 }
 
 // node returns name's state, creating an empty one.
@@ -94,7 +96,7 @@ func (c *cluster) handshake(x *nodeState, p *peer, y *nodeState, q *peer) {
 		if yv == nil || !xv.attached() || !yv.attached() {
 			continue
 		}
-		agreeSize(xv, yv)
+		c.dirty = agreeSize(xv, yv) || c.dirty
 		if xv.MD.State != "UpToDate" || yv.MD.State != "UpToDate" || xv.MD.UUID == yv.MD.UUID {
 			continue
 		}
@@ -105,10 +107,15 @@ func (c *cluster) handshake(x *nodeState, p *peer, y *nodeState, q *peer) {
 			yv.MD.State = "Inconsistent"
 		default:
 			p.Connect, q.Connect, p.SplitBrain, q.SplitBrain = false, false, true, true
+		}
+		c.dirty = true
+		if !p.Connect {
 			return
 		}
 	}
-	p.DiscardMyData, q.DiscardMyData = false, false
+	if p.DiscardMyData || q.DiscardMyData {
+		p.DiscardMyData, q.DiscardMyData, c.dirty = false, false, true
+	}
 }
 
 // resyncStep starts or completes one resync; false when there was nothing
@@ -123,13 +130,13 @@ func (c *cluster) resyncStep() bool {
 			src, start := c.syncSource(x, v)
 			if src == nil {
 				if v.SyncSource != "" {
-					v.SyncSource, v.SyncStart = "", time.Time{}
+					v.SyncSource, v.SyncStart, c.dirty = "", time.Time{}, true
 					return true
 				}
 				continue
 			}
 			if v.SyncSource != src.Node || !v.SyncStart.Equal(start) {
-				v.SyncSource, v.SyncStart = src.Node, start
+				v.SyncSource, v.SyncStart, c.dirty = src.Node, start, true
 			}
 			done := start.Add(c.syncTime)
 			if c.now.Before(done) {
@@ -137,10 +144,7 @@ func (c *cluster) resyncStep() bool {
 			}
 			sv := src.volume(v.Number)
 			v.MD.State, v.MD.UUID, v.MD.History = "UpToDate", sv.MD.UUID, slices.Clone(sv.MD.History)
-			v.MD.UpToDateAt, v.SyncSource, v.SyncStart = done, "", time.Time{}
-			if v.MD.SizeKiB == 0 || sv.MD.SizeKiB < v.MD.SizeKiB {
-				v.MD.SizeKiB = min(sv.MD.SizeKiB, v.UsableKiB)
-			}
+			v.MD.UpToDateAt, v.SyncSource, v.SyncStart, c.dirty = done, "", time.Time{}, true
 			return true
 		}
 	}
@@ -256,11 +260,13 @@ func rotate(md *metadata, uuid string) {
 }
 
 // agreeSize makes two connected disks agree on the device size: the
-// larger of their sizes, as far as both backing devices allow.
-func agreeSize(a, b *volume) {
+// larger of their sizes, as far as both backing devices allow. It reports
+// a change.
+func agreeSize(a, b *volume) bool {
 	if a.MD.SizeKiB == b.MD.SizeKiB {
-		return
+		return false
 	}
 	size := min(max(a.MD.SizeKiB, b.MD.SizeKiB), a.UsableKiB, b.UsableKiB)
 	a.MD.SizeKiB, b.MD.SizeKiB = size, size
+	return true
 }

@@ -14,7 +14,10 @@
 // drbdadm's own reading of the resource file; the simulator has no parser
 // of resource files. For adjust, the simulator compares drbdadm's full
 // configuration with its kernel and runs (or, for --dry-run, prints) only
-// the difference, as drbdadm does against a real kernel.
+// the difference, as drbdadm does against a real kernel. drbdadm's answer
+// depends only on its arguments, the host name and the resource file, so
+// an identical invocation of an unchanged file reuses it (a steady state
+// starts no drbdadm processes).
 //
 // The kernel's state lives in files under one directory shared by all
 // simulated nodes of a test or of hack/local-up.sh: DIR/resources/<resource>/<node>.json,
@@ -39,6 +42,8 @@
 // so a mistake in the agent shows up as a difference.
 //
 // Not simulated: the data path (there is no /dev/drbdN; the backing device
-// holds the data), I/O errors, online verify, outdating, and events2 as a
-// stream (only --now).
+// holds the data), I/O errors, online verify, outdating, `drbdsetup status`
+// without --json, and events2 as a stream (only --now). Resize takes the
+// peers' capacity as their kernels last read it, so the last node to grow
+// its backing device and resize completes a growth.
 package drbdsim

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
@@ -71,7 +71,7 @@ func (c *clock) add(d time.Duration) {
 
 // lab is several simulated nodes sharing one state directory and one host.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	host  *fakeHost
 	clock *clock
@@ -79,19 +79,9 @@ type lab struct {
 	confs string
 }
 
-func requireDrbdadm(t *testing.T) {
+func newLab(t testing.TB, resync time.Duration, names ...string) *lab {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: the simulator replays every drbdadm command through the real drbdadm")
-	}
-	if _, err := exec.LookPath("drbdadm"); err != nil {
-		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
-	}
-}
-
-func newLab(t *testing.T, resync time.Duration, names ...string) *lab {
-	t.Helper()
-	requireDrbdadm(t)
+	drbdcheck.Require(t)
 	l := &lab{t: t, dir: t.TempDir(), confs: t.TempDir(), host: &fakeHost{size: map[string]uint64{}},
 		clock: &clock{now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}, nodes: map[string]*Sim{}}
 	for _, n := range names {

@@ -33,6 +33,32 @@ func (s *Sim) withResource(res string, fn func(c *cluster, me *nodeState) *failu
 	return f, nil
 }
 
+// readResource returns the resource's cluster settled to now, under a
+// shared lock; only when settling changed something (a resync completed,
+// say) is it done again under the exclusive lock and saved.
+func (s *Sim) readResource(res string) (*cluster, error) {
+	unlock, err := s.store.rlock(res)
+	if err != nil {
+		return nil, err
+	}
+	nodes, _, err := s.store.load(res)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{res: res, nodes: nodes, now: s.cfg.Now(), syncTime: s.cfg.ResyncTime}
+	c.settle()
+	if !c.dirty {
+		return c, nil
+	}
+	var saved *cluster
+	_, err = s.withResource(res, func(c *cluster, _ *nodeState) *failure {
+		saved = c
+		return nil
+	})
+	return saved, err
+}
+
 // resourceOfMinor finds the resource of this node that has minor.
 func (s *Sim) resourceOfMinor(minor int) (string, error) {
 	names, err := s.store.resources(s.cfg.Node)

@@ -18,17 +18,12 @@ func (s *Sim) snapshot(filter string) ([]*cluster, error) {
 		if filter != "" && filter != "all" && filter != res {
 			continue
 		}
-		var got *cluster
-		if _, err := s.withResource(res, func(c *cluster, me *nodeState) *failure {
-			if me.Up {
-				got = c
-			}
-			return nil
-		}); err != nil {
+		c, err := s.readResource(res)
+		if err != nil {
 			return nil, err
 		}
-		if got != nil {
-			out = append(out, got)
+		if n := c.nodes[s.cfg.Node]; n != nil && n.Up {
+			out = append(out, c)
 		}
 	}
 	return out, nil

@@ -146,7 +146,13 @@ type store struct{ dir string }
 func (st store) resDir(res string) string { return filepath.Join(st.dir, "resources", res) }
 
 // lock takes the resource's exclusive lock; the returned func releases it.
-func (st store) lock(res string) (func(), error) {
+func (st store) lock(res string) (func(), error) { return st.flock(res, unix.LOCK_EX) }
+
+// rlock takes the resource's shared lock, for reading all its files as
+// one consistent state.
+func (st store) rlock(res string) (func(), error) { return st.flock(res, unix.LOCK_SH) }
+
+func (st store) flock(res string, how int) (func(), error) {
 	if !resourceName.MatchString(res) || res == "." || res == ".." {
 		return nil, fmt.Errorf("drbdsim: resource name %q", res)
 	}
@@ -158,7 +164,7 @@ func (st store) lock(res string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("drbdsim: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("drbdsim: lock %s: %w", dir, err)
 	}
