@@ -2,11 +2,14 @@ package drbdsim
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
@@ -309,5 +312,40 @@ func TestIdenticalInvocationsReplayOnce(t *testing.T) {
 	l.resource("r", 1000, gib, false, member{"node-a", 0, false}, member{"node-b", 1, false}, member{"node-c", 2, true})
 	if out := l.run("node-a", adm.AdjustDryRun()); !strings.Contains(out, "new-peer r 2 --_name=node-c") || drbdadm.n != 4 {
 		t.Errorf("after a change (%d runs):\n%s", drbdadm.n, out)
+	}
+}
+
+// TestTwoVolumes: a resource of two volumes, its metadata created for
+// both at once (drbdadm create-md RES), comes up with both devices.
+func TestTwoVolumes(t *testing.T) {
+	l := newLab(t, 0, "node-a", "node-b")
+	for _, n := range []struct {
+		node string
+		id   uint32
+		peer string
+	}{{"node-a", 0, "node-b"}, {"node-b", 1, "node-a"}} {
+		d := &agentv1.DrbdResource{Port: 7005, NodeId: n.id, Address: addr(n.id),
+			Peers: []*agentv1.DrbdPeer{{NodeName: n.peer, NodeId: 1 - n.id, Address: addr(1 - n.id)}}}
+		vols := []drbd.Volume{{Number: 0, Minor: 1010, Disk: l.disk(n.node, "two-0")}, {Number: 1, Minor: 1011, Disk: l.disk(n.node, "two-1")}}
+		for _, v := range vols {
+			l.host.setSize(v.Disk, 256<<20)
+		}
+		data, err := drbd.Render(&drbd.ResFile{Node: n.node, UID: "u", Name: "two", DRBD: d, Volumes: vols})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(l.conf(n.node, "two")), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(l.conf(n.node, "two"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.run(n.node, hostexec.Write("drbdadm", "-c", l.conf(n.node, "two"), "--", "--force", "create-md", "two").InUTS(n.node))
+		l.run(n.node, l.admin(n.node, "two").Up())
+	}
+	l.run("node-a", l.admin("node-a", "two").ClearBitmapNewUUID(0))
+	l.run("node-a", l.admin("node-a", "two").ClearBitmapNewUUID(1))
+	if got, want := l.summary("node-b"), "two Secondary vol0:UpToDate vol1:UpToDate node-a:Connected/Established/UpToDate/Established/UpToDate\n"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

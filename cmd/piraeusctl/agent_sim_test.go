@@ -37,11 +37,45 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// agentProc is a `piraeusctl agent` process.
+type agentProc struct {
+	node   string
+	args   []string
+	log    *syncBuffer
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+func (p *agentProc) start(t *testing.T) {
+	t.Helper()
+	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestMainHelper$", "--"}, p.args...)...)
+	p.cmd.Env = append(os.Environ(), "PIRAEUSCTL_TEST_MAIN=1", "NODE_NAME="+p.node)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.exited = make(chan error, 1)
+	go func() { p.exited <- p.cmd.Wait() }()
+	waitListening(t, p.args[2], p.exited)
+}
+
+// stop signals the process and waits for it (killing it after 15s).
+func (p *agentProc) stop(sig syscall.Signal) {
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
 // TestSimulatedAgentProcesses starts three `piraeusctl agent --drbd-sim-dir`
 // processes sharing one directory, as hack/local-up.sh does, and drives a
 // 3-replica resource on FILE_THIN pools to UpToDate on all of them; the
 // agents say loudly that DRBD is simulated and log each simulated command
-// at debug level.
+// at debug level. An agent killed with SIGKILL and restarted finds the
+// simulated kernel as it left it: re-told, it runs no mutating command.
 func TestSimulatedAgentProcesses(t *testing.T) {
 	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
 		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
@@ -54,32 +88,19 @@ func TestSimulatedAgentProcesses(t *testing.T) {
 	nodes := []string{"node-a", "node-b", "node-c"}
 	clients := map[string]agentv1.AgentClient{}
 	pools := map[string]*agentv1.StoragePool{}
-	logs := map[string]*syncBuffer{}
+	procs := map[string]*agentProc{}
 	for _, node := range nodes {
 		addr := freeAddr(t)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMainHelper$", "--", "agent", "--listen", addr, "--tls-dir", tlsDir,
-			"--drbd-config-dir", t.TempDir(), "--drbd-sim-dir", simDir, "--log-level", "debug")
-		cmd.Env = append(os.Environ(), "PIRAEUSCTL_TEST_MAIN=1", "NODE_NAME="+node)
-		logs[node] = &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = logs[node], logs[node]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		p := &agentProc{node: node, log: &syncBuffer{}, args: []string{"agent", "--listen", addr, "--tls-dir", tlsDir,
+			"--drbd-config-dir", t.TempDir(), "--drbd-sim-dir", simDir, "--log-level", "debug"}}
+		p.start(t)
+		procs[node] = p
 		t.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
+			p.stop(syscall.SIGTERM)
 			if t.Failed() {
-				t.Logf("%s output:\n%s", node, logs[node])
+				t.Logf("%s output:\n%s", node, p.log)
 			}
 		})
-		waitListening(t, addr, exited)
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(testpki.ClientConfig(t, ca, ca))))
 		if err != nil {
 			t.Fatal(err)
@@ -135,8 +156,17 @@ func TestSimulatedAgentProcesses(t *testing.T) {
 		}
 	}
 	t.Logf("vol-1 UpToDate on three agent processes: %d rounds of Apply, %v", rounds, time.Since(start))
+	procs["node-b"].stop(syscall.SIGKILL)
+	procs["node-b"].start(t)
+	res, err := clients["node-b"].Apply(ctx, desired("node-b"))
+	if err != nil || res.MutatingCommandsRun != 0 || res.Resources[0].Outcome != agentv1.Outcome_UNCHANGED {
+		t.Errorf("node-b re-told after SIGKILL: %v %v", err, res)
+	}
+	if !upToDate() {
+		t.Error("vol-1 not UpToDate and connected everywhere after node-b's restart")
+	}
 	for _, node := range nodes {
-		out := logs[node].String()
+		out := procs[node].log.String()
 		for _, want := range []string{"DRBD IS SIMULATED", "simulated DRBD command", "drbdsetup new-current-uuid 1000 --clear-bitmap"} {
 			if node != "node-a" && strings.Contains(want, "new-current-uuid") {
 				continue
