@@ -146,7 +146,7 @@ func (s *Sim) metaVolume(minor int, verb string, adm *admContext) (string, int, 
 	}
 	if res == "" {
 		var err error
-		if res, err = s.resourceOfMinor(minor); err != nil || res == "" {
+		if res, err = s.resourceOfMinor(minor, false); err != nil || res == "" {
 			return "", -1, err
 		}
 	}
