@@ -123,3 +123,21 @@ func TestTranscriptGolden(t *testing.T) {
 	got := strings.ReplaceAll(FormatTranscript(l.nodes["node-a"].Transcript()), l.confs, "/etc/drbd.d")
 	golden(t, "three-replicas.transcript", got)
 }
+
+// TestProcDRBDSaysDRBD9: the agent's version detection reads the
+// simulated /proc/drbd as the one of a DRBD 9.2.18 module.
+func TestProcDRBDSaysDRBD9(t *testing.T) {
+	l := newLab(t, 0, "node-a")
+	data, err := os.ReadFile(l.nodes["node-a"].ProcDRBD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := drbd.ParseProcDRBD(data)
+	if err != nil || v != (drbd.Version{Major: 9, Minor: 2, Patch: 18}) || v.Is84() {
+		t.Errorf("version %v, %v", v, err)
+	}
+	out := l.run("node-a", hostexec.Read("drbdadm", "--version"))
+	if !strings.Contains(out, "DRBD_KERNEL_VERSION=9.2.18") {
+		t.Errorf("drbdadm --version through the simulator:\n%s", out)
+	}
+}
