@@ -63,13 +63,6 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// drbdSimulated reports whether the agent can simulate DRBD (this kernel
-// has none); without it only storage-layer volumes can become Ready.
-func drbdSimulated() bool {
-	out, err := exec.Command(binary, "agent", "--help").CombinedOutput()
-	return err == nil && strings.Contains(string(out), "--drbd-sim-dir")
-}
-
 // localDatastore starts hack/local-up.sh's datastore for one test.
 func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
 	t.Helper()
@@ -330,7 +323,7 @@ func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 		names = append(names, v.Name)
 	}
 	createConcurrently(t, c, vols)
-	waitVolumes(t, c, names, 3*time.Minute, "Placed", placed)
+	waitVolumes(t, c, names, 5*time.Minute, "Ready", ready)
 	assertAllocationsUnique(t, c)
 	list := &storagev1alpha1.StorageVolumeList{}
 	require.NoError(t, c.List(t.Context(), list))
@@ -344,13 +337,13 @@ func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 // volumes are being placed and deployed, restarts it, and checks that
 // nothing is lost or doubled.
 func TestControllerKilledMidway(t *testing.T) {
-	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--leader-elect=false"}, SimulateDRBD: drbdSimulated()})
+	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--leader-elect=false"}})
 	c := kubeClient(t, env)
 	var vols []*storagev1alpha1.StorageVolume
 	var local, drbd []string
 	for i := range 60 {
 		v := newVolume(fmt.Sprintf("crash-%02d", i), localup.ClassLocal, 8<<20)
-		if i%2 == 1 && drbdSimulated() {
+		if i%2 == 1 {
 			v.Spec.ResourceGroup = localup.ClassReplicated
 			drbd = append(drbd, v.Name)
 		} else {
@@ -367,7 +360,7 @@ func TestControllerKilledMidway(t *testing.T) {
 		waitVolumes(t, c, drbd, 3*time.Minute, "Ready", ready)
 	}
 	assertAllocationsUnique(t, c)
-	assert.Len(t, backingFiles(t, env), len(local), "one backing file per single-replica volume, none doubled")
+	assert.Len(t, backingFiles(t, env), len(local)+3*len(drbd), "one backing file per diskful replica, none doubled")
 }
 
 // TestAgentRestartIsRetold: an agent that restarts has no state of its own;

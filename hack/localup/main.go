@@ -20,7 +20,6 @@ func main() {
 	flag.StringVar(&opts.Dir, "dir", "/tmp/piraeusctl-local", "folder for everything local-up creates (removed at exit)")
 	flag.StringVar(&opts.Binary, "binary", "bin/piraeusctl", "piraeusctl binary to run the components with")
 	flag.IntVar(&opts.Nodes, "nodes", 3, "number of local nodes")
-	flag.BoolVar(&opts.SimulateDRBD, "simulate-drbd", false, "simulate DRBD in the agents (this kernel has no DRBD module)")
 	flag.Parse()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -157,14 +157,14 @@ func (e *Env) applyInputs(ctx context.Context) error {
 }
 
 // startAgents runs one agent per node, on its own port, with its own
-// certificate, DRBD folder and (simulated) DRBD.
+// certificate and DRBD folder. DRBD is simulated (agent/drbdsim: this
+// kernel has no DRBD module): every drbdadm command still goes through the
+// real drbdadm, while the storage layer runs for real.
 func (e *Env) startAgents(ctx context.Context) error {
 	for _, n := range e.Nodes {
 		args := []string{"agent", "--node-name", n.Name, "--listen", n.AgentAddress, "--tls-dir", n.TLSDir,
-			"--drbd-config-dir", filepath.Join(e.Dir, "nodes", n.Name, "drbd.d")}
-		if e.opts.SimulateDRBD {
-			args = append(args, "--drbd-sim-dir", filepath.Join(e.Dir, "drbd-sim"))
-		}
+			"--drbd-config-dir", filepath.Join(e.Dir, "nodes", n.Name, "drbd.d"),
+			"--drbd-sim-dir", filepath.Join(e.Dir, "drbd-sim")}
 		name := "agent-" + n.Name
 		e.readyAddr[name] = n.AgentAddress
 		p, err := e.start(name, args...)

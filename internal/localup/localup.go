@@ -36,8 +36,6 @@ type Options struct {
 	Nodes int
 	// PoolBytes is the size of each node's loop-backed pool (default 2 GiB, sparse).
 	PoolBytes int64
-	// SimulateDRBD runs the agents with DRBD simulated (this kernel has no DRBD).
-	SimulateDRBD bool
 	// NoController leaves the controller out (tests that run their own).
 	NoController bool
 	// Controllers is how many controllers run (default 1); they are named
