@@ -7,6 +7,9 @@ type Resource struct {
 	NodeID      int
 	Role        string
 	Suspended   bool
+	// ForceIOFailures is DRBD 9's force-io-failures: every opener of the
+	// device sees I/O errors until all of them have closed it.
+	ForceIOFailures bool
 	Devices     []Device
 	Connections []Connection
 }
