@@ -40,8 +40,8 @@ type Volume struct {
 
 // Cluster is the rest of the Kubernetes view a decision needs.
 type Cluster struct {
-	// Nodes by name.
-	Nodes map[string]*corev1.Node
+	// Node returns the Node of that name, nil if there is none.
+	Node func(name string) *corev1.Node
 	// ClaimVolume returns the PersistentVolume bound to a claim, nil if none
 	// (to judge whether a Pod's other volumes are safe to fail over).
 	ClaimVolume func(namespace, claim string) *corev1.PersistentVolume
@@ -161,7 +161,7 @@ func failOverNode(d *Decision, cfg Config, now time.Time, res *ResourceState, vo
 		d.note("connection %s names this node; left alone", c)
 		return
 	}
-	node := cl.Nodes[c]
+	node := cl.Node(c)
 	if node == nil {
 		d.note("connection %s: no Kubernetes Node has that name (DRBD connection names are node names); left alone", c)
 		return

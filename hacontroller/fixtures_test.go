@@ -133,7 +133,7 @@ func cluster(nodes ...*corev1.Node) Cluster {
 	for _, n := range nodes {
 		m[n.Name] = n
 	}
-	return Cluster{Nodes: m, ClaimVolume: func(ns, claim string) *corev1.PersistentVolume {
+	return Cluster{Node: func(name string) *corev1.Node { return m[name] }, ClaimVolume: func(ns, claim string) *corev1.PersistentVolume {
 		if ns == namespace && claim == claimName {
 			return pv(pvName, resName, claimName)
 		}
