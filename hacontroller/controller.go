@@ -547,10 +547,16 @@ func (c *Controller) do(ctx context.Context, a Action) error {
 		}
 		return err
 	case EvictPod:
-		err := c.opts.Client.CoreV1().Pods(a.Pod.Namespace).EvictV1(ctx, &policyv1.Eviction{
+		// Not the typed EvictV1: client-go would honour the Retry-After of a
+		// refused eviction and wait out the whole timeout in the request;
+		// the work queue's backoff paces retries instead.
+		ev := &policyv1.Eviction{
 			ObjectMeta:    metav1.ObjectMeta{Namespace: a.Pod.Namespace, Name: a.Pod.Name},
 			DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: &a.GraceSeconds, Preconditions: metav1.NewUIDPreconditions(string(a.Pod.UID))},
-		})
+		}
+		err := c.opts.Client.CoreV1().RESTClient().Post().MaxRetries(0).
+			Namespace(a.Pod.Namespace).Resource("pods").Name(a.Pod.Name).SubResource("eviction").
+			Body(ev).Do(ctx).Error()
 		if apierrors.IsTooManyRequests(err) {
 			return fmt.Errorf("eviction of pod %s/%s refused (a PodDisruptionBudget allows no disruption now); it becomes a delete once the Node is NotReady: %w", a.Pod.Namespace, a.Pod.Name, err)
 		}

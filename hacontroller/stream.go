@@ -46,9 +46,30 @@ type FileSource struct {
 
 // Open implements Source.
 func (s FileSource) Open(ctx context.Context) (io.ReadCloser, error) {
-	f, err := os.Open(s.Path)
-	if err != nil {
-		return nil, fmt.Errorf("events2 file: %w", err)
+	// Opening a FIFO blocks until a writer comes; the context ends the wait.
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(s.Path)
+		ch <- opened{f, err}
+	}()
+	var f *os.File
+	select {
+	case <-ctx.Done():
+		go func() {
+			if o := <-ch; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	case o := <-ch:
+		if o.err != nil {
+			return nil, fmt.Errorf("events2 file: %w", o.err)
+		}
+		f = o.f
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -145,6 +166,9 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The end of the context ends a read that waits for the next line.
+	stop := context.AfterFunc(ctx, func() { r.Close() })
+	defer stop()
 	s.Tracker.BeginResync()
 	s.Metrics.streamStarts.Inc()
 	s.Logger.Info("events2 stream opened", "source", s.Source.String())
