@@ -311,31 +311,27 @@ func DecideNode(cfg Config, now time.Time, resources []ResourceState, node *core
 		d.DRBD = fmt.Sprintf("%d resources: every one with a quorum policy has quorum, none forces I/O errors", len(resources))
 	}
 	hasLQ, hasFIO := hasTaint(node, TaintLostQuorum), hasTaint(node, TaintForceIOError)
+	own := func(kind ActionKind, key, why, evType, reason, action, note string) {
+		d.Actions = append(d.Actions, Action{Kind: kind, Group: "own-taints", Node: node.Name, Taint: key, Why: why,
+			Events: []EventSpec{{Type: evType, Reason: reason, Action: action, Note: note, Regarding: node}}})
+	}
 	switch {
 	case len(noQuorum) > 0 && !hasLQ:
-		d.Actions = append(d.Actions, Action{Kind: Taint, Group: "own-taints", Node: node.Name, Taint: TaintLostQuorum,
-			Why: "without quorum: " + strings.Join(noQuorum, ", "),
-			Events: []EventSpec{{Type: corev1.EventTypeWarning, Reason: ReasonNodeStorageQuorumLost, Action: ActionTaintedNode,
-				Note: "DRBD resource without quorum: " + strings.Join(noQuorum, ", "), Regarding: node}}})
+		own(Taint, TaintLostQuorum, "without quorum: "+strings.Join(noQuorum, ", "), corev1.EventTypeWarning,
+			ReasonNodeStorageQuorumLost, ActionTaintedNode, "DRBD resource without quorum: "+strings.Join(noQuorum, ", "))
 	case len(noQuorum) == 0 && len(pending) == 0 && hasLQ:
-		d.Actions = append(d.Actions, Action{Kind: Untaint, Group: "own-taints", Node: node.Name, Taint: TaintLostQuorum,
-			Why: "every DRBD resource with a quorum policy has quorum",
-			Events: []EventSpec{{Type: corev1.EventTypeNormal, Reason: ReasonNodeStorageQuorumRegained, Action: ActionUntaintedNode,
-				Note: "All DRBD resources have quorum", Regarding: node}}})
+		own(Untaint, TaintLostQuorum, "every DRBD resource with a quorum policy has quorum", corev1.EventTypeNormal,
+			ReasonNodeStorageQuorumRegained, ActionUntaintedNode, "All DRBD resources have quorum")
 	case len(pending) > 0:
 		d.note("without quorum for less than the fail-over timeout: %s", strings.Join(pending, ", "))
 	}
 	switch {
 	case len(forcing) > 0 && !hasFIO:
-		d.Actions = append(d.Actions, Action{Kind: Taint, Group: "own-taints", Node: node.Name, Taint: TaintForceIOError,
-			Why: "forcing I/O errors: " + strings.Join(forcing, ", "),
-			Events: []EventSpec{{Type: corev1.EventTypeWarning, Reason: ReasonVolumeForcingIOErrors, Action: ActionTaintedNode,
-				Note: "DRBD resource forcing IO errors: " + strings.Join(forcing, ", "), Regarding: node}}})
+		own(Taint, TaintForceIOError, "forcing I/O errors: "+strings.Join(forcing, ", "), corev1.EventTypeWarning,
+			ReasonVolumeForcingIOErrors, ActionTaintedNode, "DRBD resource forcing IO errors: "+strings.Join(forcing, ", "))
 	case len(forcing) == 0 && hasFIO:
-		d.Actions = append(d.Actions, Action{Kind: Untaint, Group: "own-taints", Node: node.Name, Taint: TaintForceIOError,
-			Why: "no DRBD resource forces I/O errors",
-			Events: []EventSpec{{Type: corev1.EventTypeNormal, Reason: ReasonNoVolumeForcingIOErrors, Action: ActionUntaintedNode,
-				Note: "No DRBD resources forces IO errors", Regarding: node}}})
+		own(Untaint, TaintForceIOError, "no DRBD resource forces I/O errors", corev1.EventTypeNormal,
+			ReasonNoVolumeForcingIOErrors, ActionUntaintedNode, "No DRBD resources forces IO errors")
 	}
 	return d
 }

@@ -15,21 +15,7 @@ import (
 // read again, and a loss that outlasted the break keeps its start.
 func TestSupervisorReconnects(t *testing.T) {
 	src := newPipeSource()
-	tr := NewTracker()
-	var mu sync.Mutex
-	var synced int
-	sup := &Supervisor{Source: src, Tracker: tr, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Notify: func(ch Change, _ time.Time) {
-			if ch.Synced {
-				mu.Lock()
-				synced++
-				mu.Unlock()
-			}
-		}}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- sup.Run(ctx) }()
+	tr, synced, cancel, done := runSupervisor(t, src)
 	<-src.opened
 	src.feed(t, append(dumpLines("r", "node-a", "Primary"), "exists -")...)
 	src.feed(t, lossLines("r", "node-a")...)
@@ -45,7 +31,7 @@ func TestSupervisorReconnects(t *testing.T) {
 	lines := dumpLines("r", "node-a", "Unknown")
 	lines[1] = "exists connection name:r peer-node-id:0 conn-name:node-a connection:Connecting role:Unknown"
 	src.feed(t, append(lines, "exists -")...)
-	eventually(t, "second dump read", func() bool { mu.Lock(); defer mu.Unlock(); return synced == 2 })
+	eventually(t, "second dump read", func() bool { return synced() == 2 })
 	r, _ = tr.Resource("r")
 	if got := r.LostSince["node-a"]; !got.Equal(since) {
 		t.Errorf("loss start after reconnect %v, want %v", got, since)
@@ -64,20 +50,7 @@ func TestFileSource(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tr := NewTracker()
-	var mu sync.Mutex
-	var synced int
-	sup := &Supervisor{Source: FileSource{Path: fifo}, Tracker: tr, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		MinBackoff: time.Millisecond, Notify: func(ch Change, _ time.Time) {
-			if ch.Synced {
-				mu.Lock()
-				synced++
-				mu.Unlock()
-			}
-		}}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- sup.Run(ctx) }()
+	_, synced, cancel, done := runSupervisor(t, FileSource{Path: fifo})
 	for i := 1; i <= 2; i++ {
 		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 		if err != nil {
@@ -87,7 +60,7 @@ func TestFileSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Close()
-		eventually(t, "dump read", func() bool { mu.Lock(); defer mu.Unlock(); return synced == i })
+		eventually(t, "dump read", func() bool { return synced() == i })
 	}
 	cancel()
 	// Opening a FIFO for reading blocks until a writer comes: give it one.
@@ -95,4 +68,24 @@ func TestFileSource(t *testing.T) {
 		w.Close()
 	}
 	<-done
+}
+
+// runSupervisor runs a supervisor on src; synced counts completed dumps.
+func runSupervisor(t *testing.T, src Source) (tr *Tracker, synced func() int, cancel context.CancelFunc, done chan error) {
+	tr = NewTracker()
+	var mu sync.Mutex
+	n := 0
+	sup := &Supervisor{Source: src, Tracker: tr, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Notify: func(ch Change, _ time.Time) {
+			if ch.Synced {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done = make(chan error)
+	go func() { done <- sup.Run(ctx) }()
+	return tr, func() int { mu.Lock(); defer mu.Unlock(); return n }, cancel, done
 }
