@@ -558,7 +558,7 @@ func (c *Controller) do(ctx context.Context, a Action) error {
 			Namespace(a.Pod.Namespace).Resource("pods").Name(a.Pod.Name).SubResource("eviction").
 			Body(ev).Do(ctx).Error()
 		if apierrors.IsTooManyRequests(err) {
-			return fmt.Errorf("eviction of pod %s/%s refused (a PodDisruptionBudget allows no disruption now); it becomes a delete once the Node is NotReady: %w", a.Pod.Namespace, a.Pod.Name, err)
+			return fmt.Errorf("eviction of pod %s/%s refused with 429 (a PodDisruptionBudget allows no disruption now, or the API server throttles); retried with backoff, and a delete once the Node is NotReady: %w", a.Pod.Namespace, a.Pod.Name, err)
 		}
 		return gone(err)
 	case DeletePod:

@@ -109,7 +109,7 @@ func (a showAnswer) Run(_ context.Context, cmd hostexec.Cmd) (hostexec.Result, e
 type writeLog struct {
 	mu     sync.Mutex
 	writes []string
-	notify func(method, path string)
+	notify func(method, path string, status int)
 }
 
 func (l *writeLog) wrap(cfg *rest.Config) *rest.Config {
@@ -123,7 +123,11 @@ func (l *writeLog) wrap(cfg *rest.Config) *rest.Config {
 				fn := l.notify
 				l.mu.Unlock()
 				if fn != nil {
-					fn(req.Method, req.URL.Path)
+					status := 0
+					if resp != nil {
+						status = resp.StatusCode
+					}
+					fn(req.Method, req.URL.Path, status)
 				}
 			}
 			return resp, err
