@@ -24,6 +24,8 @@ type inputs struct {
 	volumes        []located[corev1.PersistentVolume]
 	pods           []located[corev1.Pod]
 	passthrough    []*document
+	// warnings about objects that do not stop the plan (Model.Warnings).
+	warnings ErrorList
 }
 
 // located is a decoded object with the document it came from.

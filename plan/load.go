@@ -21,6 +21,9 @@ type LoadOptions struct {
 	PassthroughAll bool
 	// Schemas are the compiled CRD validators; built on demand when nil.
 	Schemas *Schemas
+	// Warnings found before loading (ReadSources' skipped files); Load
+	// passes them on in Model.Warnings with its own.
+	Warnings ErrorList
 }
 
 // Load parses, validates and models the sources. Invalid input returns an
@@ -49,6 +52,7 @@ func Load(ctx context.Context, sources []Source, opts LoadOptions) (*Model, erro
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
+	m.Warnings = append(append(m.Warnings, opts.Warnings...), in.warnings...).sorted()
 	return m, nil
 }
 

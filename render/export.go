@@ -48,7 +48,7 @@ func Export(p *Plan, dir string) error {
 		if err != nil {
 			return fmt.Errorf("export %s: %w", ObjectID(o), err)
 		}
-		if err := writeIfChanged(filepath.Join(dir, names[i]), data); err != nil {
+		if err := WriteFile(filepath.Join(dir, names[i]), data); err != nil {
 			return fmt.Errorf("export %s: %w", ObjectID(o), err)
 		}
 	}
@@ -149,7 +149,7 @@ func writeExportIndex(dir string, names []string) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if err := writeIfChanged(filepath.Join(dir, KustomizationFile), append([]byte(exportHeader), body...)); err != nil {
+	if err := WriteFile(filepath.Join(dir, KustomizationFile), append([]byte(exportHeader), body...)); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil
@@ -167,28 +167,4 @@ func staleFiles(old, current []string) []string {
 		}
 	}
 	return out
-}
-
-// writeIfChanged writes data atomically (temp file + rename) unless the
-// file already holds exactly data.
-func writeIfChanged(path string, data []byte) error {
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
-		return nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
