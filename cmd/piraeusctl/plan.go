@@ -65,7 +65,7 @@ func (f *specFlags) buildOptions(explain bool) (plan.BuildOptions, error) {
 		if err != nil {
 			return opts, err
 		}
-		opts.Previous = prev
+		opts.Previous, opts.PreviousSource = prev, f.previous
 	}
 	return opts, nil
 }

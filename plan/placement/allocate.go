@@ -57,7 +57,8 @@ func (r *allocationRange) take(volume string) (int32, error) {
 }
 
 // allocatePortsAndMinors keeps existing ports and minors and gives the
-// volumes without one the lowest free number, in volume-name order.
+// DRBD volumes without one the lowest free number, in volume-name order;
+// storage-only volumes get none.
 func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.Volume, states []volumeState) error {
 	ports, err := newRange("DRBD port", a.PortMin, a.PortMax, DefaultPortMin, DefaultPortMax)
 	if err != nil {
@@ -81,6 +82,9 @@ func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storage
 	}
 	for i := range vols {
 		st := &states[i]
+		if !st.drbd {
+			continue
+		}
 		if st.port == 0 {
 			if st.port, err = ports.take(vols[i].Name); err != nil {
 				return err
@@ -97,7 +101,9 @@ func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storage
 
 // assignNodeIDs gives each replica a DRBD node id: its previous one when it
 // had one, else the lowest id no replica of the volume had, else the lowest
-// free id.
+// free id. A previous id out of range or held twice is an error, never
+// rewritten: DRBD knows the replica by it (plan.ValidatePreviousTopology
+// reports such ids with their field first).
 func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[string]int32) error {
 	var taken, reserved [MaxNodeIDs]bool
 	for _, id := range prev {
@@ -108,12 +114,16 @@ func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[s
 	pending := make([]int, 0, len(replicas))
 	for i := range replicas {
 		id, ok := prev[replicas[i].Node]
-		if ok && id >= 0 && id < MaxNodeIDs && !taken[id] {
-			taken[id] = true
-			replicas[i].NodeID = id
+		if !ok {
+			pending = append(pending, i)
 			continue
 		}
-		pending = append(pending, i)
+		if id < 0 || id >= MaxNodeIDs || taken[id] {
+			return &AllocationError{Message: fmt.Sprintf("volume %s: the replica on %s has DRBD node id %d, which is out of range (0-%d) or another replica's; refusing to rewrite it",
+				volume, replicas[i].Node, id, MaxNodeIDs-1)}
+		}
+		taken[id] = true
+		replicas[i].NodeID = id
 	}
 	for _, i := range pending {
 		id := slices.IndexFunc(taken[:], func(t bool) bool { return !t })

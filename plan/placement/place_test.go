@@ -2,6 +2,8 @@ package placement
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,6 +159,63 @@ func TestPlaceRules(t *testing.T) {
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
 			},
 			check: func(t *testing.T, res *Result) { assert.Len(t, res.Spec.Volumes[0].Replicas, 2) },
+		},
+		{
+			name: "a storage-only volume gets no DRBD port, minor or node ids",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 2, nil)
+				g.LayerList = []string{"storage"}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 2, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					assert.Zero(t, v.Port, v.Name)
+					assert.Zero(t, v.Minor, v.Name)
+					for _, r := range v.Replicas {
+						assert.Zero(t, r.NodeID, "%s on %s", v.Name, r.Node)
+					}
+				}
+			},
+		},
+		{
+			name: "xReplicasOnDifferent fills a zone with X replicas before the next",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 3, nil)
+				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 2}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a1", "a", thin("p", 0)), testNode("a2", "a", thin("p", 0)), testNode("a3", "a", thin("p", 0)),
+					testNode("b1", "b", thin("p", 0)), testNode("b2", "b", thin("p", 0)),
+					testNode("c1", "c", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 6, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					zones := map[string]int{}
+					for _, r := range v.Replicas {
+						if !r.Diskless {
+							zones[r.Node[:1]]++
+						}
+					}
+					counts := slices.Sorted(maps.Values(zones))
+					assert.Equal(t, []int{1, 2}, counts, "%s: replicas per zone %v", v.Name, zones)
+				}
+			},
+		},
+		{
+			name: "xReplicasOnDifferent that cannot be met says why",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 3, nil)
+				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 1}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a1", "a", thin("p", 0)), testNode("a2", "a", thin("p", 0)), testNode("b1", "b", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				require.Len(t, res.Unplaced, 1)
+				assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "only 2 fit at most 1 per value of topology.kubernetes.io/zone among them (xReplicasOnDifferent)")
+			},
 		},
 		{
 			name: "doNotPlaceWithRegex avoids nodes holding matching volumes",
