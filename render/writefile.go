@@ -32,7 +32,14 @@ func WriteFile(path string, data []byte) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	return writeInDir(filepath.Dir(path), filepath.Base(path), data)
+}
+
+// writeInDir replaces dir/name with data atomically (a temporary file in
+// dir, renamed over dir/name once complete), never following a symbolic
+// link at dir/name.
+func writeInDir(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -47,7 +54,7 @@ func WriteFile(path string, data []byte) error {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
 
 // writeStream writes data to something that is not a regular file. A named
