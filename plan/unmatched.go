@@ -68,13 +68,7 @@ func unmatchedConfigurations(in *inputs, m *Model) ErrorList {
 		if slices.ContainsFunc(m.Satellites, func(s Satellite) bool { return slices.Contains(s.Configurations, c.obj.Name) }) {
 			continue
 		}
-		field := "metadata.name"
-		switch {
-		case len(c.obj.Spec.NodeSelector) > 0:
-			field = "spec.nodeSelector"
-		case c.obj.Spec.NodeAffinity != nil:
-			field = "spec.nodeAffinity"
-		}
+		field := selectorField(c.obj.Spec.NodeSelector, c.obj.Spec.NodeAffinity)
 		out = append(out, c.doc.errorAt(field, "LinstorSatelliteConfiguration/"+c.obj.Name,
 			fmt.Sprintf("selects none of the %d satellite nodes: it configures nothing", len(m.Satellites))))
 	}
@@ -101,14 +95,19 @@ func unmatchedConnections(in *inputs, m *Model) ErrorList {
 }
 
 func clusterWarning(c located[piraeusv1.LinstorCluster], msg string) *Error {
-	field := "metadata.name"
+	return clusterError(c, selectorField(c.obj.Spec.NodeSelector, c.obj.Spec.NodeAffinity), msg)
+}
+
+// selectorField is the field a warning about what an object selects points
+// at: its node selector, else its node affinity, else its name.
+func selectorField(selector map[string]string, affinity *corev1.NodeSelector) string {
 	switch {
-	case len(c.obj.Spec.NodeSelector) > 0:
-		field = "spec.nodeSelector"
-	case c.obj.Spec.NodeAffinity != nil:
-		field = "spec.nodeAffinity"
+	case len(selector) > 0:
+		return "spec.nodeSelector"
+	case affinity != nil:
+		return "spec.nodeAffinity"
 	}
-	return clusterError(c, field, msg)
+	return "metadata.name"
 }
 
 // firstSource names the first input file (in sorted order) that holds an object.
