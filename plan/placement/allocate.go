@@ -101,16 +101,18 @@ func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storage
 
 // assignNodeIDs gives each replica a DRBD node id: its previous one when it
 // had one, else the lowest id no replica of the volume had, else the lowest
-// free id. A previous id out of range or held twice is an error, never
-// rewritten: DRBD knows the replica by it (plan.ValidatePreviousTopology
-// reports such ids with their field first).
-func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[string]int32) error {
+// free id. A previous id out of range or held by another replica is kept as
+// it is, never rewritten (DRBD knows the replica by it), and returned as a
+// conflict for the caller to report; plan.ValidatePreviousTopology refuses
+// such ids with their field before placement runs.
+func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[string]int32) ([]string, error) {
 	var taken, reserved [MaxNodeIDs]bool
 	for _, id := range prev {
 		if id >= 0 && id < MaxNodeIDs {
 			reserved[id] = true
 		}
 	}
+	var conflicts []string
 	pending := make([]int, 0, len(replicas))
 	for i := range replicas {
 		id, ok := prev[replicas[i].Node]
@@ -118,12 +120,13 @@ func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[s
 			pending = append(pending, i)
 			continue
 		}
+		replicas[i].NodeID = id
 		if id < 0 || id >= MaxNodeIDs || taken[id] {
-			return &AllocationError{Message: fmt.Sprintf("volume %s: the replica on %s has DRBD node id %d, which is out of range (0-%d) or another replica's; refusing to rewrite it",
-				volume, replicas[i].Node, id, MaxNodeIDs-1)}
+			conflicts = append(conflicts, fmt.Sprintf("the replica on %s has DRBD node id %d, out of range (0-%d) or another replica's; it is not rewritten: fix the previous topology",
+				replicas[i].Node, id, MaxNodeIDs-1))
+			continue
 		}
 		taken[id] = true
-		replicas[i].NodeID = id
 	}
 	for _, i := range pending {
 		id := slices.IndexFunc(taken[:], func(t bool) bool { return !t })
@@ -134,10 +137,10 @@ func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[s
 			}
 		}
 		if id < 0 {
-			return &AllocationError{Message: fmt.Sprintf("volume %s has %d replicas, more than the %d DRBD node ids (0-%d)", volume, len(replicas), MaxNodeIDs, MaxNodeIDs-1)}
+			return conflicts, &AllocationError{Message: fmt.Sprintf("volume %s has %d replicas, more than the %d DRBD node ids (0-%d)", volume, len(replicas), MaxNodeIDs, MaxNodeIDs-1)}
 		}
 		taken[id] = true
 		replicas[i].NodeID = int32(id)
 	}
-	return nil
+	return conflicts, nil
 }

@@ -173,16 +173,21 @@ func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
 		}
 	}
 	diskful := p.settleEvacuees(v, st, added, want)
-	if len(diskful) < want {
+	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
+	var conflicts []string
+	if st.drbd {
+		var err error
+		if conflicts, err = assignNodeIDs(v.Name, replicas, st.prevIDs); err != nil {
+			return err
+		}
+		why = append(why, conflicts...)
+	}
+	// A volume short of replicas, or whose node ids conflict, is reported:
+	// it fails the plan unless AllowUnplaced, and never stops the others.
+	if len(diskful) < want || len(conflicts) > 0 {
 		p.result.Unplaced = append(p.result.Unplaced, Unplaced{
 			Volume: v.Name, ResourceGroup: g.rg.Name, Wanted: want, Placed: len(diskful), Reasons: why,
 		})
-	}
-	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
-	if st.drbd {
-		if err := assignNodeIDs(v.Name, replicas, st.prevIDs); err != nil {
-			return err
-		}
 	}
 	slices.SortFunc(replicas, func(a, b storagev1alpha1.Replica) int { return cmp.Compare(a.Node, b.Node) })
 	v.Replicas = replicas

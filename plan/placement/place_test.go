@@ -329,15 +329,39 @@ func TestPlaceAllocation(t *testing.T) {
 	})
 	t.Run("node ids of removed replicas are not reused at once", func(t *testing.T) {
 		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "c"}, {Node: "d"}}
-		require.NoError(t, assignNodeIDs("v", replicas, map[string]int32{"a": 0, "b": 1, "c": 2}))
+		conflicts, err := assignNodeIDs("v", replicas, map[string]int32{"a": 0, "b": 1, "c": 2})
+		require.NoError(t, err)
+		require.Empty(t, conflicts)
 		assert.Equal(t, []int32{0, 2, 3}, []int32{replicas[0].NodeID, replicas[1].NodeID, replicas[2].NodeID})
+	})
+	t.Run("a bad previous node id is reported and never rewritten", func(t *testing.T) {
+		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "b"}, {Node: "c"}, {Node: "d"}}
+		conflicts, err := assignNodeIDs("v", replicas, map[string]int32{"a": 5, "b": 5, "c": 40})
+		require.NoError(t, err)
+		assert.Equal(t, []int32{5, 5, 40, 0}, []int32{replicas[0].NodeID, replicas[1].NodeID, replicas[2].NodeID, replicas[3].NodeID})
+		require.Len(t, conflicts, 2)
+		assert.Contains(t, conflicts[0], "the replica on b has DRBD node id 5")
+		assert.Contains(t, conflicts[1], "the replica on c has DRBD node id 40")
+	})
+	t.Run("a volume with conflicting node ids is unplaced, the others are placed", func(t *testing.T) {
+		spec := threeNodes()
+		first, err := Place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		prev := first.Spec.DeepCopy()
+		prev.Volumes[0].Replicas[1].NodeID = prev.Volumes[0].Replicas[0].NodeID
+		res, err := Place(spec, prev, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		require.Len(t, res.Unplaced, 1)
+		assert.Equal(t, prev.Volumes[0].Name, res.Unplaced[0].Volume)
+		assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "it is not rewritten")
+		assert.Equal(t, prev.Volumes[0].Replicas[0].NodeID, res.Spec.Volumes[0].Replicas[1].NodeID)
 	})
 	t.Run("too many replicas", func(t *testing.T) {
 		replicas := make([]storagev1alpha1.Replica, 33)
 		for i := range replicas {
 			replicas[i].Node = string(rune('A' + i))
 		}
-		err := assignNodeIDs("v", replicas, nil)
+		_, err := assignNodeIDs("v", replicas, nil)
 		assert.EqualError(t, err, "volume v has 33 replicas, more than the 32 DRBD node ids (0-31)")
 	})
 }
