@@ -2,6 +2,7 @@ package hostexec
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +86,28 @@ func TestScriptOutOfOrder(t *testing.T) {
 	_, err := s.Run(t.Context(), Read("b"))
 	require.ErrorContains(t, err, `expected "a", got "b"`, "got")
 	assert.Len(t, s.Remaining(), 1, "failed step must not be consumed")
+}
+
+func TestLocalStream(t *testing.T) {
+	l := &Local{}
+	s, err := l.Stream(t.Context(), Read("sh", "-c", "echo one; echo two; echo bad >&2; exit 3"))
+	require.NoError(t, err)
+	out, err := io.ReadAll(s)
+	require.False(t, err != nil || string(out) != "one\ntwo\n", "read %q, %v", out, err)
+	err = s.Close()
+	code, ok := ExitCode(err)
+	require.False(t, !ok || code != 3 || !strings.Contains(err.Error(), "bad"), "Close = %v, want exit 3 with stderr", err)
+}
+
+func TestLocalStreamCloseStops(t *testing.T) {
+	s, err := (&Local{}).Stream(t.Context(), Read("sh", "-c", "echo ready; exec sleep 60"))
+	require.NoError(t, err)
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(s, buf)
+	require.False(t, err != nil || string(buf) != "ready\n", "read %q, %v", buf, err)
+	start := time.Now()
+	err = s.Close()
+	require.NoError(t, err, "Close of a running stream = %v, want nil", err)
+	d := time.Since(start)
+	require.False(t, d > 5*time.Second, "Close took %s", d)
 }

@@ -68,10 +68,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if len(opts.Files) == 0 && len(opts.Sources) == 0 {
 		return nil, ErrNoInput
 	}
-	srcs, err := plan.ReadSources(opts.Files, opts.Stdin)
+	srcs, warnings, err := plan.ReadSources(ctx, opts.Files, opts.Stdin)
 	if err != nil {
 		return nil, err
 	}
+	opts.Build.Warnings = append(append(plan.ErrorList(nil), opts.Build.Warnings...), warnings...)
 	built, err := plan.Build(ctx, append(srcs, opts.Sources...), opts.Build)
 	if err != nil {
 		return nil, err

@@ -32,11 +32,12 @@ func TestExport(t *testing.T) {
 	foreign := filepath.Join(dir, "README.md")
 	require.NoError(t, os.WriteFile(foreign, []byte("mine"), 0o644))
 	three := readFixture(t)
-	require.NoError(t, Export(three, dir))
+	_, err := Export(three, dir, ExportOptions{})
+	require.NoError(t, err)
 	files := dirFiles(t, dir)
-	require.Len(t, files, len(three)+2, "one file per object, kustomization.yaml and README.md")
+	require.Len(t, files, len(three)+3, "one file per object, kustomization.yaml, the ownership record and README.md")
 	for _, want := range []string{"daemonset-piraeus-datastore-linstor-satellite-worker-3.yaml", "namespace-piraeus-datastore.yaml",
-		"storagetopology-default.yaml", "customresourcedefinition-linstorclusters.piraeus.io.yaml", KustomizationFile, "README.md"} {
+		"storagetopology-default.yaml", "customresourcedefinition-linstorclusters.piraeus.io.yaml", KustomizationFile, OwnershipFile, "README.md"} {
 		assert.Contains(t, files, want)
 	}
 	back, err := ReadPath(dir)
@@ -49,7 +50,8 @@ func TestExport(t *testing.T) {
 	require.NoError(t, err)
 	two := without(three, worker3)
 	require.Len(t, two, len(three)-1)
-	require.NoError(t, Export(two, dir))
+	_, err = Export(two, dir, ExportOptions{})
+	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(dir, "daemonset-piraeus-datastore-linstor-satellite-worker-3.yaml"), "stale satellite file kept")
 	data, err := os.ReadFile(foreign)
 	require.NoError(t, err)
@@ -60,25 +62,11 @@ func TestExport(t *testing.T) {
 	k, err := readExportIndex(dir)
 	require.NoError(t, err)
 	assert.Equal(t, ExportFileNames(two), k, "kustomization resources")
-}
-
-func TestExportRefusesForeignKustomization(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, KustomizationFile), []byte("resources: [a.yaml]\n"), 0o644))
-	err := Export(readFixture(t), dir)
-	assert.ErrorContains(t, err, "was not written by piraeusctl export")
-}
-
-func TestExportNeverRemovesOutsideTheFolder(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "out")
-	victim := filepath.Join(parent, "victim.yaml")
-	require.NoError(t, os.WriteFile(victim, []byte("x"), 0o644))
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	index := exportHeader + "resources:\n- ../victim.yaml\n- " + victim + "\n"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, KustomizationFile), []byte(index), 0o644))
-	require.NoError(t, Export(readFixture(t), dir))
-	assert.FileExists(t, victim, "file outside the folder removed")
+	own, _, err := readOwnership(dir)
+	require.NoError(t, err)
+	assert.Len(t, own, len(two)+1, "the ownership record lists every file export wrote")
+	assert.NotNil(t, own[KustomizationFile])
+	assert.Nil(t, own["README.md"])
 }
 
 func TestExportFileNames(t *testing.T) {

@@ -2,6 +2,7 @@ package planfile
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,6 +36,33 @@ func without(objs []*unstructured.Unstructured, id string) []*unstructured.Unstr
 		if ObjectID(o) != id {
 			out = append(out, o)
 		}
+	}
+	return out
+}
+
+// fixtureNodes is the fixture plan with the satellites of its first n
+// workers only (worker-1 ... worker-3).
+func fixtureNodes(t testing.TB, n int) []*unstructured.Unstructured {
+	t.Helper()
+	objs := readFixture(t)
+	for i := n + 1; i <= 3; i++ {
+		objs = without(objs, fmt.Sprintf("apps/v1/DaemonSet/piraeus-datastore/linstor-satellite-worker-%d", i))
+	}
+	return objs
+}
+
+// relabelled copies objs with the app.kubernetes.io/version label set to v,
+// as a new piraeusctl version changes every object.
+func relabelled(objs []*unstructured.Unstructured, v string) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+		labels := out[i].GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels["app.kubernetes.io/version"] = v
+		out[i].SetLabels(labels)
 	}
 	return out
 }

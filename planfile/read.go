@@ -16,14 +16,18 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/piraeusctl/piraeusctl/internal/kindorder"
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // Read reads a plan written by WriteYAML or WriteJSON (multi-document YAML,
 // a JSON object, or a v1 List) and returns its objects in plan order.
 func Read(r io.Reader) ([]*unstructured.Unstructured, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, plan.MaxInputBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	if len(data) > plan.MaxInputBytes {
+		return nil, fmt.Errorf("read plan: more than the input limit of %d MiB", plan.MaxInputBytes>>20)
 	}
 	objs, err := decodeObjects(data)
 	if err != nil {
@@ -34,19 +38,19 @@ func Read(r io.Reader) ([]*unstructured.Unstructured, error) {
 }
 
 // ReadPath reads a plan file, or a folder written by Export (every *.yaml,
-// *.yml and *.json file in it except kustomization.yaml).
+// *.yml and *.json file in it except kustomization.yaml). Only regular files
+// within plan's input limits are read (plan.ReadInputFile).
 func ReadPath(path string) ([]*unstructured.Unstructured, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	if !info.IsDir() {
-		f, err := os.Open(path)
+		data, err := plan.ReadInputFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}
-		defer f.Close()
-		objs, err := Read(f)
+		objs, err := Read(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -66,7 +70,7 @@ func readDir(dir string) ([]*unstructured.Unstructured, error) {
 		if e.IsDir() || name == KustomizationFile || !isManifestName(name) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := plan.ReadInputFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}

@@ -117,3 +117,33 @@ func FuzzParseEvents2(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseShowJSON(f *testing.F) {
+	f.Add(`[{"resource": "pvc-1", "options": {"quorum": "majority", "on-no-quorum": "io-error"}}]`)
+	f.Add(`[{"resource": "pvc-2", "options": {"quorum": 2}}, {"resource": "pvc-3"}]`)
+	f.Add(``)
+	f.Fuzz(func(t *testing.T, in string) {
+		opts, err := ParseShowJSON([]byte(in))
+		if err != nil {
+			return
+		}
+		for name := range opts {
+			require.NotEqual(t, "", name, "resource without name accepted")
+		}
+	})
+}
+
+func TestParseShowJSON(t *testing.T) {
+	got, err := ParseShowJSON([]byte(`[{"resource": "a", "options": {"quorum": "majority", "on-no-quorum": "suspend-io"}},
+		{"resource": "b", "options": {"quorum": 2}}, {"resource": "c", "options": {}}, {"resource": "d", "options": {"quorum": "off"}}]`))
+	require.NoError(t, err)
+	want := map[string]Options{"a": {Quorum: "majority", OnNoQuorum: "suspend-io"}, "b": {Quorum: "2"}, "c": {}, "d": {Quorum: "off"}}
+	assert.Equal(t, want, got, "(-want +got):")
+	for name, policy := range map[string]bool{"a": true, "b": true, "c": false, "d": false} {
+		assert.Equal(t, policy, got[name].HasQuorumPolicy(), "%s: HasQuorumPolicy = %t", name, !policy)
+	}
+	for _, bad := range []string{`{`, `[{"options": {}}]`, `[{"resource": "x", "options": {"quorum": true}}]`} {
+		_, err := ParseShowJSON([]byte(bad))
+		assert.Error(t, err, "%s: want error", bad)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -30,6 +31,9 @@ resource.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := f.toOptions()
+			if opts.DRBDSimResyncTime != 0 && opts.DRBDSimDir == "" {
+				return errors.New("--drbd-sim-resync-time needs --drbd-sim-dir")
+			}
 			opts.Logger = f.log.logger(cmd)
 			return agent.Run(cmd.Context(), opts)
 		},
@@ -44,6 +48,9 @@ resource.`,
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
 	f.log.register(cmd, "debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
+	fl.StringVar(&f.opts.DRBDSimDir, "drbd-sim-dir", "", "test and local-datastore mode: simulate DRBD (no kernel module needed) with state in this directory, "+
+		"shared by the local agents; storage commands still run for real and every drbdadm command is still checked by the real drbdadm")
+	fl.DurationVar(&f.opts.DRBDSimResyncTime, "drbd-sim-resync-time", 0, "with --drbd-sim-dir: how long a simulated full resync takes (0: instant)")
 	return cmd
 }
 

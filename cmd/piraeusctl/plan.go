@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -83,7 +83,7 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 		if err != nil {
 			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
 		}
-		opts.Build.Previous = prev
+		opts.Build.Previous, opts.Build.PreviousSource = prev, f.previous
 	}
 	return opts, nil
 }
@@ -251,18 +251,15 @@ func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
 	return report.WriteText(w)
 }
 
+// writePlan prints the plan, or replaces the --out file with it whole.
 func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered *render.Plan) error {
-	w := cmd.OutOrStdout()
-	if o.out != "" {
-		f, err := os.Create(o.out)
-		if err != nil {
-			return fmt.Errorf("write plan: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
 	if o.summary && o.out == "" {
 		return render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement)
+	}
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if o.out == "" {
+		w = cmd.OutOrStdout()
 	}
 	var err error
 	if o.output == "json" {
@@ -272,6 +269,11 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 	}
 	if err != nil {
 		return err
+	}
+	if o.out != "" {
+		if err := planfile.WriteFile(o.out, buf.Bytes()); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
 	}
 	if o.summary {
 		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement); err != nil {

@@ -26,7 +26,7 @@ func (g *groupIndex) keyed(n *node) bool {
 			return false
 		}
 	}
-	for _, k := range slices.Concat(g.diffKeys, g.sameKeys) {
+	for _, k := range slices.Concat(g.diffKeys, g.sameKeys, g.xKeys) {
 		if _, ok := n.value(k); !ok {
 			return false
 		}

@@ -23,9 +23,7 @@ import (
 // skips only when testsupport.SkipIntegrationEnv=1.
 func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
-	testsupport.SkipIntegration(t, "not checking with the real drbdadm")
-	_, err := exec.LookPath("drbdadm")
-	require.NoError(t, err, "drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps)")
+	Require(t)
 	out, err := run(context.Background(), "drbdadm", node, addrs, args...)
 	require.NoError(t, err, "drbdadm %s", strings.Join(args, " "))
 	return out
@@ -56,4 +54,14 @@ func withoutModinfo(s string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// Require is for tests that run the real drbdadm (directly or through the
+// DRBD simulator): it skips them when testsupport.SkipIntegrationEnv=1 and
+// fails them when drbdadm is missing, naming the script that installs it.
+func Require(t testing.TB) {
+	t.Helper()
+	testsupport.SkipIntegration(t, "not running the real drbdadm")
+	_, err := exec.LookPath("drbdadm")
+	require.NoError(t, err, "drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps)")
 }
