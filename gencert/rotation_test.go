@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 var testNames = ServiceSANs("svc", "ns", []string{"127.0.0.1"})

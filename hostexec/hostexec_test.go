@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 func TestCmdString(t *testing.T) {

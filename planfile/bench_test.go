@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 // BenchmarkWriteYAML is the encoder alone on a plan of 1000 satellites

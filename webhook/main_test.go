@@ -29,8 +29,6 @@ import (
 	"github.com/piraeusctl/piraeusctl/api/crds"
 	"github.com/piraeusctl/piraeusctl/gencert"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 // kube is the API server the integration tests of this package share.

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/controller"
 	"github.com/piraeusctl/piraeusctl/plan"
@@ -36,8 +34,7 @@ name, with its uid.`,
   piraeusctl controller --leader-elect=false --kubeconfig ~/.kube/config --internal-tls-dir certs/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := f.log.logger(cmd)
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+			logger := f.log.controllerRuntimeLogger(cmd)
 			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err

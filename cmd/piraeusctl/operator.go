@@ -3,9 +3,7 @@ package main
 import (
 	"os"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/webhook"
 )
@@ -34,8 +32,7 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
   piraeusctl operator --cert-dir /tmp/k8s-webhook-server/serving-certs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := f.log.logger(cmd)
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+			logger := f.log.controllerRuntimeLogger(cmd)
 			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err

@@ -1,8 +1,9 @@
 // Package golden compares test output with golden files and rewrites them
 // with `go test ./... -update`, the one flag every package's tests share.
 // `go test` hands -update to every test binary, so every package with tests
-// imports this one, blank (`_ ".../internal/golden"`) where it keeps no
-// golden file; otherwise its binary fails on the unknown flag.
+// imports this one, blank (`_ ".../internal/golden"` in an update_test.go)
+// where it keeps no golden file; otherwise its binary fails on the unknown
+// flag.
 //
 // Naming: a golden file lives in a folder named golden/ next to the inputs
 // of its test (testdata/golden/ for a package, testdata/<case>/golden/ for a

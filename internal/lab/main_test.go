@@ -10,8 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/internal/lab"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 // artefacts is set once by TestMain; prepareErr says why it could not be.

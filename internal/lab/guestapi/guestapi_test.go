@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	_ "github.com/piraeusctl/piraeusctl/internal/golden" // go test ./... -update passes -update here too
 )
 
 func post(t *testing.T, srv *httptest.Server, token string, req ExecRequest) (*http.Response, ExecResponse) {
