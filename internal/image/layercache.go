@@ -8,14 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// layerCacheMaxAge is how long an unused cached Debian layer is kept.
-const layerCacheMaxAge = 14 * 24 * time.Hour
+// layerCacheKeep is how many cached Debian layers per platform are kept
+// (the most recently used: work trees and branches may differ).
+const layerCacheKeep = 4
 
 // debianLayer returns the platform's Debian layer: from the cache when
 // this very builder made it before from the same lock entries, drops and
@@ -52,7 +54,7 @@ func debianLayer(ctx context.Context, opts Options, arch string) (v1.Layer, bool
 	if err := writeAtomic(dir, file, compressed); err != nil {
 		return nil, false, err
 	}
-	pruneLayers(dir, arch, file)
+	pruneLayers(dir, arch)
 	return l, false, nil
 }
 
@@ -99,13 +101,22 @@ func writeAtomic(dir, file string, data []byte) error {
 	return os.Rename(tmp.Name(), file)
 }
 
-// pruneLayers removes this platform's cached layers unused for
-// layerCacheMaxAge (other work trees may still use recent ones).
-func pruneLayers(dir, arch, keep string) {
-	old, _ := filepath.Glob(filepath.Join(dir, "debian-"+arch+"-*.tar.gz"))
-	for _, f := range old {
-		if fi, err := os.Stat(f); err == nil && f != keep && time.Since(fi.ModTime()) > layerCacheMaxAge {
-			_ = os.Remove(f)
+// pruneLayers keeps the layerCacheKeep most recently used layers of a
+// platform (a cache hit refreshes the file's time).
+func pruneLayers(dir, arch string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "debian-"+arch+"-*.tar.gz"))
+	type entry struct {
+		name string
+		used time.Time
+	}
+	var entries []entry
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			entries = append(entries, entry{f, fi.ModTime()})
 		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].used.After(entries[j].used) })
+	for i := layerCacheKeep; i < len(entries); i++ {
+		_ = os.Remove(entries[i].name)
 	}
 }
