@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
@@ -276,23 +278,61 @@ func sha256Digest(b []byte) v1.Hash {
 
 // index lists the platform images, then their SBOM artifacts (marked
 // unknown/unknown, so runtimes skip them while every tool that copies the
-// index by digest carries them along).
+// index by digest carries them along). The descriptors carry no
+// artifactType: tools that predate the field (skopeo 1.9 in Debian 12)
+// would rewrite the index, and its digest, to drop it.
 func index(ps []*Platform, s Stamp) (v1.ImageIndex, error) {
-	adds := make([]mutate.IndexAddendum, 0, 2*len(ps))
-	for _, p := range ps {
-		plat := p.Platform
-		adds = append(adds, mutate.IndexAddendum{Add: p.Image, Descriptor: v1.Descriptor{Platform: &plat}})
+	m := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Annotations: labels(s)}
+	images := map[v1.Hash]v1.Image{}
+	add := func(img v1.Image, plat v1.Platform, anns map[string]string) error {
+		d, err := partial.Descriptor(img)
+		if err != nil {
+			return err
+		}
+		images[d.Digest] = img
+		m.Manifests = append(m.Manifests, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest,
+			Platform: &plat, Annotations: anns})
+		return nil
 	}
 	for _, p := range ps {
-		unknown := artifactPlatform
-		adds = append(adds, mutate.IndexAddendum{Add: p.SBOMArt, Descriptor: v1.Descriptor{
-			Platform: &unknown, ArtifactType: SBOMMediaType,
-			Annotations: map[string]string{"org.opencontainers.image.title": SBOMName(p.Platform)}}})
+		if err := add(p.Image, p.Platform, nil); err != nil {
+			return nil, err
+		}
 	}
-	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
-	annotated, ok := mutate.Annotations(idx, labels(s)).(v1.ImageIndex)
-	if !ok {
-		return nil, fmt.Errorf("annotated index is not an index")
+	for _, p := range ps {
+		title := map[string]string{"org.opencontainers.image.title": SBOMName(p.Platform)}
+		if err := add(p.SBOMArt, artifactPlatform, title); err != nil {
+			return nil, err
+		}
 	}
-	return annotated, nil
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return &imageIndex{raw: raw, manifest: m, images: images}, nil
+}
+
+// imageIndex is an index whose manifest bytes are exactly as built.
+type imageIndex struct {
+	raw      []byte
+	manifest *v1.IndexManifest
+	images   map[v1.Hash]v1.Image
+}
+
+func (i *imageIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i *imageIndex) Digest() (v1.Hash, error)            { return sha256Digest(i.raw), nil }
+func (i *imageIndex) Size() (int64, error)                { return int64(len(i.raw)), nil }
+func (i *imageIndex) RawManifest() ([]byte, error)        { return i.raw, nil }
+
+func (i *imageIndex) IndexManifest() (*v1.IndexManifest, error) { return i.manifest.DeepCopy(), nil }
+
+func (i *imageIndex) Image(h v1.Hash) (v1.Image, error) {
+	if img, ok := i.images[h]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("index has no image %s", h)
+}
+
+func (i *imageIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("index has no index %s", h)
 }

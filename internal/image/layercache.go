@@ -3,24 +3,30 @@ package image
 import (
 	"context"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/piraeusctl/piraeusctl/internal/image/debian"
 )
 
 // layerCacheKeep is how many cached Debian layers per platform are kept
 // (the most recently used: work trees and branches may differ).
 const layerCacheKeep = 4
 
-// debianLayer returns the platform's Debian layer: from the cache when
-// this very builder made it before from the same lock entries, drops and
+// debianLayer returns the platform's Debian layer: from the cache when the
+// same code made it before from the same lock entries, drops and
 // SOURCE_DATE_EPOCH; else unpacked from the .deb files (downloaded into the
 // cache as needed) and then cached. The second bool says it was cached.
 func debianLayer(ctx context.Context, opts Options, arch string) (v1.Layer, bool, error) {
@@ -58,28 +64,51 @@ func debianLayer(ctx context.Context, opts Options, arch string) (v1.Layer, bool
 	return l, false, nil
 }
 
-// layerKey names a Debian layer by everything it is made of: the builder
-// itself (its executable), the platform's locked packages, the dropped
-// paths and the timestamp.
+// layerKey names a Debian layer by everything it is made of: the code that
+// makes it (this package's and package debian's sources, the Go toolchain
+// and the compression and xz modules), the platform's locked packages, the
+// dropped paths and the timestamp.
 func layerKey(opts Options, arch string) (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("locate the builder for the layer cache key: %w", err)
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	for _, src := range []fs.FS{sources, debian.Sources} {
+		if err := hashFS(h, src); err != nil {
+			return "", err
+		}
 	}
-	fmt.Fprintf(h, "\narch %s\nepoch %d\ndrop %s\n", arch, opts.Stamp.Created.Unix(), strings.Join(opts.Lock.Drop, " "))
+	fmt.Fprintf(h, "go %s\n", runtime.Version())
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == "github.com/klauspost/compress" || d.Path == "github.com/ulikunitz/xz" {
+				fmt.Fprintf(h, "%s %s\n", d.Path, d.Version)
+			}
+		}
+	}
+	fmt.Fprintf(h, "arch %s\nepoch %d\ndrop %s\n", arch, opts.Stamp.Created.Unix(), strings.Join(opts.Lock.Drop, " "))
 	for _, p := range opts.Lock.For(arch) {
 		fmt.Fprintf(h, "%s %s %s\n", p.Name, p.Version, p.SHA256)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// sources are this package's Go files, for the layer cache key.
+//
+//go:embed *.go
+var sources embed.FS
+
+func hashFS(h io.Writer, fsys fs.FS) error {
+	names, err := fs.Glob(fsys, "*.go")
+	if err != nil {
+		return err
+	}
+	for _, n := range names { // fs.Glob returns them sorted
+		data, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", n, len(data))
+		h.Write(data)
+	}
+	return nil
 }
 
 func writeAtomic(dir, file string, data []byte) error {
