@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -23,25 +25,50 @@ const (
 	goldenCD = "/var/lib/piraeusctl/drbd.d"
 )
 
-// fixture is an agent on a simulated host with a recorder in front.
+// fixture is an agent on a simulated host (LVM in memory, DRBD simulated
+// with its state in simDir) with a recorder in front.
 type fixture struct {
-	t     *testing.T
-	sim   *sim
-	rec   *hostexec.Recorder
-	agent *Agent
-	dir   string
+	t      *testing.T
+	host   *lvmHost
+	sim    *drbdsim.Sim
+	simDir string
+	rec    *hostexec.Recorder
+	agent  *Agent
+	dir    string
+	// peers are the other nodes' fixtures sharing simDir (withPeers).
+	peers map[string]*fixture
 }
 
 func newFixture(t *testing.T, node string) *fixture {
 	t.Helper()
-	s := newSim(t, node)
+	return newFixtureIn(t, node, t.TempDir())
+}
+
+// newFixtureIn is a node of the simulated DRBD cluster whose state is in simDir.
+func newFixtureIn(t *testing.T, node, simDir string) *fixture {
+	t.Helper()
+	h := newLVMHost(t)
+	s := newDRBDSim(t, node, simDir, h)
 	rec := &hostexec.Recorder{Next: s}
 	dir := t.TempDir()
-	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, Logger: slog.New(slog.DiscardHandler)})
+	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, ProcDRBD: s.ProcDRBD(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, sim: s, rec: rec, agent: a, dir: dir}
+	return &fixture{t: t, host: h, sim: s, simDir: simDir, rec: rec, agent: a, dir: dir, peers: map[string]*fixture{}}
+}
+
+// withPeers converges pvc-1 on node-b (diskful) and node-c (diskless) in
+// f's simulated cluster, so that f's node finds its peers connected.
+func (f *fixture) withPeers() *fixture {
+	f.t.Helper()
+	for _, node := range []string{"node-b", "node-c"} {
+		p := newFixtureIn(f.t, node, f.simDir)
+		p.host.withThinPool()
+		p.apply(desired(node, pvc1(node)))
+		f.peers[node] = p
+	}
+	return f
 }
 
 // apply runs Apply, fails on a request error and returns the commands run.
@@ -126,8 +153,8 @@ func assertNoop(t *testing.T, f *fixture, d *agentv1.NodeDesiredState) {
 }
 
 func TestNewResourceThreeReplicasGolden(t *testing.T) {
-	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
+	f := newFixture(t, "node-a").withPeers()
+	f.host.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	res, log := f.apply(d)
 	golden(t, "new-resource-3-replicas", log)
@@ -148,14 +175,13 @@ func TestNewResourceThreeReplicasGolden(t *testing.T) {
 
 func TestNewResourceWaitsForPeers(t *testing.T) {
 	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
-	f.sim.peersConnected = false
+	f.host.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	res, _ := f.apply(d)
 	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_PENDING || !strings.Contains(r.Message, "node-b") {
 		t.Fatalf("want PENDING waiting for node-b, got %v %q", r.Outcome, r.Message)
 	}
-	f.sim.peersConnected = true
+	f.withPeers()
 	res, log := f.apply(d)
 	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res -- --clear-bitmap new-current-uuid pvc-1/0") {
 		t.Errorf("the next converge must skip the initial sync once peers are connected:\n%s", log)
@@ -167,8 +193,8 @@ func TestNewResourceWaitsForPeers(t *testing.T) {
 }
 
 func TestNewResourceFullSyncForcesPrimary(t *testing.T) {
-	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
+	f := newFixture(t, "node-a").withPeers()
+	f.host.withThinPool()
 	r := pvc1("node-a")
 	r.Drbd.SkipInitialSync = false
 	res, log := f.apply(desired("node-a", r))
@@ -181,7 +207,7 @@ func TestNewResourceFullSyncForcesPrimary(t *testing.T) {
 
 func TestNewResourceDisklessGolden(t *testing.T) {
 	f := newFixture(t, "node-c")
-	f.sim.withThinPool()
+	f.host.withThinPool()
 	d := desired("node-c", pvc1("node-c"))
 	res, log := f.apply(d)
 	golden(t, "new-resource-diskless", log)
@@ -195,10 +221,11 @@ func TestNewResourceDisklessGolden(t *testing.T) {
 	assertNoop(t, f, d)
 }
 
-// upNodeA returns a fixture where pvc-1 is converged on node-a.
+// upNodeA returns a fixture where pvc-1 is converged on node-a, and on
+// node-b and node-c (its peers).
 func upNodeA(t *testing.T) *fixture {
-	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
+	f := newFixture(t, "node-a").withPeers()
+	f.host.withThinPool()
 	f.apply(desired("node-a", pvc1("node-a")))
 	return f
 }
@@ -223,7 +250,7 @@ func TestRemoveReplicaGolden(t *testing.T) {
 
 	// On the removed replica: an explicit delete.
 	b := newFixture(t, "node-b")
-	b.sim.withThinPool()
+	b.host.withThinPool()
 	b.apply(desired("node-b", pvc1("node-b")))
 	b.rec.Reset()
 	if _, err := b.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1,
@@ -244,6 +271,13 @@ func TestResizeGolden(t *testing.T) {
 	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
+	// DRBD grows the device once node-b's backing device has grown too.
+	rb := pvc1("node-b")
+	rb.Volumes[0].SizeKib = 2 << 20
+	f.peers["node-b"].apply(desired("node-b", rb))
+	if st := f.agent.Status(t.Context()); st.Resources[0].Volumes[0].DiskState != "UpToDate" {
+		t.Errorf("status after resize: %v", st)
+	}
 	assertNoop(t, f, desired("node-a", r))
 }
 
@@ -259,8 +293,11 @@ func TestDeleteResourceGolden(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.dir, "pvc-1.res")); !os.IsNotExist(err) {
 		t.Errorf("resource file left behind: %v", err)
 	}
-	if len(f.sim.vgs["vg0"].lvs) != 1 || len(f.sim.kernel) != 0 || len(f.sim.md) != 0 {
-		t.Errorf("left behind: lvs %v kernel %v md %v", f.sim.vgs["vg0"].lvs, f.sim.kernel, f.sim.md)
+	if f.host.hasLV("vg0", "pvc-1_00000") {
+		t.Error("backing volume left behind")
+	}
+	if st, _ := f.sim.Run(t.Context(), drbd.StatusJSON()); string(st.Stdout) != "[\n]\n" {
+		t.Errorf("DRBD resource left behind:\n%s", st.Stdout)
 	}
 	if res.MutatingCommandsRun != 3 {
 		t.Errorf("mutating = %d, want 3 (down, wipe-md, lvremove)", res.MutatingCommandsRun)
@@ -315,9 +352,9 @@ func TestOmittedResourceIsOrphanNotDeleted(t *testing.T) {
 
 // TestResumeAfterCrash: the volume exists but create-md never ran.
 func TestResumeAfterCrashGolden(t *testing.T) {
-	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
-	f.sim.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
+	f := newFixture(t, "node-a").withPeers()
+	f.host.withThinPool()
+	f.host.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
 		tags: []string{"piraeusctl", "piraeusctl_uid_" + uid1}}
 	d := desired("node-a", pvc1("node-a"))
 	_, log := f.apply(d)
@@ -330,8 +367,8 @@ func TestResumeAfterCrashGolden(t *testing.T) {
 
 func TestForeignVolumeIsNotAdopted(t *testing.T) {
 	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
-	f.sim.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
+	f.host.withThinPool()
+	f.host.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
 		tags: []string{"piraeusctl", "piraeusctl_uid_someone-else"}}
 	res, _ := f.apply(desired("node-a", pvc1("node-a")))
 	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_FAILED || !strings.Contains(r.Message, "someone-else") {
@@ -344,7 +381,9 @@ func TestForeignVolumeIsNotAdopted(t *testing.T) {
 
 func TestDriftIsAdjusted(t *testing.T) {
 	f := upNodeA(t)
-	f.sim.drift = true
+	if _, err := f.sim.Run(t.Context(), hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1")); err != nil {
+		t.Fatal(err)
+	}
 	_, log := f.apply(desired("node-a", pvc1("node-a")))
 	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res adjust pvc-1") {
 		t.Errorf("a kernel that drifted from the file must be adjusted:\n%s", log)
@@ -387,8 +426,8 @@ func TestApplyRejects(t *testing.T) {
 }
 
 func TestUnsupportedPoolFailsAlone(t *testing.T) {
-	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
+	f := newFixture(t, "node-a").withPeers()
+	f.host.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	d.StoragePools = append(d.StoragePools, &agentv1.StoragePool{Name: "zfs", ProviderKind: agentv1.ProviderKind_ZFS_THIN})
 	res, _ := f.apply(d)

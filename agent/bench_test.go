@@ -12,8 +12,8 @@ import (
 // in place (the agent's steady state): reading the host and comparing.
 func BenchmarkApplyNoop(b *testing.B) {
 	t := &testing.T{}
-	s := newSim(t, "node-a").withThinPool()
-	a, err := New(Config{NodeName: "node-a", ConfigDir: b.TempDir(), Exec: s, Logger: slog.New(slog.DiscardHandler)})
+	s := newDRBDSim(b, "node-a", b.TempDir(), newLVMHost(t).withThinPool())
+	a, err := New(Config{NodeName: "node-a", ConfigDir: b.TempDir(), Exec: s, ProcDRBD: s.ProcDRBD(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

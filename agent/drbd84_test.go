@@ -38,7 +38,7 @@ func (e events2Empty) Run(ctx context.Context, cmd hostexec.Cmd) (hostexec.Resul
 // error naming the kernel's version and the feature, and nothing is created.
 func TestDRBD84RefusesBeforeCreatingAnything(t *testing.T) {
 	f := newFixture(t, "node-a")
-	f.sim.withThinPool()
+	f.host.withThinPool()
 	on84(t, f)
 	res, _ := f.apply(desired("node-a", pvc1("node-a")))
 	r := res.GetResources()[0]

@@ -30,6 +30,12 @@ type Options struct {
 	ConfigDir string
 	// CommandTimeout bounds each host command.
 	CommandTimeout time.Duration
+	// DRBDSimDir, when set, simulates DRBD (package drbdsim) with its
+	// state in this directory, shared by the agents of one test or local
+	// datastore. Test and local-datastore mode only.
+	DRBDSimDir string
+	// DRBDSimResyncTime is how long a simulated full resync takes.
+	DRBDSimResyncTime time.Duration
 	// Ready, if set, receives the bound address once the agent listens.
 	Ready  func(addr net.Addr)
 	Logger *slog.Logger
@@ -50,8 +56,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a, err := New(Config{NodeName: opts.NodeName, ConfigDir: opts.ConfigDir, Logger: log,
-		Exec: &hostexec.Local{Timeout: opts.CommandTimeout, Logger: log}})
+	exec, procDRBD, err := hostExecutor(opts, log)
+	if err != nil {
+		return err
+	}
+	a, err := New(Config{NodeName: opts.NodeName, ConfigDir: opts.ConfigDir, Logger: log, Exec: exec, ProcDRBD: procDRBD})
 	if err != nil {
 		return err
 	}

@@ -1,41 +1,28 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"regexp"
-	"slices"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
+	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
-// sim is a simulated host for the commands the agent runs when there is no
-// device-mapper or DRBD module: it keeps LVM and DRBD state in memory and
-// answers reports in lvm2's and drbdsetup's real JSON formats, so converges
-// can be run repeatedly against an evolving host.
-type sim struct {
-	t    *testing.T
-	mu   sync.Mutex
-	node string
-
-	vgs    map[string]*simVG
-	md     map[string]string // backing device -> disk state in the metadata
-	kernel map[string]*simRes
-
-	// peersConnected: peers connect as soon as a resource is up.
-	peersConnected bool
-	// peerDisk is the disk state connected diskful peers report.
-	peerDisk string
-	// drift makes `drbdadm --dry-run adjust` report work.
-	drift bool
+// lvmHost is a simulated host for the LVM commands the agent runs where
+// there is no device-mapper: it keeps volume groups in memory and answers
+// in lvm2's real JSON report format (and `blockdev --getsize64` for its
+// volumes), so converges can run repeatedly against an evolving host. DRBD
+// is simulated by package drbdsim in front of it.
+type lvmHost struct {
+	t   *testing.T
+	mu  sync.Mutex
+	vgs map[string]*simVG
 }
 
 type simVG struct {
@@ -51,41 +38,32 @@ type simLV struct {
 	thinPool bool
 }
 
-type simRes struct {
-	role    string
-	devices map[int]*simDev
-	peers   []simPeer
-}
+func newLVMHost(t *testing.T) *lvmHost { return &lvmHost{t: t, vgs: map[string]*simVG{}} }
 
-type simDev struct {
-	minor   int
-	disk    string
-	state   string
-	sizeKiB uint64
-}
-
-type simPeer struct {
-	name     string
-	id       int
-	diskless bool
-}
-
-func newSim(t *testing.T, node string) *sim {
-	return &sim{t: t, node: node, vgs: map[string]*simVG{}, md: map[string]string{}, kernel: map[string]*simRes{},
-		peersConnected: true, peerDisk: "Inconsistent"}
+// newDRBDSim puts a simulated DRBD 9 kernel of node, with its state in
+// dir, in front of next; drbdadm commands are checked by the real drbdadm.
+func newDRBDSim(t testing.TB, node, dir string, next hostexec.Executor) *drbdsim.Sim {
+	t.Helper()
+	drbdcheck.Require(t)
+	s, err := drbdsim.New(drbdsim.Config{Dir: dir, Node: node, Next: next,
+		Drbdadm: &hostexec.Local{Logger: slog.New(slog.DiscardHandler)}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 const simPVBytes = 10 << 30
 
 // withThinPool prepares vg0 with thin pool "thinpool".
-func (s *sim) withThinPool() *sim {
+func (s *lvmHost) withThinPool() *lvmHost {
 	s.vgs["vg0"] = &simVG{size: simPVBytes, extent: 4 << 20, lvs: map[string]*simLV{
 		"thinpool": {size: simPVBytes - 8<<20, attr: "twi-aotz--", thinPool: true},
 	}}
 	return s
 }
 
-func (s *sim) Run(_ context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
+func (s *lvmHost) Run(_ context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out, errOut, code := s.dispatch(cmd)
@@ -96,7 +74,7 @@ func (s *sim) Run(_ context.Context, cmd hostexec.Cmd) (hostexec.Result, error) 
 	return res, nil
 }
 
-func (s *sim) dispatch(cmd hostexec.Cmd) (string, string, int) {
+func (s *lvmHost) dispatch(cmd hostexec.Cmd) (string, string, int) {
 	a := cmd.Args
 	switch cmd.Name {
 	case "vgs":
@@ -118,22 +96,13 @@ func (s *sim) dispatch(cmd hostexec.Cmd) (string, string, int) {
 		vgName, lvName, _ := strings.Cut(a[len(a)-1], "/")
 		delete(s.vgs[vgName].lvs, lvName)
 		return "", "", 0
-	case "drbdsetup":
-		if slices.Equal(a, []string{"status", "--json"}) {
-			return s.statusJSON(), "", 0
+	case "blockdev":
+		if lv := s.lvByPath(a[len(a)-1]); len(a) == 2 && a[0] == "--getsize64" && lv != nil {
+			return strconv.FormatUint(lv.size, 10) + "\n", "", 0
 		}
-	case "drbdmeta":
-		if st, ok := s.md[a[2]]; ok {
-			return st + "/DUnknown\n", "", 0
-		}
-		return "", "No valid meta data found\n", 255
-	case "drbdadm":
-		if cmd.Hostname != s.node {
-			return "", "drbdadm must run with the node name as host name", 1
-		}
-		return s.drbdadm(a[1], a[2:])
+		return "", "blockdev: cannot open " + a[len(a)-1] + ": No such file or directory\n", 1
 	}
-	s.t.Errorf("sim: unexpected command %s", cmd)
+	s.t.Errorf("lvm host: unexpected command %s", cmd)
 	return "", "unexpected", 127
 }
 
@@ -157,13 +126,24 @@ func (vg *simVG) free() uint64 {
 	return free
 }
 
-func (s *sim) lv(path string) (*simVG, *simLV) {
+func (s *lvmHost) lv(path string) (*simVG, *simLV) {
 	vgName, lvName, _ := strings.Cut(path, "/")
 	vg := s.vgs[vgName]
 	return vg, vg.lvs[lvName]
 }
 
-func (s *sim) lvcreate(a []string) (string, string, int) {
+func (s *lvmHost) lvByPath(dev string) *simLV {
+	for vgName, vg := range s.vgs {
+		for n, lv := range vg.lvs {
+			if "/dev/"+vgName+"/"+n == dev && !lv.thinPool {
+				return lv
+			}
+		}
+	}
+	return nil
+}
+
+func (s *lvmHost) lvcreate(a []string) (string, string, int) {
 	vg := s.vgs[a[len(a)-1]]
 	lv := &simLV{attr: "-wi-ao----"}
 	var name string
@@ -193,7 +173,7 @@ func (s *sim) lvcreate(a []string) (string, string, int) {
 	return "", "", 0
 }
 
-func (s *sim) vgsJSON(name string) (string, string, int) {
+func (s *lvmHost) vgsJSON(name string) (string, string, int) {
 	vg, ok := s.vgs[name]
 	if !ok {
 		return "  {\n      \"report\": [\n          {\n              \"vg\": [\n              ]\n          }\n      ]\n  }\n",
@@ -211,7 +191,7 @@ func (s *sim) vgsJSON(name string) (string, string, int) {
 `, name, vg.size, vg.free(), vg.extent), "", 0
 }
 
-func (s *sim) lvsJSON(name string) (string, string, int) {
+func (s *lvmHost) lvsJSON(name string) (string, string, int) {
 	vg, ok := s.vgs[name]
 	if !ok {
 		return "", fmt.Sprintf("  Volume group \"%s\" not found\n", name), 5
@@ -232,211 +212,10 @@ func (s *sim) lvsJSON(name string) (string, string, int) {
 		strings.Join(rows, ",\n                  ") + "\n              ]\n          }\n      ]\n  }\n", "", 0
 }
 
-// backingKiB is the size of a device the sim knows (an LV).
-func (s *sim) backingKiB(dev string) uint64 {
-	for vgName, vg := range s.vgs {
-		for n, lv := range vg.lvs {
-			if "/dev/"+vgName+"/"+n == dev {
-				return lv.size / 1024
-			}
-		}
-	}
-	s.t.Errorf("sim: unknown device %s", dev)
-	return 0
-}
-
-func (s *sim) drbdadm(conf string, args []string) (string, string, int) {
-	verbAt := slices.IndexFunc(args, func(a string) bool {
-		return slices.Contains([]string{"create-md", "new-current-uuid", "up", "adjust", "primary", "secondary", "resize", "down", "wipe-md"}, a)
-	})
-	verb, target := args[verbAt], args[len(args)-1]
-	resName, volStr, _ := strings.Cut(target, "/")
-	vol, _ := strconv.Atoi(volStr)
-	c := parseConf(s.t, conf, s.node)
-	res := s.kernel[resName]
-	switch {
-	case slices.Contains(args, "--dry-run"):
-		if s.drift {
-			return "drbdsetup connect " + resName + " 1\n", "", 0
-		}
-		return "", "", 0
-	case verb == "create-md":
-		s.md[c.disks[vol]] = "Inconsistent"
-	case verb == "wipe-md":
-		delete(s.md, c.disks[vol])
-	case verb == "up", verb == "adjust":
-		return s.up(resName, c)
-	case verb == "down":
-		delete(s.kernel, resName)
-	case res == nil:
-		return "", resName + ": not defined in the kernel", 10
-	case verb == "new-current-uuid":
-		res.devices[vol].state, s.md[c.disks[vol]] = "UpToDate", "UpToDate"
-		s.peerDisk = "UpToDate"
-	case verb == "primary":
-		res.role = "Primary"
-		for _, d := range res.devices {
-			if d.disk != "none" {
-				d.state, s.md[d.disk] = "UpToDate", "UpToDate"
-			}
-		}
-	case verb == "secondary":
-		res.role = "Secondary"
-	case verb == "resize":
-		d := res.devices[vol]
-		d.sizeKiB = s.backingKiB(d.disk) - drbd.InternalMetaSizeKiB(s.backingKiB(d.disk), 0)
-	}
-	return "", "", 0
-}
-
-func (s *sim) up(name string, c simConf) (string, string, int) {
-	res := s.kernel[name]
-	if res == nil {
-		res = &simRes{role: "Secondary", devices: map[int]*simDev{}}
-		s.kernel[name] = res
-	}
-	for vol, disk := range c.disks {
-		if _, ok := res.devices[vol]; ok {
-			continue
-		}
-		d := &simDev{minor: c.minors[vol], disk: disk, state: "Diskless"}
-		if disk != "none" {
-			st, ok := s.md[disk]
-			if !ok {
-				return "", "No valid meta data found", 10
-			}
-			d.state = st
-			d.sizeKiB = s.backingKiB(disk) - drbd.InternalMetaSizeKiB(s.backingKiB(disk), 0)
-		}
-		res.devices[vol] = d
-	}
-	res.peers = c.peers
-	return "", "", 0
-}
-
-func (s *sim) statusJSON() string {
-	type pd struct {
-		Volume      int     `json:"volume"`
-		Replication string  `json:"replication-state"`
-		PeerDisk    string  `json:"peer-disk-state"`
-		PeerClient  bool    `json:"peer-client"`
-		InSync      float64 `json:"percent-in-sync"`
-	}
-	type conn struct {
-		PeerNodeID int    `json:"peer-node-id"`
-		Name       string `json:"name"`
-		State      string `json:"connection-state"`
-		PeerRole   string `json:"peer-role"`
-		PeerDevs   []pd   `json:"peer_devices"`
-	}
-	type dev struct {
-		Volume int    `json:"volume"`
-		Minor  int    `json:"minor"`
-		Disk   string `json:"disk-state"`
-		Client bool   `json:"client"`
-		Quorum bool   `json:"quorum"`
-		Size   uint64 `json:"size"`
-	}
-	type res struct {
-		Name    string `json:"name"`
-		NodeID  int    `json:"node-id"`
-		Role    string `json:"role"`
-		Devices []dev  `json:"devices"`
-		Conns   []conn `json:"connections"`
-	}
-	out := []res{}
-	for _, name := range sortedKeys(s.kernel) {
-		k := s.kernel[name]
-		r := res{Name: name, Role: k.role}
-		for _, vol := range slices.Sorted(mapsKeys(k.devices)) {
-			d := k.devices[vol]
-			r.Devices = append(r.Devices, dev{Volume: vol, Minor: d.minor, Disk: d.state, Client: d.disk == "none", Quorum: true, Size: d.sizeKiB})
-		}
-		for _, p := range k.peers {
-			c := conn{PeerNodeID: p.id, Name: p.name, State: "Connecting", PeerRole: "Unknown"}
-			for _, vol := range slices.Sorted(mapsKeys(k.devices)) {
-				x := pd{Volume: vol, Replication: "Off", PeerDisk: "DUnknown"}
-				if s.peersConnected {
-					x.Replication, x.PeerDisk, x.InSync = "Established", s.peerDisk, 100
-					if p.diskless {
-						x.PeerDisk, x.PeerClient = "Diskless", true
-					}
-				}
-				c.PeerDevs = append(c.PeerDevs, x)
-			}
-			if s.peersConnected {
-				c.State, c.PeerRole = "Connected", "Secondary"
-			}
-			r.Conns = append(r.Conns, c)
-		}
-		out = append(out, r)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return string(b) + "\n"
-}
-
-func mapsKeys[V any](m map[int]V) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// simConf is what the sim needs from a resource file.
-type simConf struct {
-	disks  map[int]string
-	minors map[int]int
-	peers  []simPeer
-}
-
-var (
-	onRe     = regexp.MustCompile(`^\s*on "([^"]+)" \{`)
-	nodeIDRe = regexp.MustCompile(`^\s*node-id (\d+);`)
-	volRe    = regexp.MustCompile(`^\s*volume (\d+) \{`)
-	minorRe  = regexp.MustCompile(`^\s*device minor (\d+);`)
-	diskRe   = regexp.MustCompile(`^\s*disk (\S+);`)
-)
-
-func parseConf(t *testing.T, path, node string) simConf {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("sim: %v", err)
-	}
-	defer f.Close()
-	c := simConf{disks: map[int]string{}, minors: map[int]int{}}
-	var host string
-	vol := -1
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if m := onRe.FindStringSubmatch(l); m != nil {
-			host = m[1]
-			if host != node {
-				c.peers = append(c.peers, simPeer{name: host, diskless: true})
-			}
-		}
-		if m := nodeIDRe.FindStringSubmatch(l); m != nil && host != node {
-			c.peers[len(c.peers)-1].id, _ = strconv.Atoi(m[1])
-		}
-		if m := volRe.FindStringSubmatch(l); m != nil {
-			vol, _ = strconv.Atoi(m[1])
-		}
-		if m := minorRe.FindStringSubmatch(l); m != nil && host == node {
-			c.minors[vol], _ = strconv.Atoi(m[1])
-		}
-		if m := diskRe.FindStringSubmatch(l); m != nil {
-			if host == node {
-				c.disks[vol] = m[1]
-			} else if m[1] != "none" {
-				c.peers[len(c.peers)-1].diskless = false
-			}
-		}
-	}
-	return c
+// hasLV reports whether the host holds a logical volume.
+func (s *lvmHost) hasLV(vg, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.vgs[vg].lvs[name]
+	return ok
 }

@@ -3,6 +3,7 @@ package hostexec
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,39 @@ func TestScriptOutOfOrder(t *testing.T) {
 	}
 	if len(s.Remaining()) != 1 {
 		t.Error("failed step must not be consumed")
+	}
+}
+
+func TestLocalStream(t *testing.T) {
+	l := &Local{}
+	s, err := l.Stream(t.Context(), Read("sh", "-c", "echo one; echo two; echo bad >&2; exit 3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(s)
+	if err != nil || string(out) != "one\ntwo\n" {
+		t.Fatalf("read %q, %v", out, err)
+	}
+	err = s.Close()
+	if code, ok := ExitCode(err); !ok || code != 3 || !strings.Contains(err.Error(), "bad") {
+		t.Fatalf("Close = %v, want exit 3 with stderr", err)
+	}
+}
+
+func TestLocalStreamCloseStops(t *testing.T) {
+	s, err := (&Local{}).Stream(t.Context(), Read("sh", "-c", "echo ready; exec sleep 60"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close of a running stream = %v, want nil", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %s", d)
 	}
 }

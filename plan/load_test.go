@@ -16,7 +16,7 @@ import (
 
 func loadExamples(t *testing.T) []plan.Source {
 	t.Helper()
-	srcs, err := plan.ReadSources([]string{"../examples"}, nil)
+	srcs, _, err := plan.ReadSources(t.Context(), []string{"../examples"}, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, srcs)
 	return srcs

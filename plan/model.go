@@ -35,6 +35,8 @@ type Model struct {
 	Nodes []corev1.Node
 	// StorageClasses served by this datastore (provisioner linstor.csi.linbit.com), sorted by name.
 	StorageClasses []storagev1.StorageClass
+	// VolumeSnapshotClasses of this datastore's driver (linstor.csi.linbit.com), sorted by name.
+	VolumeSnapshotClasses []VolumeSnapshotClass
 	// Satellites: one per node selected by the LinstorCluster, sorted by node name.
 	Satellites []Satellite
 	// Topology is the storage state derived from the inputs.

@@ -18,9 +18,14 @@ import (
 // KustomizationFile is the index Export writes into the folder.
 const KustomizationFile = "kustomization.yaml"
 
-// exportHeader marks a kustomization.yaml written by Export. Export only
-// replaces a kustomization.yaml that carries it.
-const exportHeader = "# Written by piraeusctl export. It lists the files the export wrote; the next\n" +
+// exportHeader starts the kustomization.yaml Export writes.
+const exportHeader = "# Written by piraeusctl export: the manifests of this folder. Export rewrites\n" +
+	"# it, and refuses to overwrite an edited copy without --force: keep additions\n" +
+	"# in a kustomization of your own that lists this folder as a resource.\n"
+
+// legacyExportHeader started the kustomization.yaml of exports that kept no
+// ownership record (before OwnershipFile).
+const legacyExportHeader = "# Written by piraeusctl export. It lists the files the export wrote; the next\n" +
 	"# export rewrites it and removes the files it no longer lists. Do not edit.\n"
 
 type kustomization struct {
@@ -29,43 +34,90 @@ type kustomization struct {
 	Resources  []string `json:"resources"`
 }
 
+// ExportOptions change what Export may do.
+type ExportOptions struct {
+	// Force overwrites files in the folder that export did not write (or
+	// that changed since). It never makes export remove such a file, nor
+	// write into a folder checkExportTarget refuses.
+	Force bool
+}
+
+// PreparedExport is an export decided but not written yet.
+type PreparedExport struct {
+	step *exportStep
+	// Kept are files export no longer needs but leaves in place, with why.
+	Kept []KeptFile
+}
+
+// PrepareExport decides what exporting p into dir writes and removes (see
+// export_owned.go for what export owns) and writes nothing: a refused
+// target or a file export would overwrite but does not own (unless
+// opts.Force) is an error naming every such file.
+func PrepareExport(p *Plan, dir string, opts ExportOptions) (*PreparedExport, error) {
+	if err := checkExportTarget(dir); err != nil {
+		return nil, err
+	}
+	own, found, err := readOwnership(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if own, err = legacyOwnership(dir); err != nil {
+			return nil, err
+		}
+	}
+	files, err := exportFiles(p)
+	if err != nil {
+		return nil, err
+	}
+	step, err := decideExport(dir, files, own, opts.Force)
+	if err != nil {
+		return nil, err
+	}
+	return &PreparedExport{step: step, Kept: step.kept}, nil
+}
+
+// Write carries the export out: files replaced atomically, stale ones
+// removed, the ownership record kept true at every step.
+func (e *PreparedExport) Write() error {
+	if err := os.MkdirAll(e.step.dir, 0o755); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return e.step.apply()
+}
+
 // Export writes one file per object into dir (created if needed) plus a
 // kustomization.yaml listing them in plan order, so Argo CD and Flux can sync
 // the folder as it is. Files a previous export wrote that the plan no longer
-// has are removed; other files in the folder are left alone. Files whose
-// content is unchanged are not rewritten.
-func Export(p *Plan, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	old, err := readExportIndex(dir)
+// has are removed; other files in the folder are never removed, and never
+// overwritten unless opts.Force. Files whose content is unchanged are not
+// rewritten. It returns the files it left in place although it no longer
+// needs them.
+func Export(p *Plan, dir string, opts ExportOptions) ([]KeptFile, error) {
+	e, err := PrepareExport(p, dir, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return e.Kept, e.Write()
+}
+
+// exportFiles are the files of an export: one per object, and the index.
+func exportFiles(p *Plan) ([]exportFile, error) {
 	names := ExportFileNames(p.Objects)
+	files := make([]exportFile, 0, len(names)+1)
 	for i, o := range p.Objects {
 		data, err := ObjectYAML(o)
 		if err != nil {
-			return fmt.Errorf("export %s: %w", ObjectID(o), err)
+			return nil, fmt.Errorf("export %s: %w", ObjectID(o), err)
 		}
-		if err := writeIfChanged(filepath.Join(dir, names[i]), data); err != nil {
-			return fmt.Errorf("export %s: %w", ObjectID(o), err)
-		}
+		files = append(files, exportFile{name: names[i], data: data})
 	}
-	// Widen the index before removing anything, so a crash never forgets a
-	// file this export wrote or one it has still to remove.
-	stale := staleFiles(old, names)
-	if len(stale) > 0 {
-		if err := writeExportIndex(dir, append(append([]string(nil), names...), stale...)); err != nil {
-			return err
-		}
-		for _, name := range stale {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("export: remove stale %s: %w", name, err)
-			}
-		}
+	k := kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: names}
+	body, err := yaml.Marshal(k)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	return writeExportIndex(dir, names)
+	return append(files, exportFile{name: KustomizationFile, data: append([]byte(exportHeader), body...)}), nil
 }
 
 // ExportFileNames returns the file name of each object:
@@ -114,81 +166,45 @@ func safeFileStem(s string) string {
 	return stem
 }
 
-// readExportIndex returns the files a previous export listed (none when
-// there is no kustomization.yaml). A kustomization.yaml that Export did not
-// write is an error: the folder belongs to someone else.
+// legacyOwnership is what an export of an older piraeusctl owns in a
+// folder without OwnershipFile: the kustomization.yaml carrying
+// exportHeader and the files it lists, whatever they hold (that export kept
+// no sums). Such files may be replaced but are never removed.
+func legacyOwnership(dir string) (ownership, error) {
+	listed, err := readExportIndex(dir)
+	if err != nil || listed == nil {
+		return ownership{}, err
+	}
+	own := ownership{KustomizationFile: {anySum}}
+	for _, name := range listed {
+		own[name] = []string{anySum}
+	}
+	return own, nil
+}
+
+// readExportIndex returns the files an older export's kustomization.yaml
+// lists; nil when there is none or it does not carry exportHeader.
 func readExportIndex(dir string) ([]string, error) {
-	path := filepath.Join(dir, KustomizationFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := readRegular(filepath.Join(dir, KustomizationFile))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if !bytes.HasPrefix(data, []byte(exportHeader)) {
-		return nil, fmt.Errorf("export: %s was not written by piraeusctl export; export into an empty folder or remove it", path)
+	if !bytes.HasPrefix(data, []byte(exportHeader)) && !bytes.HasPrefix(data, []byte(legacyExportHeader)) {
+		return nil, nil
 	}
 	var k kustomization
 	if err := yaml.Unmarshal(data, &k); err != nil {
-		return nil, fmt.Errorf("export: %s: %w", path, err)
+		return nil, fmt.Errorf("export: %s: %w", filepath.Join(dir, KustomizationFile), err)
 	}
-	var out []string
+	out := []string{}
 	for _, r := range k.Resources {
-		// Only plain file names in the folder itself are ever removed.
-		if r == filepath.Base(r) && r != "." && r != ".." && r != KustomizationFile && !strings.ContainsAny(r, `/\`) {
+		// Only plain file names in the folder itself.
+		if plainFileName(r) && r != KustomizationFile {
 			out = append(out, r)
 		}
 	}
 	return out, nil
-}
-
-func writeExportIndex(dir string, names []string) error {
-	k := kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: names}
-	body, err := yaml.Marshal(k)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := writeIfChanged(filepath.Join(dir, KustomizationFile), append([]byte(exportHeader), body...)); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
-}
-
-func staleFiles(old, current []string) []string {
-	keep := make(map[string]bool, len(current))
-	for _, n := range current {
-		keep[n] = true
-	}
-	var out []string
-	for _, n := range old {
-		if !keep[n] {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// writeIfChanged writes data atomically (temp file + rename) unless the
-// file already holds exactly data.
-func writeIfChanged(path string, data []byte) error {
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
-		return nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

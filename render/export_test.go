@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strings"
 	"testing"
 )
 
@@ -30,15 +29,15 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	three := mustRender(t, newModel(modelOpts{nodes: 3}), testOptions())
-	if err := Export(three, dir); err != nil {
+	if _, err := Export(three, dir, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	files := dirFiles(t, dir)
-	if len(files) != len(three.Objects)+2 {
+	if len(files) != len(three.Objects)+3 {
 		t.Fatalf("%d files for %d objects: %v", len(files), len(three.Objects), files)
 	}
 	for _, want := range []string{"daemonset-piraeus-datastore-linstor-satellite-node-0002.yaml", "namespace-piraeus-datastore.yaml",
-		"storagetopology-default.yaml", "customresourcedefinition-linstorclusters.piraeus.io.yaml", KustomizationFile, "README.md"} {
+		"storagetopology-default.yaml", "customresourcedefinition-linstorclusters.piraeus.io.yaml", KustomizationFile, OwnershipFile, "README.md"} {
 		if !contains(files, want) {
 			t.Errorf("missing %s", want)
 		}
@@ -55,7 +54,7 @@ func TestExport(t *testing.T) {
 	satFile := filepath.Join(dir, "daemonset-piraeus-datastore-linstor-satellite-node-0000.yaml")
 	before, _ := os.Stat(satFile)
 	two := mustRender(t, newModel(modelOpts{nodeNames: []string{"node-0000", "node-0001"}}), testOptions())
-	if err := Export(two, dir); err != nil {
+	if _, err := Export(two, dir, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "daemonset-piraeus-datastore-linstor-satellite-node-0002.yaml")); !os.IsNotExist(err) {
@@ -75,38 +74,12 @@ func TestExport(t *testing.T) {
 	if !reflect.DeepEqual(k, ExportFileNames(two.Objects)) {
 		t.Errorf("kustomization resources %v", k)
 	}
-}
-
-func TestExportRefusesForeignKustomization(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, KustomizationFile), []byte("resources: [a.yaml]\n"), 0o644); err != nil {
+	own, _, err := readOwnership(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := Export(mustRender(t, newModel(modelOpts{nodes: 1}), testOptions()), dir)
-	if err == nil || !strings.Contains(err.Error(), "was not written by piraeusctl export") {
-		t.Errorf("error %v", err)
-	}
-}
-
-func TestExportNeverRemovesOutsideTheFolder(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "out")
-	victim := filepath.Join(parent, "victim.yaml")
-	if err := os.WriteFile(victim, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	index := exportHeader + "resources:\n- ../victim.yaml\n- " + victim + "\n"
-	if err := os.WriteFile(filepath.Join(dir, KustomizationFile), []byte(index), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := Export(mustRender(t, newModel(modelOpts{nodes: 1}), testOptions()), dir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(victim); err != nil {
-		t.Errorf("file outside the folder removed: %v", err)
+	if len(own) != len(two.Objects)+1 || own[KustomizationFile] == nil || own["README.md"] != nil {
+		t.Errorf("ownership record %v", own)
 	}
 }
 

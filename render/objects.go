@@ -16,13 +16,14 @@ import (
 type dataObjectSet struct {
 	// owned: the StorageTopology, labelled like every rendered object.
 	owned []*unstructured.Unstructured
-	// given: the CRDs as api/crds ships them, StorageClasses and passthrough
-	// objects as the user wrote them (server-set fields removed).
+	// given: the CRDs as api/crds ships them, StorageClasses,
+	// VolumeSnapshotClasses and passthrough objects as the user wrote them
+	// (server-set fields removed).
 	given []*unstructured.Unstructured
 }
 
-// dataObjects returns the CRDs, the StorageClasses, the passthrough objects
-// and the StorageTopology.
+// dataObjects returns the CRDs, the StorageClasses, the VolumeSnapshotClasses,
+// the passthrough objects and the StorageTopology.
 func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 	set := &dataObjectSet{}
 	all, err := crds.All()
@@ -48,6 +49,15 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 		u, err := toUnstructured(&sc)
 		if err != nil {
 			return nil, fmt.Errorf("StorageClass %s: %w", sc.Name, err)
+		}
+		set.given = append(set.given, u)
+	}
+	for i := range m.VolumeSnapshotClasses {
+		c := m.VolumeSnapshotClasses[i]
+		c.APIVersion, c.Kind = "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"
+		u, err := toUnstructured(&c)
+		if err != nil {
+			return nil, fmt.Errorf("VolumeSnapshotClass %s: %w", c.Name, err)
 		}
 		set.given = append(set.given, u)
 	}

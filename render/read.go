@@ -14,14 +14,19 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // ReadPlan reads a plan written by WriteYAML or WriteJSON (multi-document
 // YAML, a JSON object, or a v1 List) and returns its objects in plan order.
 func ReadPlan(r io.Reader) (*Plan, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, plan.MaxInputBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	if len(data) > plan.MaxInputBytes {
+		return nil, fmt.Errorf("read plan: more than the input limit of %d MiB", plan.MaxInputBytes>>20)
 	}
 	objs, err := decodeObjects(data)
 	if err != nil {
@@ -32,19 +37,19 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 }
 
 // ReadPlanPath reads a plan file, or a folder written by Export (every
-// *.yaml, *.yml and *.json file in it except kustomization.yaml).
+// *.yaml, *.yml and *.json file in it except kustomization.yaml). Only
+// regular files within plan's input limits are read (plan.ReadInputFile).
 func ReadPlanPath(path string) (*Plan, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	if !info.IsDir() {
-		f, err := os.Open(path)
+		data, err := plan.ReadInputFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}
-		defer f.Close()
-		p, err := ReadPlan(f)
+		p, err := ReadPlan(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -64,7 +69,7 @@ func readPlanDir(dir string) (*Plan, error) {
 		if e.IsDir() || name == KustomizationFile || !isManifestName(name) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := plan.ReadInputFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}

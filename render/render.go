@@ -77,6 +77,9 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	if err := checkUnique(objs); err != nil {
 		return nil, err
 	}
+	if err := checkNames(objs); err != nil {
+		return nil, err
+	}
 	return &Plan{Objects: objs}, nil
 }
 

@@ -12,7 +12,7 @@ var kindOrder = func() map[string]int {
 	kinds := []string{
 		"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
 		"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "Service",
-		"CSIDriver", "StorageClass", "Deployment", "DaemonSet",
+		"CSIDriver", "StorageClass", "VolumeSnapshotClass", "Deployment", "DaemonSet",
 		"", // everything else
 		"ValidatingWebhookConfiguration", "StorageTopology",
 	}

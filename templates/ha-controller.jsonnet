@@ -5,12 +5,14 @@ local k = import 'lib/k8s.libsonnet';
 local component = 'ha-controller';
 local name = 'ha-controller';
 
+// piraeusctl ha-controller watches these through informers, evicts and
+// deletes Pods, deletes VolumeAttachments and updates Node taints.
 local clusterRules = [
-  k.rule([''], ['pods'], ['list', 'delete']),
+  k.rule([''], ['pods'], ['get', 'list', 'watch', 'delete']),
   k.rule([''], ['pods/eviction'], ['create']),
-  k.rule(['storage.k8s.io'], ['volumeattachments'], ['list', 'delete']),
-  k.rule([''], ['nodes'], ['get', 'patch']),
-  k.rule([''], ['persistentvolumes'], ['get']),
+  k.rule(['storage.k8s.io'], ['volumeattachments'], ['get', 'list', 'watch', 'delete']),
+  k.rule([''], ['nodes'], ['get', 'list', 'watch', 'update']),
+  k.rule([''], ['persistentvolumes', 'persistentvolumeclaims'], ['get', 'list', 'watch']),
   k.rule([''], ['events'], ['create']),
   k.rule(['events.k8s.io'], ['events'], ['create']),
 ];
@@ -30,7 +32,7 @@ function(input)
           { key: 'drbd.linbit.com/force-io-error', operator: 'Exists', effect: 'NoSchedule' },
         ],
         containers: [
-          k.piraeusctl(input, name, ['ha-controller', '--node-name=$(NODE_NAME)']) + {
+          k.piraeusctl(input, name, ['ha-controller', '--node-name=$(NODE_NAME)', '--health-bind-address=:8082']) + {
             env: [k.fieldEnv('NODE_NAME', 'spec.nodeName')],
             ports: [{ name: 'health', containerPort: 8082, protocol: 'TCP' }],
             livenessProbe: k.httpProbe('health', '/healthz'),

@@ -79,6 +79,21 @@ func StatusJSON() hostexec.Cmd { return hostexec.Read("drbdsetup", "status", "--
 // EventsNow reads the state of all resources as an events2 dump.
 func EventsNow() hostexec.Cmd { return hostexec.Read("drbdsetup", "events2", "--now") }
 
+// EventsFollow follows state changes: the current state as `exists` lines,
+// then `exists -`, then one line per change, each with its time.
+func EventsFollow() hostexec.Cmd {
+	return hostexec.Read("drbdsetup", "events2", "--timestamps")
+}
+
+// ShowJSON reads the configuration of all resources as the kernel has it.
+func ShowJSON() hostexec.Cmd { return hostexec.Read("drbdsetup", "show", "--json") }
+
+// ForceSecondary demotes a resource even while its I/O is suspended: the
+// openers then see I/O errors instead of hanging.
+func ForceSecondary(resource string) hostexec.Cmd {
+	return hostexec.Write("drbdsetup", "secondary", "--force", resource)
+}
+
 // InternalMetaSizeKiB is the size of DRBD 9 internal metadata for a backing
 // device of dataKiB with room for maxPeers peers: 4 KiB superblock, 32 KiB
 // activity log and one bitmap per peer of one bit per 4 KiB, each bitmap

@@ -93,17 +93,40 @@ func ParseEvents2(r io.Reader) ([]Resource, error) {
 func (s *Events2) Resources() []Resource {
 	out := make([]Resource, 0, len(s.res))
 	for _, r := range s.res {
-		c := *r
-		c.Devices = slices.Clone(r.Devices)
-		c.Connections = make([]Connection, len(r.Connections))
-		for i, conn := range r.Connections {
-			c.Connections[i] = conn
-			c.Connections[i].PeerDevices = slices.Clone(conn.PeerDevices)
-		}
-		out = append(out, c)
+		out = append(out, r.clone())
 	}
 	slices.SortFunc(out, func(a, b Resource) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// Resource returns a copy of the current state of one resource.
+func (s *Events2) Resource(name string) (Resource, bool) {
+	r, ok := s.res[name]
+	if !ok {
+		return Resource{}, false
+	}
+	return r.clone(), true
+}
+
+// Names returns the names of the known resources, sorted.
+func (s *Events2) Names() []string {
+	out := make([]string, 0, len(s.res))
+	for name := range s.res {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r *Resource) clone() Resource {
+	c := *r
+	c.Devices = slices.Clone(r.Devices)
+	c.Connections = make([]Connection, len(r.Connections))
+	for i, conn := range r.Connections {
+		c.Connections[i] = conn
+		c.Connections[i].PeerDevices = slices.Clone(conn.PeerDevices)
+	}
+	return c
 }
 
 // Apply updates the state with one event.
@@ -144,6 +167,7 @@ func applyResource(r *Resource, ev Event) {
 	if v, ok := ev.Props["suspended"]; ok {
 		r.Suspended = v != "no"
 	}
+	setBool(&r.ForceIOFailures, ev, "force-io-failures")
 	if v, ok := ev.Props["node-id"]; ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			r.NodeID = n

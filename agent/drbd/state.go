@@ -4,11 +4,14 @@ package drbd
 type Resource struct {
 	Name string
 	// NodeID is this node's node-id; -1 when unknown.
-	NodeID      int
-	Role        string
-	Suspended   bool
-	Devices     []Device
-	Connections []Connection
+	NodeID    int
+	Role      string
+	Suspended bool
+	// ForceIOFailures is DRBD 9's force-io-failures: every opener of the
+	// device sees I/O errors until all of them have closed it.
+	ForceIOFailures bool
+	Devices         []Device
+	Connections     []Connection
 }
 
 // Device is one local volume (minor) of a resource.

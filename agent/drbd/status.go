@@ -12,6 +12,7 @@ type statusJSON struct {
 	NodeID    *int   `json:"node-id"`
 	Role      string `json:"role"`
 	Suspended bool   `json:"suspended"`
+	ForceIO   bool   `json:"force-io-failures"`
 	Devices   []struct {
 		Volume    int     `json:"volume"`
 		Minor     int     `json:"minor"`
@@ -56,7 +57,7 @@ func ParseStatusJSON(out []byte) ([]Resource, error) {
 }
 
 func fromStatusJSON(r statusJSON) Resource {
-	out := Resource{Name: r.Name, NodeID: -1, Role: r.Role, Suspended: r.Suspended}
+	out := Resource{Name: r.Name, NodeID: -1, Role: r.Role, Suspended: r.Suspended, ForceIOFailures: r.ForceIO}
 	if r.NodeID != nil {
 		out.NodeID = *r.NodeID
 	}

@@ -148,3 +148,42 @@ func FuzzParseEvents2(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseShowJSON(f *testing.F) {
+	f.Add(`[{"resource": "pvc-1", "options": {"quorum": "majority", "on-no-quorum": "io-error"}}]`)
+	f.Add(`[{"resource": "pvc-2", "options": {"quorum": 2}}, {"resource": "pvc-3"}]`)
+	f.Add(``)
+	f.Fuzz(func(t *testing.T, in string) {
+		opts, err := ParseShowJSON([]byte(in))
+		if err != nil {
+			return
+		}
+		for name := range opts {
+			if name == "" {
+				t.Fatal("resource without name accepted")
+			}
+		}
+	})
+}
+
+func TestParseShowJSON(t *testing.T) {
+	got, err := ParseShowJSON([]byte(`[{"resource": "a", "options": {"quorum": "majority", "on-no-quorum": "suspend-io"}},
+		{"resource": "b", "options": {"quorum": 2}}, {"resource": "c", "options": {}}, {"resource": "d", "options": {"quorum": "off"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Options{"a": {Quorum: "majority", OnNoQuorum: "suspend-io"}, "b": {Quorum: "2"}, "c": {}, "d": {Quorum: "off"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	for name, policy := range map[string]bool{"a": true, "b": true, "c": false, "d": false} {
+		if got[name].HasQuorumPolicy() != policy {
+			t.Errorf("%s: HasQuorumPolicy = %t", name, !policy)
+		}
+	}
+	for _, bad := range []string{`{`, `[{"options": {}}]`, `[{"resource": "x", "options": {"quorum": true}}]`} {
+		if _, err := ParseShowJSON([]byte(bad)); err == nil {
+			t.Errorf("%s: want error", bad)
+		}
+	}
+}

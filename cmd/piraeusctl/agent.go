@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ resource.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := f.toOptions()
+			if opts.DRBDSimResyncTime != 0 && opts.DRBDSimDir == "" {
+				return errors.New("--drbd-sim-resync-time needs --drbd-sim-dir")
+			}
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
 			return agent.Run(cmd.Context(), opts)
 		},
@@ -45,6 +49,9 @@ resource.`,
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
 	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
+	fl.StringVar(&f.opts.DRBDSimDir, "drbd-sim-dir", "", "test and local-datastore mode: simulate DRBD (no kernel module needed) with state in this directory, "+
+		"shared by the local agents; storage commands still run for real and every drbdadm command is still checked by the real drbdadm")
+	fl.DurationVar(&f.opts.DRBDSimResyncTime, "drbd-sim-resync-time", 0, "with --drbd-sim-dir: how long a simulated full resync takes (0: instant)")
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,7 +20,7 @@ import (
 
 // TestMainHelper is not a test: started by TestAgentProcess as a child
 // process with PIRAEUSCTL_TEST_MAIN=1, it runs the CLI on the arguments
-// after "--", so the child is `piraeusctl agent ...` as a real process.
+// after "--" as main does, so the child is `piraeusctl ...` as a real process.
 func TestMainHelper(t *testing.T) {
 	if os.Getenv("PIRAEUSCTL_TEST_MAIN") != "1" {
 		return
@@ -33,10 +32,7 @@ func TestMainHelper(t *testing.T) {
 			break
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runWithSignals(args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // TestAgentProcess starts `piraeusctl agent` as a process with a file pool

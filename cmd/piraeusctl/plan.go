@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +65,7 @@ func (f *specFlags) buildOptions(explain bool) (plan.BuildOptions, error) {
 		if err != nil {
 			return opts, err
 		}
-		opts.Previous = prev
+		opts.Previous, opts.PreviousSource = prev, f.previous
 	}
 	return opts, nil
 }
@@ -117,7 +118,7 @@ func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool, extra ...plan.So
 	if len(f.files) == 0 && len(extra) == 0 {
 		return nil, nil, invalid(errors.New("no input: give -f FILE|DIR|- (repeatable)"))
 	}
-	srcs, err := plan.ReadSources(f.files, cmd.InOrStdin())
+	srcs, warnings, err := plan.ReadSources(cmd.Context(), f.files, cmd.InOrStdin())
 	if err != nil {
 		return nil, nil, invalid(err)
 	}
@@ -126,6 +127,7 @@ func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool, extra ...plan.So
 	if err != nil {
 		return nil, nil, invalid(err)
 	}
+	bopts.Warnings = warnings
 	built, err := plan.Build(cmd.Context(), srcs, bopts)
 	if err != nil {
 		return nil, nil, invalid(err)
@@ -279,18 +281,15 @@ func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
 	return report.WriteText(w)
 }
 
+// writePlan prints the plan, or replaces the --out file with it whole.
 func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered *render.Plan) error {
-	w := cmd.OutOrStdout()
-	if o.out != "" {
-		f, err := os.Create(o.out)
-		if err != nil {
-			return fmt.Errorf("write plan: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
 	if o.summary && o.out == "" {
 		return render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement)
+	}
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if o.out == "" {
+		w = cmd.OutOrStdout()
 	}
 	var err error
 	if o.output == "json" {
@@ -300,6 +299,11 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 	}
 	if err != nil {
 		return err
+	}
+	if o.out != "" {
+		if err := render.WriteFile(o.out, buf.Bytes()); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
 	}
 	if o.summary {
 		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement); err != nil {

@@ -18,8 +18,8 @@ review, diff and commit, then converged.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand(), newApplyCommand())
-	root.AddCommand(newAgentCommand())
-	root.AddCommand(newGencertCommand(), newOperatorCommand())
+	root.AddCommand(newAgentCommand(), newControllerCommand())
+	root.AddCommand(newGencertCommand(), newOperatorCommand(), newHAControllerCommand())
 	return root
 }
 

@@ -14,13 +14,12 @@
 //
 // The binaries come from hack/kube-apiserver.sh ensure (etcd from Debian,
 // kube-apiserver built from source); the folder is taken from
-// KUBEBUILDER_ASSETS or, when that is unset, from the repository's
-// .cache/kube/<version>/. Integration tests are skipped only when
+// KUBEBUILDER_ASSETS or, when that is unset, from hack/kube-apiserver.sh's
+// cache (~/.cache/piraeusctl/kube/<version>/). Integration tests are skipped only when
 // PIRAEUSCTL_SKIP_INTEGRATION=1; a missing binary is a test failure.
 package kubetest
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,6 +33,9 @@ import (
 
 // SkipEnv is the environment variable that, set to 1, skips integration tests.
 const SkipEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
+
+// ServiceCIDR keeps Service ClusterIPs on loopback.
+const ServiceCIDR = "127.100.0.0/16"
 
 // KubeVersion is the kube-apiserver version hack/kube-apiserver.sh builds.
 const KubeVersion = "v1.34.4"
@@ -107,6 +109,9 @@ func (e *Env) start() error {
 		ControlPlaneStartTimeout: 90 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
+	// Service IPs on loopback, so that a webhook Service's ClusterIP is
+	// this machine (envtest's default 10.0.0.0/24 would leave it).
+	e.env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", ServiceCIDR)
 	cfg, err := e.env.Start()
 	if err != nil {
 		return fmt.Errorf("start etcd and kube-apiserver from %s: %w", dir, err)
@@ -147,15 +152,21 @@ func (e *Env) stop() {
 }
 
 // AssetsDir finds the folder with etcd, kube-apiserver and kubectl:
-// KUBEBUILDER_ASSETS if set, else .cache/kube/<KubeVersion> of the repository.
+// KUBEBUILDER_ASSETS if set, else hack/kube-apiserver.sh's cache
+// ($PIRAEUSCTL_CACHE, else $XDG_CACHE_HOME/piraeusctl, else
+// ~/.cache/piraeusctl; then kube/<KubeVersion>).
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return "", fmt.Errorf("%w; %s", err, ensureHint)
+		cache := os.Getenv("PIRAEUSCTL_CACHE")
+		if cache == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return "", fmt.Errorf("%w; %s", err, ensureHint)
+			}
+			cache = filepath.Join(base, "piraeusctl")
 		}
-		dir = filepath.Join(root, ".cache", "kube", KubeVersion)
+		dir = filepath.Join(cache, "kube", KubeVersion)
 	}
 	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
@@ -163,24 +174,6 @@ func AssetsDir() (string, error) {
 		}
 	}
 	return dir, nil
-}
-
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("KUBEBUILDER_ASSETS unset and no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Start starts a private API server for one test (or benchmark) and stops it

@@ -66,6 +66,12 @@ func (p *placer) diagnose(g *groupIndex, v *storagev1alpha1.Volume, st *volumeSt
 			return why
 		}
 	}
+	for i, k := range g.xKeys {
+		if room := xRoom(allowed, k, int(g.xMax[i])); room < need {
+			why = append(why, fmt.Sprintf("only %d fit at most %d per value of %s among them (xReplicasOnDifferent)", room, g.xMax[i], k))
+			return why
+		}
+	}
 	for _, k := range g.sameKeys {
 		why = append(why, fmt.Sprintf("no value of %s is shared by %s with room (replicasOnSame); largest group: %d",
 			k, plural(need, "node"), largestGroup(allowed, k)))
@@ -96,7 +102,25 @@ func constraintsText(g *groupIndex) string {
 	for _, k := range g.rg.ReplicasOnSame {
 		fmt.Fprintf(&b, ", the same %s", k)
 	}
+	for i, k := range g.xKeys {
+		fmt.Fprintf(&b, ", at most %d per value of %s", g.xMax[i], k)
+	}
 	return b.String()
+}
+
+// xRoom is how many replicas nodes can take with at most x per value of key.
+func xRoom(nodes []*node, key string, x int) int {
+	per := map[string]int{}
+	for _, n := range nodes {
+		if v, ok := n.value(key); ok {
+			per[v]++
+		}
+	}
+	room := 0
+	for _, c := range per {
+		room += min(c, x)
+	}
+	return room
 }
 
 func hasRoom(g *groupIndex, n *node, size int64) bool {
@@ -109,7 +133,7 @@ func hasRoom(g *groupIndex, n *node, size int64) bool {
 }
 
 func hasKeys(g *groupIndex, n *node) bool {
-	for _, k := range slices.Concat(g.diffKeys, g.sameKeys) {
+	for _, k := range slices.Concat(g.diffKeys, g.sameKeys, g.xKeys) {
 		if _, ok := n.value(k); !ok {
 			return false
 		}

@@ -20,12 +20,7 @@ import (
 // skips only when PIRAEUSCTL_SKIP_INTEGRATION=1.
 func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not checking with the real drbdadm")
-	}
-	if _, err := exec.LookPath("drbdadm"); err != nil {
-		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
-	}
+	Require(t)
 	out, err := run(context.Background(), "drbdadm", node, addrs, args...)
 	if err != nil {
 		t.Fatalf("drbdadm %s: %v", strings.Join(args, " "), err)
@@ -58,4 +53,17 @@ func withoutModinfo(s string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// Require is for tests that run the real drbdadm (directly or through the
+// DRBD simulator): it skips them when PIRAEUSCTL_SKIP_INTEGRATION=1 and
+// fails them when drbdadm is missing, naming the script that installs it.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
+		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not running the real drbdadm")
+	}
+	if _, err := exec.LookPath("drbdadm"); err != nil {
+		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
+	}
 }

@@ -164,6 +164,12 @@ type ResourceGroup struct {
 	// ReplicasOnDifferent: keys whose value differs between replicas.
 	// +kubebuilder:validation:Optional
 	ReplicasOnDifferent []string `json:"replicasOnDifferent,omitempty"`
+	// XReplicasOnDifferent: key → X. At most X replicas share a value of
+	// the key, and a value takes X replicas before the next value gets one
+	// (LINSTOR's --x-replicas-on-different: "X replicas in each different
+	// key", e.g. two per data centre).
+	// +kubebuilder:validation:Optional
+	XReplicasOnDifferent map[string]int32 `json:"xReplicasOnDifferent,omitempty"`
 	// DisklessOnRemaining adds a diskless replica on every other node.
 	// +kubebuilder:validation:Optional
 	DisklessOnRemaining bool `json:"disklessOnRemaining,omitempty"`
@@ -219,6 +225,31 @@ type ResourceGroup struct {
 	// as the decimal string the StorageClass gives (only capacity reporting uses it).
 	// +kubebuilder:validation:Optional
 	OverProvision string `json:"overProvision,omitempty"`
+	// NFS holds linstor-csi's NFS export settings for ReadWriteMany
+	// filesystem volumes, when the StorageClass sets any.
+	// +kubebuilder:validation:Optional
+	NFS *NFSExport `json:"nfs,omitempty"`
+}
+
+// NFSExport is how linstor-csi exports a ReadWriteMany filesystem volume
+// over NFS (StorageClass parameters nfsConfigTemplate, nfsServiceName,
+// nfsSquash and nfsRecoveryVolumeSize); unset fields take linstor-csi's defaults.
+type NFSExport struct {
+	// ConfigTemplate is the path of the NFS-Ganesha configuration template
+	// in the CSI node image (default /etc/nfs-helper/default-config.tmpl).
+	// +kubebuilder:validation:Optional
+	ConfigTemplate string `json:"configTemplate,omitempty"`
+	// ServiceName is the Kubernetes Service the export is reached by
+	// (default linstor-csi-nfs).
+	// +kubebuilder:validation:Optional
+	ServiceName string `json:"serviceName,omitempty"`
+	// Squash is the export's user id squashing (default no_root_squash).
+	// +kubebuilder:validation:Optional
+	Squash string `json:"squash,omitempty"`
+	// RecoveryVolumeBytes is the size of the NFS server's recovery volume,
+	// a second volume of the resource (default 300Mi).
+	// +kubebuilder:validation:Optional
+	RecoveryVolumeBytes int64 `json:"recoveryVolumeBytes,omitempty"`
 }
 
 // Volume is one replicated volume (a LINSTOR resource definition with one volume).
@@ -269,6 +300,15 @@ type Replica struct {
 	TieBreaker bool `json:"tieBreaker,omitempty"`
 	// NodeID is the DRBD node id (0-31) within the volume.
 	NodeID int32 `json:"nodeId"`
+	// Port is the DRBD TCP port this replica listens on; unique on its node
+	// (0 until allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	Port int32 `json:"port,omitempty"`
+	// Minors are the DRBD minor numbers of the volumes on this node, one per
+	// volume definition in spec.volumes order; unique on the node (empty until
+	// allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	Minors []int32 `json:"minors,omitempty"`
 	// Reason says why the replica is here (shown by plan --explain).
 	// +kubebuilder:validation:Optional
 	Reason string `json:"reason,omitempty"`
@@ -284,6 +324,49 @@ type StorageTopologyStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Nodes as their agents report them, sorted by name.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+}
+
+// NodeStatus is one node's agent and pools as observed.
+type NodeStatus struct {
+	// Name of the node.
+	Name string `json:"name"`
+	// Connected: the controller holds a status stream from the node's agent.
+	// +kubebuilder:validation:Optional
+	Connected bool `json:"connected,omitempty"`
+	// Pools on the node with capacity and free space, sorted by name.
+	// +kubebuilder:validation:Optional
+	// +listType=map
+	// +listMapKey=name
+	Pools []PoolStatus `json:"pools,omitempty"`
+	// Orphans: resources on the node that no StorageVolume claims; left
+	// alone, listed so that people can decide.
+	// +kubebuilder:validation:Optional
+	Orphans []string `json:"orphans,omitempty"`
+	// Replicas is how many replicas the node holds (deployed).
+	// +kubebuilder:validation:Optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Errors met by the agent or by the controller driving it.
+	// +kubebuilder:validation:Optional
+	Errors []string `json:"errors,omitempty"`
+}
+
+// PoolStatus is one storage pool as its agent reports it.
+type PoolStatus struct {
+	Name string `json:"name"`
+	// CapacityBytes of the pool.
+	// +kubebuilder:validation:Optional
+	CapacityBytes int64 `json:"capacityBytes,omitempty"`
+	// FreeBytes in the pool.
+	// +kubebuilder:validation:Optional
+	FreeBytes int64 `json:"freeBytes,omitempty"`
+	// Error reading the pool, if any.
+	// +kubebuilder:validation:Optional
+	Error string `json:"error,omitempty"`
 }
 
 // StorageTopology is the storage state the controller converges nodes to.

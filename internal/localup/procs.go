@@ -1,0 +1,148 @@
+package localup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is one component run as a local process.
+type proc struct {
+	name string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+	// exited is closed when the process has ended; err is then its exit.
+	exited chan struct{}
+	err    error
+}
+
+// start runs the process with its output in logs/<name>.log. It dies with
+// the process that started it (Pdeathsig), so nothing outlives local-up.
+func (e *Env) start(name string, args ...string) (*proc, error) {
+	logPath := filepath.Join(e.Dir, "logs", name+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(e.opts.Binary, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, args: args, log: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	e.mu.Lock()
+	e.procs[name] = p
+	e.mu.Unlock()
+	e.log.Info("started", "component", name, "pid", cmd.Process.Pid, "log", logPath)
+	return p, nil
+}
+
+// stop ends a process: SIGTERM, then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// Kill ends a component at once (kill -9), as a crash would.
+func (e *Env) Kill(name string) error {
+	e.mu.Lock()
+	p := e.procs[name]
+	e.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+	e.log.Info("killed", "component", name)
+	return nil
+}
+
+// Restart starts a component again with the arguments it had.
+func (e *Env) Restart(ctx context.Context, name string) error {
+	e.mu.Lock()
+	p := e.procs[name]
+	e.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	p.stop(10 * time.Second)
+	np, err := e.start(name, p.args...)
+	if err != nil {
+		return err
+	}
+	return e.waitReady(ctx, np)
+}
+
+// waitReady waits until a component answers: the readiness address
+// registered for it, else a short settle time.
+func (e *Env) waitReady(ctx context.Context, p *proc) error {
+	addr := e.readyAddr[p.name]
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, p.err, tail(p.log, 20))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if addr == "" {
+			return nil
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+	}
+	return errors.New(p.name + " did not answer on " + addr + " within 60s (log: " + p.log + ")")
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
