@@ -169,18 +169,26 @@ func startController(b *testing.B, cfg *rest.Config, dial Dialer) (stop func(), 
 func waitAllReady(b *testing.B, c client.Client, n int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		list := &storagev1alpha1.StorageVolumeList{}
-		require.NoError(b, c.List(b.Context(), list))
-		ready := 0
-		for i := range list.Items {
-			if volumeState(&list.Items[i]) == "ready" {
-				ready++
+		ready, cont := 0, ""
+		for {
+			list := &storagev1alpha1.StorageVolumeList{}
+			if err := c.List(b.Context(), list, client.Limit(500), client.Continue(cont)); err != nil {
+				b.Logf("list: %v", err) // a loaded API server may time out; look again
+				break
+			}
+			for i := range list.Items {
+				if volumeState(&list.Items[i]) == "ready" {
+					ready++
+				}
+			}
+			if cont = list.Continue; cont == "" {
+				break
 			}
 		}
 		if ready == n {
 			return
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(5 * time.Second)
 	}
 	require.FailNow(b, fmt.Sprintf("not all %d volumes Ready after %s", n, timeout))
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -86,8 +87,10 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	return &Plan{Objects: objs, Warnings: warnings}, nil
 }
 
-// imageTag returns the tag of an image reference.
+// imageTag returns the tag of an image reference; a digest
+// ("REPO@sha256:…", "REPO:TAG@sha256:…") is not a tag.
 func imageTag(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
 	for i := len(ref) - 1; i >= 0; i-- {
 		switch ref[i] {
 		case ':':

@@ -88,10 +88,11 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 	return opts, nil
 }
 
-// imageVersion is the tag of our own image: the build version, unless this
-// is a development build, which uses the tag the binary ships.
+// imageVersion is the tag of our own image: the stamped version (the tag
+// `make image` gives the image built with this binary), unless the binary
+// is unstamped (go run, go test), which uses the tag render ships.
 func imageVersion() string {
-	if version == "dev" || strings.Contains(version, "dirty") {
+	if version == "dev" {
 		return ""
 	}
 	return version
