@@ -83,7 +83,7 @@ type volumeState struct {
 	// prevNumbers: node → the existing replica's port and minors; a replica
 	// placed again on the same node (a tie-breaker chosen anew) keeps them.
 	prevNumbers map[string]storagev1alpha1.Replica
-	leaving        []Move           // diskful replicas that must leave (To filled later)
+	leaving     []Move // diskful replicas that must leave (To filled later)
 	// drbd: the volume's layers include DRBD, so its replicas need ports,
 	// minors and node ids; a storage-only volume gets none.
 	drbd bool
