@@ -35,6 +35,10 @@ var clusterInputs = []clusterInput{
 	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorCluster"}, optional: true},
 	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorSatelliteConfiguration"}, optional: true},
 	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorNodeConnection"}, optional: true},
+	// The storage state: the previous topology's settings and every volume
+	// with its placement and allocations, which the next plan keeps.
+	{gvk: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageTopology"}, optional: true},
+	{gvk: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageVolume"}, optional: true},
 }
 
 // ReadClusterInputs reads the inputs of `plan --from-cluster`: Nodes,

@@ -14,7 +14,7 @@ var kindOrder = func() map[string]int {
 		"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "Service",
 		"CSIDriver", "StorageClass", "VolumeSnapshotClass", "Deployment", "DaemonSet",
 		"", // everything else
-		"ValidatingWebhookConfiguration", "StorageTopology",
+		"ValidatingWebhookConfiguration", "StorageTopology", "StorageVolume",
 	}
 	m := make(map[string]int, len(kinds))
 	for i, k := range kinds {

@@ -23,3 +23,19 @@ func Topology(p *Plan) (*storagev1alpha1.StorageTopologySpec, error) {
 	}
 	return nil, errors.New("no StorageTopology object in the plan")
 }
+
+// Volumes returns the plan's StorageVolume objects.
+func Volumes(p *Plan) ([]storagev1alpha1.StorageVolume, error) {
+	var out []storagev1alpha1.StorageVolume
+	for _, o := range p.Objects {
+		if o.GetKind() != "StorageVolume" || o.GroupVersionKind().Group != storagev1alpha1.GroupVersion.Group {
+			continue
+		}
+		var v storagev1alpha1.StorageVolume
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &v); err != nil {
+			return nil, fmt.Errorf("decode StorageVolume %s: %w", o.GetName(), err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

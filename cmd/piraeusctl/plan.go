@@ -61,11 +61,11 @@ func (f *specFlags) buildOptions(explain bool) (plan.BuildOptions, error) {
 	}
 	opts.Placement.AllowUnplaced = f.allowUnplaced
 	if f.previous != "" {
-		prev, err := readPreviousTopology(f.previous)
+		prev, vols, err := readPrevious(f.previous)
 		if err != nil {
 			return opts, err
 		}
-		opts.Previous, opts.PreviousSource = prev, f.previous
+		opts.Previous, opts.PreviousVolumes, opts.PreviousSource = prev, vols, f.previous
 	}
 	return opts, nil
 }
@@ -91,17 +91,22 @@ func imageVersion() string {
 	return version
 }
 
-// readPreviousTopology takes the StorageTopology out of a plan file.
-func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, error) {
+// readPrevious takes the StorageTopology and the StorageVolumes out of a
+// plan file (or export folder).
+func readPrevious(path string) (*storagev1alpha1.StorageTopologySpec, []storagev1alpha1.StorageVolume, error) {
 	p, err := render.ReadPlanPath(path)
 	if err != nil {
-		return nil, fmt.Errorf("read previous plan %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read previous plan %s: %w", path, err)
 	}
 	spec, err := render.Topology(p)
 	if err != nil {
-		return nil, fmt.Errorf("previous plan %s: %w", path, err)
+		return nil, nil, fmt.Errorf("previous plan %s: %w", path, err)
 	}
-	return spec, nil
+	vols, err := render.Volumes(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("previous plan %s: %w", path, err)
+	}
+	return spec, vols, nil
 }
 
 // batchGCPercent trades memory for speed in the one-shot planning commands:
@@ -239,7 +244,7 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 	case o.explain:
 		if o.output == "json" {
 			return writeJSON(stdout, explanation{
-				Volumes: built.Placement.Spec.Volumes, Moves: built.Placement.Moves, Unplaced: built.Placement.Unplaced,
+				Volumes: explainedVolumes(built.Placement.Volumes), Moves: built.Placement.Moves, Unplaced: built.Placement.Unplaced,
 			})
 		}
 		return built.Placement.WriteExplanation(stdout)
@@ -270,7 +275,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 }
 
 func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
-	report, err := placement.WhatIf(&built.Model.Topology.Spec, o.failNodes, built.Model.PodClaims())
+	report, err := placement.WhatIf(&built.Model.Topology.Spec, built.Model.Volumes, o.failNodes, built.Model.PodClaims())
 	if err != nil {
 		return invalid(err)
 	}
@@ -316,9 +321,25 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 // explanation is plan --explain -o json: every volume with its replicas and
 // their reasons, and what moved or could not be placed.
 type explanation struct {
-	Volumes  []storagev1alpha1.Volume `json:"volumes"`
-	Moves    []placement.Move         `json:"moves,omitempty"`
-	Unplaced []placement.Unplaced     `json:"unplaced,omitempty"`
+	Volumes  []explainedVolume    `json:"volumes"`
+	Moves    []placement.Move     `json:"moves,omitempty"`
+	Unplaced []placement.Unplaced `json:"unplaced,omitempty"`
+}
+
+// explainedVolume is one volume of plan --explain -o json.
+type explainedVolume struct {
+	Name          string                    `json:"name"`
+	ResourceGroup string                    `json:"resourceGroup"`
+	SizeBytes     int64                     `json:"sizeBytes"`
+	Replicas      []storagev1alpha1.Replica `json:"replicas,omitempty"`
+}
+
+func explainedVolumes(vols []storagev1alpha1.StorageVolume) []explainedVolume {
+	out := make([]explainedVolume, len(vols))
+	for i, v := range vols {
+		out[i] = explainedVolume{Name: v.Name, ResourceGroup: v.Spec.ResourceGroup, SizeBytes: v.Spec.SizeBytes(), Replicas: v.Spec.Replicas}
+	}
+	return out
 }
 
 func writeJSON(w io.Writer, v any) error {

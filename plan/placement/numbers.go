@@ -129,6 +129,9 @@ func (n *Numbers) Release(h Holder) bool {
 	return len(nums) > 0
 }
 
+// Len is how many numbers are in use.
+func (n *Numbers) Len() int { return len(n.holders) }
+
 // Held lists the numbers in use, ascending.
 func (n *Numbers) Held() []Held {
 	out := make([]Held, 0, len(n.holders))

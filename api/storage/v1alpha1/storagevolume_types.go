@@ -206,7 +206,7 @@ func init() { SchemeBuilder.Register(&StorageVolume{}, &StorageVolumeList{}) }
 
 // SizeBytes is the sum of the volume definitions' sizes: what the volume takes
 // in a pool, before DRBD metadata.
-func (s *StorageVolumeSpec) SizeBytes() int64 {
+func (s StorageVolumeSpec) SizeBytes() int64 {
 	var n int64
 	for _, v := range s.Volumes {
 		n += v.SizeBytes
