@@ -32,6 +32,7 @@ type StorageVolumeSpec struct {
 	// Volumes are the volume definitions (LINSTOR: vlmDfn), sorted by number.
 	// A resource definition may exist without any yet.
 	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
 	// +listMapKey=number
 	Volumes []VolumeDefinition `json:"volumes,omitempty"`
@@ -62,8 +63,9 @@ type StorageVolumeSpec struct {
 
 	// Replicas of the volume, sorted by node name. Empty until placed: the
 	// controller places a volume without replicas with the same code as
-	// `piraeusctl plan` (unless manualPlacement).
+	// `piraeusctl plan` (unless manualPlacement). At most 32: DRBD's node ids.
 	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=32
 	// +listType=map
 	// +listMapKey=node
 	Replicas []Replica `json:"replicas,omitempty"`
@@ -260,6 +262,7 @@ type Replica struct {
 	// volume definition in spec.volumes order; unique on the node (empty until
 	// allocated, and without the DRBD layer).
 	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=64
 	Minors []int32 `json:"minors,omitempty"`
 	// Reason says why the replica is here (shown by plan --explain).
 	// +kubebuilder:validation:Optional
