@@ -65,7 +65,7 @@ func runMain(m *testing.M) int {
 }
 
 // localDatastore starts hack/local-up.sh's datastore for one test.
-func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
+func localDatastore(t testing.TB, opts localup.Options) *localup.Env {
 	t.Helper()
 	if binary == "" {
 		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
@@ -93,14 +93,14 @@ func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
 	return env
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func dumpLogs(t *testing.T, dir string) {
+func dumpLogs(t testing.TB, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
 	for _, l := range logs {
 		data, _ := os.ReadFile(l)
@@ -112,7 +112,7 @@ func dumpLogs(t *testing.T, dir string) {
 	}
 }
 
-func kubeClient(t *testing.T, env *localup.Env) client.Client {
+func kubeClient(t testing.TB, env *localup.Env) client.Client {
 	scheme, err := controller.Scheme()
 	require.NoError(t, err)
 	c, err := client.New(env.Config, client.Options{Scheme: scheme})
@@ -131,7 +131,7 @@ func newVolume(name, group string, size int64) *storagev1alpha1.StorageVolume {
 }
 
 // waitVolumes waits until every named volume satisfies ok.
-func waitVolumes(t *testing.T, c client.Client, names []string, timeout time.Duration, what string, ok func(*storagev1alpha1.StorageVolume) bool) map[string]time.Time {
+func waitVolumes(t testing.TB, c client.Client, names []string, timeout time.Duration, what string, ok func(*storagev1alpha1.StorageVolume) bool) map[string]time.Time {
 	t.Helper()
 	done := map[string]time.Time{}
 	deadline := time.Now().Add(timeout)
@@ -173,7 +173,7 @@ func placed(v *storagev1alpha1.StorageVolume) bool {
 }
 
 // createConcurrently creates the volumes from n goroutines at once.
-func createConcurrently(t *testing.T, c client.Client, vols []*storagev1alpha1.StorageVolume) {
+func createConcurrently(t testing.TB, c client.Client, vols []*storagev1alpha1.StorageVolume) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(vols))
@@ -188,7 +188,7 @@ func createConcurrently(t *testing.T, c client.Client, vols []*storagev1alpha1.S
 }
 
 // backingFiles lists the files in every node's pool.
-func backingFiles(t *testing.T, env *localup.Env) []string {
+func backingFiles(t testing.TB, env *localup.Env) []string {
 	var out []string
 	for _, n := range env.Nodes {
 		entries, err := os.ReadDir(n.PoolDir)
