@@ -403,12 +403,12 @@ func TestAgentRestartIsRetold(t *testing.T) {
 	}
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
-	before := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	before := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total")
 	agent := "agent-" + env.Nodes[0].Name
 	require.NoError(t, env.Kill(agent))
 	require.NoError(t, env.Restart(t.Context(), agent))
 	require.Eventually(t, func() bool {
-		return metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total") > before
+		return metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total") > before
 	}, time.Minute, 200*time.Millisecond, "the restarted agent is told its state")
 	logData, err := os.ReadFile(filepath.Join(env.Dir, "logs", agent+".log"))
 	require.NoError(t, err)
@@ -525,11 +525,11 @@ func TestIdleCostsNothing(t *testing.T) {
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	time.Sleep(5 * time.Second) // let status and topology writes settle
-	writes := metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total")
-	mutating := metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total")
-	applies := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	writes := metric(t, env.ControllerMetrics, "piraeusctl_controller_api_writes_total")
+	mutating := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_mutating_commands_total")
+	applies := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total")
 	time.Sleep(10 * time.Second) // three resyncs
-	assert.Equal(t, writes, metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total"), "API writes during idle resyncs")
-	assert.Equal(t, mutating, metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total"), "mutating host commands during idle resyncs")
-	assert.Greater(t, metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total"), applies, "the resyncs did tell the agents")
+	assert.Equal(t, writes, metric(t, env.ControllerMetrics, "piraeusctl_controller_api_writes_total"), "API writes during idle resyncs")
+	assert.Equal(t, mutating, metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_mutating_commands_total"), "mutating host commands during idle resyncs")
+	assert.Greater(t, metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total"), applies, "the resyncs did tell the agents")
 }
