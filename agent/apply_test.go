@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -279,6 +281,60 @@ func TestResizeGolden(t *testing.T) {
 		t.Errorf("status after resize: %v", st)
 	}
 	assertNoop(t, f, desired("node-a", r))
+}
+
+// TestResizeRefusedDuringResync: real DRBD refuses to resize during a
+// resync, and on DRBD 9 a peer's resize starts one for the area it added,
+// so a resize can meet one that began after the agent read the state. The
+// agent grows the backing volume, reports the resize pending, and resizes
+// on a later converge.
+func TestResizeRefusedDuringResync(t *testing.T) {
+	f := upNodeA(t)
+	r := pvc1("node-a")
+	r.Volumes[0].SizeKib = 2 << 20
+	f.rec.Next = refusesResize{next: f.sim}
+	res, log := f.apply(desired("node-a", r))
+	if got := res.Resources[0]; got.Outcome != agentv1.Outcome_PENDING || !strings.Contains(got.Message, "resync") {
+		t.Errorf("outcome %s %q; want PENDING naming the resync", got.Outcome, got.Message)
+	}
+	if !strings.Contains(log, "write: lvextend") || !strings.Contains(log, "resize pvc-1/0") {
+		t.Errorf("want the backing volume grown and a resize tried:\n%s", log)
+	}
+	f.rec.Next = f.sim
+	res, _ = f.apply(desired("node-a", r))
+	if d := cmp.Diff([]string{"resize volume 0"}, res.Resources[0].Actions); d != "" {
+		t.Errorf("after the resync, actions (-want +got):\n%s", d)
+	}
+	rb := pvc1("node-b")
+	rb.Volumes[0].SizeKib = 2 << 20
+	f.peers["node-b"].apply(desired("node-b", rb))
+	assertNoop(t, f, desired("node-a", r))
+}
+
+// refusesResize answers `drbdadm resize` as DRBD does during a resync.
+type refusesResize struct{ next hostexec.Executor }
+
+func (r refusesResize) Run(ctx context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
+	if cmd.Name != "drbdadm" || !slices.Contains(cmd.Args, "resize") {
+		return r.next.Run(ctx, cmd)
+	}
+	stderr := "1000: Failure: (130) Resize not allowed during resync.\nCommand 'drbdsetup resize 1000' terminated with exit code 10\n"
+	return hostexec.Result{Stderr: []byte(stderr), ExitCode: 10}, &hostexec.ExitError{Cmd: cmd, ExitCode: 10, Stderr: stderr}
+}
+
+// TestResizeBlockedByResync: the agent does not even try to resize while
+// DRBD reports a resync with any peer, in either direction.
+func TestResizeBlockedByResync(t *testing.T) {
+	a := newFixture(t, "node-a").agent
+	for repl, want := range map[string]bool{"Established": false, "SyncSource": true, "SyncTarget": true, "PausedSyncT": true, "Off": false} {
+		r := drbd.Resource{Name: "pvc-1", Role: "Secondary", Connections: []drbd.Connection{
+			{Name: "node-b", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: "Established"}}},
+			{Name: "node-c", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: repl}}},
+		}}
+		if got := a.resizeBlocked(r); (got != "") != want {
+			t.Errorf("peer %s: resizeBlocked = %q, want blocked %t", repl, got, want)
+		}
+	}
 }
 
 func TestDeleteResourceGolden(t *testing.T) {
