@@ -187,3 +187,36 @@ func TestParseShowJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEvents2Gaps: real DRBD 9 output has drbdsetup's gap markers
+// ("- skipped N", N negative when notifications arrive out of order, with
+// --timestamps before them); they change no resource and are counted.
+func TestParseEvents2Gaps(t *testing.T) {
+	st := NewEvents2()
+	for _, line := range []string{
+		"2026-12-02T04:17:06.825261+00:00 change resource name:r role:Secondary",
+		"2026-12-02T04:17:07.056912+00:00 - skipped 1",
+		"2026-12-02T04:17:07.058346+00:00 - skipped -2",
+		"- skipped 3",
+		"change resource name:r role:Primary",
+	} {
+		ev, err := ParseEvent(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Gaps() != 3 {
+		t.Errorf("Gaps() = %d, want 3", st.Gaps())
+	}
+	if r, _ := st.Resource("r"); r.Role != "Primary" || len(st.Names()) != 1 {
+		t.Errorf("state %+v, names %v", r, st.Names())
+	}
+	for _, bad := range []string{"- skipped", "- skipped x", "- skipped 0", "- skipped 1 2"} {
+		if _, err := ParseEvent(bad); err == nil {
+			t.Errorf("%q: want error", bad)
+		}
+	}
+}
