@@ -19,6 +19,10 @@ const (
 	// DirEnv names a prepared artefact folder (vmlinuz, initrd.gz); then the
 	// tests use it as it is and build nothing.
 	DirEnv = "PIRAEUSCTL_LAB_DIR"
+	// RecordEnv names a folder the DRBD 9 scenarios write the real
+	// `drbdsetup events2` and `status --json` output they capture to
+	// (agent/drbd/testdata refreshes the recorded parser inputs).
+	RecordEnv = "PIRAEUSCTL_LAB_RECORD"
 )
 
 // Artefacts are the files a VM boots from.

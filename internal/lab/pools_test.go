@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 )
@@ -30,15 +29,11 @@ func storageOnly(name, pool string, sizeMiB uint64) *agentv1.Resource {
 	}
 }
 
-// TestLabPools: scenario 1. The agent builds a volume group and thin pool
-// from the VM's raw disk, creates thin volumes and a FILE_THIN volume,
-// resizes one, deletes them all, and leaves nothing behind; the capacity it
-// reports is what vgs/lvs say.
-func TestLabPools(t *testing.T) {
-	t.Parallel()
-	start := time.Now()
-	c := bootWithAgents(t, 1)
-	vm := c.VMs[0]
+// scenarioPools: the agent builds a volume group and thin pool from the
+// VM's raw disk, creates thin volumes and a FILE_THIN volume, resizes one,
+// deletes them all, and leaves nothing behind but the thin pool; the
+// capacity it reports is what vgs/lvs say.
+func scenarioPools(t *testing.T, c *labCluster, vm *labVM) {
 	desired := &agentv1.NodeDesiredState{NodeName: vm.Name, StoragePools: labPools(vm.Disk), Resources: []*agentv1.Resource{
 		storageOnly("thin-1", poolThin, 64), storageOnly("thin-2", poolThin, 32), storageOnly("file-1", poolFiles, 32),
 	}}
@@ -100,7 +95,6 @@ func TestLabPools(t *testing.T) {
 		}
 	})
 	checkCapacity(t, c, vm)
-	t.Logf("timing: scenario pools: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // writeAll writes 4 MiB of random data to each resource's device.

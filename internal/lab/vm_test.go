@@ -11,7 +11,7 @@ import (
 func TestQemuArgsOnlyLoopback(t *testing.T) {
 	c := &Cluster{t: t}
 	for i := range 3 {
-		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.gz"}, Options{MemoryMiB: 320, DiskMiB: 8})
+		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.gz"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,8 @@ func TestQemuArgsOnlyLoopback(t *testing.T) {
 		if !strings.Contains(line, "user,id=ctl,restrict=on,") {
 			t.Errorf("%s: user-mode network not restricted: %s", vm.Name, line)
 		}
-		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw"} {
+		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw",
+			"lab.drbd=9 ", "no_timer_check", "-qmp unix:" + vm.qmpPath() + ","} {
 			if !strings.Contains(line, want) {
 				t.Errorf("%s: %q missing in %s", vm.Name, want, line)
 			}
