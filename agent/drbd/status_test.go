@@ -2,6 +2,7 @@ package drbd
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,8 +115,11 @@ func TestParseEventErrors(t *testing.T) {
 }
 
 func FuzzParseStatusJSON(f *testing.F) {
-	seed, _ := os.ReadFile("testdata/status-3node.json")
-	f.Add(seed)
+	files, _ := filepath.Glob("testdata/status*.json") // the lab's real DRBD 9 output included
+	for _, file := range files {
+		seed, _ := os.ReadFile(file)
+		f.Add(seed)
+	}
 	f.Add([]byte("[]"))
 	f.Add([]byte(`[{"name":"a","devices":[{"volume":0,"size":-1}]}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -131,7 +135,8 @@ func FuzzParseStatusJSON(f *testing.F) {
 }
 
 func FuzzParseEvents2(f *testing.F) {
-	for _, file := range []string{"testdata/events2-now.txt", "testdata/events2-follow.txt"} {
+	files, _ := filepath.Glob("testdata/events2*.txt") // the lab's real DRBD 8.4 and 9 output included
+	for _, file := range files {
 		seed, _ := os.ReadFile(file)
 		f.Add(string(seed))
 	}
