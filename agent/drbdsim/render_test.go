@@ -156,11 +156,7 @@ func TestStatusJSONLayoutIsRealDRBD9(t *testing.T) {
 		t.Fatal("status-drbd9.json: no second resource")
 	}
 	l := newLab(t, 0, "node-a", "node-b", "node-c")
-	threeReplicas(l, true)
-	l.up("node-a", "pvc-1", true)
-	l.up("node-b", "pvc-1", true)
-	l.up("node-c", "pvc-1", false)
-	l.run("node-a", l.admin("node-a", "pvc-1").ClearBitmapNewUUID(0))
+	inSyncWithTieBreaker(l)
 	got := strings.TrimPrefix(l.run("node-a", drbd.StatusJSON()), "[\n{\n")
 	// Real drbdsetup ends with one more empty line; nothing reads it.
 	norm := func(s string) string { return jsonValue.ReplaceAllString(strings.TrimRight(s, "\n"), "${1}V") }
