@@ -16,7 +16,7 @@ const (
 	SkipEnv = "PIRAEUSCTL_SKIP_LAB"
 	// SkipIntegrationEnv skips every integration test, the lab's included.
 	SkipIntegrationEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
-	// DirEnv names a prepared artefact folder (vmlinuz, initrd.gz); then the
+	// DirEnv names a prepared artefact folder (vmlinuz, initrd.cpio); then the
 	// tests use it as it is and build nothing.
 	DirEnv = "PIRAEUSCTL_LAB_DIR"
 	// RecordEnv names a folder the DRBD 9 scenarios write the real
@@ -62,7 +62,7 @@ func Prepare(ctx context.Context) (Artefacts, error) {
 		}
 		dir = strings.TrimSpace(string(out))
 	}
-	a := Artefacts{Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.gz")}
+	a := Artefacts{Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.cpio")}
 	for _, f := range []string{a.Kernel, a.Initrd} {
 		if _, err := os.Stat(f); err != nil {
 			return Artefacts{}, fmt.Errorf("lab artefact: %w (run hack/lab/lab.sh ensure)", err)

@@ -21,7 +21,7 @@ type Options struct {
 	MemoryMiB int
 	// DiskMiB is the size of each guest's raw disk; 0 means DefaultDiskMiB.
 	DiskMiB int
-	// BootTimeout bounds the boot of all guests; 0 means four minutes (a
+	// BootTimeout bounds the boot of all guests; 0 means six minutes (a
 	// guest boots in ~15 s on idle cores, but takes minutes when the host is
 	// shared with busy builds).
 	BootTimeout time.Duration
@@ -68,7 +68,7 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 		opts.DiskMiB = DefaultDiskMiB
 	}
 	if opts.BootTimeout == 0 {
-		opts.BootTimeout = 4 * time.Minute
+		opts.BootTimeout = 6 * time.Minute
 	}
 	if opts.DRBD == "" {
 		opts.DRBD = DRBD9

@@ -18,7 +18,7 @@ func TestLabDRBD84(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	c := bootWithAgents(t, lab.Options{VMs: 2, DRBD: lab.DRBD84})
-	s := &replicaSet{c: c, vms: c.VMs, resources: []drbdRes{{name: "pvc-r1", minor: 1000, port: 7000, mib: 64}}}
+	s := &replicaSet{c: c, vms: c.VMs, drbd84: true, resources: []drbdRes{{name: "pvc-r1", minor: 1000, port: 7000, mib: 64}}}
 	runScenarios(t, []scenario{
 		{"pools", func(t *testing.T) { scenarioPools(t, c, c.VMs[0]) }},
 		{"drbd84-replication", func(t *testing.T) { scenarioReplication84(t, s) }},

@@ -18,7 +18,7 @@ var (
 
 func TestMain(m *testing.M) {
 	if lab.SkipReason() == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		start := time.Now()
 		artefacts, prepareErr = lab.Prepare(ctx)
 		cancel()

@@ -34,6 +34,8 @@ type replicaSet struct {
 	c         *labCluster
 	vms       []*labVM
 	resources []drbdRes
+	// drbd84: the VMs run DRBD 8.4 (no quorum, no status --json).
+	drbd84 bool
 }
 
 // res returns the resource named name; it must exist.
@@ -126,44 +128,78 @@ func (s *replicaSet) converge(t *testing.T) {
 	}
 }
 
-// inSync reports whether vm has resource name at its wanted disk state
-// (UpToDate, or Diskless on the tie-breaker) with every peer connected and
-// at its wanted disk state, as the agent reports it.
+// wantDisk is the disk state node has in sync: Diskless on the tie-breaker.
+func (r *drbdRes) wantDisk(node string) string {
+	if node == r.tieBreaker {
+		return "Diskless"
+	}
+	return "UpToDate"
+}
+
+// inSync reports whether vm has resource name at its wanted disk state with
+// every peer connected and at its wanted disk state, as DRBD's own status
+// says (read with the agent's parser; cheap to poll, unlike the agent's
+// status, which scans LVM).
 func (s *replicaSet) inSync(t *testing.T, vm *labVM, name string) (bool, string) {
 	r := s.res(name)
-	st := findResource(nodeStatus(t, s.c, vm), name)
-	want := func(node string) string {
-		if node == r.tieBreaker {
-			return "Diskless"
-		}
-		return "UpToDate"
+	_, m := statusJSON(t, vm)
+	k, ok := m[name]
+	d, hasDev := k.Device(0)
+	if !ok || !hasDev || len(k.Connections) != len(s.vms)-1 {
+		return false, fmt.Sprintf("%+v", k)
 	}
+	done := d.DiskState == r.wantDisk(vm.Name) && d.Quorum
+	state := []string{fmt.Sprintf("disk %s quorum %t", d.DiskState, d.Quorum)}
+	for _, c := range k.Connections {
+		disk, repl := "", ""
+		if len(c.PeerDevices) > 0 {
+			disk, repl = c.PeerDevices[0].PeerDiskState, c.PeerDevices[0].ReplicationState
+		}
+		done = done && c.State == "Connected" && repl == "Established" && disk == r.wantDisk(c.Name)
+		state = append(state, fmt.Sprintf("%s %s %s %s", c.Name, c.State, repl, disk))
+	}
+	return done, strings.Join(state, ", ")
+}
+
+// agentInSync is inSync as vm's agent reports it.
+func (s *replicaSet) agentInSync(t *testing.T, vm *labVM, name string) (bool, string) {
+	r := s.res(name)
+	st := findResource(nodeStatus(t, s.c, vm), name)
 	if st == nil || len(st.GetVolumes()) == 0 || len(st.GetPeers()) != len(s.vms)-1 {
 		return false, fmt.Sprint(st)
 	}
-	ok := st.GetVolumes()[0].GetDiskState() == want(vm.Name)
-	state := []string{"disk " + st.GetVolumes()[0].GetDiskState()}
+	done := st.GetVolumes()[0].GetDiskState() == r.wantDisk(vm.Name) && st.GetQuorum()
+	state := []string{fmt.Sprintf("disk %s quorum %t", st.GetVolumes()[0].GetDiskState(), st.GetQuorum())}
 	for _, p := range st.GetPeers() {
 		disk := ""
 		if len(p.GetVolumes()) > 0 {
 			disk = p.GetVolumes()[0].GetPeerDiskState()
 		}
-		ok = ok && p.GetConnectionState() == "Connected" && disk == want(p.GetNodeName())
+		done = done && p.GetConnectionState() == "Connected" && disk == r.wantDisk(p.GetNodeName())
 		state = append(state, fmt.Sprintf("%s %s %s", p.GetNodeName(), p.GetConnectionState(), disk))
 	}
-	return ok, strings.Join(state, ", ")
+	return done, strings.Join(state, ", ")
 }
 
-// waitInSync waits until every VM of vms sees resource name in sync.
+// waitInSync waits until every VM of vms sees resource name in sync, then
+// checks that their agents report it so. DRBD 8.4 has no `status --json`:
+// there the agent's status is polled.
 func (s *replicaSet) waitInSync(t *testing.T, name string, timeout time.Duration, vms ...*labVM) {
 	t.Helper()
 	if len(vms) == 0 {
 		vms = s.vms
 	}
 	for _, vm := range vms {
+		poll := s.inSync
+		if s.drbd84 {
+			poll = s.agentInSync
+		}
 		waitFor(t, timeout, fmt.Sprintf("%s: %s in sync with all peers", vm.Name, name), func() (bool, string) {
-			return s.inSync(t, vm, name)
+			return poll(t, vm, name)
 		})
+		if ok, state := s.agentInSync(t, vm, name); !ok {
+			t.Errorf("%s: DRBD has %s in sync, but the agent reports %s", vm.Name, name, state)
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 func TestQemuArgsOnlyLoopback(t *testing.T) {
 	c := &Cluster{t: t}
 	for i := range 3 {
-		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.gz"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
+		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
 		if err != nil {
 			t.Fatal(err)
 		}
