@@ -4,15 +4,39 @@
 GO        ?= go
 BIN       := bin/piraeusctl
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/piraeusctl/piraeusctl/main.version=$(VERSION)
+# One stamp: `piraeusctl version` and the plan's default image tag both read main.version.
+LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all build test test-unit test-deps test-lab bench demo fmt vet generate clean
+.PHONY: all build image image-lock test test-unit test-deps test-lab bench demo fmt vet generate clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/piraeusctl
+
+# The container image (see README "Container image"): static binaries per
+# platform plus the Debian packages pinned in hack/image/debian.lock, as an
+# OCI layout, docker-load tarballs and SPDX SBOMs under $(IMAGE_DIR).
+IMAGE_DIR         ?= bin/image
+IMAGE_PLATFORMS   ?= amd64 arm64
+IMAGE_CACHE       ?= $(HOME)/.cache/piraeusctl/image
+REVISION          ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+image:
+	@mkdir -p $(IMAGE_DIR)
+	@for arch in $(IMAGE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $(IMAGE_DIR)/piraeusctl-linux-$$arch ./cmd/piraeusctl || exit 1; \
+	done
+	$(GO) run ./hack/image build -dir $(IMAGE_DIR) -cache $(IMAGE_CACHE) \
+	  -version $(VERSION) -revision $(REVISION) -epoch $(SOURCE_DATE_EPOCH) \
+	  $(foreach arch,$(IMAGE_PLATFORMS),-binary $(arch)=$(IMAGE_DIR)/piraeusctl-linux-$(arch))
+
+# Re-resolves hack/image/packages.txt against Debian's current signed
+# indexes and rewrites hack/image/debian.lock (commit the result).
+image-lock:
+	$(GO) run ./hack/image lock
 
 # Everything: vet, unit, golden, fuzz seed corpora, and the integration suites
 # (real kube-apiserver etc.) whose dependencies test-deps prepares.

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,16 +10,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const (
 	uid1     = "9d2c41d6-0f1e-4f5e-a0d4-1c7c3f0e6a11"
@@ -54,9 +53,7 @@ func newFixtureIn(t *testing.T, node, simDir string) *fixture {
 	rec := &hostexec.Recorder{Next: s}
 	dir := t.TempDir()
 	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, ProcDRBD: s.ProcDRBD(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &fixture{t: t, host: h, sim: s, simDir: simDir, rec: rec, agent: a, dir: dir, peers: map[string]*fixture{}}
 }
 
@@ -78,9 +75,7 @@ func (f *fixture) apply(d *agentv1.NodeDesiredState) (*agentv1.ApplyResult, stri
 	f.t.Helper()
 	f.rec.Reset()
 	res, err := f.agent.Apply(f.t.Context(), d)
-	if err != nil {
-		f.t.Fatalf("Apply: %v", err)
-	}
+	require.NoError(f.t, err, "Apply")
 	return res, f.log()
 }
 
@@ -131,10 +126,8 @@ func TestPoolCreationGolden(t *testing.T) {
 			f := newFixture(t, "node-a")
 			d := &agentv1.NodeDesiredState{NodeName: "node-a", StoragePools: []*agentv1.StoragePool{pool}}
 			res, log := f.apply(d)
-			if res.Pools[0].Outcome != agentv1.Outcome_CHANGED {
-				t.Errorf("pool outcome = %v (%s), want CHANGED", res.Pools[0].Outcome, res.Pools[0].Message)
-			}
-			golden(t, name, log)
+			assert.Equal(t, agentv1.Outcome_CHANGED, res.Pools[0].Outcome, "pool outcome = %v (%s), want CHANGED", res.Pools[0].Outcome, res.Pools[0].Message)
+			goldenCmds(t, name, log)
 			assertNoop(t, f, d)
 		})
 	}
@@ -144,13 +137,10 @@ func TestPoolCreationGolden(t *testing.T) {
 func assertNoop(t *testing.T, f *fixture, d *agentv1.NodeDesiredState) {
 	t.Helper()
 	res, _ := f.apply(d)
-	if m := f.rec.Mutating(); len(m) != 0 || res.MutatingCommandsRun != 0 {
-		t.Errorf("second converge ran mutating commands:\n%s", hostexec.FormatLog(m))
-	}
+	m := f.rec.Mutating()
+	assert.False(t, len(m) != 0 || res.MutatingCommandsRun != 0, "second converge ran mutating commands:\n%s", hostexec.FormatLog(m))
 	for _, r := range res.Resources {
-		if r.Outcome != agentv1.Outcome_UNCHANGED {
-			t.Errorf("second converge: %s is %v (%s) %v", r.Name, r.Outcome, r.Message, r.Actions)
-		}
+		assert.Equal(t, agentv1.Outcome_UNCHANGED, r.Outcome, "second converge: %s is %v (%s) %v", r.Name, r.Outcome, r.Message, r.Actions)
 	}
 }
 
@@ -159,20 +149,16 @@ func TestNewResourceThreeReplicasGolden(t *testing.T) {
 	f.host.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	res, log := f.apply(d)
-	golden(t, "new-resource-3-replicas", log)
+	goldenCmds(t, "new-resource-3-replicas", log)
 	want := []string{"create volume 0 in pool thin (1048864 KiB)", "write " + filepath.Join(f.dir, "pvc-1.res"),
 		"create-md volume 0", "up", "skip initial sync of volume 0"}
-	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
-		t.Errorf("actions (-want +got):\n%s", d)
-	}
-	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED || res.MutatingCommandsRun != 4 {
-		t.Errorf("result = %v", res)
-	}
-	goldenFileCopy(t, filepath.Join(f.dir, "pvc-1.res"), "new-resource-3-replicas.res")
+	assert.Equal(t, want, res.Resources[0].Actions, "actions")
+	assert.False(t, res.Resources[0].Outcome != agentv1.Outcome_CHANGED || res.MutatingCommandsRun != 4, "result = %v", res)
+	golden.AssertFile(t, golden.Path("new-resource-3-replicas.res"), filepath.Join(f.dir, "pvc-1.res"))
 	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	// A no-op converge: nothing mutating, and the golden is empty.
 	assertNoop(t, f, d)
-	golden(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
+	goldenCmds(t, "noop", hostexec.FormatLog(f.rec.Mutating()))
 }
 
 func TestNewResourceWaitsForPeers(t *testing.T) {
@@ -180,17 +166,12 @@ func TestNewResourceWaitsForPeers(t *testing.T) {
 	f.host.withThinPool()
 	d := desired("node-a", pvc1("node-a"))
 	res, _ := f.apply(d)
-	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_PENDING || !strings.Contains(r.Message, "node-b") {
-		t.Fatalf("want PENDING waiting for node-b, got %v %q", r.Outcome, r.Message)
-	}
+	r := res.Resources[0]
+	require.False(t, r.Outcome != agentv1.Outcome_PENDING || !strings.Contains(r.Message, "node-b"), "want PENDING waiting for node-b, got %v %q", r.Outcome, r.Message)
 	f.withPeers()
 	res, log := f.apply(d)
-	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res -- --clear-bitmap new-current-uuid pvc-1/0") {
-		t.Errorf("the next converge must skip the initial sync once peers are connected:\n%s", log)
-	}
-	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
-		t.Errorf("outcome = %v", res.Resources[0].Outcome)
-	}
+	assert.Contains(t, log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res -- --clear-bitmap new-current-uuid pvc-1/0", "the next converge must skip the initial sync once peers are connected:\n%s", log)
+	assert.Equal(t, agentv1.Outcome_CHANGED, res.Resources[0].Outcome, "outcome = %v", res.Resources[0].Outcome)
 	assertNoop(t, f, d)
 }
 
@@ -200,9 +181,7 @@ func TestNewResourceFullSyncForcesPrimary(t *testing.T) {
 	r := pvc1("node-a")
 	r.Drbd.SkipInitialSync = false
 	res, log := f.apply(desired("node-a", r))
-	if !strings.Contains(log, "drbdadm -c "+goldenCD+"/pvc-1.res primary --force pvc-1\nwrite: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res secondary pvc-1\n") {
-		t.Errorf("want primary --force then secondary:\n%s", log)
-	}
+	assert.Contains(t, log, "drbdadm -c "+goldenCD+"/pvc-1.res primary --force pvc-1\nwrite: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res secondary pvc-1\n", "want primary --force then secondary:\n%s", log)
 	assertNoop(t, f, desired("node-a", r))
 	_ = res
 }
@@ -212,14 +191,10 @@ func TestNewResourceDisklessGolden(t *testing.T) {
 	f.host.withThinPool()
 	d := desired("node-c", pvc1("node-c"))
 	res, log := f.apply(d)
-	golden(t, "new-resource-diskless", log)
+	goldenCmds(t, "new-resource-diskless", log)
 	drbdcheck.Drbdadm(t, "node-c", []string{"10.0.0.3"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
-	if strings.Contains(log, "lvcreate") || strings.Contains(log, "create-md") {
-		t.Error("a diskless replica must not create storage or metadata")
-	}
-	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
-		t.Errorf("outcome = %v %s", res.Resources[0].Outcome, res.Resources[0].Message)
-	}
+	assert.False(t, strings.Contains(log, "lvcreate") || strings.Contains(log, "create-md"), "a diskless replica must not create storage or metadata")
+	assert.Equal(t, agentv1.Outcome_CHANGED, res.Resources[0].Outcome, "outcome = %v %s", res.Resources[0].Outcome, res.Resources[0].Message)
 	assertNoop(t, f, d)
 }
 
@@ -237,7 +212,7 @@ func TestAddReplicaGolden(t *testing.T) {
 	r := pvc1("node-a")
 	r.Drbd.Peers = append(r.Drbd.Peers, &agentv1.DrbdPeer{NodeName: "node-d", NodeId: 3, Address: "10.0.0.4"})
 	_, log := f.apply(desired("node-a", r))
-	golden(t, "add-replica", log)
+	goldenCmds(t, "add-replica", log)
 	drbdcheck.Drbdadm(t, "node-a", []string{"10.0.0.1"}, "-c", filepath.Join(f.dir, "pvc-1.res"), "dump", "all")
 	assertNoop(t, f, desired("node-a", r))
 }
@@ -255,11 +230,10 @@ func TestRemoveReplicaGolden(t *testing.T) {
 	b.host.withThinPool()
 	b.apply(desired("node-b", pvc1("node-b")))
 	b.rec.Reset()
-	if _, err := b.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1,
-		StoragePools: []*agentv1.StoragePool{thinPool()}}); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "remove-replica", "# node-a (remaining replica): Apply without node-c\n"+remaining+
+	_, err := b.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1,
+		StoragePools: []*agentv1.StoragePool{thinPool()}})
+	require.NoError(t, err)
+	goldenCmds(t, "remove-replica", "# node-a (remaining replica): Apply without node-c\n"+remaining+
 		"# node-b (removed replica): DeleteResource\n"+b.log())
 }
 
@@ -268,18 +242,15 @@ func TestResizeGolden(t *testing.T) {
 	r := pvc1("node-a")
 	r.Volumes[0].SizeKib = 2 << 20
 	res, log := f.apply(desired("node-a", r))
-	golden(t, "resize", log)
+	goldenCmds(t, "resize", log)
 	want := []string{"grow volume 0 to 2097664 KiB", "resize volume 0"}
-	if d := cmp.Diff(want, res.Resources[0].Actions); d != "" {
-		t.Errorf("actions (-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, res.Resources[0].Actions, "actions")
 	// DRBD grows the device once node-b's backing device has grown too.
 	rb := pvc1("node-b")
 	rb.Volumes[0].SizeKib = 2 << 20
 	f.peers["node-b"].apply(desired("node-b", rb))
-	if st := f.agent.Status(t.Context()); st.Resources[0].Volumes[0].DiskState != "UpToDate" {
-		t.Errorf("status after resize: %v", st)
-	}
+	st := f.agent.Status(t.Context())
+	assert.Equal(t, "UpToDate", st.Resources[0].Volumes[0].DiskState, "status after resize: %v", st)
 	assertNoop(t, f, desired("node-a", r))
 }
 
@@ -294,17 +265,14 @@ func TestResizeRefusedDuringResync(t *testing.T) {
 	r.Volumes[0].SizeKib = 2 << 20
 	f.rec.Next = refusesResize{next: f.sim}
 	res, log := f.apply(desired("node-a", r))
-	if got := res.Resources[0]; got.Outcome != agentv1.Outcome_PENDING || !strings.Contains(got.Message, "resync") {
-		t.Errorf("outcome %s %q; want PENDING naming the resync", got.Outcome, got.Message)
-	}
-	if !strings.Contains(log, "write: lvextend") || !strings.Contains(log, "resize pvc-1/0") {
-		t.Errorf("want the backing volume grown and a resize tried:\n%s", log)
-	}
+	got := res.Resources[0]
+	assert.Equal(t, agentv1.Outcome_PENDING, got.Outcome, "outcome %s %q; want PENDING naming the resync", got.Outcome, got.Message)
+	assert.Contains(t, got.Message, "resync")
+	assert.Contains(t, log, "write: lvextend", "want the backing volume grown")
+	assert.Contains(t, log, "resize pvc-1/0", "want a resize tried")
 	f.rec.Next = f.sim
 	res, _ = f.apply(desired("node-a", r))
-	if d := cmp.Diff([]string{"resize volume 0"}, res.Resources[0].Actions); d != "" {
-		t.Errorf("after the resync, actions (-want +got):\n%s", d)
-	}
+	assert.Equal(t, []string{"resize volume 0"}, res.Resources[0].Actions, "after the resync")
 	rb := pvc1("node-b")
 	rb.Volumes[0].SizeKib = 2 << 20
 	f.peers["node-b"].apply(desired("node-b", rb))
@@ -331,9 +299,8 @@ func TestResizeBlockedByResync(t *testing.T) {
 			{Name: "node-b", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: "Established"}}},
 			{Name: "node-c", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: repl}}},
 		}}
-		if got := a.resizeBlocked(r); (got != "") != want {
-			t.Errorf("peer %s: resizeBlocked = %q, want blocked %t", repl, got, want)
-		}
+		got := a.resizeBlocked(r)
+		assert.Equal(t, want, got != "", "peer %s: resizeBlocked = %q, want blocked %t", repl, got, want)
 	}
 }
 
@@ -342,29 +309,19 @@ func TestDeleteResourceGolden(t *testing.T) {
 	f.rec.Reset()
 	res, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
 		StoragePools: []*agentv1.StoragePool{thinPool()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "delete-resource", f.log())
-	if _, err := os.Stat(filepath.Join(f.dir, "pvc-1.res")); !os.IsNotExist(err) {
-		t.Errorf("resource file left behind: %v", err)
-	}
-	if f.host.hasLV("vg0", "pvc-1_00000") {
-		t.Error("backing volume left behind")
-	}
-	if st, _ := f.sim.Run(t.Context(), drbd.StatusJSON()); string(st.Stdout) != "[\n]\n" {
-		t.Errorf("DRBD resource left behind:\n%s", st.Stdout)
-	}
-	if res.MutatingCommandsRun != 3 {
-		t.Errorf("mutating = %d, want 3 (down, wipe-md, lvremove)", res.MutatingCommandsRun)
-	}
+	require.NoError(t, err)
+	goldenCmds(t, "delete-resource", f.log())
+	_, err = os.Stat(filepath.Join(f.dir, "pvc-1.res"))
+	assert.True(t, os.IsNotExist(err), "resource file left behind: %v", err)
+	assert.False(t, f.host.hasLV("vg0", "pvc-1_00000"), "backing volume left behind")
+	st, _ := f.sim.Run(t.Context(), drbd.StatusJSON())
+	assert.Equal(t, "[\n]\n", string(st.Stdout), "DRBD resource left behind:\n%s", st.Stdout)
+	assert.EqualValues(t, 3, res.MutatingCommandsRun, "mutating = %d, want 3 (down, wipe-md, lvremove)", res.MutatingCommandsRun)
 	// Deleting again finds nothing and does nothing.
 	f.rec.Reset()
 	res, err = f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1,
 		StoragePools: []*agentv1.StoragePool{thinPool()}})
-	if err != nil || len(res.Actions) != 0 || len(f.rec.Mutating()) != 0 {
-		t.Errorf("second delete: %v %v", res, err)
-	}
+	assert.False(t, err != nil || len(res.Actions) != 0 || len(f.rec.Mutating()) != 0, "second delete: %v %v", res, err)
 }
 
 func TestDeleteRefusesWrongUID(t *testing.T) {
@@ -373,15 +330,11 @@ func TestDeleteRefusesWrongUID(t *testing.T) {
 	_, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: "other-uid",
 		StoragePools: []*agentv1.StoragePool{thinPool()}})
 	var conflict *ConflictError
-	if !errors.As(err, &conflict) {
-		t.Fatalf("want ConflictError, got %v", err)
-	}
-	if m := f.rec.Mutating(); len(m) != 0 {
-		t.Errorf("a refused delete ran:\n%s", hostexec.FormatLog(m))
-	}
-	if _, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1}); err == nil {
-		t.Error("delete for another node must be refused")
-	}
+	require.True(t, errors.As(err, &conflict), "want ConflictError, got %v", err)
+	m := f.rec.Mutating()
+	assert.Len(t, m, 0, "a refused delete ran:\n%s", hostexec.FormatLog(m))
+	_, err = f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-b", Name: "pvc-1", Uid: uid1})
+	assert.Error(t, err, "delete for another node must be refused")
 }
 
 // TestOmittedResourceIsOrphanNotDeleted: a desired state that lost a
@@ -389,21 +342,16 @@ func TestDeleteRefusesWrongUID(t *testing.T) {
 func TestOmittedResourceIsOrphanNotDeleted(t *testing.T) {
 	f := upNodeA(t)
 	res, _ := f.apply(desired("node-a"))
-	if m := f.rec.Mutating(); len(m) != 0 {
-		t.Fatalf("omitting a resource ran:\n%s", hostexec.FormatLog(m))
-	}
+	m := f.rec.Mutating()
+	require.Len(t, m, 0, "omitting a resource ran:\n%s", hostexec.FormatLog(m))
 	var kinds []string
 	for _, o := range res.Orphans {
 		kinds = append(kinds, o.Kind.String()+" "+o.Resource+" "+o.Uid)
 	}
 	want := []string{"BACKING_VOLUME pvc-1 " + uid1, "DRBD_CONFIG pvc-1 " + uid1, "DRBD_RESOURCE pvc-1 " + uid1}
-	if d := cmp.Diff(want, kinds); d != "" {
-		t.Errorf("orphans (-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, kinds, "orphans")
 	st := f.agent.Status(t.Context())
-	if len(st.Orphans) != 3 || len(st.Resources) != 1 || !st.Resources[0].DrbdUp {
-		t.Errorf("status = %v", st)
-	}
+	assert.False(t, len(st.Orphans) != 3 || len(st.Resources) != 1 || !st.Resources[0].DrbdUp, "status = %v", st)
 }
 
 // TestResumeAfterCrash: the volume exists but create-md never ran.
@@ -414,10 +362,8 @@ func TestResumeAfterCrashGolden(t *testing.T) {
 		tags: []string{"piraeusctl", "piraeusctl_uid_" + uid1}}
 	d := desired("node-a", pvc1("node-a"))
 	_, log := f.apply(d)
-	golden(t, "resume-after-crash", log)
-	if !strings.Contains(log, "create-md pvc-1/0") || strings.Contains(log, "lvcreate") {
-		t.Errorf("want create-md on the existing volume and no lvcreate:\n%s", log)
-	}
+	goldenCmds(t, "resume-after-crash", log)
+	assert.False(t, !strings.Contains(log, "create-md pvc-1/0") || strings.Contains(log, "lvcreate"), "want create-md on the existing volume and no lvcreate:\n%s", log)
 	assertNoop(t, f, d)
 }
 
@@ -427,23 +373,18 @@ func TestForeignVolumeIsNotAdopted(t *testing.T) {
 	f.host.vgs["vg0"].lvs["pvc-1_00000"] = &simLV{size: 1076 << 20, attr: "Vwi-aotz--", pool: "thinpool",
 		tags: []string{"piraeusctl", "piraeusctl_uid_someone-else"}}
 	res, _ := f.apply(desired("node-a", pvc1("node-a")))
-	if r := res.Resources[0]; r.Outcome != agentv1.Outcome_FAILED || !strings.Contains(r.Message, "someone-else") {
-		t.Fatalf("want FAILED naming the other uid, got %v %q", r.Outcome, r.Message)
-	}
-	if m := f.rec.Mutating(); len(m) != 0 {
-		t.Errorf("ran:\n%s", hostexec.FormatLog(m))
-	}
+	r := res.Resources[0]
+	require.False(t, r.Outcome != agentv1.Outcome_FAILED || !strings.Contains(r.Message, "someone-else"), "want FAILED naming the other uid, got %v %q", r.Outcome, r.Message)
+	m := f.rec.Mutating()
+	assert.Len(t, m, 0, "ran:\n%s", hostexec.FormatLog(m))
 }
 
 func TestDriftIsAdjusted(t *testing.T) {
 	f := upNodeA(t)
-	if _, err := f.sim.Run(t.Context(), hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1")); err != nil {
-		t.Fatal(err)
-	}
+	_, err := f.sim.Run(t.Context(), hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1"))
+	require.NoError(t, err)
 	_, log := f.apply(desired("node-a", pvc1("node-a")))
-	if !strings.Contains(log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res adjust pvc-1") {
-		t.Errorf("a kernel that drifted from the file must be adjusted:\n%s", log)
-	}
+	assert.Contains(t, log, "write: [uts node-a] drbdadm -c "+goldenCD+"/pvc-1.res adjust pvc-1", "a kernel that drifted from the file must be adjusted:\n%s", log)
 }
 
 func TestApplyRejects(t *testing.T) {
@@ -471,12 +412,10 @@ func TestApplyRejects(t *testing.T) {
 			d := desired("node-a", pvc1("node-a"))
 			mutate(d)
 			var inv *InvalidError
-			if _, err := f.agent.Apply(t.Context(), d); !errors.As(err, &inv) {
-				t.Errorf("want InvalidError, got %v", err)
-			}
-			if n := len(f.rec.Commands()); n != 0 {
-				t.Errorf("an invalid request ran %d commands", n)
-			}
+			_, err := f.agent.Apply(t.Context(), d)
+			assert.True(t, errors.As(err, &inv), "want InvalidError, got %v", err)
+			n := len(f.rec.Commands())
+			assert.EqualValues(t, 0, n, "an invalid request ran %d commands", n)
 		})
 	}
 }
@@ -487,54 +426,12 @@ func TestUnsupportedPoolFailsAlone(t *testing.T) {
 	d := desired("node-a", pvc1("node-a"))
 	d.StoragePools = append(d.StoragePools, &agentv1.StoragePool{Name: "zfs", ProviderKind: agentv1.ProviderKind_ZFS_THIN})
 	res, _ := f.apply(d)
-	if res.Pools[1].Outcome != agentv1.Outcome_FAILED || !strings.Contains(res.Pools[1].Message, "not supported") {
-		t.Errorf("zfs pool: %v", res.Pools[1])
-	}
-	if res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
-		t.Errorf("the resource on the good pool must still converge: %v", res.Resources[0])
-	}
+	assert.False(t, res.Pools[1].Outcome != agentv1.Outcome_FAILED || !strings.Contains(res.Pools[1].Message, "not supported"), "zfs pool: %v", res.Pools[1])
+	assert.Equal(t, agentv1.Outcome_CHANGED, res.Resources[0].Outcome, "the resource on the good pool must still converge: %v", res.Resources[0])
 }
 
-func golden(t *testing.T, name, got string) {
+// goldenCmds compares a command log with testdata/golden/<name>.cmds.
+func goldenCmds(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", name+".cmds")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
-}
-
-// goldenFileCopy compares a file the agent wrote with testdata/name.
-func goldenFileCopy(t *testing.T, path, name string) {
-	t.Helper()
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
+	golden.Assert(t, golden.Path(name+".cmds"), got)
 }

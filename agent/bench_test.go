@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
@@ -14,9 +16,7 @@ func BenchmarkApplyNoop(b *testing.B) {
 	t := &testing.T{}
 	s := newDRBDSim(b, "node-a", b.TempDir(), newLVMHost(t).withThinPool())
 	a, err := New(Config{NodeName: "node-a", ConfigDir: b.TempDir(), Exec: s, ProcDRBD: s.ProcDRBD(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	d := desired("node-a")
 	for i := range 100 {
 		r := pvc1("node-a")
@@ -25,17 +25,14 @@ func BenchmarkApplyNoop(b *testing.B) {
 		r.Volumes[0].Minor = uint32(1000 + i)
 		d.Resources = append(d.Resources, r)
 	}
-	if _, err := a.Apply(b.Context(), d); err != nil {
-		b.Fatal(err)
-	}
+	_, err = a.Apply(b.Context(), d)
+	require.NoError(b, err)
 	rec := &hostexec.Recorder{Next: s}
 	a.cfg.Exec = rec
 	b.ResetTimer()
 	for b.Loop() {
 		res, err := a.Apply(b.Context(), d)
-		if err != nil || res.MutatingCommandsRun != 0 {
-			b.Fatalf("%v %v", err, res.GetMutatingCommandsRun())
-		}
+		require.False(b, err != nil || res.MutatingCommandsRun != 0, "%v %v", err, res.GetMutatingCommandsRun())
 	}
 	b.ReportMetric(float64(len(rec.Commands()))/float64(b.N), "cmds/op")
 }

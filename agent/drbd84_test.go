@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -15,9 +17,7 @@ import (
 func on84(t *testing.T, f *fixture) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "drbd")
-	if err := os.WriteFile(path, []byte("version: 8.4.11 (api:1/proto:86-101)\nsrcversion: B536C32A3EADA868561EFD9\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte("version: 8.4.11 (api:1/proto:86-101)\nsrcversion: B536C32A3EADA868561EFD9\n"), 0o644))
 	f.agent.cfg.ProcDRBD = path
 	f.rec.Next = events2Empty{next: f.rec.Next}
 }
@@ -42,17 +42,12 @@ func TestDRBD84RefusesBeforeCreatingAnything(t *testing.T) {
 	on84(t, f)
 	res, _ := f.apply(desired("node-a", pvc1("node-a")))
 	r := res.GetResources()[0]
-	if r.GetOutcome() != agentv1.Outcome_FAILED {
-		t.Fatalf("outcome %s (%s), want FAILED", r.GetOutcome(), r.GetMessage())
-	}
+	require.Equal(t, agentv1.Outcome_FAILED, r.GetOutcome(), "outcome %s (%s), want FAILED", r.GetOutcome(), r.GetMessage())
 	for _, want := range []string{"DRBD is 8.4.11", "3 replicas"} {
-		if !strings.Contains(r.GetMessage(), want) {
-			t.Errorf("message %q does not name %q", r.GetMessage(), want)
-		}
+		assert.Contains(t, r.GetMessage(), want, "message %q does not name %q", r.GetMessage(), want)
 	}
-	if m := f.rec.Mutating(); len(m) != 0 {
-		t.Errorf("a refused resource ran mutating commands:\n%s", hostexec.FormatLog(m))
-	}
+	m := f.rec.Mutating()
+	assert.Len(t, m, 0, "a refused resource ran mutating commands:\n%s", hostexec.FormatLog(m))
 }
 
 // TestDRBD84AcceptsTwoReplicasWithout9Features: the same agent with a
@@ -65,15 +60,10 @@ func TestDRBD84AcceptsTwoReplicasWithout9Features(t *testing.T) {
 	r := pvc1("node-a")
 	r.Drbd.Peers = r.Drbd.Peers[:1]
 	r.Drbd.Quorum = nil
-	if err := f.agent.kernelSupports(r); err != nil {
-		t.Fatalf("two diskful replicas on 8.4: %v", err)
-	}
+	require.NoError(t, f.agent.kernelSupports(r), "two diskful replicas on 8.4")
 	r.Drbd.Quorum = &agentv1.Quorum{Policy: agentv1.QuorumPolicy_QUORUM_ALL}
-	if err := f.agent.kernelSupports(r); err == nil || !strings.Contains(err.Error(), "quorum all") {
-		t.Fatalf("quorum all on 8.4: got %v", err)
-	}
+	err := f.agent.kernelSupports(r)
+	require.ErrorContains(t, err, "quorum all", "quorum all on 8.4: got")
 	f.agent.cfg.ProcDRBD = filepath.Join(t.TempDir(), "missing")
-	if err := f.agent.kernelSupports(pvc1("node-a")); err != nil {
-		t.Fatalf("without /proc/drbd the agent assumes DRBD 9, which supports pvc-1: %v", err)
-	}
+	require.NoError(t, f.agent.kernelSupports(pvc1("node-a")), "without /proc/drbd the agent assumes DRBD 9, which supports pvc-1")
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
@@ -23,9 +26,8 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 
 	// Again from scratch everywhere, with a full initial sync.
 	for node, x := range map[string]*fixture{"node-a": f, "node-b": f.peers["node-b"], "node-c": f.peers["node-c"]} {
-		if _, err := x.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: node, Name: "pvc-1", Uid: uid1, StoragePools: pools}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := x.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: node, Name: "pvc-1", Uid: uid1, StoragePools: pools})
+		require.NoError(t, err)
 	}
 	f.peers["node-b"].apply(desired("node-b", pvc1("node-b")))
 	f.peers["node-c"].apply(desired("node-c", pvc1("node-c")))
@@ -35,15 +37,13 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 	f.apply(desired("node-a", r)) // create-md, up, primary --force, secondary
 
 	// Drift and growth.
-	if _, err := f.sim.Run(t.Context(), hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1")); err != nil {
-		t.Fatal(err)
-	}
+	_, err := f.sim.Run(t.Context(), hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1"))
+	require.NoError(t, err)
 	r.Volumes[0].SizeKib *= 2
 	f.apply(desired("node-a", r)) // adjust, resize
 	f.rec.Reset()
-	if _, err := f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1, StoragePools: pools}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.agent.DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "pvc-1", Uid: uid1, StoragePools: pools})
+	require.NoError(t, err)
 	entries = append(entries, f.sim.Transcript()...)
 
 	seen := map[string]bool{}
@@ -53,23 +53,17 @@ func TestDrbdadmAcceptsEveryCommand(t *testing.T) {
 			continue
 		}
 		seen[e.Cmd.String()] = true
-		if e.ExitCode != 0 {
-			t.Errorf("%s: exit %d", e.Cmd, e.ExitCode)
-		}
-		if e.DryRun == "" {
-			t.Errorf("%s: drbdadm planned nothing", e.Cmd)
-		}
+		assert.EqualValues(t, 0, e.ExitCode, "%s: exit %d", e.Cmd, e.ExitCode)
+		assert.NotEqual(t, "", e.DryRun, "%s: drbdadm planned nothing", e.Cmd)
 		transcript.WriteString("$ " + strings.ReplaceAll(e.Cmd.String(), f.dir, goldenCD) + "\n" + e.DryRun)
 	}
-	golden(t, "drbdadm-dry-run", transcript.String())
+	goldenCmds(t, "drbdadm-dry-run", transcript.String())
 	for _, verb := range []string{"create-md", "up", "primary", "secondary", "new-current-uuid", "resize", "adjust", "down", "wipe-md"} {
 		found := false
 		for line := range seen {
 			found = found || containsWord(line, verb)
 		}
-		if !found {
-			t.Errorf("the lifecycle never ran drbdadm %s", verb)
-		}
+		assert.True(t, found, "the lifecycle never ran drbdadm %s", verb)
 	}
 }
 

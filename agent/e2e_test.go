@@ -17,8 +17,12 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // startAgent serves a real agent (real executor) on 127.0.0.1 and returns
@@ -36,17 +40,15 @@ func startAgent(t *testing.T, ca *testpki.CA, configDir string) string {
 	go func() { errCh <- Run(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-errCh; err != nil {
-			t.Errorf("agent: %v", err)
-		}
+		assert.NoError(t, <-errCh, "agent")
 	})
 	select {
 	case a := <-addrCh:
 		return a.String()
 	case err := <-errCh:
-		t.Fatalf("agent did not start: %v", err)
+		require.FailNow(t, "agent did not start", "%v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start in 10s")
+		require.FailNow(t, "agent did not start in 10s")
 	}
 	return ""
 }
@@ -54,9 +56,7 @@ func startAgent(t *testing.T, ca *testpki.CA, configDir string) string {
 func dial(t *testing.T, addr string, conf *tls.Config) agentv1.AgentClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return agentv1.NewAgentClient(conn)
 }
@@ -72,24 +72,16 @@ func TestMutualTLSRefusesStrangers(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
 			_, err := dial(t, addr, testpki.ClientConfig(t, ca, signer)).Apply(ctx, req)
-			if status.Code(err) != codes.Unavailable {
-				t.Fatalf("want the handshake refused (Unavailable), got %v", err)
-			}
+			require.Equal(t, codes.Unavailable, status.Code(err), "want the handshake refused (Unavailable), got %v", err)
 		})
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	res, err := dial(t, addr, testpki.ClientConfig(t, ca, ca)).Apply(ctx, req)
-	if err != nil {
-		t.Fatalf("a client of the cluster CA must be served: %v", err)
-	}
-	if res.MutatingCommandsRun != 0 {
-		t.Errorf("empty state ran %d mutating commands", res.MutatingCommandsRun)
-	}
+	require.NoError(t, err, "a client of the cluster CA must be served")
+	assert.EqualValues(t, 0, res.MutatingCommandsRun, "empty state ran %d mutating commands", res.MutatingCommandsRun)
 	_, err = dial(t, addr, testpki.ClientConfig(t, ca, ca)).Apply(ctx, &agentv1.NodeDesiredState{NodeName: "node-b"})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("state for another node: want InvalidArgument, got %v", err)
-	}
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "state for another node: want InvalidArgument, got %v", err)
 }
 
 // TestLocalEndToEnd drives a real agent over mTLS with a FILE_THIN pool on
@@ -115,90 +107,65 @@ func TestLocalEndToEnd(t *testing.T) {
 	t.Cleanup(func() { detachPool(poolDir) })
 
 	res, err := client.Apply(ctx, state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, r := range res.Resources {
-		if r.Outcome != agentv1.Outcome_CHANGED {
-			t.Fatalf("%s: %v %s", r.Name, r.Outcome, r.Message)
-		}
+		require.Equal(t, agentv1.Outcome_CHANGED, r.Outcome, "%s: %v %s", r.Name, r.Outcome, r.Message)
 	}
 
 	watch, err := client.WatchStatus(ctx, &agentv1.WatchRequest{PollIntervalMs: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := watch.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkStatus(t, st, map[string][]uint64{"res-a": {16 << 10}, "res-b": {8 << 10, 12 << 10}})
-	if p := st.Pools[0]; p.CapacityKib == 0 || p.FreeKib == 0 || p.Error != "" {
-		t.Errorf("pool status = %v", p)
-	}
+	p := st.Pools[0]
+	assert.False(t, p.CapacityKib == 0 || p.FreeKib == 0 || p.Error != "", "pool status = %v", p)
 
 	// The same state again changes nothing.
-	if res, err = client.Apply(ctx, state); err != nil || res.MutatingCommandsRun != 0 {
-		t.Fatalf("re-apply: %v, %d mutating commands", err, res.GetMutatingCommandsRun())
-	}
+	res, err = client.Apply(ctx, state)
+	require.False(t, err != nil || res.MutatingCommandsRun != 0, "re-apply: %v, %d mutating commands", err, res.GetMutatingCommandsRun())
 
 	// Grow res-a; the watcher sees the new size.
 	resA.Volumes[0].SizeKib = 32 << 10
-	if res, err = client.Apply(ctx, state); err != nil || res.Resources[0].Outcome != agentv1.Outcome_CHANGED {
-		t.Fatalf("grow: %v %v", err, res)
-	}
+	res, err = client.Apply(ctx, state)
+	require.False(t, err != nil || res.Resources[0].Outcome != agentv1.Outcome_CHANGED, "grow: %v %v", err, res)
 	st = recvUntil(t, watch, func(st *agentv1.NodeStatus) bool {
 		return len(st.Resources) > 0 && st.Resources[0].Volumes[0].BackingSizeKib == 32<<10
 	})
 	dev := st.Resources[0].Volumes[0].DevicePath
-	if out, err := exec.Command("blockdev", "--getsize64", dev).Output(); err != nil || strings.TrimSpace(string(out)) != "33554432" {
-		t.Errorf("%s size = %s (%v), want 33554432", dev, out, err)
-	}
+	out, err := exec.Command("blockdev", "--getsize64", dev).Output()
+	assert.False(t, err != nil || strings.TrimSpace(string(out)) != "33554432", "%s size = %s (%v), want 33554432", dev, out, err)
 
 	// Dropping res-b from the state keeps it: it is an orphan.
 	state.Resources = []*agentv1.Resource{resA}
-	if res, err = client.Apply(ctx, state); err != nil || res.MutatingCommandsRun != 0 || len(res.Orphans) != 2 {
-		t.Fatalf("omit res-b: %v, result %v", err, res)
-	}
-	if entries, _ := os.ReadDir(poolDir); len(entries) != 3 {
-		t.Fatalf("pool has %d files, want 3: an omitted resource must be kept", len(entries))
-	}
+	res, err = client.Apply(ctx, state)
+	require.False(t, err != nil || res.MutatingCommandsRun != 0 || len(res.Orphans) != 2, "omit res-b: %v, result %v", err, res)
+	entries, _ := os.ReadDir(poolDir)
+	require.Len(t, entries, 3, "pool has %d files, want 3: an omitted resource must be kept", len(entries))
 
 	// Explicit deletes: a wrong uid is refused, the right one removes all.
 	del := &agentv1.DeleteResourceRequest{NodeName: "node-a", Name: "res-b", Uid: "uid-x", StoragePools: []*agentv1.StoragePool{pool}}
-	if _, err := client.DeleteResource(ctx, del); status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("delete with a wrong uid: want FailedPrecondition, got %v", err)
-	}
+	_, err = client.DeleteResource(ctx, del)
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "delete with a wrong uid: want FailedPrecondition, got %v", err)
 	del.Uid = "uid-b"
-	if _, err := client.DeleteResource(ctx, del); err != nil {
-		t.Fatal(err)
-	}
+	_, err = client.DeleteResource(ctx, del)
+	require.NoError(t, err)
 	del.Name, del.Uid = "res-a", "uid-a"
-	if _, err := client.DeleteResource(ctx, del); err != nil {
-		t.Fatal(err)
-	}
-	if entries, _ := os.ReadDir(poolDir); len(entries) != 0 {
-		t.Errorf("files left: %v", entries)
-	}
-	if out, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "BACK-FILE").Output(); strings.Contains(string(out), poolDir) {
-		t.Errorf("loop devices left:\n%s", out)
-	}
+	_, err = client.DeleteResource(ctx, del)
+	require.NoError(t, err)
+	entries, _ = os.ReadDir(poolDir)
+	assert.Len(t, entries, 0, "files left: %v", entries)
+	out, _ = exec.Command("losetup", "--list", "--noheadings", "--output", "BACK-FILE").Output()
+	assert.NotContains(t, string(out), poolDir, "loop devices left:\n%s", out)
 }
 
 func checkStatus(t *testing.T, st *agentv1.NodeStatus, want map[string][]uint64) {
 	t.Helper()
-	if st.NodeName != "node-a" || len(st.Resources) != len(want) || len(st.Errors) != 0 {
-		t.Fatalf("status = %v", st)
-	}
+	require.False(t, st.NodeName != "node-a" || len(st.Resources) != len(want) || len(st.Errors) != 0, "status = %v", st)
 	for _, r := range st.Resources {
 		sizes := want[r.Name]
-		if len(r.Volumes) != len(sizes) || r.DrbdUp {
-			t.Fatalf("%s: volumes %v", r.Name, r.Volumes)
-		}
+		require.False(t, len(r.Volumes) != len(sizes) || r.DrbdUp, "%s: volumes %v", r.Name, r.Volumes)
 		for i, v := range r.Volumes {
-			if v.BackingSizeKib != sizes[i] || !strings.HasPrefix(v.DevicePath, "/dev/loop") {
-				t.Errorf("%s volume %d = %v", r.Name, i, v)
-			}
+			assert.False(t, v.BackingSizeKib != sizes[i] || !strings.HasPrefix(v.DevicePath, "/dev/loop"), "%s volume %d = %v", r.Name, i, v)
 		}
 	}
 }
@@ -207,9 +174,7 @@ func recvUntil(t *testing.T, w agentv1.Agent_WatchStatusClient, ok func(*agentv1
 	t.Helper()
 	for {
 		st, err := w.Recv()
-		if err != nil {
-			t.Fatalf("watch: %v", err)
-		}
+		require.NoError(t, err, "watch")
 		if ok(st) {
 			return st
 		}
@@ -218,17 +183,7 @@ func recvUntil(t *testing.T, w agentv1.Agent_WatchStatusClient, ok func(*agentv1
 
 func requireRootTools(t *testing.T) {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the local end-to-end test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
-	for _, tool := range []string{"losetup", "truncate", "blockdev"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install util-linux: %v", tool, err)
-		}
-	}
+	testsupport.RequireRoot(t, "the local end-to-end test (real loop devices)", "losetup", "truncate", "blockdev")
 }
 
 // detachPool detaches loop devices left on a pool's files by a failed test.

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -47,9 +50,7 @@ func newDRBDSim(t testing.TB, node, dir string, next hostexec.Executor) *drbdsim
 	drbdcheck.Require(t)
 	s, err := drbdsim.New(drbdsim.Config{Dir: dir, Node: node, Next: next,
 		Drbdadm: &hostexec.Local{Logger: slog.New(slog.DiscardHandler)}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
@@ -102,7 +103,7 @@ func (s *lvmHost) dispatch(cmd hostexec.Cmd) (string, string, int) {
 		}
 		return "", "blockdev: cannot open " + a[len(a)-1] + ": No such file or directory\n", 1
 	}
-	s.t.Errorf("lvm host: unexpected command %s", cmd)
+	assert.Fail(s.t, fmt.Sprintf("lvm host: unexpected command %s", cmd))
 	return "", "unexpected", 127
 }
 

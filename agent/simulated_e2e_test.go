@@ -18,6 +18,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
@@ -41,23 +44,16 @@ func startSimNode(t *testing.T, ca *testpki.CA, simDir, name string) *simNode {
 	t.Helper()
 	discard := slog.New(slog.DiscardHandler)
 	sim, err := drbdsim.New(drbdsim.Config{Dir: simDir, Node: name, Next: &hostexec.Local{Logger: discard}, Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n := &simNode{name: name, sim: sim, conf: t.TempDir(),
 		pool: &agentv1.StoragePool{Name: "files", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: filepath.Join(t.TempDir(), "pool")}}
 	t.Cleanup(func() { detachPool(n.pool.Directory) })
-	if n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Logger: discard}); err != nil {
-		t.Fatal(err)
-	}
+	n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Logger: discard})
+	require.NoError(t, err)
 	conf, err := ServerTLS(serverTLS(t, ca))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lis, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(conf)))
 	agentv1.RegisterAgentServer(srv, &Server{Agent: n.agent})
 	go srv.Serve(lis)
@@ -121,13 +117,9 @@ func (c *simCluster) converge(t *testing.T, ctx context.Context) int {
 		quiet := true
 		for _, n := range c.nodes {
 			res, err := n.client.Apply(ctx, c.desired(n))
-			if err != nil {
-				t.Fatalf("%s: %v", n.name, err)
-			}
+			require.NoError(t, err, "%s", n.name)
 			for _, r := range res.Resources {
-				if r.Outcome == agentv1.Outcome_FAILED {
-					t.Fatalf("%s: %s: %s", n.name, r.Name, r.Message)
-				}
+				require.NotEqual(t, agentv1.Outcome_FAILED, r.Outcome, "%s: %s: %s", n.name, r.Name, r.Message)
 				quiet = quiet && r.Outcome == agentv1.Outcome_UNCHANGED
 			}
 		}
@@ -135,7 +127,7 @@ func (c *simCluster) converge(t *testing.T, ctx context.Context) int {
 			return round
 		}
 	}
-	t.Fatal("no steady state after 10 rounds")
+	require.FailNow(t, "no steady state after 10 rounds")
 	return 0
 }
 
@@ -143,13 +135,9 @@ func (c *simCluster) converge(t *testing.T, ctx context.Context) int {
 func (n *simNode) kernel(t *testing.T) map[string]drbd.Resource {
 	t.Helper()
 	res, err := n.sim.Run(t.Context(), drbd.StatusJSON())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	list, err := drbd.ParseStatusJSON(res.Stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	m := map[string]drbd.Resource{}
 	for _, r := range list {
 		m[r.Name] = r
@@ -166,7 +154,7 @@ func checkReplicated(t *testing.T, ctx context.Context, nodes []*simNode, names 
 		for _, name := range names {
 			i := slices.IndexFunc(st.Resources, func(r *agentv1.ResourceStatus) bool { return r.Name == name })
 			if i < 0 {
-				t.Errorf("%s: no status of %s", n.name, name)
+				assert.Fail(t, fmt.Sprintf("%s: no status of %s", n.name, name))
 				continue
 			}
 			r := st.Resources[i]
@@ -175,13 +163,11 @@ func checkReplicated(t *testing.T, ctx context.Context, nodes []*simNode, names 
 				want = "Diskless"
 			}
 			if !r.DrbdUp || !r.Quorum || len(r.Volumes) != 1 || r.Volumes[0].DiskState != want || len(r.Peers) != 2 {
-				t.Errorf("%s: %s = %v", n.name, name, r)
+				assert.Fail(t, fmt.Sprintf("%s: %s = %v", n.name, name, r))
 				continue
 			}
 			for _, p := range r.Peers {
-				if p.ConnectionState != "Connected" || p.Volumes[0].ReplicationState != "Established" {
-					t.Errorf("%s: %s: peer %v", n.name, name, p)
-				}
+				assert.False(t, p.ConnectionState != "Connected" || p.Volumes[0].ReplicationState != "Established", "%s: %s: peer %v", n.name, name, p)
 			}
 		}
 	}
@@ -218,56 +204,45 @@ func TestSimulatedDRBDThreeAgents(t *testing.T) {
 	data := bytes.Repeat([]byte("piraeusctl drbdsim "), 1<<10)
 	writeAt(t, dev, data, 4096)
 	files, _ := filepath.Glob(filepath.Join(a.pool.Directory, "pvc-r3_00000.*.img"))
-	if len(files) != 1 {
-		t.Fatalf("backing files of pvc-r3 on node-a: %v", files)
-	}
-	if got := readAt(t, files[0], len(data), 4096); !bytes.Equal(got, data) {
-		t.Errorf("backing file %s does not hold what was written to %s", files[0], dev)
-	}
+	require.Len(t, files, 1, "backing files of pvc-r3 on node-a: %v", files)
+	got := readAt(t, files[0], len(data), 4096)
+	assert.Equal(t, data, got, "backing file %s does not hold what was written to %s", files[0], dev)
 
 	// Resize: every node grows its backing file and DRBD its device.
 	c.r3Size = 32 << 10
 	c.converge(t, ctx)
 	for _, n := range c.nodes {
-		if got := n.kernel(t)["pvc-r3"].Devices[0].SizeKiB; got < c.r3Size {
-			t.Errorf("%s: DRBD device of pvc-r3 is %d KiB, want at least %d", n.name, got, c.r3Size)
-		}
-		if out, err := exec.Command("blockdev", "--getsize64", backingDevice(t, ctx, n, "pvc-r3")).Output(); err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(drbd.GrossSizeKiB(c.r3Size, 0)*1024) {
-			t.Errorf("%s: backing device size %s (%v)", n.name, out, err)
-		}
+		got := n.kernel(t)["pvc-r3"].Devices[0].SizeKiB
+		assert.False(t, got < c.r3Size, "%s: DRBD device of pvc-r3 is %d KiB, want at least %d", n.name, got, c.r3Size)
+		out, err := exec.Command("blockdev", "--getsize64", backingDevice(t, ctx, n, "pvc-r3")).Output()
+		assert.False(t, err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(drbd.GrossSizeKiB(c.r3Size, 0)*1024), "%s: backing device size %s (%v)", n.name, out, err)
 	}
 	checkReplicated(t, ctx, c.nodes, "pvc-r3", "pvc-r2")
 
 	// Deleting pvc-r2 removes its files and DRBD state, and nothing of pvc-r3.
 	for _, n := range c.nodes {
-		if _, err := n.client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: n.name, Name: "pvc-r2", Uid: "uid-pvc-r2",
-			StoragePools: []*agentv1.StoragePool{n.pool}}); err != nil {
-			t.Fatalf("%s: %v", n.name, err)
-		}
+		_, err := n.client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: n.name, Name: "pvc-r2", Uid: "uid-pvc-r2",
+			StoragePools: []*agentv1.StoragePool{n.pool}})
+		require.NoError(t, err, "%s", n.name)
 		entries, _ := os.ReadDir(n.pool.Directory)
 		var names []string
 		for _, e := range entries {
 			names = append(names, strings.SplitN(e.Name(), ".", 2)[0])
 		}
-		if !slices.Equal(names, []string{"pvc-r3_00000"}) {
-			t.Errorf("%s: pool holds %v, want only pvc-r3's file", n.name, names)
-		}
-		if k := n.kernel(t); len(k) != 1 || k["pvc-r3"].Name == "" {
-			t.Errorf("%s: DRBD resources after the delete: %v", n.name, k)
-		}
+		assert.Equal(t, []string{"pvc-r3_00000"}, names, "%s: pool holds %v, want only pvc-r3's file", n.name, names)
+		k := n.kernel(t)
+		assert.False(t, len(k) != 1 || k["pvc-r3"].Name == "", "%s: DRBD resources after the delete: %v", n.name, k)
 	}
 	c.withR2 = false
-	if rounds := c.converge(t, ctx); rounds != 1 {
-		t.Errorf("after the delete the state took %d rounds to settle, want 1 (nothing to do)", rounds)
-	}
+	rounds = c.converge(t, ctx)
+	assert.EqualValues(t, 1, rounds, "after the delete the state took %d rounds to settle, want 1 (nothing to do)", rounds)
 	checkReplicated(t, ctx, c.nodes, "pvc-r3")
 
-	golden(t, "simulated-three-agents", transcripts(c.nodes))
+	goldenCmds(t, "simulated-three-agents", transcripts(c.nodes))
 	for _, n := range c.nodes {
-		if _, err := n.client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: n.name, Name: "pvc-r3", Uid: "uid-pvc-r3",
-			StoragePools: []*agentv1.StoragePool{n.pool}}); err != nil {
-			t.Errorf("%s: %v", n.name, err)
-		}
+		_, err := n.client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: n.name, Name: "pvc-r3", Uid: "uid-pvc-r3",
+			StoragePools: []*agentv1.StoragePool{n.pool}})
+		assert.NoError(t, err, "%s", n.name)
 	}
 }
 
@@ -297,35 +272,27 @@ func backingDevice(t *testing.T, ctx context.Context, n *simNode, name string) s
 			return r.Volumes[0].BackingDevice
 		}
 	}
-	t.Fatalf("%s: no backing device of %s", n.name, name)
+	require.FailNow(t, fmt.Sprintf("%s: no backing device of %s", n.name, name))
 	return ""
 }
 
 func writeAt(t *testing.T, path string, data []byte, off int64) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
-	if _, err := f.WriteAt(data, off); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.WriteAt(data, off)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
 }
 
 func readAt(t *testing.T, path string, n int, off int64) []byte {
 	t.Helper()
 	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.ReadAt(buf, off)
+	require.NoError(t, err)
 	return buf
 }

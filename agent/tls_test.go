@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 )
 
@@ -15,19 +18,14 @@ func serverTLS(t *testing.T, ca *testpki.CA) TLSFiles {
 }
 
 func TestServerTLSRequiresFiles(t *testing.T) {
-	if _, err := ServerTLS(TLSFiles{}); err == nil {
-		t.Error("want error without TLS files: mutual TLS is mandatory")
-	}
+	_, err := ServerTLS(TLSFiles{})
+	assert.Error(t, err, "want error without TLS files: mutual TLS is mandatory")
 	files := serverTLS(t, testpki.NewCA(t, "ca"))
 	bad := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(bad, []byte("not pem"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bad, []byte("not pem"), 0o600))
 	files.CA = bad
-	if _, err := ServerTLS(files); err == nil {
-		t.Error("want error for a CA file without certificates")
-	}
-	if _, err := ServerTLS(TLSFiles{Cert: files.Cert, Key: files.Cert, CA: files.CA}); err == nil {
-		t.Error("want error for a key that is not a key")
-	}
+	_, err = ServerTLS(files)
+	assert.Error(t, err, "want error for a CA file without certificates")
+	_, err = ServerTLS(TLSFiles{Cert: files.Cert, Key: files.Cert, CA: files.CA})
+	assert.Error(t, err, "want error for a key that is not a key")
 }

@@ -13,10 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 // Run converges the cluster to objs with server-side apply and returns what
-// happened to each object. It applies in stages (see stage.go), waits for new
+// happened to each object. It applies in the stages of internal/kindorder, waits for new
 // CRDs to be established before their custom resources, prunes the ApplySet
 // when opts.Prune is set and waits for workloads when opts.Wait is set.
 //
@@ -61,8 +63,8 @@ func (r *runner) run(ctx context.Context, objs []*unstructured.Unstructured) err
 		r.result.ApplySet = r.set.id
 	}
 	widened := false
-	for i, batch := range stages(objs) {
-		if r.set != nil && !widened && (i > 0 || stageOf(batch[0]) != stageNamespacesCRDs) {
+	for i, batch := range kindorder.Stages(objs) {
+		if r.set != nil && !widened && (i > 0 || kindorder.ObjectStage(batch[0]) != kindorder.NamespacesCRDs) {
 			if err := r.set.widen(ctx, r.c, objs, r.opts.Namespace); err != nil {
 				return err
 			}
@@ -71,7 +73,7 @@ func (r *runner) run(ctx context.Context, objs []*unstructured.Unstructured) err
 		if err := r.applyStage(ctx, batch); err != nil {
 			return err
 		}
-		if stageOf(batch[0]) == stageNamespacesCRDs {
+		if kindorder.ObjectStage(batch[0]) == kindorder.NamespacesCRDs {
 			if err := r.afterCRDs(ctx, batch); err != nil {
 				return err
 			}

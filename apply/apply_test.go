@@ -12,10 +12,8 @@ import (
 
 func TestApplyCreatesAllThenNoWrites(t *testing.T) {
 	cfg, counter := kubetest.Counting(kube.Config(t))
-	id := testID("life")
-	objs := testObjects(t, id)
+	_, objs, opts := testCase(t, "life")
 	var progress strings.Builder
-	opts := testOptions(id)
 	opts.Progress = &progress
 
 	res, err := Run(t.Context(), cfg, objs, opts)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
 
@@ -26,9 +28,8 @@ func benchPiraeusctl(b *testing.B, noop bool) {
 	id := testID("bp")
 	objs, opts := testObjects(b, id), testOptions(id)
 	if noop {
-		if _, err := Run(b.Context(), cfg, objs, opts); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Run(b.Context(), cfg, objs, opts)
+		require.NoError(b, err)
 	}
 	counter.Reset()
 	b.ResetTimer()
@@ -39,9 +40,8 @@ func benchPiraeusctl(b *testing.B, noop bool) {
 			objs, opts = testObjects(b, id), testOptions(id)
 			b.StartTimer()
 		}
-		if _, err := Run(b.Context(), cfg, objs, opts); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Run(b.Context(), cfg, objs, opts)
+		require.NoError(b, err)
 	}
 	b.ReportMetric(float64(counter.Total())/float64(b.N), "requests/op")
 	b.ReportMetric(float64(len(counter.Writes()))/float64(b.N), "writes/op")
@@ -54,13 +54,9 @@ func benchKubectl(b *testing.B, noop bool) {
 	cache := b.TempDir()
 	write := func(id string) string {
 		data, err := os.ReadFile("testdata/manifests.yaml")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		path := filepath.Join(b.TempDir(), "plan.yaml")
-		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "TEST", id)), 0o600); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "TEST", id)), 0o600))
 		return path
 	}
 	// kubectl cannot map a custom resource whose CRD is in the same file (it
@@ -69,9 +65,7 @@ func benchKubectl(b *testing.B, noop bool) {
 		cmd := exec.CommandContext(b.Context(), filepath.Join(kube.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig,
 			"--cache-dir", cache, "-v=6", "apply", "--server-side", "-f", path)
 		out, err := cmd.CombinedOutput()
-		if err != nil && mustSucceed {
-			b.Fatalf("kubectl: %v\n%s", err, out)
-		}
+		require.False(b, err != nil && mustSucceed, "kubectl: %v\n%s", err, out)
 		return len(kubectlRequest.FindAll(out, -1))
 	}
 	path := write(testID("bk"))

@@ -20,37 +20,27 @@ type Source struct {
 	Data []byte
 }
 
-// clusterInput is one kind `plan --from-cluster` reads.
-type clusterInput struct {
-	gvk        schema.GroupVersionKind
-	namespaced bool
-	optional   bool // its CRD may be missing
+// ClusterKind is one kind to read back from a cluster.
+type ClusterKind struct {
+	schema.GroupVersionKind
+	// Optional kinds may be missing from the cluster (their CRD not installed).
+	Optional bool
 }
 
-var clusterInputs = []clusterInput{
-	{gvk: schema.GroupVersionKind{Version: "v1", Kind: "Node"}},
-	{gvk: schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"}},
-	{gvk: schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolume"}},
-	{gvk: schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"}, namespaced: true},
-	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorCluster"}, optional: true},
-	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorSatelliteConfiguration"}, optional: true},
-	{gvk: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorNodeConnection"}, optional: true},
-}
-
-// ReadClusterInputs reads the inputs of `plan --from-cluster`: Nodes,
-// StorageClasses, PersistentVolumes, PersistentVolumeClaims (of namespace, or
-// of all namespaces when it is empty) and the piraeus.io/v1 objects when their
-// CRDs exist. It returns one multi-document YAML source per kind, named
-// "cluster/<kind>.yaml", with objects sorted by namespace and name and
+// ReadClusterInputs reads every object of the kinds, in order (namespaced
+// kinds from namespace, or from all namespaces when it is empty; optional
+// kinds the cluster does not serve are left out), as `plan --from-cluster`
+// reads its inputs. It returns one multi-document YAML source per kind,
+// named "cluster/<kind>.yaml", with objects sorted by namespace and name and
 // stripped of managedFields and the last-applied annotation as `kubectl get
-// -o yaml` shows them (plus Node image lists, which no plan reads).
-func ReadClusterInputs(ctx context.Context, cfg *rest.Config, namespace string) ([]Source, error) {
+// -o yaml` shows them (plus Node image lists, which nothing here reads).
+func ReadClusterInputs(ctx context.Context, cfg *rest.Config, kinds []ClusterKind, namespace string) ([]Source, error) {
 	c, err := newCluster(cfg)
 	if err != nil {
 		return nil, err
 	}
 	var out []Source
-	for _, in := range clusterInputs {
+	for _, in := range kinds {
 		items, err := listInput(ctx, c, in, namespace)
 		if err != nil {
 			return nil, err
@@ -60,24 +50,24 @@ func ReadClusterInputs(ctx context.Context, cfg *rest.Config, namespace string) 
 		}
 		data, err := yamlDocuments(items)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", in.gvk.Kind, err)
+			return nil, fmt.Errorf("encode %s: %w", in.Kind, err)
 		}
-		out = append(out, Source{Name: "cluster/" + in.gvk.Kind + ".yaml", Data: data})
+		out = append(out, Source{Name: "cluster/" + in.Kind + ".yaml", Data: data})
 	}
 	return out, nil
 }
 
-func listInput(ctx context.Context, c *cluster, in clusterInput, namespace string) ([]unstructured.Unstructured, error) {
-	mapping, err := c.mapper.RESTMapping(in.gvk.GroupKind(), in.gvk.Version)
-	if in.optional && meta.IsNoMatchError(err) {
+func listInput(ctx context.Context, c *cluster, in ClusterKind, namespace string) ([]unstructured.Unstructured, error) {
+	mapping, err := c.mapper.RESTMapping(in.GroupKind(), in.Version)
+	if in.Optional && meta.IsNoMatchError(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read cluster inputs: map %s: %w", in.gvk, err)
+		return nil, fmt.Errorf("read cluster inputs: map %s: %w", in.GroupVersionKind, err)
 	}
 	ri := c.dyn.Resource(mapping.Resource)
 	var list *unstructured.UnstructuredList
-	if in.namespaced && namespace != "" {
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace && namespace != "" {
 		list, err = ri.Namespace(namespace).List(ctx, metav1.ListOptions{})
 	} else {
 		list, err = ri.List(ctx, metav1.ListOptions{})
@@ -93,7 +83,7 @@ func listInput(ctx context.Context, c *cluster, in clusterInput, namespace strin
 		return items[i].GetName() < items[j].GetName()
 	})
 	for i := range items {
-		items[i].SetGroupVersionKind(in.gvk)
+		items[i].SetGroupVersionKind(in.GroupVersionKind)
 		stripNoise(&items[i])
 	}
 	return items, nil

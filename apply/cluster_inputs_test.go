@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // piraeusCRDs returns the project's generated CRDs (api/crds).
@@ -28,13 +29,22 @@ func piraeusCRDs(t *testing.T) []*unstructured.Unstructured {
 	return out
 }
 
-// TestPiraeusCRDsAndStorageState installs the project's CRDs, reads them back
-// as plan inputs, and checks that storage state is never pruned.
+// inputKinds are the kinds the test reads back: built-in ones and optional
+// custom ones.
+var inputKinds = []ClusterKind{
+	{GroupVersionKind: schema.GroupVersionKind{Version: "v1", Kind: "Node"}},
+	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"}},
+	{GroupVersionKind: schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"}},
+	{GroupVersionKind: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorCluster"}, Optional: true},
+}
+
+// TestPiraeusCRDsAndStorageState installs the project's CRDs, reads objects
+// back, and checks that a keep rule for a group keeps its objects.
 func TestPiraeusCRDsAndStorageState(t *testing.T) {
 	cfg := kube.Config(t)
 	id := testID("inputs")
 	ns := "apply-" + id
-	before, err := ReadClusterInputs(t.Context(), cfg, ns)
+	before, err := ReadClusterInputs(t.Context(), cfg, inputKinds, ns)
 	require.NoError(t, err)
 	for _, s := range before {
 		assert.NotContains(t, s.Name, "Linstor", "no piraeus.io CRDs yet")
@@ -66,11 +76,12 @@ spec:
 	objs = append(objs, extra...)
 	opts := testOptions(id)
 	opts.Prune = true
+	opts.Keep = append(DataSafetyRules(), KeepGroup("storage.piraeus.io", "storage state", "defines storage state"))
 	res, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err, res.SummaryLine())
 	assert.Equal(t, len(objs), res.Summary[Created]+res.Summary[Unchanged], res.SummaryLine())
 
-	sources, err := ReadClusterInputs(t.Context(), cfg, ns)
+	sources, err := ReadClusterInputs(t.Context(), cfg, inputKinds, ns)
 	require.NoError(t, err)
 	byName := map[string]string{}
 	for _, s := range sources {
@@ -88,9 +99,10 @@ spec:
 		assert.NotEmpty(t, decoded, name)
 	}
 
-	// The StorageTopology leaves the plan: it is storage state, so it stays.
+	// The StorageTopology leaves the plan: its group's rule keeps it.
 	res, err = Run(t.Context(), cfg, without(objs, "StorageTopology", id), opts)
 	require.NoError(t, err)
 	assert.Equal(t, Kept, actions(res)["StorageTopology/"+id])
+	assert.Equal(t, "StorageTopology/"+id+" kept: storage state", res.Changes[len(res.Changes)-1].String())
 	assert.Zero(t, res.Summary[Pruned], res.SummaryLine())
 }

@@ -11,21 +11,21 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/piraeusctl/piraeusctl/internal/objdiff"
 )
 
 var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 
 func TestDriftShownByDiffAndCorrectedByApply(t *testing.T) {
 	cfg := kube.Config(t)
-	id := testID("drift")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	_, objs, opts := testCase(t, "drift")
 	_, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err)
 
 	diff, err := Diff(t.Context(), cfg, objs, DiffOptions{Namespace: opts.Namespace})
 	require.NoError(t, err)
-	require.False(t, diff.Changed(), "fresh apply must show no drift:\n%s", diffText(diff))
+	require.False(t, objdiff.AnyChange(diff), "fresh apply must show no drift:\n%s", diffText(diff))
 
 	// Someone else edits the Deployment (an Update, as kubectl edit does).
 	dyn := dynamic.NewForConfigOrDie(cfg)
@@ -36,11 +36,11 @@ func TestDriftShownByDiffAndCorrectedByApply(t *testing.T) {
 
 	diff, err = Diff(t.Context(), cfg, objs, DiffOptions{Namespace: opts.Namespace})
 	require.NoError(t, err)
-	require.True(t, diff.Changed())
+	require.True(t, objdiff.AnyChange(diff))
 	text := diffText(diff)
 	assert.Contains(t, text, "--- live/Deployment/"+opts.Namespace+"/controller")
 	assert.Contains(t, text, "-  replicas: 3\n+  replicas: 1\n")
-	assert.Equal(t, 1, strings.Count(text, "--- live/"), "only the Deployment drifted:\n%s", text)
+	assert.EqualValues(t, 1, strings.Count(text, "--- live/"), "only the Deployment drifted:\n%s", text)
 
 	// Without --force-conflicts the conflict is reported by object and field.
 	res, err := Run(t.Context(), cfg, objs, opts)
@@ -57,7 +57,7 @@ func TestDriftShownByDiffAndCorrectedByApply(t *testing.T) {
 
 	diff, err = Diff(t.Context(), cfg, objs, DiffOptions{Namespace: opts.Namespace})
 	require.NoError(t, err)
-	assert.False(t, diff.Changed(), "drift corrected:\n%s", diffText(diff))
+	assert.False(t, objdiff.AnyChange(diff), "drift corrected:\n%s", diffText(diff))
 }
 
 func TestDiffShowsAbsentObjectsAsAdded(t *testing.T) {
@@ -66,16 +66,16 @@ func TestDiffShowsAbsentObjectsAsAdded(t *testing.T) {
 	objs := testObjects(t, id)
 	diff, err := Diff(t.Context(), cfg, objs, DiffOptions{Namespace: "apply-" + id})
 	require.NoError(t, err)
-	require.Len(t, diff.Objects, len(objs))
-	for _, d := range diff.Objects {
-		assert.True(t, d.Absent, d.Object.String())
-		assert.Contains(t, d.Unified, "+++ planned/"+d.Object.String())
+	require.Len(t, diff, len(objs))
+	for _, d := range diff {
+		assert.Equal(t, objdiff.Added, d.Action, d.ID)
+		assert.Contains(t, d.Unified, "--- /dev/null\n+++ planned/"+d.ID)
 		assert.NotContains(t, d.Unified, "\n-", "nothing removed from an absent object")
 	}
 }
 
-func diffText(d *DiffResult) string {
+func diffText(d []objdiff.ObjectDiff) string {
 	var b strings.Builder
-	_ = d.WriteText(&b)
+	_ = objdiff.Write(&b, d)
 	return b.String()
 }

@@ -15,9 +15,7 @@ import (
 
 func TestDryRunServerWritesNothing(t *testing.T) {
 	cfg, counter := kubetest.Counting(kube.Config(t))
-	id := testID("dry")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	id, objs, opts := testCase(t, "dry")
 	opts.Prune = true
 
 	// Nothing exists: the namespace and CRD would be created; what lives in the
@@ -71,9 +69,7 @@ func TestDryRunServerWritesNothing(t *testing.T) {
 func TestInterruptedApplyConvergesOnRerun(t *testing.T) {
 	base := kube.Config(t)
 	cfg, counter := kubetest.Counting(base)
-	id := testID("kill")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	_, objs, opts := testCase(t, "kill")
 	opts.Prune = true
 	opts.Concurrency = 1
 
@@ -104,9 +100,7 @@ func TestInterruptedApplyConvergesOnRerun(t *testing.T) {
 
 func TestWaitReportsAndSeesReadiness(t *testing.T) {
 	cfg := kube.Config(t)
-	id := testID("wait")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	id, objs, opts := testCase(t, "wait")
 	_, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err)
 

@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +9,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // kube is the API server the integration tests of this package share.
 var kube kubetest.Env
@@ -32,14 +31,18 @@ func testID(prefix string) string {
 func testObjects(t testing.TB, id string) []*unstructured.Unstructured {
 	t.Helper()
 	data, err := os.ReadFile("testdata/manifests.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	objs, err := DecodeManifests([]byte(strings.ReplaceAll(string(data), "TEST", id)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return objs
+}
+
+// testCase gives a test a fresh id, the test objects of it and the options
+// of a run against them.
+func testCase(t testing.TB, prefix string) (string, []*unstructured.Unstructured, Options) {
+	t.Helper()
+	id := testID(prefix)
+	return id, testObjects(t, id), testOptions(id)
 }
 
 // testOptions are the options of a run against the objects of id.
@@ -57,7 +60,7 @@ func find(t testing.TB, objs []*unstructured.Unstructured, kind, name string) *u
 			return o
 		}
 	}
-	t.Fatalf("no %s/%s in the test objects", kind, name)
+	require.FailNow(t, "no such test object", "%s/%s", kind, name)
 	return nil
 }
 

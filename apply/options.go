@@ -37,6 +37,10 @@ type Options struct {
 	Namespace string
 	// Prune deletes members of the ApplySet that are no longer in the list.
 	Prune bool
+	// Keep are the rules that keep an object prune would delete (the first
+	// rule giving a reason decides); nil means DataSafetyRules, so that no
+	// caller loses data by leaving it out.
+	Keep []KeepRule
 	// ApplySetName is the name of the ApplySet parent Secret (default "piraeusctl").
 	ApplySetName string
 	// Wait waits until CRDs, Deployments and DaemonSets are ready.
@@ -58,6 +62,7 @@ func DefaultOptions() Options {
 	return Options{
 		Namespace:    "piraeus-datastore",
 		ApplySetName: "piraeusctl",
+		Keep:         DataSafetyRules(),
 		Timeout:      5 * time.Minute,
 		DryRun:       DryRunNone,
 		Concurrency:  8,
@@ -82,6 +87,9 @@ func (o Options) withDefaults() Options {
 	d := DefaultOptions()
 	if o.ApplySetName == "" {
 		o.ApplySetName = d.ApplySetName
+	}
+	if o.Keep == nil {
+		o.Keep = d.Keep
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = d.Timeout

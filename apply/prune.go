@@ -13,15 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
-// StorageGroup is the API group of piraeusctl's storage state; its objects
-// are never pruned.
-const StorageGroup = "storage.piraeus.io"
-
-// prune deletes the ApplySet members that are not in objs, except storage
-// that holds data, then narrows the parent to the current members. Kept
-// objects stay members (and keep being reported as kept).
+// prune deletes the ApplySet members that are not in objs, except those the
+// keep rules (Options.Keep) keep, then narrows the parent to the current
+// members. Kept objects stay members (and keep being reported as kept).
 func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) error {
 	wanted := map[string]bool{}
 	for _, o := range objs {
@@ -32,7 +30,7 @@ func (r *runner) prune(ctx context.Context, objs []*unstructured.Unstructured) e
 		return err
 	}
 	sort.SliceStable(candidates, func(i, j int) bool {
-		return stageOf(candidates[i].obj) > stageOf(candidates[j].obj) // dependents first
+		return kindorder.ObjectStage(candidates[i].obj) > kindorder.ObjectStage(candidates[j].obj) // dependents first
 	})
 	var errs []error
 	remaining := objs // the set after prune: the plan and what was kept
@@ -122,65 +120,6 @@ func (r *runner) pruneOne(ctx context.Context, m member) (Change, error) {
 		return failed(ref, objectErr(ref, "prune", err))
 	}
 	return Change{Object: ref, Action: Pruned}, nil
-}
-
-// keepReason says why obj must not be pruned although it left the plan: it
-// holds, or may hold, a volume's data. Empty means it may be deleted.
-func (r *runner) keepReason(ctx context.Context, obj *unstructured.Unstructured) (string, error) {
-	gk := obj.GroupVersionKind().GroupKind()
-	switch {
-	case gk == schema.GroupKind{Kind: "PersistentVolume"}, gk == schema.GroupKind{Kind: "PersistentVolumeClaim"}:
-		return "holds volume data: PersistentVolumes and PersistentVolumeClaims are never pruned", nil
-	case gk.Group == StorageGroup:
-		return "storage state (" + StorageGroup + ") is never pruned", nil
-	case gk == schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:
-		return r.crdInUse(ctx, obj)
-	case gk == schema.GroupKind{Kind: "Namespace"}:
-		return r.namespaceHoldsClaims(ctx, obj.GetName())
-	}
-	return "", nil
-}
-
-// crdInUse keeps a CRD whose custom resources still exist (deleting it would
-// delete them), and every CRD of the storage group.
-func (r *runner) crdInUse(ctx context.Context, crd *unstructured.Unstructured) (string, error) {
-	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
-	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
-	if group == StorageGroup {
-		return "defines storage state (" + StorageGroup + "): never pruned", nil
-	}
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	for _, v := range versions {
-		vm, _ := v.(map[string]any)
-		name, _ := vm["name"].(string)
-		if served, _ := vm["served"].(bool); !served || name == "" {
-			continue
-		}
-		gvr := schema.GroupVersionResource{Group: group, Version: name, Resource: plural}
-		list, err := r.c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
-		if err != nil {
-			return "", fmt.Errorf("list %s: %w", gvr, err)
-		}
-		if len(list.Items) > 0 {
-			return "its custom resources still exist (e.g. " + RefOf(&list.Items[0]).String() + ")", nil
-		}
-		return "", nil
-	}
-	return "", nil
-}
-
-// namespaceHoldsClaims keeps a namespace that still has PVCs: deleting it
-// would delete them.
-func (r *runner) namespaceHoldsClaims(ctx context.Context, ns string) (string, error) {
-	gvr := schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
-	list, err := r.c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
-	if err != nil {
-		return "", fmt.Errorf("list PVCs: %w", err)
-	}
-	if len(list.Items) > 0 {
-		return "still holds PersistentVolumeClaims (e.g. " + list.Items[0].GetName() + ")", nil
-	}
-	return "", nil
 }
 
 func pruneKey(o *unstructured.Unstructured) string {

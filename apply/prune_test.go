@@ -24,9 +24,7 @@ var (
 
 func TestPruneRemovesOnlyWhatLeftAndKeepsData(t *testing.T) {
 	cfg := kube.Config(t)
-	id := testID("prune")
-	objs := testObjects(t, id)
-	opts := testOptions(id)
+	id, objs, opts := testCase(t, "prune")
 	opts.Prune = true
 	_, err := Run(t.Context(), cfg, objs, opts)
 	require.NoError(t, err)
@@ -42,7 +40,7 @@ func TestPruneRemovesOnlyWhatLeftAndKeepsData(t *testing.T) {
 	assert.Equal(t, Pruned, got["DaemonSet/satellite-node-b"])
 	assert.Equal(t, Kept, got["PersistentVolumeClaim/data"])
 	assert.Equal(t, Kept, got["CustomResourceDefinition/"+crdName])
-	assert.Equal(t, 1, countActions(res, Pruned), res.SummaryLine())
+	assert.EqualValues(t, 1, countActions(res, Pruned), res.SummaryLine())
 	assert.Equal(t, len(next), countActions(res, Unchanged), res.SummaryLine())
 
 	dyn := dynamic.NewForConfigOrDie(cfg)
@@ -101,12 +99,10 @@ func kubectl(t *testing.T, kubeconfig string, args ...string) string {
 	cmd := exec.CommandContext(t.Context(), filepath.Join(kube.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
 	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
 	}
+	require.NoError(t, err, "kubectl %s\n%s", strings.Join(args, " "), stderr)
 	return strings.TrimSpace(string(out))
 }

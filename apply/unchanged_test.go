@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -24,9 +25,7 @@ func liveWith(t *testing.T, objYAML, manager, apiVersion, fieldsJSON string) *un
 func decodeOne(t *testing.T, s string) *unstructured.Unstructured {
 	t.Helper()
 	objs, err := DecodeManifests([]byte(s))
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("decode %q: %v", s, err)
-	}
+	require.False(t, err != nil || len(objs) != 1, "decode %q: %v", s, err)
 	return objs[0]
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,6 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/piraeusctl/piraeusctl/internal/golden"
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 )
 
 func TestStagesOrderKinds(t *testing.T) {
@@ -22,7 +24,7 @@ func TestStagesOrderKinds(t *testing.T) {
 		objs[i], objs[j] = objs[j], objs[i]
 	}
 	var got []string
-	for _, batch := range stages(objs) {
+	for _, batch := range kindorder.Stages(objs) {
 		var kinds []string
 		for _, o := range batch {
 			kinds = append(kinds, o.GetKind())
@@ -137,17 +139,6 @@ func TestResultOutputGolden(t *testing.T) {
 	require.NoError(t, r.WriteText(&text))
 	data, err := json.MarshalIndent(r, "", "  ")
 	require.NoError(t, err)
-	golden(t, "testdata/result.golden.txt", text.Bytes())
-	golden(t, "testdata/result.golden.json", append(data, '\n'))
-}
-
-// golden compares got with the file, or rewrites it with -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./apply -update to create %s", path)
-	assert.Equal(t, string(want), string(got), "%s (-want +got); rewrite with -update", path)
+	golden.Assert(t, golden.Path("result.txt"), text.Bytes())
+	golden.Assert(t, golden.Path("result.json"), append(data, '\n'))
 }

@@ -9,6 +9,7 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 func desiredVolumes() []*storagev1alpha1.StorageVolume {
@@ -31,7 +32,7 @@ func TestDesiredGolden(t *testing.T) {
 			require.Empty(t, problems)
 			out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(d)
 			require.NoError(t, err)
-			golden(t, "desired-"+node+".json", append(normalizeJSON(out), '\n'))
+			golden.Assert(t, golden.Path("desired-"+node+".json"), append(normalizeJSON(out), '\n'))
 		})
 	}
 }

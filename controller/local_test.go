@@ -32,6 +32,7 @@ import (
 	"github.com/piraeusctl/piraeusctl/controller"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	flag.Parse()
-	if os.Getenv(kubetest.SkipEnv) == "1" || testing.Short() {
+	if testsupport.IntegrationSkipped() || testing.Short() {
 		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "piraeusctl-bin-")
@@ -67,14 +68,13 @@ func runMain(m *testing.M) int {
 func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
 	t.Helper()
 	if binary == "" {
-		t.Skip("integration test skipped (" + kubetest.SkipEnv + "=1 or -short)")
+		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
 	}
 	if os.Getuid() != 0 {
 		t.Skip("needs root: loop devices and mounts")
 	}
-	if _, err := kubetest.AssetsDir(); err != nil {
-		t.Fatal(err)
-	}
+	_, err := kubetest.AssetsDir()
+	require.NoError(t, err)
 	opts.Binary = binary
 	opts.Dir = filepath.Join(t.TempDir(), "local")
 	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -157,7 +157,7 @@ func waitVolumes(t *testing.T, c client.Client, names []string, timeout time.Dur
 	if len(missing) > 0 && c.Get(t.Context(), types.NamespacedName{Name: missing[0]}, v) == nil {
 		t.Logf("%s: %+v", v.Name, v.Status)
 	}
-	t.Fatalf("%d of %d volumes not %s after %s: %v", len(missing), len(names), what, timeout, missing[:min(len(missing), 10)])
+	require.FailNow(t, fmt.Sprintf("%d of %d volumes not %s after %s: %v", len(missing), len(names), what, timeout, missing[:min(len(missing), 10)]))
 	return nil
 }
 

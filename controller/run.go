@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -24,7 +25,10 @@ import (
 // Run runs the controller until ctx ends: a controller-runtime manager with
 // the caches, leader election on the Lease, health and metrics endpoints,
 // and the loops of this package as a leader-only runnable.
-func Run(ctx context.Context, opts Options) error {
+func Run(ctx context.Context, opts Options) error { return run(ctx, opts, nil) }
+
+// run is Run; started, when set, gets the Controller (tests and benchmarks).
+func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	if opts.Config == nil {
 		return errors.New("controller: no API server configuration")
 	}
@@ -53,10 +57,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err := indexVolumes(ctx, mgr); err != nil {
 		return err
 	}
-	m := newMetrics(ctrlmetrics.Registry)
+	reg := prometheus.Registerer(ctrlmetrics.Registry)
+	if started != nil {
+		reg = prometheus.NewRegistry() // several in one test process
+	}
+	m := newMetrics(reg)
 	ctl := newController(opts, mgr.GetCache(), mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(fieldManager), m)
 	if err := mgr.Add(ctl); err != nil {
 		return fmt.Errorf("controller: %w", err)
+	}
+	if started != nil {
+		started(ctl)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("controller: %w", err)

@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 )
 
@@ -21,9 +23,7 @@ func BenchmarkTrackerApply(b *testing.B) {
 	var lines []string
 	for _, file := range []string{"testdata/events2/drbd9-peer-lost.txt", "testdata/events2/drbd9-quorum-lost.txt"} {
 		data, err := os.ReadFile(file)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		lines = append(lines, strings.Split(strings.TrimSpace(string(data)), "\n")...)
 	}
 	size := 0
@@ -37,12 +37,9 @@ func BenchmarkTrackerApply(b *testing.B) {
 		tr.BeginResync()
 		for _, l := range lines {
 			ev, err := drbd.ParseEvent(l)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tr.Apply(ev, at); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
+			_, err = tr.Apply(ev, at)
+			require.NoError(b, err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
@@ -60,9 +57,8 @@ func BenchmarkDecideResource(b *testing.B) {
 	cl := cluster(node(lostNode, true), node(self, true), node("node-c", true))
 	cfg := testConfig()
 	for b.Loop() {
-		if d := DecideResource(cfg, now, res, vol, cl); len(d.Actions) != 3 {
-			b.Fatalf("actions %v", d.Actions)
-		}
+		d := DecideResource(cfg, now, res, vol, cl)
+		require.Len(b, d.Actions, 3, "actions %v", d.Actions)
 	}
 }
 
@@ -115,13 +111,12 @@ func BenchmarkLineToEviction(b *testing.B) {
 				}
 				b.Logf("another eviction request while waiting for pod-%s: %s", res, p)
 			case <-time.After(30 * time.Second):
-				b.Fatal("no eviction within 30 s")
+				require.FailNow(b, "no eviction within 30 s")
 			}
 		}
 		b.StopTimer()
-		if err := f.c.CoreV1().Pods(ns).Delete(b.Context(), "pod-"+res, *metav1.NewDeleteOptions(0)); err != nil && !apierrors.IsNotFound(err) {
-			b.Fatal(err)
-		}
+		err := f.c.CoreV1().Pods(ns).Delete(b.Context(), "pod-"+res, *metav1.NewDeleteOptions(0))
+		require.False(b, err != nil && !apierrors.IsNotFound(err), "%v", err)
 		b.StartTimer()
 	}
 	slices.Sort(lat)

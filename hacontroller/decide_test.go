@@ -2,13 +2,15 @@ package hacontroller
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 // formatAction is an action as golden files and logs show it.
@@ -138,7 +140,7 @@ func TestDecisionTableGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%-95s → %s\n", c.key, strings.Join(acts, "; "))
 	}
-	golden(t, filepath.Join("testdata", "decide", "table.golden"), b.String())
+	golden.Assert(t, golden.Path("decide", "table.txt"), b.String())
 }
 
 // TestDecisionTableSafety: no case touches anything while the peer is
@@ -149,20 +151,12 @@ func TestDecisionTableSafety(t *testing.T) {
 	for _, c := range tableCases() {
 		d := c.decide()
 		mustBeQuiet := !c.peerLost || !c.hasQuorum || c.peer == 2 || (c.annot == 1 && strings.Contains(presences[c.presence], "pod"))
-		if mustBeQuiet && len(d.Actions) > 0 {
-			t.Errorf("%s: want no action, got %v", c.key, d.Actions)
-		}
+		assert.False(t, mustBeQuiet && len(d.Actions) > 0, "%s: want no action, got %v", c.key, d.Actions)
 		for _, a := range d.Actions {
-			if a.Kind == DeletePod && c.ready {
-				t.Errorf("%s: grace-0 delete on a Ready node", c.key)
-			}
-			if a.Kind == EvictPod && !c.ready {
-				t.Errorf("%s: eviction on a NotReady node (kubelet cannot confirm it)", c.key)
-			}
+			assert.False(t, a.Kind == DeletePod && c.ready, "%s: grace-0 delete on a Ready node", c.key)
+			assert.False(t, a.Kind == EvictPod && !c.ready, "%s: eviction on a NotReady node (kubelet cannot confirm it)", c.key)
 		}
-		if !mustBeQuiet && c.presence != 0 && len(d.Actions) == 0 {
-			t.Errorf("%s: want a fail-over, got nothing (%v)", c.key, d.Notes)
-		}
+		assert.False(t, !mustBeQuiet && c.presence != 0 && len(d.Actions) == 0, "%s: want a fail-over, got nothing (%v)", c.key, d.Notes)
 	}
 }
 
@@ -250,7 +244,7 @@ func TestDecisionCasesGolden(t *testing.T) {
 		d := DecideResource(cfg, c.now, c.res, c.vol, cluster(c.nodes...))
 		fmt.Fprintf(&b, "== %s\n%s", c.name, formatDecision(d, c.now))
 	}
-	golden(t, filepath.Join("testdata", "decide", "cases.golden"), b.String())
+	golden.Assert(t, golden.Path("decide", "cases.txt"), b.String())
 }
 
 // TestDecideNodeGolden: this node's own taints.
@@ -290,5 +284,5 @@ func TestDecideNodeGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "== %s\n%s", c.name, formatDecision(DecideNode(cfg, now, c.res, c.node), now))
 	}
-	golden(t, filepath.Join("testdata", "decide", "node.golden"), b.String())
+	golden.Assert(t, golden.Path("decide", "node.txt"), b.String())
 }

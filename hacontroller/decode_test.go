@@ -2,7 +2,6 @@ package hacontroller
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,32 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
-}
 
 // events2Samples are the DRBD 9 samples of this package and every events2
 // capture of the agent's DRBD package (real DRBD 8.4 output from the lab,
@@ -45,14 +23,10 @@ func events2Samples(t testing.TB) []string {
 	var files []string
 	for _, pattern := range []string{"testdata/events2/*.txt", "../agent/drbd/testdata/events2*.txt"} {
 		m, err := filepath.Glob(pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files = append(files, m...)
 	}
-	if len(files) < 4 {
-		t.Fatalf("found only %d events2 samples: %v", len(files), files)
-	}
+	require.False(t, len(files) < 4, "found only %d events2 samples: %v", len(files), files)
 	return files
 }
 
@@ -62,9 +36,7 @@ func events2Samples(t testing.TB) []string {
 func decodeTransitions(t *testing.T, file string) string {
 	t.Helper()
 	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	tr := NewTracker()
 	tr.BeginResync()
@@ -80,17 +52,13 @@ func decodeTransitions(t *testing.T, file string) string {
 			continue
 		}
 		ev, err := drbd.ParseEvent(line)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", file, n, err)
-		}
+		require.NoError(t, err, "%s:%d", file, n)
 		read := clock.Add(time.Duration(n) * time.Millisecond)
 		if !ev.Time.IsZero() {
 			read = ev.Time
 		}
 		ch, err := tr.Apply(ev, read)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", file, n, err)
-		}
+		require.NoError(t, err, "%s:%d", file, n)
 		if ch.Synced {
 			fmt.Fprintf(&b, "%3d synced: %d resources\n", n, len(tr.Names()))
 			for _, r := range tr.All() {
@@ -111,9 +79,7 @@ func decodeTransitions(t *testing.T, file string) string {
 			last[ch.Resource] = s
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sc.Err())
 	return b.String()
 }
 
@@ -123,7 +89,7 @@ func TestDecodeEvents2Golden(t *testing.T) {
 	for _, file := range events2Samples(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
-			golden(t, filepath.Join("testdata", "decode", name+".golden"), decodeTransitions(t, file))
+			golden.Assert(t, golden.Path("decode", name+".txt"), decodeTransitions(t, file))
 		})
 	}
 }
@@ -138,12 +104,9 @@ func TestTrackerLossClock(t *testing.T) {
 		t.Helper()
 		for _, l := range lines {
 			ev, err := drbd.ParseEvent(l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tr.Apply(ev, at); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			_, err = tr.Apply(ev, at)
+			require.NoError(t, err)
 		}
 	}
 	dump := func(state string) []string {
@@ -155,30 +118,22 @@ func TestTrackerLossClock(t *testing.T) {
 		}
 	}
 	tr.BeginResync()
-	if tr.Synced() {
-		t.Fatal("synced before the dump")
-	}
+	require.False(t, tr.Synced(), "synced before the dump")
 	feed(t0, dump("Connected")...)
-	if !tr.Synced() {
-		t.Fatal("not synced after exists -")
-	}
+	require.True(t, tr.Synced(), "not synced after exists -")
 	feed(t0.Add(time.Second), "change connection name:r peer-node-id:0 conn-name:node-a connection:NetworkFailure role:Unknown")
 	feed(t0.Add(2*time.Second), "change connection name:r peer-node-id:0 conn-name:node-a connection:Connecting")
 	r, _ := tr.Resource("r")
-	if got := r.LostSince["node-a"]; !got.Equal(t0.Add(time.Second)) {
-		t.Fatalf("lost since %v, want the first non-Connected line", got)
-	}
+	got := r.LostSince["node-a"]
+	require.True(t, got.Equal(t0.Add(time.Second)), "lost since %v, want the first non-Connected line", got)
 	// The stream breaks and a new one dumps the still-lost connection.
 	tr.BeginResync()
 	feed(t0.Add(10*time.Second), dump("Connecting")...)
 	r, _ = tr.Resource("r")
-	if got := r.LostSince["node-a"]; !got.Equal(t0.Add(time.Second)) {
-		t.Fatalf("after reconnect lost since %v, want the time kept from the old stream", got)
-	}
+	got = r.LostSince["node-a"]
+	require.True(t, got.Equal(t0.Add(time.Second)), "after reconnect lost since %v, want the time kept from the old stream", got)
 	tr.BeginResync()
 	feed(t0.Add(20*time.Second), dump("Connected")...)
 	r, _ = tr.Resource("r")
-	if len(r.LostSince) != 0 {
-		t.Fatalf("connected again but lost since %v", r.LostSince)
-	}
+	require.Len(t, r.LostSince, 0, "connected again but lost since %v", r.LostSince)
 }

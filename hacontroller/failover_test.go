@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,17 +50,15 @@ func TestFailOverOnAPIServer(t *testing.T) {
 		return r.OptionsKnown
 	})
 	time.Sleep(300 * time.Millisecond)
-	if w := log.objectWrites(); len(w) != 0 {
-		t.Fatalf("healthy state, but the controller wrote %v", w)
-	}
+	w := log.objectWrites()
+	require.Len(t, w, 0, "healthy state, but the controller wrote %v", w)
 
 	// A flap shorter than the fail-over timeout does nothing.
 	src.feed(t, lossLines("pvc-1", "node-a")...)
 	src.feed(t, "change connection name:pvc-1 peer-node-id:0 conn-name:node-a connection:Connected role:Primary")
 	time.Sleep(1500 * time.Millisecond)
-	if w := log.objectWrites(); len(w) != 0 {
-		t.Fatalf("a flap shorter than the timeout made the controller write %v", w)
-	}
+	w = log.objectWrites()
+	require.Len(t, w, 0, "a flap shorter than the timeout made the controller write %v", w)
 
 	lost := time.Now()
 	src.feed(t, append(lossLines("pvc-1", "node-a"), lossLines("pvc-2", "node-a")...)...)
@@ -69,12 +69,10 @@ func TestFailOverOnAPIServer(t *testing.T) {
 				return err
 			})
 	})
-	if d := time.Since(lost); d < time.Second {
-		t.Errorf("acted after %s, before the 1 s fail-over timeout", d)
-	}
-	if got := taintKeysOf(t, admin, "node-a"); !slices.Contains(got, TaintLostQuorum+":NoSchedule") {
-		t.Errorf("node-a taints %v, want %s", got, TaintLostQuorum)
-	}
+	d := time.Since(lost)
+	assert.False(t, d < time.Second, "acted after %s, before the 1 s fail-over timeout", d)
+	got := taintKeysOf(t, admin, "node-a")
+	assert.True(t, slices.Contains(got, TaintLostQuorum+":NoSchedule"), "node-a taints %v, want %s", got, TaintLostQuorum)
 
 	// The kubelet of node-a never confirms: once node-a is NotReady the Pod
 	// is deleted with grace 0.
@@ -87,38 +85,31 @@ func TestFailOverOnAPIServer(t *testing.T) {
 		"DELETE /apis/storage.k8s.io/v1/volumeattachments/csi-a",
 		"DELETE /api/v1/namespaces/failover/pods/web-0",
 	}
-	if got := log.objectWrites(); !slices.Equal(got, want) {
-		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	got = log.objectWrites()
+	assert.Equal(t, want, got, "writes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	for _, name := range []string{"web-1", "other-0", "db-0"} {
-		if s := podState(t, admin, ns, name); s != "running" {
-			t.Errorf("pod %s is %s, want untouched", name, s)
-		}
+		s := podState(t, admin, ns, name)
+		assert.Equal(t, "running", s, "pod %s is %s, want untouched", name, s)
 	}
 	for _, name := range []string{"csi-b", "csi-db"} {
-		if !exists(t, func() error {
+		assert.True(t, exists(t, func() error {
 			_, err := admin.StorageV1().VolumeAttachments().Get(t.Context(), name, metav1.GetOptions{})
 			return err
-		}) {
-			t.Errorf("VolumeAttachment %s was deleted", name)
-		}
+		}), "VolumeAttachment %s was deleted", name)
 	}
 	for _, n := range []string{"node-b", "node-c", "node-d"} {
-		if got := taintKeysOf(t, admin, n); len(got) != 0 {
-			t.Errorf("node %s tainted %v", n, got)
-		}
+		got := taintKeysOf(t, admin, n)
+		assert.Len(t, got, 0, "node %s tainted %v", n, got)
 	}
 	eventually(t, "events recorded", func() bool {
 		return len(eventReasons(t, admin, ns)) >= 1 && len(eventReasons(t, admin, "default")) >= 2
 	})
 	wantEvents := []string{"Pod/web-0 VolumeWithoutQuorum/EvictedPod"}
-	if got := eventReasons(t, admin, ns); !slices.Equal(got, wantEvents) {
-		t.Errorf("events in %s: %v, want %v", ns, got, wantEvents)
-	}
+	got = eventReasons(t, admin, ns)
+	assert.Equal(t, wantEvents, got, "events in %s: %v, want %v", ns, got, wantEvents)
 	for _, want := range []string{"Node/node-a NodeStorageQuorumLost/TaintedNode", "VolumeAttachment/csi-a VolumeWithoutQuorum/VolumeAttachmentDeleted"} {
-		if got := eventReasons(t, admin, "default"); !slices.Contains(got, want) {
-			t.Errorf("cluster events %v lack %q", got, want)
-		}
+		got := eventReasons(t, admin, "default")
+		assert.True(t, slices.Contains(got, want), "cluster events %v lack %q", got, want)
 	}
 
 	// node-a comes back: its own controller sees every resource with
@@ -171,15 +162,11 @@ func TestEvictionBlockedByPDBFallsBack(t *testing.T) {
 	}
 	eventually(t, "two refused evictions", func() bool { return evictions() >= 2 })
 	time.Sleep(time.Second)
-	if n := evictions(); n > 6 {
-		t.Errorf("%d eviction attempts in about 1.5 s: retries must back off", n)
-	}
-	if s := podState(t, admin, ns, "app-0"); s != "running" {
-		t.Fatalf("pod is %s while the PDB blocks its eviction", s)
-	}
-	if !vaExists(t, admin, "csi-p") {
-		t.Fatal("VolumeAttachment deleted while the Pod still runs there")
-	}
+	n := evictions()
+	assert.False(t, n > 6, "%d eviction attempts in about 1.5 s: retries must back off", n)
+	s := podState(t, admin, ns, "app-0")
+	require.Equal(t, "running", s, "pod is %s while the PDB blocks its eviction", s)
+	require.True(t, vaExists(t, admin, "csi-p"), "VolumeAttachment deleted while the Pod still runs there")
 	f.node("node-p", false)
 	eventually(t, "grace-0 delete after NotReady", func() bool { return podState(t, admin, ns, "app-0") == "gone" })
 	eventually(t, "attachment deleted", func() bool { return !vaExists(t, admin, "csi-p") })

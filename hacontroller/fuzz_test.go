@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 )
 
@@ -15,9 +17,7 @@ import (
 func FuzzTracker(f *testing.F) {
 	for _, file := range events2Samples(f) {
 		seed, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(string(seed))
 	}
 	f.Add("exists -\nchange connection name:a peer-node-id:1 conn-name:x connection:Connecting\nexists -")
@@ -41,14 +41,11 @@ func FuzzTracker(f *testing.F) {
 			return
 		}
 		for _, r := range tr.All() {
-			if r.Name == "" {
-				t.Fatal("resource without name")
-			}
+			require.NotEqual(t, "", r.Name, "resource without name")
 			_ = r.Summary(at)
 			for _, c := range r.Connections {
-				if _, lost := r.LostSince[c.Name]; lost && c.State == Connected {
-					t.Fatalf("connected %s of %s has a loss clock", c.Name, r.Name)
-				}
+				_, lost := r.LostSince[c.Name]
+				require.False(t, lost && c.State == Connected, "connected %s of %s has a loss clock", c.Name, r.Name)
 			}
 		}
 	})

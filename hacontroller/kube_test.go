@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
@@ -55,9 +57,8 @@ func (p *pipeSource) feed(t testing.TB, lines ...string) {
 	p.mu.Lock()
 	w := p.w
 	p.mu.Unlock()
-	if _, err := io.WriteString(w, strings.Join(lines, "\n")+"\n"); err != nil {
-		t.Fatalf("feed events2: %v", err)
-	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+	require.NoError(t, err, "feed events2")
 }
 
 func (p *pipeSource) breakStream() {
@@ -172,9 +173,7 @@ func newKubeFixture(t testing.TB, cfg *rest.Config, ns string) *kubeFixture {
 
 func (f *kubeFixture) must(_ any, err error) {
 	f.t.Helper()
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		f.t.Fatal(err)
-	}
+	require.False(f.t, err != nil && !apierrors.IsAlreadyExists(err), "%v", err)
 }
 
 func (f *kubeFixture) node(name string, ready bool) {
@@ -184,9 +183,7 @@ func (f *kubeFixture) node(name string, ready bool) {
 	if apierrors.IsNotFound(err) {
 		n, err = f.c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	require.NoError(f.t, err)
 	st := corev1.ConditionTrue
 	if !ready {
 		st = corev1.ConditionUnknown
@@ -205,9 +202,7 @@ func (f *kubeFixture) volume(res, claim string) {
 			VolumeName: res, VolumeMode: &fs,
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
 	created, err := f.c.CoreV1().PersistentVolumeClaims(f.ns).Create(ctx, pvc, metav1.CreateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	require.NoError(f.t, err)
 	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: res},
 		Spec: corev1.PersistentVolumeSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}, VolumeMode: &fs,
@@ -233,14 +228,10 @@ func (f *kubeFixture) pod(name, nodeName, claim string, mod ...func(*corev1.Pod)
 		m(p)
 	}
 	created, err := f.c.CoreV1().Pods(f.ns).Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	require.NoError(f.t, err)
 	created.Status.Phase = corev1.PodRunning
 	created, err = f.c.CoreV1().Pods(f.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	require.NoError(f.t, err)
 	return created
 }
 
@@ -260,9 +251,7 @@ func startController(t testing.TB, cfg *rest.Config, node string, timeout time.D
 		Client: kubernetes.NewForConfigOrDie(cfg), Source: src, Exec: host, OperationTimeout: 10 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", node),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
@@ -270,7 +259,7 @@ func startController(t testing.TB, cfg *rest.Config, node string, timeout time.D
 	select {
 	case <-src.opened:
 	case <-time.After(60 * time.Second):
-		t.Fatal("controller did not open its events2 stream (informers not synced?)")
+		require.FailNow(t, "controller did not open its events2 stream (informers not synced?)")
 	}
 	return c, src
 }
@@ -287,9 +276,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+		require.False(t, time.Now().After(deadline), "timed out waiting for %s", what)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -317,7 +304,7 @@ func podState(t testing.TB, c kubernetes.Interface, ns, name string) string {
 	case apierrors.IsNotFound(err):
 		return "gone"
 	case err != nil:
-		t.Fatal(err)
+		require.NoError(t, err)
 	case p.DeletionTimestamp != nil:
 		return "terminating"
 	}
@@ -326,26 +313,20 @@ func podState(t testing.TB, c kubernetes.Interface, ns, name string) string {
 
 func exists(t testing.TB, get func() error) bool {
 	err := get()
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
+	require.False(t, err != nil && !apierrors.IsNotFound(err), "%v", err)
 	return err == nil
 }
 
 func taintKeysOf(t testing.TB, c kubernetes.Interface, node string) []string {
 	n, err := c.CoreV1().Nodes().Get(t.Context(), node, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The API server itself adds node.kubernetes.io/not-ready to new Nodes.
 	return slices.DeleteFunc(taintKeys(n), func(k string) bool { return !strings.HasPrefix(k, "drbd.linbit.com/") })
 }
 
 func eventReasons(t testing.TB, c kubernetes.Interface, ns string) []string {
 	list, err := c.EventsV1().Events(ns).List(t.Context(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []string
 	for _, e := range list.Items {
 		out = append(out, fmt.Sprintf("%s/%s %s/%s", e.Regarding.Kind, e.Regarding.Name, e.Reason, e.Action))

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSupervisorReconnects: a broken stream is reopened, the full state is
@@ -25,21 +28,16 @@ func TestSupervisorReconnects(t *testing.T) {
 
 	src.breakStream()
 	<-src.opened
-	if tr.Synced() {
-		t.Fatal("still synced while the new stream's dump is unread")
-	}
+	require.False(t, tr.Synced(), "still synced while the new stream's dump is unread")
 	lines := dumpLines("r", "node-a", "Unknown")
 	lines[1] = "exists connection name:r peer-node-id:0 conn-name:node-a connection:Connecting role:Unknown"
 	src.feed(t, append(lines, "exists -")...)
 	eventually(t, "second dump read", func() bool { return synced() == 2 })
 	r, _ = tr.Resource("r")
-	if got := r.LostSince["node-a"]; !got.Equal(since) {
-		t.Errorf("loss start after reconnect %v, want %v", got, since)
-	}
+	got := r.LostSince["node-a"]
+	assert.True(t, got.Equal(since), "loss start after reconnect %v, want %v", got, since)
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-done)
 }
 
 // TestFileSource: a regular file is read once and held; a FIFO is
@@ -47,18 +45,13 @@ func TestSupervisorReconnects(t *testing.T) {
 func TestFileSource(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "events2")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	_, synced, cancel, done := runSupervisor(t, FileSource{Path: fifo})
 	for i := 1; i <= 2; i++ {
 		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.WriteString("exists resource name:r role:Secondary suspended:no\nexists -\n"); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		_, err = w.WriteString("exists resource name:r role:Secondary suspended:no\nexists -\n")
+		require.NoError(t, err)
 		w.Close()
 		eventually(t, "dump read", func() bool { return synced() == i })
 	}

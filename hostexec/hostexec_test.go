@@ -2,11 +2,13 @@ package hostexec
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCmdString(t *testing.T) {
@@ -20,60 +22,41 @@ func TestCmdString(t *testing.T) {
 		{Read("printf", ""), "printf ''"},
 	}
 	for _, tt := range tests {
-		if got := tt.cmd.String(); got != tt.want {
-			t.Errorf("String() = %q, want %q", got, tt.want)
-		}
+		got := tt.cmd.String()
+		assert.Equal(t, tt.want, got, "String() = %q, want %q", got, tt.want)
 	}
 }
 
 func TestLocalRunsAndReportsFailure(t *testing.T) {
 	l := &Local{}
 	res, err := l.Run(t.Context(), Read("sh", "-c", "echo out; echo boom >&2; exit 5"))
-	if err == nil {
-		t.Fatal("want error for exit 5")
-	}
-	if code, ok := ExitCode(err); !ok || code != 5 {
-		t.Fatalf("ExitCode = %d, %v; want 5, true", code, ok)
-	}
+	require.Error(t, err, "want error for exit 5")
+	code, ok := ExitCode(err)
+	require.False(t, !ok || code != 5, "ExitCode = %d, %v; want 5, true", code, ok)
 	want := `sh -c 'echo out; echo boom >&2; exit 5' failed (exit 5): boom`
-	if err.Error() != want {
-		t.Errorf("error = %q, want %q", err, want)
-	}
-	if string(res.Stdout) != "out\n" || res.ExitCode != 5 {
-		t.Errorf("result = %q exit %d", res.Stdout, res.ExitCode)
-	}
+	assert.Equal(t, want, err.Error(), "error = %q, want %q", err, want)
+	assert.False(t, string(res.Stdout) != "out\n" || res.ExitCode != 5, "result = %q exit %d", res.Stdout, res.ExitCode)
 }
 
 func TestLocalTimeout(t *testing.T) {
 	l := &Local{Timeout: 50 * time.Millisecond}
 	_, err := l.Run(t.Context(), Read("sleep", "5"))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("want deadline exceeded, got %v", err)
-	}
+	require.ErrorIs(t, err, context.DeadlineExceeded, "want deadline exceeded, got %v", err)
 }
 
 func TestLocalMissingProgram(t *testing.T) {
 	_, err := (&Local{}).Run(t.Context(), Read("piraeusctl-no-such-tool"))
-	if err == nil || !strings.Contains(err.Error(), "piraeusctl-no-such-tool") {
-		t.Fatalf("want error naming the program, got %v", err)
-	}
+	require.ErrorContains(t, err, "piraeusctl-no-such-tool", "want error naming the program, got")
 }
 
 func TestLocalUTSNamespace(t *testing.T) {
 	res, err := (&Local{}).Run(t.Context(), Read("uname", "-n").InUTS("k8s-node-7"))
-	if err != nil {
-		t.Fatalf("run in UTS namespace (needs root): %v", err)
-	}
-	if got := strings.TrimSpace(string(res.Stdout)); got != "k8s-node-7" {
-		t.Errorf("hostname in namespace = %q, want k8s-node-7", got)
-	}
+	require.NoError(t, err, "run in UTS namespace (needs root)")
+	got := strings.TrimSpace(string(res.Stdout))
+	assert.Equal(t, "k8s-node-7", got, "hostname in namespace = %q, want k8s-node-7", got)
 	own, err := (&Local{}).Run(t.Context(), Read("uname", "-n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.TrimSpace(string(own.Stdout)) == "k8s-node-7" {
-		t.Error("host name leaked out of the namespace")
-	}
+	require.NoError(t, err)
+	assert.NotEqual(t, "k8s-node-7", strings.TrimSpace(string(own.Stdout)), "host name leaked out of the namespace")
 }
 
 func TestRecorderAndScript(t *testing.T) {
@@ -83,65 +66,46 @@ func TestRecorderAndScript(t *testing.T) {
 	)
 	r := &Recorder{Next: s}
 	ctx := t.Context()
-	if res, err := r.Run(ctx, Read("lvs", "vg")); err != nil || string(res.Stdout) != "{}" {
-		t.Fatalf("step 0: %q %v", res.Stdout, err)
-	}
-	_, err := r.Run(ctx, Write("lvcreate", "-n", "a", "vg"))
-	if err == nil || err.Error() != "lvcreate -n a vg failed (exit 5): no space" {
-		t.Fatalf("step 1 error = %v", err)
-	}
-	if _, err := r.Run(ctx, Read("vgs")); err == nil {
-		t.Fatal("want error for a command after the script")
-	}
+	res, err := r.Run(ctx, Read("lvs", "vg"))
+	require.False(t, err != nil || string(res.Stdout) != "{}", "step 0: %q %v", res.Stdout, err)
+	_, err = r.Run(ctx, Write("lvcreate", "-n", "a", "vg"))
+	require.False(t, err == nil || err.Error() != "lvcreate -n a vg failed (exit 5): no space", "step 1 error = %v", err)
+	_, err = r.Run(ctx, Read("vgs"))
+	require.Error(t, err, "want error for a command after the script")
 	want := "read:  lvs vg\nwrite: lvcreate -n a vg\nread:  vgs\n"
-	if got := r.Log(); got != want {
-		t.Errorf("log:\n%s\nwant:\n%s", got, want)
-	}
-	if n := len(r.Mutating()); n != 1 {
-		t.Errorf("mutating = %d, want 1", n)
-	}
+	got := r.Log()
+	assert.Equal(t, want, got, "log:\n%s\nwant:\n%s", got, want)
+	n := len(r.Mutating())
+	assert.EqualValues(t, 1, n, "mutating = %d, want 1", n)
 }
 
 func TestScriptOutOfOrder(t *testing.T) {
 	s := NewScript(Step{Line: "a"})
-	if _, err := s.Run(t.Context(), Read("b")); err == nil || !strings.Contains(err.Error(), `expected "a", got "b"`) {
-		t.Fatalf("got %v", err)
-	}
-	if len(s.Remaining()) != 1 {
-		t.Error("failed step must not be consumed")
-	}
+	_, err := s.Run(t.Context(), Read("b"))
+	require.ErrorContains(t, err, `expected "a", got "b"`, "got")
+	assert.Len(t, s.Remaining(), 1, "failed step must not be consumed")
 }
 
 func TestLocalStream(t *testing.T) {
 	l := &Local{}
 	s, err := l.Stream(t.Context(), Read("sh", "-c", "echo one; echo two; echo bad >&2; exit 3"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := io.ReadAll(s)
-	if err != nil || string(out) != "one\ntwo\n" {
-		t.Fatalf("read %q, %v", out, err)
-	}
+	require.False(t, err != nil || string(out) != "one\ntwo\n", "read %q, %v", out, err)
 	err = s.Close()
-	if code, ok := ExitCode(err); !ok || code != 3 || !strings.Contains(err.Error(), "bad") {
-		t.Fatalf("Close = %v, want exit 3 with stderr", err)
-	}
+	code, ok := ExitCode(err)
+	require.False(t, !ok || code != 3 || !strings.Contains(err.Error(), "bad"), "Close = %v, want exit 3 with stderr", err)
 }
 
 func TestLocalStreamCloseStops(t *testing.T) {
 	s, err := (&Local{}).Stream(t.Context(), Read("sh", "-c", "echo ready; exec sleep 60"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	buf := make([]byte, 6)
-	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("read %q, %v", buf, err)
-	}
+	_, err = io.ReadFull(s, buf)
+	require.False(t, err != nil || string(buf) != "ready\n", "read %q, %v", buf, err)
 	start := time.Now()
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close of a running stream = %v, want nil", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Close took %s", d)
-	}
+	err = s.Close()
+	require.NoError(t, err, "Close of a running stream = %v, want nil", err)
+	d := time.Since(start)
+	require.False(t, d > 5*time.Second, "Close took %s", d)
 }

@@ -24,6 +24,7 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 		NodeConnections: unwrap(in.nodeConns),
 	}
 	m.SatelliteConfigurations = unwrap(in.satelliteCfgs)
+	m.positions = patchPositions(in)
 	m.Pods = unwrap(in.pods)
 	if len(in.topologies) > 0 {
 		m.Previous = &in.topologies[0].obj.Spec
@@ -31,6 +32,11 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 	for _, sc := range in.storageClasses {
 		if sc.obj.Provisioner == CSIProvisioner {
 			m.StorageClasses = append(m.StorageClasses, sc.obj)
+		}
+	}
+	for _, c := range in.snapshotClasses {
+		if c.obj.Driver == CSIProvisioner {
+			m.VolumeSnapshotClasses = append(m.VolumeSnapshotClasses, c.obj)
 		}
 	}
 	for _, d := range in.passthrough {
@@ -56,16 +62,18 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 	if errs := addVolumes(m, in); len(errs) > 0 {
 		return nil, errs
 	}
+	m.Warnings = append(m.Warnings, unmatchedWarnings(in, m, satNodes)...)
 	return m, nil
 }
 
 // addVolumes derives resource groups from the StorageClasses and volumes
 // from the claims and persistent volumes.
 func addVolumes(m *Model, in *inputs) ErrorList {
-	groups, scErrs := resourceGroupsFromStorageClasses(m.StorageClasses)
+	groups, scErrs, scWarnings := resourceGroupsFromStorageClasses(m.StorageClasses)
 	var errs ErrorList
 	for _, sc := range in.storageClasses {
 		errs = append(errs, sc.doc.fieldErrors(scErrs[sc.obj.Name], "StorageClass/"+sc.obj.Name)...)
+		m.Warnings = append(m.Warnings, sc.doc.warnings(scWarnings[sc.obj.Name], "StorageClass/"+sc.obj.Name)...)
 	}
 	classes := map[string]*storagev1.StorageClass{}
 	for i := range in.storageClasses {
@@ -123,9 +131,17 @@ func validateInputs(in *inputs) ErrorList {
 	for _, c := range in.nodeConns {
 		errs = append(errs, c.doc.fieldErrors(validateNodeConnection(&c.obj), "LinstorNodeConnection/"+c.obj.Name)...)
 	}
+	for _, c := range in.snapshotClasses {
+		cerrs, warnings := validateVolumeSnapshotClass(&c.obj)
+		errs = append(errs, c.doc.fieldErrors(cerrs, "VolumeSnapshotClass/"+c.obj.Name)...)
+		in.warnings = append(in.warnings, c.doc.warnings(warnings, "VolumeSnapshotClass/"+c.obj.Name)...)
+	}
 	for i := 1; i < len(in.topologies); i++ {
 		t := in.topologies[i]
 		errs = append(errs, t.doc.errorAt("metadata.name", "StorageTopology/"+t.obj.Name, "expected at most one previous StorageTopology"))
+	}
+	for _, t := range in.topologies {
+		errs = append(errs, t.doc.fieldErrors(ValidatePreviousTopology(&t.obj.Spec), "StorageTopology/"+t.obj.Name)...)
 	}
 	return errs
 }

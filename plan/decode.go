@@ -224,6 +224,16 @@ func (d *document) fieldErrors(list field.ErrorList, object string) ErrorList {
 	return out
 }
 
+// warnings converts warnings in the shape of field.Errors (paths relative to
+// the object) to Errors whose message is the detail alone.
+func (d *document) warnings(list field.ErrorList, object string) ErrorList {
+	out := make(ErrorList, 0, len(list))
+	for _, fe := range list {
+		out = append(out, d.errorAt(fe.Field, object, fe.Detail))
+	}
+	return out
+}
+
 // fieldErrorMessage renders a field.Error without repeating its path.
 func fieldErrorMessage(fe *field.Error) string {
 	detail := strings.ReplaceAll(fe.Detail, fe.Field+" in body ", "")

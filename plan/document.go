@@ -30,17 +30,9 @@ type document struct {
 type positionIndex struct {
 	source string
 	byPath map[string]Position
-	// converted counts converted nodes, to stop alias bombs.
-	converted int
 	// boolWords are the paths of unquoted YAML 1.1 boolean words (yes, off, ...).
 	boolWords map[string]bool
 }
-
-// Limits that keep hostile YAML (alias bombs, deep nesting) from exhausting memory.
-const (
-	maxNestingDepth   = 128
-	maxConvertedNodes = 4 << 20
-)
 
 // position returns where path (object-relative) is, falling back to the
 // nearest enclosing field that exists.
@@ -69,7 +61,7 @@ func parseDocuments(src Source) ([]*document, ErrorList) {
 	dec := yaml.NewDecoder(bytes.NewReader(src.Data))
 	var docs []*document
 	var errs ErrorList
-	for {
+	for n := 1; ; n++ {
 		var root yaml.Node
 		err := dec.Decode(&root)
 		if errors.Is(err, io.EOF) {
@@ -77,6 +69,11 @@ func parseDocuments(src Source) ([]*document, ErrorList) {
 		}
 		if err != nil {
 			errs = append(errs, yamlSyntaxError(src.Name, err))
+			break
+		}
+		if n > MaxDocuments {
+			errs = append(errs, &Error{Pos: Position{Source: src.Name, Line: root.Line}, Message: fmt.Sprintf(
+				"more than %d YAML documents, the limit for one input; split it into several files", MaxDocuments)})
 			break
 		}
 		doc, err := decodeDocument(src.Name, &root)
@@ -117,6 +114,9 @@ func decodeDocument(source string, root *yaml.Node) (*document, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, &Error{Pos: pos, Message: fmt.Sprintf("expected a Kubernetes object (a mapping), found %s", nodeKindName(top))}
 	}
+	if err := checkAliasExpansion(source, top); err != nil {
+		return nil, err
+	}
 	idx := &positionIndex{source: source, byPath: map[string]Position{}, boolWords: map[string]bool{}}
 	v, err := convertNode(top, "", idx)
 	if err != nil {
@@ -138,10 +138,9 @@ func nodeKindName(n *yaml.Node) string {
 // convertNode turns a YAML node into JSON-compatible Go values, recording
 // the position of every mapping key and sequence item under its path.
 func convertNode(n *yaml.Node, path string, idx *positionIndex) (any, error) {
-	idx.converted++
-	if idx.converted > maxConvertedNodes || strings.Count(path, ".")+strings.Count(path, "[") > maxNestingDepth {
+	if strings.Count(path, ".")+strings.Count(path, "[") > MaxNestingDepth {
 		return nil, &Error{Pos: Position{Source: idx.source, Line: n.Line, Column: n.Column}, Field: path,
-			Message: "document too large or too deeply nested (recursive YAML aliases?)"}
+			Message: fmt.Sprintf("nested more than %d levels deep, the limit for one document", MaxNestingDepth)}
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
@@ -275,4 +274,75 @@ func scalarError(n *yaml.Node, path string, idx *positionIndex, want string) err
 		Field:   path,
 		Message: fmt.Sprintf("expected a %s, found %q", want, n.Value),
 	}
+}
+
+// checkAliasExpansion refuses a document whose aliases would expand it by
+// more than MaxAliasExpansion values, or that refers to itself, before
+// anything is expanded: an alias bomb of a few hundred bytes is refused in
+// microseconds instead of growing to gigabytes. Shared subtrees are counted
+// once per use, as expansion would copy them.
+func checkAliasExpansion(source string, top *yaml.Node) *Error {
+	c := aliasCounter{sizes: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}}
+	written := countWritten(top)
+	expanded, cyclic := c.size(top)
+	switch {
+	case cyclic != nil:
+		return &Error{Pos: Position{Source: source, Line: cyclic.Line, Column: cyclic.Column},
+			Message: fmt.Sprintf("the alias *%s refers to a value that contains it; YAML aliases must not be recursive", cyclic.Value)}
+	case expanded-written > MaxAliasExpansion:
+		return &Error{Pos: Position{Source: source, Line: top.Line, Column: top.Column},
+			Message: fmt.Sprintf("YAML aliases would add more than %d values to this document, the limit for one document (an alias bomb?)", MaxAliasExpansion)}
+	}
+	return nil
+}
+
+// aliasCounter computes expanded sizes, memoised per node.
+type aliasCounter struct {
+	sizes map[*yaml.Node]int
+	open  map[*yaml.Node]bool // nodes on the current path, to find cycles
+}
+
+// aliasCountCap caps sizes so that counting itself cannot overflow.
+const aliasCountCap = 1 << 40
+
+// size returns how many values n expands to (capped), and the alias that
+// closes a cycle, if any.
+func (c *aliasCounter) size(n *yaml.Node) (int, *yaml.Node) {
+	if s, ok := c.sizes[n]; ok {
+		return s, nil
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1, nil
+		}
+		if c.open[n.Alias] {
+			return 0, n
+		}
+		s, cyclic := c.size(n.Alias)
+		if cyclic == nil {
+			c.sizes[n] = s
+		}
+		return s, cyclic
+	}
+	c.open[n] = true
+	defer delete(c.open, n)
+	total := 1
+	for _, child := range n.Content {
+		s, cyclic := c.size(child)
+		if cyclic != nil {
+			return 0, cyclic
+		}
+		total = min(total+s, aliasCountCap)
+	}
+	c.sizes[n] = total
+	return total, nil
+}
+
+// countWritten counts the values written in the document, aliases not followed.
+func countWritten(n *yaml.Node) int {
+	total := 1
+	for _, child := range n.Content {
+		total += countWritten(child)
+	}
+	return total
 }

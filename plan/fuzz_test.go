@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -17,25 +20,70 @@ func FuzzLoad(f *testing.F) {
 	upstream, _ := filepath.Glob("../testdata/upstream-examples/*.yaml")
 	for _, p := range append(append(append(seeds, more...), invalid...), upstream...) {
 		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(data)
 	}
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [1, {kind: Node}]\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	schemas, err := plan.NewSchemas()
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := plan.Load(t.Context(), []plan.Source{{Name: "fuzz.yaml", Data: data}}, plan.LoadOptions{Schemas: schemas})
 		if list, ok := err.(plan.ErrorList); ok {
 			for _, e := range list {
-				if e.Pos.Source != "fuzz.yaml" {
-					t.Fatalf("error without source: %v", e)
-				}
+				require.Equal(t, "fuzz.yaml", e.Pos.Source, "error without source: %v", e)
 			}
+		}
+	})
+}
+
+// FuzzPreviousTopology feeds previous StorageTopologies with arbitrary
+// allocations to Build: it must refuse them with an error or keep every
+// allocation exactly, never rewrite one silently, and what it plans must be
+// within the ranges with distinct node ids.
+func FuzzPreviousTopology(f *testing.F) {
+	f.Add(int32(7000), int32(7999), int32(1000), int32(1048575), int32(7005), int32(1009), int32(7), int32(3), false)
+	f.Add(int32(0), int32(0), int32(0), int32(0), int32(9000), int32(1000), int32(0), int32(1), false)
+	f.Add(int32(7000), int32(7999), int32(1000), int32(1048575), int32(7000), int32(2000000), int32(0), int32(40), false)
+	f.Add(int32(7999), int32(7000), int32(1000), int32(1048575), int32(7000), int32(1000), int32(3), int32(3), true)
+	f.Add(int32(-1), int32(70000), int32(-5), int32(1<<30), int32(0), int32(0), int32(-1), int32(31), false)
+	schemas, err := plan.NewSchemas()
+	require.NoError(f, err)
+	srcs := []plan.Source{
+		{Name: "nodes.yaml", Data: []byte(twoNodes)},
+		{Name: "class.yaml", Data: []byte(replicatedClass)},
+		{Name: "claim.yaml", Data: []byte(claimOf("replicated", "1Gi"))},
+	}
+	f.Fuzz(func(t *testing.T, portMin, portMax, minorMin, minorMax, port, minor, id1, id2 int32, sameNode bool) {
+		second := "n2"
+		if sameNode {
+			second = "n1"
+		}
+		prev := &storagev1alpha1.StorageTopologySpec{
+			Allocation:     storagev1alpha1.AllocationSettings{PortMin: portMin, PortMax: portMax, MinorMin: minorMin, MinorMax: minorMax},
+			ResourceGroups: []storagev1alpha1.ResourceGroup{{Name: "replicated", StorageClasses: []string{"replicated"}, PlaceCount: 2, LayerList: []string{"drbd", "storage"}}},
+			Volumes: []storagev1alpha1.Volume{{
+				Name: "pvc-11111111-2222-4333-8444-555555555555", ResourceGroup: "replicated", SizeBytes: 1 << 30, Port: port, Minor: minor,
+				Replicas: []storagev1alpha1.Replica{{Node: "n1", StoragePool: "thin", NodeID: id1}, {Node: second, StoragePool: "thin", NodeID: id2}},
+			}},
+		}
+		opts := plan.BuildOptions{LoadOptions: plan.LoadOptions{Schemas: schemas}, Previous: prev, PreviousSource: "prev.yaml"}
+		opts.Placement.AllowUnplaced = true
+		built, err := plan.Build(t.Context(), srcs, opts)
+		if err != nil {
+			return
+		}
+		spec := &built.Model.Topology.Spec
+		require.Len(t, spec.Volumes, 1, "volumes: %+v", spec.Volumes)
+		v := spec.Volumes[0]
+		require.False(t, port != 0 && v.Port != port || minor != 0 && v.Minor != minor, "allocation rewritten: port %d → %d, minor %d → %d", port, v.Port, minor, v.Minor)
+		a := spec.Allocation
+		require.False(t, v.Port < a.PortMin || v.Port > a.PortMax || v.Minor < a.MinorMin || v.Minor > a.MinorMax, "port %d or minor %d outside %+v", v.Port, v.Minor, a)
+		ids := map[int32]bool{}
+		for _, r := range v.Replicas {
+			require.False(t, r.NodeID < 0 || r.NodeID > 31 || ids[r.NodeID], "node ids %+v", v.Replicas)
+			ids[r.NodeID] = true
+			require.False(t, r.Node == "n1" && r.NodeID != id1 || r.Node == "n2" && !sameNode && r.NodeID != id2, "node id rewritten: %+v, previous %d, %d", v.Replicas, id1, id2)
 		}
 	})
 }

@@ -14,16 +14,19 @@ import (
 
 // inputs are the decoded objects of every source, each with its document.
 type inputs struct {
-	clusters       []located[piraeusv1.LinstorCluster]
-	satelliteCfgs  []located[piraeusv1.LinstorSatelliteConfiguration]
-	nodeConns      []located[piraeusv1.LinstorNodeConnection]
-	topologies     []located[storagev1alpha1.StorageTopology]
-	nodes          []located[corev1.Node]
-	storageClasses []located[storagev1.StorageClass]
-	claims         []located[corev1.PersistentVolumeClaim]
-	volumes        []located[corev1.PersistentVolume]
-	pods           []located[corev1.Pod]
-	passthrough    []*document
+	clusters        []located[piraeusv1.LinstorCluster]
+	satelliteCfgs   []located[piraeusv1.LinstorSatelliteConfiguration]
+	nodeConns       []located[piraeusv1.LinstorNodeConnection]
+	topologies      []located[storagev1alpha1.StorageTopology]
+	nodes           []located[corev1.Node]
+	storageClasses  []located[storagev1.StorageClass]
+	snapshotClasses []located[VolumeSnapshotClass]
+	claims          []located[corev1.PersistentVolumeClaim]
+	volumes         []located[corev1.PersistentVolume]
+	pods            []located[corev1.Pod]
+	passthrough     []*document
+	// warnings about objects that do not stop the plan (Model.Warnings).
+	warnings ErrorList
 }
 
 // located is a decoded object with the document it came from.
@@ -47,6 +50,7 @@ var (
 	gkStorageTopology  = schema.GroupKind{Group: "storage.piraeus.io", Kind: "StorageTopology"}
 	gkNode             = schema.GroupKind{Kind: "Node"}
 	gkStorageClass     = schema.GroupKind{Group: "storage.k8s.io", Kind: "StorageClass"}
+	gkSnapshotClass    = schema.GroupKind{Group: "snapshot.storage.k8s.io", Kind: "VolumeSnapshotClass"}
 	gkClaim            = schema.GroupKind{Kind: "PersistentVolumeClaim"}
 	gkPersistentVolume = schema.GroupKind{Kind: "PersistentVolume"}
 	gkPod              = schema.GroupKind{Kind: "Pod"}
@@ -57,7 +61,7 @@ func builtinVersion(gk schema.GroupKind) string {
 	switch gk {
 	case gkNode, gkClaim, gkPersistentVolume, gkPod:
 		return "v1"
-	case gkStorageClass:
+	case gkStorageClass, gkSnapshotClass:
 		return "v1"
 	}
 	return ""
@@ -72,6 +76,7 @@ func (in *inputs) sortInputs() {
 	sortLocated(in.topologies, func(o *storagev1alpha1.StorageTopology) string { return o.Name })
 	sortLocated(in.nodes, func(o *corev1.Node) string { return o.Name })
 	sortLocated(in.storageClasses, func(o *storagev1.StorageClass) string { return o.Name })
+	sortLocated(in.snapshotClasses, func(o *VolumeSnapshotClass) string { return o.Name })
 	sortLocated(in.claims, func(o *corev1.PersistentVolumeClaim) string { return o.Namespace + "/" + o.Name })
 	sortLocated(in.volumes, func(o *corev1.PersistentVolume) string { return o.Name })
 	sortLocated(in.pods, func(o *corev1.Pod) string { return o.Namespace + "/" + o.Name })

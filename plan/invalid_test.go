@@ -1,20 +1,18 @@
 package plan_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // invalidDir holds malformed inputs: <case>/input.yaml and the exact error
-// text the loader must print for it in <case>/error.golden.
+// text the loader must print for it in <case>/golden/error.txt.
 const invalidDir = "../testdata/invalid"
 
 // TestInvalidInputs loads every malformed input and compares the whole
@@ -41,13 +39,7 @@ func TestInvalidInputs(t *testing.T) {
 				require.NotZero(t, e.Pos.Line, "every error has a line: %v", e)
 			}
 			got := err.Error() + "\n"
-			golden := filepath.Join(dir, "error.golden")
-			if *update {
-				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
-			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "run go test ./plan -update to create it")
-			require.Equal(t, string(want), got)
+			golden.Assert(t, filepath.Join(dir, "golden", "error.txt"), got)
 		})
 	}
 }

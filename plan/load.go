@@ -21,6 +21,9 @@ type LoadOptions struct {
 	PassthroughAll bool
 	// Schemas are the compiled CRD validators; built on demand when nil.
 	Schemas *Schemas
+	// Warnings found before loading (ReadSources' skipped files); Load
+	// passes them on in Model.Warnings with its own.
+	Warnings ErrorList
 }
 
 // Load parses, validates and models the sources. Invalid input returns an
@@ -28,6 +31,9 @@ type LoadOptions struct {
 func Load(ctx context.Context, sources []Source, opts LoadOptions) (*Model, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
+	}
+	if msgs := validation.ValidateNamespaceName(opts.Namespace, false); len(msgs) > 0 {
+		return nil, fmt.Errorf("namespace %q for the datastore: %s", opts.Namespace, strings.Join(msgs, "; "))
 	}
 	if opts.Schemas == nil {
 		s, err := NewSchemas()
@@ -41,6 +47,7 @@ func Load(ctx context.Context, sources []Source, opts LoadOptions) (*Model, erro
 		return nil, err
 	}
 	in.sortInputs()
+	in.warnings = append(in.warnings, emptyInputWarning(sources, in)...)
 	errs = append(errs, validateInputs(in)...)
 	if len(errs) > 0 {
 		return nil, errs.sorted()
@@ -49,6 +56,7 @@ func Load(ctx context.Context, sources []Source, opts LoadOptions) (*Model, erro
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
+	m.Warnings = append(append(m.Warnings, opts.Warnings...), in.warnings...).sorted()
 	return m, nil
 }
 
@@ -184,7 +192,9 @@ func keyOf(gk schema.GroupKind, obj map[string]any) objectKey {
 	return objectKey{gk: gk, namespace: ns, name: name}
 }
 
-// checkMetadata requires a valid metadata.name on every object.
+// checkMetadata requires a valid metadata.name on every object, and valid
+// names and namespaces on the kinds the plan reads (passed-through objects
+// are the API server's to judge).
 func checkMetadata(d *document, object string, gvk schema.GroupVersionKind) ErrorList {
 	md, ok := d.obj["metadata"].(map[string]any)
 	if !ok {
@@ -194,12 +204,25 @@ func checkMetadata(d *document, object string, gvk schema.GroupVersionKind) Erro
 	if !ok || name == "" {
 		return ErrorList{d.errorAt("metadata.name", object, "required: every object needs a name")}
 	}
-	if gvk.Kind == "Node" || gvk.Group == "piraeus.io" || gvk.Group == "storage.piraeus.io" {
-		if msgs := validation.NameIsDNSSubdomain(name, false); len(msgs) > 0 {
-			return ErrorList{d.errorAt("metadata.name", object, fmt.Sprintf("invalid name %q: %s", name, strings.Join(msgs, "; ")))}
+	if !readKind(gvk) {
+		return nil
+	}
+	var errs ErrorList
+	if msgs := validation.NameIsDNSSubdomain(name, false); len(msgs) > 0 {
+		errs = append(errs, d.errorAt("metadata.name", object, fmt.Sprintf("invalid name %q: %s", name, strings.Join(msgs, "; "))))
+	}
+	if ns, ok := md["namespace"].(string); ok && ns != "" {
+		if msgs := validation.ValidateNamespaceName(ns, false); len(msgs) > 0 {
+			errs = append(errs, d.errorAt("metadata.namespace", object, fmt.Sprintf("invalid namespace %q: %s", ns, strings.Join(msgs, "; "))))
 		}
 	}
-	return nil
+	return errs
+}
+
+// readKind reports whether the plan reads objects of this kind (rather
+// than passing them through).
+func readKind(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == "piraeus.io" || gvk.Group == "storage.piraeus.io" || builtinVersion(gvk.GroupKind()) != ""
 }
 
 // addObject validates and decodes one object of a known or passed-through kind.
@@ -240,7 +263,7 @@ func unsupportedKindMessage(gvk schema.GroupVersionKind) string {
 	if gvk.Group == "piraeus.io" || gvk.Group == "storage.piraeus.io" {
 		return fmt.Sprintf("unsupported version %s of kind %s; expected piraeus.io/v1 (LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection) or storage.piraeus.io/v1alpha1 (StorageTopology)", gvk.GroupVersion(), gvk.Kind)
 	}
-	return fmt.Sprintf("unsupported kind %s (%s); expected LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection, Node, StorageClass, PersistentVolumeClaim, PersistentVolume or Pod; use --passthrough-kind %s to copy it into the plan unchanged", gvk.Kind, gvk.GroupVersion(), passthroughName(gvk.GroupKind()))
+	return fmt.Sprintf("unsupported kind %s (%s); expected LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection, Node, StorageClass, VolumeSnapshotClass, PersistentVolumeClaim, PersistentVolume or Pod; use --passthrough-kind %s to copy it into the plan unchanged", gvk.Kind, gvk.GroupVersion(), passthroughName(gvk.GroupKind()))
 }
 
 func passthroughName(gk schema.GroupKind) string {
@@ -282,6 +305,8 @@ func (in *inputs) addBuiltin(d *document, gk schema.GroupKind, object string) Er
 		return addStrict(d, object, &in.nodes)
 	case gkStorageClass:
 		return addStrict(d, object, &in.storageClasses)
+	case gkSnapshotClass:
+		return addStrict(d, object, &in.snapshotClasses)
 	case gkClaim:
 		defaultNamespace(d.obj)
 		return addStrict(d, object, &in.claims)

@@ -16,7 +16,7 @@ import (
 
 func loadExamples(t *testing.T) []plan.Source {
 	t.Helper()
-	srcs, err := plan.ReadSources([]string{"../examples"}, nil)
+	srcs, _, err := plan.ReadSources(t.Context(), []string{"../examples"}, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, srcs)
 	return srcs
@@ -103,9 +103,8 @@ func BenchmarkLoad(b *testing.B) {
 		b.Run(fmt.Sprintf("%d-nodes", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := plan.Load(b.Context(), srcs, plan.LoadOptions{Schemas: schemas}); err != nil {
-					b.Fatal(err)
-				}
+				_, err := plan.Load(b.Context(), srcs, plan.LoadOptions{Schemas: schemas})
+				require.NoError(b, err)
 			}
 		})
 	}

@@ -35,6 +35,8 @@ type Model struct {
 	Nodes []corev1.Node
 	// StorageClasses served by this datastore (provisioner linstor.csi.linbit.com), sorted by name.
 	StorageClasses []storagev1.StorageClass
+	// VolumeSnapshotClasses of this datastore's driver (linstor.csi.linbit.com), sorted by name.
+	VolumeSnapshotClasses []VolumeSnapshotClass
 	// Satellites: one per node selected by the LinstorCluster, sorted by node name.
 	Satellites []Satellite
 	// Topology is the storage state derived from the inputs.
@@ -51,6 +53,8 @@ type Model struct {
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any
+	// positions of input fields, for Position.
+	positions map[string]Position
 }
 
 // Satellite is what renders one node's satellite workload.

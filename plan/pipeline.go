@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
@@ -16,8 +17,11 @@ type BuildOptions struct {
 	// Placement tunes the autoplacer.
 	Placement placement.Options
 	// Previous is the topology of the last plan (from --previous); it wins
-	// over a StorageTopology found among the sources.
+	// over a StorageTopology found among the sources. It is validated like
+	// one (ValidatePreviousTopology).
 	Previous *storagev1alpha1.StorageTopologySpec
+	// PreviousSource names where Previous came from, for error messages.
+	PreviousSource string
 	// Explain keeps each replica's reason in the topology (plan --explain);
 	// without it reasons are dropped so plan diffs stay quiet.
 	Explain bool
@@ -32,6 +36,11 @@ type Built struct {
 // Build loads the sources and places every volume, keeping the placements
 // and allocations of the previous topology.
 func Build(ctx context.Context, sources []Source, opts BuildOptions) (*Built, error) {
+	if opts.Previous != nil {
+		if errs := ValidatePreviousTopology(opts.Previous); len(errs) > 0 {
+			return nil, previousErrors(opts.PreviousSource, errs)
+		}
+	}
 	m, err := Load(ctx, sources, opts.LoadOptions)
 	if err != nil {
 		return nil, err
@@ -52,6 +61,19 @@ func Build(ctx context.Context, sources []Source, opts BuildOptions) (*Built, er
 		dropReasons(&m.Topology.Spec)
 	}
 	return &Built{Model: m, Placement: res}, err
+}
+
+// previousErrors positions the errors of a previous topology given outside
+// the sources (a plan file, whose positions are not kept).
+func previousErrors(source string, errs field.ErrorList) ErrorList {
+	if source == "" {
+		source = "previous plan"
+	}
+	out := make(ErrorList, len(errs))
+	for i, fe := range errs {
+		out[i] = &Error{Pos: Position{Source: source}, Object: "StorageTopology/" + TopologyName, Field: fe.Field, Message: fieldErrorMessage(fe)}
+	}
+	return out
 }
 
 func dropReasons(spec *storagev1alpha1.StorageTopologySpec) {

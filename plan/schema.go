@@ -10,6 +10,7 @@ import (
 	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -78,7 +79,7 @@ func (c *crdSchema) check(obj map[string]any, boolWords map[string]bool) (unknow
 	if len(boolWords) > 0 {
 		coerceBoolWords(obj, c.structural, "", boolWords)
 	}
-	probe := deepCopyJSON(obj).(map[string]any)
+	probe := runtime.DeepCopyJSONValue(obj).(map[string]any)
 	unknown = structuralpruning.PruneWithOptions(probe, c.structural, true,
 		structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 	structuraldefaulting.Default(obj, c.structural)
@@ -113,25 +114,6 @@ func coerceBoolWords(v any, s *structuralschema.Structural, path string, words m
 		for i, e := range x {
 			x[i] = coerceBoolWords(e, s.Items, path+"["+strconv.Itoa(i)+"]", words)
 		}
-	}
-	return v
-}
-
-// deepCopyJSON copies a tree of JSON-compatible values.
-func deepCopyJSON(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopyJSON(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopyJSON(e)
-		}
-		return out
 	}
 	return v
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -24,6 +25,9 @@ const (
 	propertyNamespace    = "property.linstor.csi.linbit.com"
 	drbdOptionsNamespace = "DrbdOptions"
 	csiParamNamespace    = "csi.storage.k8s.io"
+	// qosNamespace holds linstor-csi's IO limits (rbps, wbps, riops, wiops),
+	// which it keeps as Aux/qos.linbit.com/* properties of the volume.
+	qosNamespace = "qos.linbit.com"
 )
 
 // TopologyPropertyPrefix is what linstor-csi puts before a replicasOnSame or
@@ -37,10 +41,14 @@ const TopologyPropertyPrefix = "Aux/topology/"
 var defaultLayerList = []string{"drbd", "storage"}
 
 // knownLayers are the layer kinds linstor-csi accepts in layerList.
-var knownLayers = []string{"drbd", "storage", "luks", "nvme", "cache", "writecache", "exos", "openflex"}
+var knownLayers = []string{"drbd", "storage", "luks", "nvme", "cache", "writecache"}
 
-// placementPolicies are linstor-csi's placementPolicy values.
+// placementPolicies are linstor-csi's placementPolicy values, matched in any case.
 var placementPolicies = []string{"AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"}
+
+// fsTypes are the filesystems linstor-csi has LINSTOR create (its
+// FileSystem/Type property knows these two).
+var fsTypes = []string{"ext4", "xfs"}
 
 // linstorNameRE is LINSTOR's rule for resource group and storage pool names.
 var linstorNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,47}$`)
@@ -103,17 +111,23 @@ var scParams = map[string]scParam{
 	"replicasOnDifferent": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
 		return parseTopologyKeys(&rg.ReplicasOnDifferent, v, p, false)
 	},
-	"resourceGroup": parseResourceGroupName,
-	"sizeKiB":       parseSizeKiB,
-	"storagePool":   parseStoragePools,
-	"overProvision": parseOverProvision,
+	"resourceGroup":         parseResourceGroupName,
+	"sizeKiB":               parseSizeKiB,
+	"storagePool":           parseStoragePools,
+	"overProvision":         parseOverProvision,
+	"xReplicasOnDifferent":  parseXReplicasOnDifferent,
+	"nfsConfigTemplate":     parseNFSConfigTemplate,
+	"nfsServiceName":        parseNFSServiceName,
+	"nfsSquash":             parseNFSSquash,
+	"nfsRecoveryVolumeSize": parseNFSRecoveryVolumeSize,
 }
 
 // resourceGroupFromStorageClass turns one StorageClass of linstor-csi into the
 // resource group its volumes are placed by. The group is named by the
-// resourceGroup parameter, else after the StorageClass. Errors are rooted at
+// resourceGroup parameter, else after the StorageClass. Errors and warnings
+// (parameters of other namespaces, which linstor-csi ignores) are rooted at
 // field.NewPath("parameters").Key(<parameter>).
-func resourceGroupFromStorageClass(sc *storagev1.StorageClass) (storagev1alpha1.ResourceGroup, field.ErrorList) {
+func resourceGroupFromStorageClass(sc *storagev1.StorageClass) (storagev1alpha1.ResourceGroup, field.ErrorList, field.ErrorList) {
 	rg := storagev1alpha1.ResourceGroup{
 		Name:           sc.Name,
 		StorageClasses: []string{sc.Name},
@@ -121,17 +135,70 @@ func resourceGroupFromStorageClass(sc *storagev1.StorageClass) (storagev1alpha1.
 		LayerList:      slices.Clone(defaultLayerList),
 		FSType:         "ext4",
 	}
-	var errs field.ErrorList
+	var errs, warnings field.ErrorList
 	root := field.NewPath("parameters")
+	setBy := map[string]string{} // parameter identity → the key that set it
 	for _, key := range slices.Sorted(maps.Keys(sc.Parameters)) {
-		if err := applyParameter(&rg, key, sc.Parameters[key], root.Key(key)); err != nil {
+		value, path := sc.Parameters[key], root.Key(key)
+		if id := parameterIdentity(key); id != "" {
+			if first, dup := setBy[id]; dup {
+				if sc.Parameters[first] != value {
+					errs = append(errs, field.Invalid(path, value, fmt.Sprintf(
+						"the same setting as parameter %q, which is %q: linstor-csi would take either one at random; give it once", first, sc.Parameters[first])))
+				}
+				continue
+			}
+			setBy[id] = key
+		}
+		if ns, _, hasNS := strings.Cut(key, "/"); hasNS && ns != "" && !knownNamespace(ns) {
+			warnings = append(warnings, &field.Error{Type: field.ErrorTypeInvalid, Field: path.String(), BadValue: value,
+				Detail: fmt.Sprintf("ignored: linstor-csi ignores parameters of other namespaces than %s (a typo?)", strings.Join(parameterNamespaces, ", "))})
+			continue
+		}
+		if err := applyParameter(&rg, key, value, path); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return rg, errs
+	return rg, errs, warnings
 }
 
-// applyParameter dispatches one parameter by its namespace.
+// parameterNamespaces are the parameter prefixes linstor-csi reads.
+var parameterNamespaces = []string{paramNamespace, propertyNamespace, drbdOptionsNamespace, csiParamNamespace, qosNamespace}
+
+func knownNamespace(ns string) bool { return slices.Contains(parameterNamespaces, ns) }
+
+// parameterIdentity names the setting a parameter key sets, so that two
+// spellings of it (prefixed or not, in another case, autoPlace for
+// placementCount, a DRBD option as a property) are found; "" for keys of
+// other namespaces.
+func parameterIdentity(key string) string {
+	ns, name, hasNS := strings.Cut(key, "/")
+	if !hasNS {
+		ns, name = "", key
+	}
+	switch ns {
+	case drbdOptionsNamespace:
+		return "property/DrbdOptions/" + name
+	case propertyNamespace:
+		return "property/" + name // a DrbdOptions/... property is the DRBD option itself, as upstream keeps both
+	case csiParamNamespace:
+		return "csi/" + name
+	case qosNamespace:
+		return "qos/" + name
+	case paramNamespace, "":
+		if sub, rest, ok := strings.Cut(name, "/"); ok && sub == drbdOptionsNamespace && ns == paramNamespace {
+			return "property/DrbdOptions/" + rest
+		}
+		n := strings.ToLower(name)
+		if n == "autoplace" {
+			n = "placementcount"
+		}
+		return "param/" + n
+	}
+	return ""
+}
+
+// applyParameter dispatches one parameter of a namespace linstor-csi reads.
 func applyParameter(rg *storagev1alpha1.ResourceGroup, key, value string, path *field.Path) *field.Error {
 	ns, name, hasNS := strings.Cut(key, "/")
 	if !hasNS {
@@ -141,21 +208,23 @@ func applyParameter(rg *storagev1alpha1.ResourceGroup, key, value string, path *
 	case drbdOptionsNamespace:
 		return setOption(&rg.DrbdOptions, name, value, path)
 	case propertyNamespace:
+		if rest, ok := strings.CutPrefix(name, drbdOptionsNamespace+"/"); ok {
+			return setOption(&rg.DrbdOptions, rest, value, path)
+		}
 		return setOption(&rg.Properties, name, value, path)
 	case csiParamNamespace:
 		return applyCSIParameter(rg, name, value, path)
-	case paramNamespace, "":
-		if sub, rest, ok := strings.Cut(name, "/"); ok && sub == drbdOptionsNamespace && ns == paramNamespace {
-			return setOption(&rg.DrbdOptions, rest, value, path)
-		}
-		parse := lookupParam(name)
-		if parse == nil {
-			return field.NotSupported(path, name, slices.Sorted(maps.Keys(scParams)))
-		}
-		return parse(rg, value, path)
+	case qosNamespace:
+		return applyQoSParameter(rg, name, value, path)
 	}
-	return field.Invalid(path, key, fmt.Sprintf("unknown parameter namespace %q; expected a linstor-csi parameter (optionally prefixed %s/), %s/<property>, %s/<section>/<option> or %s/<sidecar parameter>",
-		ns, paramNamespace, propertyNamespace, drbdOptionsNamespace, csiParamNamespace))
+	if sub, rest, ok := strings.Cut(name, "/"); ok && sub == drbdOptionsNamespace && ns == paramNamespace {
+		return setOption(&rg.DrbdOptions, rest, value, path)
+	}
+	parse := lookupParam(name)
+	if parse == nil {
+		return field.NotSupported(path, name, slices.Sorted(maps.Keys(scParams)))
+	}
+	return parse(rg, value, path)
 }
 
 // lookupParam finds a parameter's parser, ignoring case; nil when unknown.
@@ -186,8 +255,8 @@ func applyCSIParameter(rg *storagev1alpha1.ResourceGroup, name, value string, pa
 		return field.NotSupported(path, name, csiParams)
 	}
 	if name == "fstype" {
-		if value == "" {
-			return field.Invalid(path, value, "expected a filesystem type such as ext4 or xfs")
+		if !slices.Contains(fsTypes, value) {
+			return field.Invalid(path, value, "expected ext4 or xfs: linstor-csi has LINSTOR make the filesystem (property FileSystem/Type), which knows only these")
 		}
 		rg.FSType = value
 	}
@@ -253,15 +322,37 @@ func parseLayerList(rg *storagev1alpha1.ResourceGroup, v string, path *field.Pat
 			return field.Invalid(path, v, fmt.Sprintf("layer %q is listed twice", l))
 		}
 	}
+	if msg := layerOrderProblem(layers); msg != "" {
+		return field.Invalid(path, v, msg)
+	}
 	rg.LayerList = layers
 	return nil
 }
 
+// layerOrderProblem says why a layer stack (top down) cannot work, as
+// LINSTOR builds stacks: the storage layer holds the data and must be at the
+// bottom, and DRBD replicates what is below it, so it must be on top.
+func layerOrderProblem(layers []string) string {
+	switch i := slices.Index(layers, "storage"); {
+	case i < 0:
+		return "expected the storage layer at the bottom of the list, e.g. \"drbd storage\": every stack ends in the storage that holds the data"
+	case i != len(layers)-1:
+		return fmt.Sprintf("expected the storage layer at the bottom of the list, found %q below it: nothing can be stacked under the storage that holds the data", layers[i+1])
+	}
+	if i := slices.Index(layers, "drbd"); i > 0 {
+		return fmt.Sprintf("expected drbd at the top of the list, found %q above it: DRBD replicates the layers below it and must be the device the volume is used through", layers[i-1])
+	}
+	return ""
+}
+
+// parsePlacementPolicy takes linstor-csi's policy names in any case and
+// keeps them in upstream's spelling.
 func parsePlacementPolicy(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	if !slices.Contains(placementPolicies, v) {
+	i := slices.IndexFunc(placementPolicies, func(p string) bool { return strings.EqualFold(p, v) })
+	if i < 0 {
 		return field.NotSupported(path, v, placementPolicies)
 	}
-	rg.PlacementPolicy = v
+	rg.PlacementPolicy = placementPolicies[i]
 	return nil
 }
 
@@ -329,10 +420,14 @@ func parseStoragePools(rg *storagev1alpha1.ResourceGroup, v string, path *field.
 	return nil
 }
 
+// parseOverProvision takes what linstor-csi takes (a decimal number, in any
+// notation strconv.ParseFloat reads) as long as it gives a capacity: free
+// capacity is reported as total × factor − reserved, so a negative, infinite
+// or NaN factor is refused; 0 reports no free capacity, as upstream does.
 func parseOverProvision(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 || f != f {
-		return field.Invalid(path, v, "expected a positive decimal factor, e.g. 1.5")
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return field.Invalid(path, v, "expected a finite decimal factor of at least 0, e.g. 1.5 (free capacity is reported as total × factor − reserved)")
 	}
 	rg.OverProvision = v
 	return nil
@@ -367,8 +462,9 @@ func parseAllowRemoteVolumeAccess(rg *storagev1alpha1.ResourceGroup, v string, p
 // StorageClasses (callers pass only those of provisioner CSIProvisioner),
 // sorted by name. Classes naming the same group are merged into one whose
 // StorageClasses lists them all; their settings must agree, else the later
-// class (by name) gets an error. Errors are keyed by StorageClass name.
-func resourceGroupsFromStorageClasses(classes []storagev1.StorageClass) ([]storagev1alpha1.ResourceGroup, map[string]field.ErrorList) {
+// class (by name) gets an error. Errors and warnings are keyed by
+// StorageClass name.
+func resourceGroupsFromStorageClasses(classes []storagev1.StorageClass) ([]storagev1alpha1.ResourceGroup, map[string]field.ErrorList, map[string]field.ErrorList) {
 	sorted := make([]*storagev1.StorageClass, len(classes))
 	for i := range classes {
 		sorted[i] = &classes[i]
@@ -378,9 +474,13 @@ func resourceGroupsFromStorageClasses(classes []storagev1.StorageClass) ([]stora
 	byName := map[string]*storagev1alpha1.ResourceGroup{}
 	firstClass := map[string]string{}
 	errs := map[string]field.ErrorList{}
+	warnings := map[string]field.ErrorList{}
 	var names []string
 	for _, sc := range sorted {
-		rg, scErrs := resourceGroupFromStorageClass(sc)
+		rg, scErrs, scWarnings := resourceGroupFromStorageClass(sc)
+		if len(scWarnings) > 0 {
+			warnings[sc.Name] = scWarnings
+		}
 		if len(scErrs) > 0 {
 			errs[sc.Name] = scErrs
 			continue
@@ -407,7 +507,7 @@ func resourceGroupsFromStorageClasses(classes []storagev1.StorageClass) ([]stora
 	if len(errs) == 0 {
 		errs = nil
 	}
-	return groups, errs
+	return groups, errs, warnings
 }
 
 // groupSettingsDiffer names the first setting in which two groups differ
@@ -451,6 +551,13 @@ var groupFields = []groupField{
 	{"usePvcName", func(g *storagev1alpha1.ResourceGroup) string { return strconv.FormatBool(g.UsePVCName) }},
 	{"postMountXfsOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.PostMountXFSOpts }},
 	{"overProvision", func(g *storagev1alpha1.ResourceGroup) string { return g.OverProvision }},
+	{"xReplicasOnDifferent", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.XReplicasOnDifferent) }},
+	{"nfs", func(g *storagev1alpha1.ResourceGroup) string {
+		if g.NFS == nil {
+			return "{}"
+		}
+		return fmt.Sprintf("%+v", *g.NFS)
+	}},
 }
 
 // sortedUnique returns s sorted, without duplicates.

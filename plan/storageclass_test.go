@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -99,7 +100,7 @@ func TestResourceGroupFromStorageClass(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := testClass("sc1", tt.params)
-			got, errs := resourceGroupFromStorageClass(&sc)
+			got, errs, _ := resourceGroupFromStorageClass(&sc)
 			require.Empty(t, errs)
 			want := storagev1alpha1.ResourceGroup{
 				Name: "sc1", StorageClasses: []string{"sc1"}, PlaceCount: 1,
@@ -140,21 +141,20 @@ func TestResourceGroupFromStorageClassErrors(t *testing.T) {
 		{"placementPolicy", "Random", `Unsupported value: "Random": supported values: "AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"`},
 		{"nodeList", "", `expected a space-separated list of node names`},
 		{"sizeKiB", "-1", `obsolete and ignored`},
-		{"overProvision", "-2", `expected a positive decimal factor`},
-		{"overProvision", "NaN", `expected a positive decimal factor`},
+		{"overProvision", "-2", `expected a finite decimal factor of at least 0`},
+		{"overProvision", "NaN", `expected a finite decimal factor of at least 0`},
 		{"DrbdOptions/", "x", `expected a property name after the namespace`},
 		{"property.linstor.csi.linbit.com/", "x", `expected a property name`},
-		{"csi.storage.k8s.io/fstype", "", `expected a filesystem type`},
+		{"csi.storage.k8s.io/fstype", "", `expected ext4 or xfs`},
 		{"csi.storage.k8s.io/provisioner-secret", "x", `Unsupported value: "provisioner-secret"`},
-		{"linstor.csi.linbit.con/placementCount", "3", `unknown parameter namespace "linstor.csi.linbit.con"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
 			sc := testClass("sc1", map[string]string{tt.key: tt.value, "placementCount": "2"})
-			if tt.key == "placementCount" {
+			if tt.key == "placementCount" || tt.key == "autoPlace" { // the same setting: another value would conflict
 				sc.Parameters = map[string]string{tt.key: tt.value}
 			}
-			_, errs := resourceGroupFromStorageClass(&sc)
+			_, errs, _ := resourceGroupFromStorageClass(&sc)
 			require.Len(t, errs, 1, "errors: %v", errs)
 			assert.Equal(t, "parameters["+tt.key+"]", errs[0].Field)
 			assert.Contains(t, errs[0].Error(), tt.want)
@@ -164,7 +164,7 @@ func TestResourceGroupFromStorageClassErrors(t *testing.T) {
 
 func TestResourceGroupFromStorageClassAllErrors(t *testing.T) {
 	sc := testClass("sc1", map[string]string{"placementCount": "x", "encryption": "y", "bogus": "z"})
-	_, errs := resourceGroupFromStorageClass(&sc)
+	_, errs, _ := resourceGroupFromStorageClass(&sc)
 	require.Len(t, errs, 3)
 	// sorted by parameter name, so the order is stable
 	assert.Equal(t, []string{"parameters[bogus]", "parameters[encryption]", "parameters[placementCount]"},
@@ -179,7 +179,7 @@ func TestResourceGroupsFromStorageClasses(t *testing.T) {
 		testClass("c-conflict", map[string]string{"resourceGroup": "shared", "placementCount": "3"}),
 		testClass("d-broken", map[string]string{"placementCount": "many"}),
 	}
-	groups, errs := resourceGroupsFromStorageClasses(classes)
+	groups, errs, _ := resourceGroupsFromStorageClasses(classes)
 	require.Len(t, groups, 2)
 	assert.Equal(t, "a-own", groups[0].Name)
 	assert.Equal(t, "shared", groups[1].Name)
@@ -191,11 +191,11 @@ func TestResourceGroupsFromStorageClasses(t *testing.T) {
 
 	// input order does not matter
 	reversed := []storagev1.StorageClass{classes[4], classes[3], classes[2], classes[1], classes[0]}
-	groups2, errs2 := resourceGroupsFromStorageClasses(reversed)
+	groups2, errs2, _ := resourceGroupsFromStorageClasses(reversed)
 	assert.Equal(t, groups, groups2)
 	assert.Equal(t, errs, errs2)
 
-	groups3, errs3 := resourceGroupsFromStorageClasses(classes[:3])
+	groups3, errs3, _ := resourceGroupsFromStorageClasses(classes[:3])
 	assert.Nil(t, errs3)
 	assert.Len(t, groups3, 2)
 }
@@ -214,24 +214,33 @@ func FuzzResourceGroupFromStorageClass(f *testing.F) {
 	f.Add("allowRemoteVolumeAccess", "- fromSame: [zone]", "layerList", "drbd storage")
 	f.Add("csi.storage.k8s.io/fstype", "xfs", "resourceGroup", "rg")
 	f.Add("other/thing", "x", "autoPlace", "")
+	f.Add("placementCount", "2", "autoPlace", "3")
+	f.Add("linstor.csi.linbit.com/PLACEMENTCOUNT", "1", "placementcount", "2")
+	f.Add("DrbdOptions/Net/protocol", "A", "property.linstor.csi.linbit.com/DrbdOptions/Net/protocol", "C")
+	f.Add("xReplicasOnDifferent", "zone: 2", "qos.linbit.com/rbps", "40Mi")
+	f.Add("nfsSquash", "root_squash", "nfsRecoveryVolumeSize", "300Mi")
+	f.Add("placementPolicy", "manual", "overProvision", "0")
+	f.Add("layerList", "storage drbd", "csi.storage.k8s.io/fstype", "btrfs")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		sc := testClass("sc", map[string]string{k1: v1, k2: v2})
-		rg, errs := resourceGroupFromStorageClass(&sc)
-		for _, e := range errs {
-			if !strings.HasPrefix(e.Field, "parameters[") {
-				t.Fatalf("error outside parameters: %v", e)
-			}
+		rg, errs, warnings := resourceGroupFromStorageClass(&sc)
+		for _, e := range append(errs, warnings...) {
+			require.True(t, strings.HasPrefix(e.Field, "parameters["), "error outside parameters: %v", e)
 		}
+		id := parameterIdentity(k1)
+		require.False(t, k1 != k2 && id != "" && id == parameterIdentity(k2) && v1 != v2 && len(errs) == 0, "%s=%q and %s=%q set the same parameter, yet no error", k1, v1, k2, v2)
+		again, errs2, _ := resourceGroupFromStorageClass(&sc)
+		require.False(t, len(errs2) != len(errs) || !reflect.DeepEqual(again, rg), "not deterministic: %+v vs %+v", rg, again)
 		if len(errs) > 0 {
 			return
 		}
-		if rg.PlaceCount < 1 || rg.PlaceCount > 32 || len(rg.LayerList) == 0 || rg.Name == "" {
-			t.Fatalf("inconsistent group %+v", rg)
-		}
+		require.False(t, rg.PlaceCount < 1 || rg.PlaceCount > 32 || len(rg.LayerList) == 0 || rg.Name == "", "inconsistent group %+v", rg)
 		for _, k := range append(rg.ReplicasOnSame, rg.ReplicasOnDifferent...) {
-			if !strings.HasPrefix(k, "Aux/") {
-				t.Fatalf("topology key %q without Aux/", k)
-			}
+			require.True(t, strings.HasPrefix(k, "Aux/"), "topology key %q without Aux/", k)
 		}
+		for k, x := range rg.XReplicasOnDifferent {
+			require.False(t, !strings.HasPrefix(k, "Aux/") || x < 1 || x > 32, "xReplicasOnDifferent %q: %d", k, x)
+		}
+		require.False(t, layerOrderProblem(rg.LayerList) != "" || (rg.FSType != "ext4" && rg.FSType != "xfs"), "accepted layers %v, fsType %q", rg.LayerList, rg.FSType)
 	})
 }

@@ -261,7 +261,7 @@ func TestUpstreamExamplesLoad(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(upstreamExamplesDir, "*.yaml"))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 50, "the upstream examples are missing")
-	nodes, err := plan.ReadSources([]string{filepath.Join(upstreamExamplesDir, "nodes")}, nil)
+	nodes, _, err := plan.ReadSources(t.Context(), []string{filepath.Join(upstreamExamplesDir, "nodes")}, nil)
 	require.NoError(t, err)
 	schemas, err := plan.NewSchemas()
 	require.NoError(t, err)
@@ -367,7 +367,7 @@ func nodeProperties(t *testing.T, m *plan.Model, node string) map[string]string 
 			return n.Properties
 		}
 	}
-	t.Fatalf("node %s has no satellite", node)
+	require.FailNow(t, "node has no satellite", node)
 	return nil
 }
 

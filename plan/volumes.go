@@ -50,11 +50,16 @@ func ParsePoolCapacityAnnotations(node *corev1.Node) (map[string]int64, field.Er
 			continue
 		}
 		q, err := resource.ParseQuantity(value)
-		if err != nil || q.Sign() < 0 {
-			errs = append(errs, field.Invalid(path, value, "expected a non-negative quantity of bytes, e.g. 100Gi"))
+		if err != nil {
+			errs = append(errs, field.Invalid(path, value, "expected a positive quantity of bytes, e.g. 100Gi"))
 			continue
 		}
-		capacities[pool] = q.Value()
+		n, ferr := positiveBytes(q, value, MaxPoolBytes, path, "the capacity of the pool in bytes")
+		if ferr != nil {
+			errs = append(errs, ferr)
+			continue
+		}
+		capacities[pool] = n
 	}
 	slices.SortFunc(errs, func(a, b *field.Error) int { return cmp.Compare(a.Field, b.Field) })
 	return capacities, errs
@@ -69,7 +74,8 @@ func ParsePoolCapacityAnnotations(node *corev1.Node) (map[string]int64, field.Er
 //
 // Names follow linstor-csi: a PV's spec.csi.volumeHandle (else its name); a
 // claim bound to a PV not in the input: spec.volumeName; an unbound claim:
-// pvc-<metadata.uid>. A claim without uid (a manifest not applied yet) gets
+// pvc-<metadata.uid>. A claim of a class with usePvcName: <namespace>-<name>
+// instead, as linstor-csi names it (when that is a valid LINSTOR name). A claim without uid (a manifest not applied yet) gets
 // pvc-<UUIDv5(ProvisionalVolumeNamespace, "<namespace>/<name>")>, stable
 // across runs; once applied, the claim's real uid names it, so the volume will
 // show as renamed in the next plan. An empty namespace counts as "default".
@@ -83,8 +89,12 @@ func volumesFromClaims(pvcs []corev1.PersistentVolumeClaim, pvs []corev1.Persist
 	c := claimCollector{
 		classes: classes,
 		groupOf: groupByClass(groups),
+		groups:  map[string]*storagev1alpha1.ResourceGroup{},
 		byName:  map[string]string{},
 		errs:    map[string]field.ErrorList{},
+	}
+	for i := range groups {
+		c.groups[groups[i].Name] = &groups[i]
 	}
 	bound := c.addVolumes(pvs, pvcs)
 	for i := range pvcs {
@@ -103,6 +113,7 @@ func volumesFromClaims(pvcs []corev1.PersistentVolumeClaim, pvs []corev1.Persist
 type claimCollector struct {
 	classes map[string]*storagev1.StorageClass
 	groupOf map[string]string // StorageClass name → resource group name
+	groups  map[string]*storagev1alpha1.ResourceGroup
 	byName  map[string]string // volume name → object that named it
 	volumes []storagev1alpha1.Volume
 	errs    map[string]field.ErrorList
@@ -168,21 +179,26 @@ func (c *claimCollector) addPV(pv *corev1.PersistentVolume, pvc *corev1.Persiste
 	if isCSI && pv.Spec.CSI.VolumeHandle != "" {
 		vol.Name = pv.Spec.CSI.VolumeHandle
 	}
-	size, hasSize := quantity(pv.Spec.Capacity)
+	// The size: a bound claim's status, else the PV's capacity, else the claim's request.
+	sources := []sizeSource{{key: key, list: pv.Spec.Capacity, path: field.NewPath("spec", "capacity")}}
 	switch {
 	case pvc != nil:
 		vol.Claim = &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)}
-		if s, ok := quantity(pvc.Status.Capacity); ok {
-			size, hasSize = s, true
-		} else if !hasSize {
-			size, hasSize = quantity(pvc.Spec.Resources.Requests)
+		claim := "PersistentVolumeClaim/" + claimKey(pvc)
+		sources = []sizeSource{
+			{key: claim, list: pvc.Status.Capacity, path: field.NewPath("status", "capacity")},
+			sources[0],
+			{key: claim, list: pvc.Spec.Resources.Requests, path: field.NewPath("spec", "resources", "requests")},
 		}
 	case pv.Spec.ClaimRef != nil:
 		ref := pv.Spec.ClaimRef
 		vol.Claim = &storagev1alpha1.ClaimReference{Namespace: ref.Namespace, Name: ref.Name, UID: string(ref.UID)}
 	}
-	if !hasSize {
+	size, found, ok := c.volumeSize(sources...)
+	if !found {
 		c.errs[key] = append(c.errs[key], field.Required(field.NewPath("spec", "capacity").Key("storage"), "expected the size of the volume"))
+	}
+	if !ok {
 		return true
 	}
 	vol.SizeBytes = size
@@ -210,20 +226,31 @@ func (c *claimCollector) addClaim(pvc *corev1.PersistentVolumeClaim) {
 	if !ours {
 		return
 	}
+	name := volumeName(pvc)
+	if rg := c.groups[group]; rg != nil && rg.UsePVCName {
+		if n, ok := claimVolumeName(pvc); ok {
+			name = n
+		}
+	}
 	vol := storagev1alpha1.Volume{
-		Name:          volumeName(pvc),
+		Name:          name,
 		ResourceGroup: group,
 		Claim:         &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)},
 	}
 	if pvc.Spec.VolumeName != "" {
 		vol.PersistentVolume = pvc.Spec.VolumeName
 	}
-	size, ok := quantity(pvc.Status.Capacity)
-	if !ok || pvc.Spec.VolumeName == "" {
-		size, ok = quantity(pvc.Spec.Resources.Requests)
+	// The size: a bound claim's status, else its request.
+	request := sizeSource{key: key, list: pvc.Spec.Resources.Requests, path: field.NewPath("spec", "resources", "requests")}
+	sources := []sizeSource{request}
+	if pvc.Spec.VolumeName != "" {
+		sources = []sizeSource{{key: key, list: pvc.Status.Capacity, path: field.NewPath("status", "capacity")}, request}
+	}
+	size, found, ok := c.volumeSize(sources...)
+	if !found {
+		c.errs[key] = append(c.errs[key], field.Required(field.NewPath("spec", "resources", "requests").Key("storage"), "expected the requested size of the volume, e.g. 10Gi"))
 	}
 	if !ok {
-		c.errs[key] = append(c.errs[key], field.Required(field.NewPath("spec", "resources", "requests").Key("storage"), "expected the requested size of the volume, e.g. 10Gi"))
 		return
 	}
 	vol.SizeBytes = size
@@ -282,14 +309,18 @@ func volumeName(pvc *corev1.PersistentVolumeClaim) string {
 	return "pvc-" + uuid.NewSHA1(uuid.MustParse(ProvisionalVolumeNamespace), []byte(claimKey(pvc))).String()
 }
 
-// quantity returns the storage entry of a resource list in bytes.
-func quantity(list corev1.ResourceList) (int64, bool) {
-	q, ok := list[corev1.ResourceStorage]
-	if !ok {
-		return 0, false
+// claimVolumeName is the volume name linstor-csi gives a claim of a class
+// with usePvcName: <namespace>-<name>, when that is a valid LINSTOR
+// resource name (else linstor-csi keeps pvc-<uid>).
+func claimVolumeName(pvc *corev1.PersistentVolumeClaim) (string, bool) {
+	n := claimNamespace(pvc) + "-" + pvc.Name
+	if n == "all" || !linstorNameRE.MatchString(n) || !strings.ContainsFunc(n, isASCIILetter) {
+		return "", false
 	}
-	return q.Value(), true
+	return n, true
 }
+
+func isASCIILetter(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }
 
 // claimNamespace is the claim's namespace, "default" when the manifest has none.
 func claimNamespace(pvc *corev1.PersistentVolumeClaim) string {

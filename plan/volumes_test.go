@@ -51,7 +51,7 @@ func testClasses() (map[string]*storagev1.StorageClass, []storagev1alpha1.Resour
 	slow := testClass("slow", nil)
 	other := storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local", Annotations: map[string]string{isDefaultClassAnnotation: "true"}}, Provisioner: "rancher.io/local-path"}
 	classes := map[string]*storagev1.StorageClass{"fast": &fast, "slow": &slow, "local": &other}
-	groups, errs := resourceGroupsFromStorageClasses([]storagev1.StorageClass{fast, slow})
+	groups, errs, _ := resourceGroupsFromStorageClasses([]storagev1.StorageClass{fast, slow})
 	if errs != nil {
 		panic(errs)
 	}
@@ -177,16 +177,14 @@ func FuzzParsePoolCapacityAnnotations(f *testing.F) {
 	f.Add("capacity.x", "1.5Ti")
 	f.Add("capacity.", "0")
 	f.Add("capacity.p", "1e3")
+	f.Add("capacity.big", "1e100")
+	f.Add("capacity.wrap", "9223372036854775808")
 	f.Fuzz(func(t *testing.T, suffix, value string) {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"storage.piraeus.io/" + suffix: value}}}
 		caps, errs := ParsePoolCapacityAnnotations(node)
-		if len(caps)+len(errs) > 1 {
-			t.Fatalf("one annotation gave %d results", len(caps)+len(errs))
-		}
+		require.False(t, len(caps)+len(errs) > 1, "one annotation gave %d results", len(caps)+len(errs))
 		for pool, c := range caps {
-			if c < 0 || pool == "" {
-				t.Fatalf("bad capacity %q=%d", pool, c)
-			}
+			require.False(t, c <= 0 || pool == "", "bad capacity %q=%d", pool, c)
 		}
 	})
 }

@@ -12,7 +12,9 @@
 //	podtemplate  spec.<component>.podTemplate and satellite podTemplates
 //	patch     spec.patches of the LinstorCluster and satellite configurations
 //	label     the standard app.kubernetes.io labels
-//	sort      a stable order (Namespace and CRDs first, StorageTopology last)
+//	sort      the one kind order (internal/kindorder), which is apply's order
 //
-// Encoders (YAML, JSON List), ReadPlan, Export and Diff work on the result.
+// The result is a plain value: package planfile encodes, reads back, exports
+// and diffs it, package apply converges a cluster to it, and WriteSummary
+// reports it (with its placement) for people.
 package render

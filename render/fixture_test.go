@@ -2,22 +2,19 @@ package render
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/stretchr/testify/require"
+
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // testVersion pins the piraeusctl version so golden files do not follow git.
 const testVersion = "v0.1.0-test"
@@ -105,34 +102,9 @@ func newModel(o modelOpts) *plan.Model {
 	return m
 }
 
-// goldenCompare compares got with testdata/name, or rewrites it with -update.
-func goldenCompare(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test ./render -update to create it): %v", err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s differs from the golden file; run go test ./render -update if the change is intended.\n%s",
-			path, unifiedDiff("want/"+name, "got/"+name, string(want), string(got)))
-	}
-}
-
 func mustRender(t testing.TB, m *plan.Model, opts Options) *Plan {
 	t.Helper()
 	p, err := Render(t.Context(), m, opts)
-	if err != nil {
-		t.Fatalf("Render: %v", err)
-	}
+	require.NoError(t, err, "Render")
 	return p
 }

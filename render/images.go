@@ -50,6 +50,21 @@ type images struct {
 	loader func(node *corev1.Node) string
 }
 
+// DefaultImage is the reference the plan uses for image name when neither
+// LinstorCluster.spec.repository nor --image overrides it; version, when
+// set, is the tag of the piraeusctl image (as Options.Version).
+func DefaultImage(name, version string) (string, error) {
+	imgs, err := resolveImages("", version, nil)
+	if err != nil {
+		return "", err
+	}
+	ref, ok := imgs.refs[name]
+	if !ok {
+		return "", fmt.Errorf("unknown image name %q", name)
+	}
+	return ref, nil
+}
+
 // resolveImages applies the repository and the overrides to the shipped
 // version map. version, when set, is the tag of the piraeusctl image.
 func resolveImages(repository, version string, overrides map[string]string) (*images, error) {

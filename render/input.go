@@ -106,6 +106,7 @@ func buildInput(m *plan.Model, imgs *images, version string) (*Input, error) {
 	if in.Instance == "" {
 		in.Instance = plan.DefaultClusterName
 	}
+	in.Instance = instanceLabel(in.Instance)
 	if spec.CSIController != nil && spec.CSIController.Replicas != nil {
 		in.CSIControllerReplicas = *spec.CSIController.Replicas
 	}
@@ -176,7 +177,7 @@ func satelliteInput(s *plan.Satellite, node *storagev1alpha1.TopologyNode, k8sNo
 		tlsCfg = &piraeusv1.TLSConfigWithHandshakeDaemon{}
 	}
 	sat.TLS = &SatelliteTLS{
-		SecretName:      orDefault(tlsCfg.SecretName, "linstor-satellite-internal-tls-"+s.Node),
+		SecretName:      orDefault(tlsCfg.SecretName, SatelliteTLSSecretName(s.Node)),
 		HandshakeDaemon: tlsCfg.TLSHandshakeDaemon,
 	}
 	return sat, nil

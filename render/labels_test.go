@@ -7,7 +7,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // wantWorkloads is every workload the plan must hold, by component label.
@@ -32,26 +36,19 @@ func TestWorkloadLabels(t *testing.T) {
 		}
 		component := o.GetLabels()[ComponentLabel]
 		podLabels, _, _ := unstructured.NestedStringMap(o.Object, "spec", "template", "metadata", "labels")
-		if podLabels[ComponentLabel] != component {
-			t.Errorf("%s: Pod template component %q, workload %q", ObjectID(o), podLabels[ComponentLabel], component)
-		}
-		if kind, ok := wantWorkloads[component]; !ok || kind != o.GetKind() {
-			t.Errorf("%s: unexpected component %q", ObjectID(o), component)
-		}
+		assert.Equal(t, component, podLabels[ComponentLabel], "%s: Pod template component %q, workload %q", planfile.ObjectID(o), podLabels[ComponentLabel], component)
+		kind, ok := wantWorkloads[component]
+		assert.False(t, !ok || kind != o.GetKind(), "%s: unexpected component %q", planfile.ObjectID(o), component)
 		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/version"} {
-			if o.GetLabels()[l] == "" || podLabels[l] == "" {
-				t.Errorf("%s: label %s missing on workload or Pod template", ObjectID(o), l)
-			}
+			assert.False(t, o.GetLabels()[l] == "" || podLabels[l] == "", "%s: label %s missing on workload or Pod template", planfile.ObjectID(o), l)
 		}
-		if errs := validation.IsDNS1123Label(o.GetName()); len(errs) > 0 {
-			t.Errorf("%s: unsafe name: %v", ObjectID(o), errs)
-		}
+		errs := validation.IsDNS1123Label(o.GetName())
+		assert.False(t, len(errs) > 0, "%s: unsafe name: %v", planfile.ObjectID(o), errs)
 		seen[component]++
 		if component == "linstor-satellite" {
 			node := pinnedNode(t, o)
-			if prev, dup := satellites[node]; dup {
-				t.Errorf("node %s has two satellites: %s and %s", node, prev, o.GetName())
-			}
+			prev, dup := satellites[node]
+			assert.False(t, dup, "node %s has two satellites: %s and %s", node, prev, o.GetName())
 			satellites[node] = o.GetName()
 		}
 	}
@@ -59,17 +56,12 @@ func TestWorkloadLabels(t *testing.T) {
 		if c == "linstor-satellite" {
 			continue
 		}
-		if seen[c] != 1 {
-			t.Errorf("component %s: %d workloads, want 1", c, seen[c])
-		}
+		assert.EqualValues(t, 1, seen[c], "component %s: %d workloads, want 1", c, seen[c])
 	}
-	if len(satellites) != len(nodes) {
-		t.Errorf("satellites for %d nodes, want %d: %v", len(satellites), len(nodes), satellites)
-	}
+	assert.Len(t, satellites, len(nodes), "satellites for %d nodes, want %d: %v", len(satellites), len(nodes), satellites)
 	for _, n := range nodes {
-		if _, ok := satellites[n]; !ok {
-			t.Errorf("node %s has no satellite", n)
-		}
+		_, ok := satellites[n]
+		assert.True(t, ok, "node %s has no satellite", n)
 	}
 }
 
@@ -78,36 +70,24 @@ func pinnedNode(t *testing.T, o *unstructured.Unstructured) string {
 	t.Helper()
 	terms, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "affinity", "nodeAffinity",
 		"requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
-	if len(terms) != 1 {
-		t.Fatalf("%s: %d node selector terms, want 1", ObjectID(o), len(terms))
-	}
+	require.Len(t, terms, 1, "%s: %d node selector terms, want 1", planfile.ObjectID(o), len(terms))
 	fields, _, _ := unstructured.NestedSlice(terms[0].(map[string]any), "matchFields")
-	if len(fields) != 1 {
-		t.Fatalf("%s: want one matchFields entry", ObjectID(o))
-	}
+	require.Len(t, fields, 1, "%s: want one matchFields entry", planfile.ObjectID(o))
 	f := fields[0].(map[string]any)
 	values, _ := f["values"].([]any)
-	if f["key"] != "metadata.name" || f["operator"] != "In" || len(values) != 1 {
-		t.Fatalf("%s: not pinned by metadata.name: %v", ObjectID(o), f)
-	}
+	require.False(t, f["key"] != "metadata.name" || f["operator"] != "In" || len(values) != 1, "%s: not pinned by metadata.name: %v", planfile.ObjectID(o), f)
 	return values[0].(string)
 }
 
 func TestComponentsSwitchOff(t *testing.T) {
 	m := newModel(modelOpts{nodes: 1})
 	p := mustRender(t, m, testOptions())
-	if !hasComponent(p, "linstor-controller") {
-		t.Fatal("controller missing by default")
-	}
+	require.True(t, hasComponent(p, "linstor-controller"), "controller missing by default")
 	ext := newModel(modelOpts{nodes: 1})
 	ext.Cluster.Spec.ExternalController = &piraeusv1.LinstorExternalControllerRef{URL: "https://linstor.example.com:3371"}
 	p = mustRender(t, ext, testOptions())
-	if hasComponent(p, "linstor-controller") {
-		t.Error("externalController: controller still rendered")
-	}
-	if !strings.Contains(planYAML(t, p), "value: https://linstor.example.com:3371") {
-		t.Error("externalController: CSI does not use its URL")
-	}
+	assert.False(t, hasComponent(p, "linstor-controller"), "externalController: controller still rendered")
+	assert.Contains(t, planYAML(t, p), "value: https://linstor.example.com:3371", "externalController: CSI does not use its URL")
 	disabled := newModel(modelOpts{nodes: 1})
 	disabled.Cluster.Spec.CSINode = &piraeusv1.ComponentSpec{Enabled: false}
 	disabled.Cluster.Spec.HighAvailabilityController = &piraeusv1.ComponentSpec{Enabled: false}
@@ -115,14 +95,10 @@ func TestComponentsSwitchOff(t *testing.T) {
 	disabled.Cluster.Spec.Controller = &piraeusv1.ComponentSpec{Enabled: false}
 	p = mustRender(t, disabled, testOptions())
 	for _, c := range []string{"linstor-csi-node", "ha-controller", "linstor-csi-controller", "linstor-controller"} {
-		if hasComponent(p, c) {
-			t.Errorf("%s rendered although enabled: false", c)
-		}
+		assert.False(t, hasComponent(p, c), "%s rendered although enabled: false", c)
 	}
 	for _, c := range []string{"piraeus-operator", "piraeus-operator-gencert", "linstor-satellite"} {
-		if !hasComponent(p, c) {
-			t.Errorf("%s missing", c)
-		}
+		assert.True(t, hasComponent(p, c), "%s missing", c)
 	}
 }
 
@@ -138,8 +114,6 @@ func hasComponent(p *Plan, component string) bool {
 func planYAML(t *testing.T, p *Plan) string {
 	t.Helper()
 	var b strings.Builder
-	if err := p.WriteYAML(&b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, planfile.WriteYAML(&b, p.Objects))
 	return b.String()
 }

@@ -31,6 +31,13 @@ func hashedName(prefix, name string, max int) string {
 	if len(plain) <= max && len(validation.IsDNS1123Label(plain)) == 0 {
 		return plain
 	}
+	return shortened(plain, name, max)
+}
+
+// shortened turns plain into lower-case letters, digits and '-', cut to fit
+// max with a hash of name appended: a DNS-1123 label when max ≤ 63, a
+// subdomain up to 253, and a valid label value.
+func shortened(plain, name string, max int) string {
 	suffix := hashOf(name)
 	var b strings.Builder
 	b.Grow(len(plain))
@@ -54,4 +61,26 @@ func hashedName(prefix, name string, max int) string {
 func hashOf(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(sum[:])[:hashLen]
+}
+
+// SatelliteTLSSecretName is the default Secret of a satellite's internal
+// TLS: linstor-satellite-internal-tls-<node>, shortened with a hash when
+// that is no valid Secret name (a DNS-1123 subdomain of at most 253
+// characters), as a 253-character node name makes it.
+func SatelliteTLSSecretName(node string) string {
+	const prefix = "linstor-satellite-internal-tls"
+	if plain := prefix + "-" + node; len(validation.IsDNS1123Subdomain(plain)) == 0 {
+		return plain
+	}
+	return shortened(prefix+"-"+node, node, validation.DNS1123SubdomainMaxLength)
+}
+
+// instanceLabel is the app.kubernetes.io/instance value of a LinstorCluster
+// name: the name itself, shortened with a hash when it is no valid label
+// value (a LinstorCluster name may have 253 characters, a label value 63).
+func instanceLabel(name string) string {
+	if len(validation.IsValidLabelValue(name)) == 0 {
+		return name
+	}
+	return shortened(name, name, validation.LabelValueMaxLength)
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -19,25 +21,17 @@ func TestSatelliteName(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got, err := SatelliteName(tc.node)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != tc.want {
-			t.Errorf("SatelliteName(%q) = %q, want %q", tc.node, got, tc.want)
-		}
-		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
-			t.Errorf("SatelliteName(%q) = %q: %v", tc.node, got, errs)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "SatelliteName(%q) = %q, want %q", tc.node, got, tc.want)
+		errs := validation.IsDNS1123Label(got)
+		assert.False(t, len(errs) > 0, "SatelliteName(%q) = %q: %v", tc.node, got, errs)
 	}
-	if _, err := SatelliteName(""); err == nil {
-		t.Error("empty node name accepted")
-	}
+	_, err := SatelliteName("")
+	assert.Error(t, err, "empty node name accepted")
 	// Names that differ only in case or odd characters must not collide.
 	a, _ := SatelliteName("Node_A")
 	b, _ := SatelliteName("node.a")
-	if a == b {
-		t.Errorf("collision: %q", a)
-	}
+	assert.NotEqual(t, b, a, "collision: %q", a)
 }
 
 func shortHash(s string) string { return hashOf(s) }
@@ -51,15 +45,10 @@ func FuzzSatelliteName(f *testing.F) {
 			return
 		}
 		got, err := SatelliteName(node)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
-			t.Fatalf("SatelliteName(%q) = %q: %v", node, got, errs)
-		}
+		require.NoError(t, err)
+		errs := validation.IsDNS1123Label(got)
+		require.False(t, len(errs) > 0, "SatelliteName(%q) = %q: %v", node, got, errs)
 		again, _ := SatelliteName(node)
-		if again != got {
-			t.Fatalf("unstable: %q then %q", got, again)
-		}
+		require.Equal(t, got, again, "unstable: %q then %q", got, again)
 	})
 }

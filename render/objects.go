@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/piraeusctl/piraeusctl/api/crds"
@@ -16,13 +17,14 @@ import (
 type dataObjectSet struct {
 	// owned: the StorageTopology, labelled like every rendered object.
 	owned []*unstructured.Unstructured
-	// given: the CRDs as api/crds ships them, StorageClasses and passthrough
-	// objects as the user wrote them (server-set fields removed).
+	// given: the CRDs as api/crds ships them, StorageClasses,
+	// VolumeSnapshotClasses and passthrough objects as the user wrote them
+	// (server-set fields removed).
 	given []*unstructured.Unstructured
 }
 
-// dataObjects returns the CRDs, the StorageClasses, the passthrough objects
-// and the StorageTopology.
+// dataObjects returns the CRDs, the StorageClasses, the VolumeSnapshotClasses,
+// the passthrough objects and the StorageTopology.
 func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 	set := &dataObjectSet{}
 	all, err := crds.All()
@@ -51,8 +53,17 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 		}
 		set.given = append(set.given, u)
 	}
+	for i := range m.VolumeSnapshotClasses {
+		c := m.VolumeSnapshotClasses[i]
+		c.APIVersion, c.Kind = "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"
+		u, err := toUnstructured(&c)
+		if err != nil {
+			return nil, fmt.Errorf("VolumeSnapshotClass %s: %w", c.Name, err)
+		}
+		set.given = append(set.given, u)
+	}
 	for i, p := range m.Passthrough {
-		obj, ok := normalizeJSON(deepCopyJSON(p)).(map[string]any)
+		obj, ok := normalizeJSON(runtime.DeepCopyJSONValue(p)).(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("passthrough object %d: not an object", i)
 		}
@@ -117,24 +128,6 @@ func stripServerFields(u *unstructured.Unstructured) {
 			delete(md, "annotations")
 		}
 	}
-}
-
-func deepCopyJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = deepCopyJSON(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = deepCopyJSON(e)
-		}
-		return out
-	}
-	return v
 }
 
 // normalizeJSON makes a decoded JSON value fit unstructured: integral

@@ -3,43 +3,80 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
-// sourcedPatch is a patch with the place it came from, for error messages
-// ("LinstorCluster default: spec.patches[1]").
+// sourcedPatch is a patch with the place it came from, for errors and
+// warnings ("LinstorCluster default: spec.patches[1]").
 type sourcedPatch struct {
-	source string
-	patch  piraeusv1.Patch
+	// object is "Kind/name" of the input holding the patch; "" when unknown.
+	object string
+	// field is its path in object (spec.patches[1]), or a description.
+	field string
+	// node is the satellite's node, for the patches of a satellite.
+	node  string
+	patch piraeusv1.Patch
+}
+
+// source names the patch in errors: "LinstorCluster default: spec.patches[1]",
+// with " (node n1)" for a satellite's patch.
+func (p sourcedPatch) source() string {
+	s := p.field
+	if p.object != "" {
+		s = strings.Replace(p.object, "/", " ", 1) + ": " + p.field
+	}
+	if p.node != "" && p.object != "" {
+		s += " (node " + p.node + ")"
+	}
+	return s
+}
+
+// unmatchedPatch is a patch whose target matched none of the objects it
+// could patch, with the nearest of them (nil when none is alike).
+type unmatchedPatch struct {
+	sourcedPatch
+	target  *piraeusv1.Selector
+	nearest *unstructured.Unstructured
 }
 
 // applyPatchList applies patches in order; it returns the new object list
-// (a strategic merge patch with `$patch: delete` removes its targets).
-func applyPatchList(objs []*unstructured.Unstructured, patches []sourcedPatch) ([]*unstructured.Unstructured, error) {
-	var err error
+// (a strategic merge patch with `$patch: delete` removes its targets) and
+// the patches whose target matched nothing, which are skipped as kustomize
+// and upstream skip them.
+func applyPatchList(objs []*unstructured.Unstructured, patches []sourcedPatch) ([]*unstructured.Unstructured, []unmatchedPatch, error) {
+	var unmatched []unmatchedPatch
 	for _, p := range patches {
-		if objs, err = applyPatch(objs, p.patch); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.source, err)
+		var target *piraeusv1.Selector
+		var err error
+		if objs, target, err = applyPatch(objs, p.patch); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p.source(), err)
+		}
+		if target != nil {
+			unmatched = append(unmatched, unmatchedPatch{sourcedPatch: p, target: target, nearest: nearestObject(objs, target)})
 		}
 	}
-	return objs, nil
+	return objs, unmatched, nil
 }
 
 // applyPatch applies one kustomize-style patch: a JSON 6902 patch (a list of
 // operations, target required) or a strategic merge patch (an object; it
-// targets the object it names unless a target is given).
-func applyPatch(objs []*unstructured.Unstructured, p piraeusv1.Patch) ([]*unstructured.Unstructured, error) {
+// targets the object it names unless a target is given). When the target
+// matches no object, it returns the objects unchanged and that target.
+func applyPatch(objs []*unstructured.Unstructured, p piraeusv1.Patch) ([]*unstructured.Unstructured, *piraeusv1.Selector, error) {
 	kind, doc, body, err := plan.DecodePatch(p.Patch)
 	if err != nil {
-		return nil, fmt.Errorf("patch: not YAML or JSON: %w", err)
+		return nil, nil, fmt.Errorf("patch: not YAML or JSON: %w", err)
 	}
 	switch kind {
 	case plan.PatchJSON6902:
@@ -47,66 +84,73 @@ func applyPatch(objs []*unstructured.Unstructured, p piraeusv1.Patch) ([]*unstru
 	case plan.PatchStrategicMerge:
 		return applyStrategicMerge(objs, p, body.(map[string]any))
 	}
-	return nil, fmt.Errorf("patch: want a strategic merge patch (an object) or a JSON 6902 patch (a list), got %T", body)
+	return nil, nil, fmt.Errorf("patch: want a strategic merge patch (an object) or a JSON 6902 patch (a list), got %T", body)
 }
 
-func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []byte) ([]*unstructured.Unstructured, error) {
+func applyJSON6902(objs []*unstructured.Unstructured, p piraeusv1.Patch, doc []byte) ([]*unstructured.Unstructured, *piraeusv1.Selector, error) {
 	if p.Target == nil {
-		return nil, fmt.Errorf("target: a JSON 6902 patch needs a target")
+		return nil, nil, fmt.Errorf("target: a JSON 6902 patch needs a target")
 	}
 	ops, err := jsonpatch.DecodePatch(doc)
 	if err != nil {
-		return nil, fmt.Errorf("patch: %w", err)
+		return nil, nil, fmt.Errorf("patch: %w", err)
 	}
 	targets, err := patchTargets(objs, p.Target)
-	if err != nil {
-		return nil, err
+	if err != nil || len(targets) == 0 {
+		return objs, p.Target, err
 	}
-	for _, i := range targets {
-		orig, err := json.Marshal(objs[i].Object)
+	err = patchEach(objs, targets, p.Options, func(o *unstructured.Unstructured) ([]byte, error) {
+		orig, err := json.Marshal(o.Object)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
-		}
-		out, err := ops.Apply(orig)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
-		}
-		if objs[i], err = patchedObject(objs[i], out, p.Options); err != nil {
 			return nil, err
 		}
-	}
-	return objs, nil
+		return ops.Apply(orig)
+	})
+	return objs, nil, err
 }
 
-func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, body map[string]any) ([]*unstructured.Unstructured, error) {
-	targets, err := smpTargets(objs, p.Target, body)
+// patchEach replaces each target with patch's result, checked by
+// patchedObject; errors name the object.
+func patchEach(objs []*unstructured.Unstructured, targets []int, opts map[string]bool, patch func(*unstructured.Unstructured) ([]byte, error)) error {
+	for _, i := range targets {
+		out, err := patch(objs[i])
+		if err != nil {
+			return fmt.Errorf("%s: %w", planfile.ObjectID(objs[i]), err)
+		}
+		if objs[i], err = patchedObject(objs[i], out, opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyStrategicMerge(objs []*unstructured.Unstructured, p piraeusv1.Patch, body map[string]any) ([]*unstructured.Unstructured, *piraeusv1.Selector, error) {
+	target, err := smpTarget(p.Target, body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	targets, err := patchTargets(objs, target)
+	if err != nil || len(targets) == 0 {
+		return objs, target, err
 	}
 	if body["$patch"] == "delete" {
-		return removeIndexes(objs, targets), nil
+		return removeIndexes(objs, targets), nil, nil
 	}
-	for _, i := range targets {
-		patch := retarget(body, objs[i], p.Target != nil)
-		merged, err := mergeObject(objs[i].Object, patch)
+	err = patchEach(objs, targets, p.Options, func(o *unstructured.Unstructured) ([]byte, error) {
+		merged, err := mergeObject(o.Object, retarget(body, o, p.Target != nil))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
-		}
-		data, err := json.Marshal(merged)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ObjectID(objs[i]), err)
-		}
-		if objs[i], err = patchedObject(objs[i], data, p.Options); err != nil {
 			return nil, err
 		}
-	}
-	return objs, nil
+		return json.Marshal(merged)
+	})
+	return objs, nil, err
 }
 
-// smpTargets: the given target, or else the object the patch names.
-func smpTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector, body map[string]any) ([]int, error) {
+// smpTarget: the given target, or else a selector of the object the patch
+// names.
+func smpTarget(target *piraeusv1.Selector, body map[string]any) (*piraeusv1.Selector, error) {
 	if target != nil {
-		return patchTargets(objs, target)
+		return target, nil
 	}
 	named := &unstructured.Unstructured{Object: body}
 	if named.GetKind() == "" || named.GetName() == "" {
@@ -119,25 +163,23 @@ func smpTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector, b
 	if ns := named.GetNamespace(); ns != "" {
 		sel.Namespace = regexpQuote(ns)
 	}
-	return patchTargets(objs, sel)
+	return sel, nil
 }
 
+// patchTargets returns the indexes of the objects target selects (none is
+// not an error: the caller warns and skips the patch).
 func patchTargets(objs []*unstructured.Unstructured, target *piraeusv1.Selector) ([]int, error) {
 	m, err := newTargetMatcher(target)
 	if err != nil {
 		return nil, err
 	}
-	idx := m.selectTargets(objs)
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("target matches no object")
-	}
-	return idx, nil
+	return m.selectTargets(objs), nil
 }
 
 // retarget makes a targeted patch address the object it is applied to, as
 // kustomize does, so the patch's own name or kind never renames the object.
 func retarget(body map[string]any, obj *unstructured.Unstructured, targeted bool) map[string]any {
-	patch := deepCopyJSON(body).(map[string]any)
+	patch := runtime.DeepCopyJSONValue(body).(map[string]any)
 	if !targeted {
 		return patch
 	}
@@ -192,14 +234,14 @@ func jsonMergePatch(obj, patch map[string]any) (map[string]any, error) {
 func patchedObject(before *unstructured.Unstructured, data []byte, opts map[string]bool) (*unstructured.Unstructured, error) {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: patched object: %w", ObjectID(before), err)
+		return nil, fmt.Errorf("%s: patched object: %w", planfile.ObjectID(before), err)
 	}
 	after := &unstructured.Unstructured{Object: normalizeJSON(m).(map[string]any)}
 	if after.GetName() != before.GetName() && !opts["allowNameChange"] {
-		return nil, fmt.Errorf("%s: patch renames the object to %q; set options.allowNameChange to allow it", ObjectID(before), after.GetName())
+		return nil, fmt.Errorf("%s: patch renames the object to %q; set options.allowNameChange to allow it", planfile.ObjectID(before), after.GetName())
 	}
 	if after.GetKind() != before.GetKind() && !opts["allowKindChange"] {
-		return nil, fmt.Errorf("%s: patch changes the kind to %q; set options.allowKindChange to allow it", ObjectID(before), after.GetKind())
+		return nil, fmt.Errorf("%s: patch changes the kind to %q; set options.allowKindChange to allow it", planfile.ObjectID(before), after.GetKind())
 	}
 	return after, nil
 }

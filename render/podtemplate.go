@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // ComponentLabel is the label naming an object's component.
@@ -79,21 +80,22 @@ func mergePodTemplate(o *unstructured.Unstructured, t sourcedTemplate) error {
 	}
 	tmpl, ok, err := unstructured.NestedMap(o.Object, "spec", "template")
 	if err != nil || !ok {
-		return fmt.Errorf("%s: %s has no spec.template", t.source, ObjectID(o))
+		return fmt.Errorf("%s: %s has no spec.template", t.source, planfile.ObjectID(o))
 	}
 	merged, err := strategicpatch.StrategicMergeMapPatch(tmpl, patch, &corev1.PodTemplateSpec{})
 	if err != nil {
-		return fmt.Errorf("%s: %s: %w", t.source, ObjectID(o), err)
+		return fmt.Errorf("%s: %s: %w", t.source, planfile.ObjectID(o), err)
 	}
 	spec, _ := o.Object["spec"].(map[string]any)
 	spec["template"] = normalizeJSON(map[string]any(merged))
 	return nil
 }
 
-func clusterOwner(m *plan.Model) string {
-	name := m.Cluster.Name
-	if name == "" {
-		name = plan.DefaultClusterName
+func clusterOwner(m *plan.Model) string { return "LinstorCluster " + clusterName(m) }
+
+func clusterName(m *plan.Model) string {
+	if m.Cluster.Name == "" {
+		return plan.DefaultClusterName
 	}
-	return "LinstorCluster " + name
+	return m.Cluster.Name
 }

@@ -3,10 +3,13 @@ package render
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/piraeusctl/piraeusctl/internal/kindorder"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // Options change how a model is rendered.
@@ -62,7 +65,8 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	if err := applyPodTemplates(m, groups); err != nil {
 		return nil, err
 	}
-	if err := applyPatches(m, groups); err != nil {
+	warnings, err := applyPatches(m, groups)
+	if err != nil {
 		return nil, err
 	}
 	objs := groups.flatten()
@@ -73,15 +77,20 @@ func Render(ctx context.Context, m *plan.Model, opts Options) (*Plan, error) {
 	labelObjects(data.owned, in)
 	objs = append(objs, data.owned...)
 	objs = append(objs, data.given...)
-	sortObjects(objs)
+	kindorder.Sort(objs)
 	if err := checkUnique(objs); err != nil {
 		return nil, err
 	}
-	return &Plan{Objects: objs}, nil
+	if err := checkNames(objs); err != nil {
+		return nil, err
+	}
+	return &Plan{Objects: objs, Warnings: warnings}, nil
 }
 
-// imageTag returns the tag of an image reference.
+// imageTag returns the tag of an image reference; a digest
+// ("REPO@sha256:…", "REPO:TAG@sha256:…") is not a tag.
 func imageTag(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
 	for i := len(ref) - 1; i >= 0; i-- {
 		switch ref[i] {
 		case ':':
@@ -97,21 +106,11 @@ func imageTag(ref string) string {
 func checkUnique(objs []*unstructured.Unstructured) error {
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
-		id := ObjectID(o)
+		id := planfile.ObjectID(o)
 		if seen[id] {
 			return fmt.Errorf("render: object %s rendered twice (a passthrough object or custom template clashes with a rendered one)", id)
 		}
 		seen[id] = true
 	}
 	return nil
-}
-
-// ObjectID names an object as group/version/Kind/namespace/name (namespace
-// "-" for cluster-scoped objects is left out): "apps/v1/DaemonSet/ns/name".
-func ObjectID(o *unstructured.Unstructured) string {
-	id := o.GetAPIVersion() + "/" + o.GetKind() + "/"
-	if ns := o.GetNamespace(); ns != "" {
-		id += ns + "/"
-	}
-	return id + o.GetName()
 }

@@ -4,24 +4,26 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 func TestRenderGolden(t *testing.T) {
 	cases := []struct {
-		golden string
-		model  func() *plan.Model
+		name  string
+		model func() *plan.Model
 	}{
 		{"three-nodes.yaml", func() *plan.Model { return newModel(modelOpts{nodes: 3, fileDir: "/srv/files"}) }},
 		{"features.yaml", featureModel},
 	}
 	for _, tc := range cases {
-		t.Run(tc.golden, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := mustRender(t, tc.model(), testOptions()).WriteYAML(&buf); err != nil {
-				t.Fatal(err)
-			}
-			goldenCompare(t, tc.golden, buf.Bytes())
+			require.NoError(t, planfile.WriteYAML(&buf, mustRender(t, tc.model(), testOptions()).Objects))
+			golden.Assert(t, golden.Path(tc.name), buf.Bytes())
 		})
 	}
 }

@@ -32,19 +32,19 @@ func satelliteTemplates(m *plan.Model, s *plan.Satellite) []sourcedTemplate {
 // satellitePatches names each of a satellite's patches after the
 // configuration and index it came from (see satelliteTemplates).
 func satellitePatches(m *plan.Model, s *plan.Satellite) []sourcedPatch {
-	var names []string
+	var names []sourcedPatch
 	for _, cfg := range satelliteConfigs(m, s) {
 		for j := range cfg.Spec.Patches {
-			names = append(names, fmt.Sprintf("LinstorSatelliteConfiguration %s: spec.patches[%d] (node %s)", cfg.Name, j, s.Node))
+			names = append(names, sourcedPatch{object: "LinstorSatelliteConfiguration/" + cfg.Name, field: fmt.Sprintf("spec.patches[%d]", j)})
 		}
 	}
 	out := make([]sourcedPatch, len(s.Patches))
 	for i, p := range s.Patches {
-		src := fmt.Sprintf("satellite %s: patches[%d]", s.Node, i)
+		out[i] = sourcedPatch{field: fmt.Sprintf("satellite %s: patches[%d]", s.Node, i)}
 		if len(names) == len(s.Patches) {
-			src = names[i]
+			out[i] = names[i]
 		}
-		out[i] = sourcedPatch{source: src, patch: p}
+		out[i].node, out[i].patch = s.Node, p
 	}
 	return out
 }
@@ -65,29 +65,59 @@ func satelliteConfigs(m *plan.Model, s *plan.Satellite) []*piraeusv1.LinstorSate
 
 // clusterPatches names the LinstorCluster's patches.
 func clusterPatches(m *plan.Model) []sourcedPatch {
-	owner := clusterOwner(m)
+	owner := "LinstorCluster/" + clusterName(m)
 	out := make([]sourcedPatch, len(m.Cluster.Spec.Patches))
 	for i, p := range m.Cluster.Spec.Patches {
-		out[i] = sourcedPatch{source: fmt.Sprintf("%s: spec.patches[%d]", owner, i), patch: p}
+		out[i] = sourcedPatch{object: owner, field: fmt.Sprintf("spec.patches[%d]", i), patch: p}
 	}
 	return out
 }
 
 // applyPatches applies the LinstorCluster's patches to the cluster-level
-// objects and each satellite's patches to its node's objects.
-func applyPatches(m *plan.Model, g *objectGroups) error {
+// objects and each satellite's patches to its node's objects. It returns a
+// warning for each patch whose target matched nothing (for a satellite
+// configuration's patch: on no node it applies to).
+func applyPatches(m *plan.Model, g *objectGroups) (plan.ErrorList, error) {
 	var err error
-	if g.cluster, err = applyPatchList(g.cluster, clusterPatches(m)); err != nil {
-		return err
+	var unmatched []unmatchedPatch
+	if g.cluster, unmatched, err = applyPatchList(g.cluster, clusterPatches(m)); err != nil {
+		return nil, err
 	}
+	warnings := patchWarnings(m, unmatched)
+	// A satellite configuration's patch is one patch however many nodes it
+	// reaches: it is warned about once, when it matched on none of them,
+	// with the nearest object of the first node.
+	matched := map[string]bool{}
+	var first []unmatchedPatch
+	seen := map[string]bool{}
 	for i := range m.Satellites {
 		s := &m.Satellites[i]
 		if len(s.Patches) == 0 {
 			continue
 		}
-		if g.nodes[s.Node], err = applyPatchList(g.nodes[s.Node], satellitePatches(m, s)); err != nil {
-			return err
+		patches := satellitePatches(m, s)
+		if g.nodes[s.Node], unmatched, err = applyPatchList(g.nodes[s.Node], patches); err != nil {
+			return nil, err
+		}
+		missed := map[string]bool{}
+		for _, u := range unmatched {
+			key := u.object + " " + u.field
+			missed[key] = true
+			if !seen[key] {
+				seen[key] = true
+				first = append(first, u)
+			}
+		}
+		for _, p := range patches {
+			if key := p.object + " " + p.field; !missed[key] {
+				matched[key] = true
+			}
 		}
 	}
-	return nil
+	for _, u := range first {
+		if !matched[u.object+" "+u.field] {
+			warnings = append(warnings, patchWarnings(m, []unmatchedPatch{u})...)
+		}
+	}
+	return warnings, nil
 }

@@ -6,78 +6,46 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
-	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
-	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	sigsjson "sigs.k8s.io/json"
 
-	"github.com/piraeusctl/piraeusctl/api/crds"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // strictChecker decodes built-in kinds strictly into their Go types and
-// validates custom resources against the CRDs the plan ships.
+// validates custom resources as the API server and the webhook would
+// (package plan's checks against the CRDs the plan ships).
 type strictChecker struct {
-	scheme *runtime.Scheme
-	crds   map[schema.GroupVersionKind]crdValidator
-}
-
-type crdValidator struct {
-	structural *structuralschema.Structural
-	validator  apiservervalidation.SchemaValidator
+	scheme  *runtime.Scheme
+	schemas *plan.Schemas
 }
 
 func newStrictChecker(t *testing.T) *strictChecker {
 	t.Helper()
 	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c := &strictChecker{scheme: s, crds: map[schema.GroupVersionKind]crdValidator{}}
-	all, err := crds.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, crd := range all {
-		for _, v := range crd.Spec.Versions {
-			var internal apiextensions.JSONSchemaProps
-			if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v.Schema.OpenAPIV3Schema, &internal, nil); err != nil {
-				t.Fatal(err)
-			}
-			structural, err := structuralschema.NewStructural(&internal)
-			if err != nil {
-				t.Fatal(err)
-			}
-			validator, _, err := apiservervalidation.NewSchemaValidator(&internal)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gvk := schema.GroupVersionKind{Group: crd.Spec.Group, Version: v.Name, Kind: crd.Spec.Names.Kind}
-			c.crds[gvk] = crdValidator{structural, validator}
-		}
-	}
-	return c
+	require.NoError(t, clientgoscheme.AddToScheme(s))
+	require.NoError(t, apiextensionsv1.AddToScheme(s))
+	schemas, err := plan.NewSchemas()
+	require.NoError(t, err)
+	return &strictChecker{scheme: s, schemas: schemas}
 }
 
 func (c *strictChecker) check(u *unstructured.Unstructured) error {
-	gvk := u.GroupVersionKind()
 	data, err := json.Marshal(u.Object)
 	if err != nil {
 		return err
 	}
-	if typed, err := c.scheme.New(gvk); err == nil {
+	if typed, err := c.scheme.New(u.GroupVersionKind()); err == nil {
 		strict, err := sigsjson.UnmarshalStrict(data, typed, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
 		if err != nil {
 			return err
@@ -87,18 +55,8 @@ func (c *strictChecker) check(u *unstructured.Unstructured) error {
 		}
 		return nil
 	}
-	v, ok := c.crds[gvk]
-	if !ok {
-		return fmt.Errorf("no Go type and no shipped CRD for %s", gvk)
-	}
-	probe := deepCopyJSON(u.Object).(map[string]any)
-	unknown := structuralpruning.PruneWithOptions(probe, v.structural, true,
-		structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
-	if len(unknown) > 0 {
-		return fmt.Errorf("unknown fields: %v", unknown)
-	}
-	if res := v.validator.Validate(u.Object); len(res.Errors) > 0 {
-		return fmt.Errorf("schema: %v", res.Errors)
+	if errs := plan.ValidateObject(c.schemas, data); len(errs) > 0 {
+		return errs
 	}
 	return nil
 }
@@ -148,9 +106,7 @@ func TestStrictDecodeEveryObject(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := mustRender(t, m, testOptions())
 			for _, o := range p.Objects {
-				if err := c.check(o); err != nil {
-					t.Errorf("%s: %v", ObjectID(o), err)
-				}
+				assert.NoError(t, c.check(o), "%s", planfile.ObjectID(o))
 			}
 		})
 	}
@@ -167,9 +123,7 @@ func TestStrictCheckerRejectsTypos(t *testing.T) {
 		{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Unknown", "metadata": map[string]any{"name": "x"}}},
 	}
 	for _, u := range bad {
-		if err := c.check(u); err == nil {
-			t.Errorf("%s: accepted", ObjectID(u))
-		}
+		assert.Error(t, c.check(u), "%s: accepted", planfile.ObjectID(u))
 	}
 	_ = metav1.Now
 }

@@ -5,31 +5,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCustomTemplatesDir(t *testing.T) {
 	opts := testOptions()
 	opts.TemplatesDir = filepath.Join("testdata", "custom-templates")
 	p := mustRender(t, newModel(modelOpts{nodes: 2}), opts)
-	if hasComponent(p, "ha-controller") {
-		t.Error("replaced template still renders the ha-controller")
-	}
-	if !hasComponent(p, "linstor-controller") {
-		t.Error("embedded templates lost")
-	}
+	assert.False(t, hasComponent(p, "ha-controller"), "replaced template still renders the ha-controller")
+	assert.True(t, hasComponent(p, "linstor-controller"), "embedded templates lost")
 	var cm map[string]any
 	for _, o := range p.Objects {
 		if o.GetKind() == "ConfigMap" && o.GetName() == "site-inventory" {
 			cm, _ = o.Object["data"].(map[string]any)
 		}
 	}
-	if cm == nil {
-		t.Fatal("added template not rendered")
-	}
-	if cm["site"] != "lab-1" || cm["satellites"] != "linstor-satellite-node-0000,linstor-satellite-node-0001" ||
-		!strings.HasPrefix(cm["hash"].(string), "sha256:") || cm["safe"] != "prefix-odd-name-"+hashOf("Odd_Name") {
-		t.Errorf("data %v", cm)
-	}
+	require.NotNil(t, cm, "added template not rendered")
+	assert.False(t, cm["site"] != "lab-1" || cm["satellites"] != "linstor-satellite-node-0000,linstor-satellite-node-0001" ||
+		!strings.HasPrefix(cm["hash"].(string), "sha256:") || cm["safe"] != "prefix-odd-name-"+hashOf("Odd_Name"), "data %v", cm)
 }
 
 func TestTemplateErrors(t *testing.T) {
@@ -48,22 +43,17 @@ func TestTemplateErrors(t *testing.T) {
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 			opts := testOptions()
 			opts.TemplatesDir = dir
 			_, err := Render(t.Context(), newModel(modelOpts{nodes: 1}), opts)
-			if err == nil || !strings.Contains(err.Error(), wants[name]) {
-				t.Errorf("error %v, want %q", err, wants[name])
-			}
+			assert.ErrorContains(t, err, wants[name], "error %v, want %q", err, wants[name])
 		})
 	}
 	opts := testOptions()
 	opts.TemplatesDir = filepath.Join("testdata", "does-not-exist")
-	if _, err := Render(t.Context(), newModel(modelOpts{nodes: 1}), opts); err == nil {
-		t.Error("missing templates dir accepted")
-	}
+	_, err := Render(t.Context(), newModel(modelOpts{nodes: 1}), opts)
+	assert.Error(t, err, "missing templates dir accepted")
 }
 
 func TestImageOverrides(t *testing.T) {
@@ -71,14 +61,11 @@ func TestImageOverrides(t *testing.T) {
 	opts.Images = map[string]string{"csi-provisioner": "mirror.example/prov:v1", ImageDRBDModuleLoader: "mirror.example/loader:v2"}
 	y := planYAML(t, mustRender(t, newModel(modelOpts{nodes: 1}), opts))
 	for _, want := range []string{"image: mirror.example/prov:v1", "image: mirror.example/loader:v2"} {
-		if !strings.Contains(y, want) {
-			t.Errorf("plan lacks %q", want)
-		}
+		assert.Contains(t, y, want, "plan lacks %q", want)
 	}
 	opts.Images = map[string]string{"csi-provisoner": "x"}
-	if _, err := Render(t.Context(), newModel(modelOpts{nodes: 1}), opts); err == nil || !strings.Contains(err.Error(), "unknown image name") {
-		t.Errorf("typo accepted: %v", err)
-	}
+	_, err := Render(t.Context(), newModel(modelOpts{nodes: 1}), opts)
+	assert.ErrorContains(t, err, "unknown image name", "typo accepted")
 }
 
 func TestModuleLoaderFollowsOSImage(t *testing.T) {
@@ -87,13 +74,10 @@ func TestModuleLoaderFollowsOSImage(t *testing.T) {
 	m.Nodes[1].Status.NodeInfo.OSImage = "Rocky Linux 9.4 (Blue Onyx)"
 	m.Nodes[2].Status.NodeInfo.OSImage = "Something Else"
 	imgs, err := resolveImages("", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{"drbd9-noble", "drbd9-almalinux9", "drbd9-noble"}
 	for i := range m.Nodes {
-		if got := imgs.loader(&m.Nodes[i]); !strings.Contains(got, "/"+want[i]+":") {
-			t.Errorf("%s: %s, want %s", m.Nodes[i].Status.NodeInfo.OSImage, got, want[i])
-		}
+		got := imgs.loader(&m.Nodes[i])
+		assert.Contains(t, got, "/"+want[i]+":", "%s: %s, want %s", m.Nodes[i].Status.NodeInfo.OSImage, got, want[i])
 	}
 }

@@ -2,16 +2,16 @@ package templates
 
 import (
 	"io/fs"
-	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The embedded set is what render evaluates: one file per component.
 func TestEmbeddedComponents(t *testing.T) {
 	got, err := fs.Glob(FS(), "*.jsonnet")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{
 		"ha-controller.jsonnet",
 		"linstor-controller.jsonnet",
@@ -22,10 +22,7 @@ func TestEmbeddedComponents(t *testing.T) {
 		"piraeus-operator-gencert.jsonnet",
 		"piraeus-operator.jsonnet",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("components %v, want %v", got, want)
-	}
-	if _, err := fs.ReadFile(FS(), "lib/k8s.libsonnet"); err != nil {
-		t.Errorf("shared library: %v", err)
-	}
+	assert.Equal(t, want, got, "components %v, want %v", got, want)
+	_, err = fs.ReadFile(FS(), "lib/k8s.libsonnet")
+	assert.NoError(t, err, "shared library")
 }

@@ -47,13 +47,16 @@ type LiveSource interface {
 
 // validator is the admission handler of every Resource.
 type validator struct {
-	schemas *plan.Schemas
-	live    LiveSource
-	log     *slog.Logger
+	schemas   *plan.Schemas
+	live      LiveSource
+	inputs    InputSource
+	namespace string
+	log       *slog.Logger
 }
 
 // Handle validates creates and updates with package plan and denies with
-// its field paths and messages.
+// its field paths and messages; an admitted object gets plan's warnings
+// about it (see warnings).
 func (v *validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	var errs plan.ErrorList
 	code := int32(http.StatusUnprocessableEntity)
@@ -69,7 +72,7 @@ func (v *validator) Handle(ctx context.Context, req admission.Request) admission
 		return admission.Allowed("")
 	}
 	if len(errs) == 0 {
-		return admission.Allowed("")
+		return admission.Allowed("").WithWarnings(v.warnings(ctx, req.Kind.Kind, req.Name, req.Object.Raw)...)
 	}
 	v.log.Info("denied", "kind", req.Kind.Kind, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username, "errors", len(errs))
 	return denied(req, errs, code)

@@ -5,20 +5,21 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/pipeline"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
 func testValidator(t testing.TB, live LiveSource) *validator {
@@ -97,23 +98,20 @@ func TestHandle(t *testing.T) {
 // TestResourcesMatchRenderedConfiguration: the server's paths are the ones
 // the rendered ValidatingWebhookConfiguration calls.
 func TestResourcesMatchRenderedConfiguration(t *testing.T) {
-	data, err := os.ReadFile("../render/testdata/three-nodes.yaml")
+	res, err := pipeline.Run(t.Context(), pipeline.Options{Files: []string{"../testdata/minimal/input"},
+		Build: plan.BuildOptions{Placement: placement.DefaultOptions()}})
 	require.NoError(t, err)
 	var paths []string
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		if !strings.Contains(doc, "kind: ValidatingWebhookConfiguration") {
+	for _, o := range res.Plan.Objects {
+		if o.GetKind() != "ValidatingWebhookConfiguration" {
 			continue
 		}
-		var config struct {
-			Webhooks []struct {
-				ClientConfig struct {
-					Service struct{ Path string }
-				} `json:"clientConfig"`
-			}
-		}
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &config))
-		for _, w := range config.Webhooks {
-			paths = append(paths, w.ClientConfig.Service.Path)
+		webhooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+		require.NoError(t, err)
+		for _, w := range webhooks {
+			path, _, err := unstructured.NestedString(w.(map[string]any), "clientConfig", "service", "path")
+			require.NoError(t, err)
+			paths = append(paths, path)
 		}
 	}
 	var want []string
@@ -121,33 +119,6 @@ func TestResourcesMatchRenderedConfiguration(t *testing.T) {
 		want = append(want, r.Path())
 	}
 	require.ElementsMatch(t, want, paths)
-}
-
-// FuzzRotate: whatever the Secret holds, a pass yields a Secret whose
-// serving certificate verifies against its CA bundle for the service names.
-func FuzzRotate(f *testing.F) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	good, err := rotate(t0, nil, testNames, always, testPolicy())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good.data[KeyCACert], good.data[KeyCAKey], good.data[KeyTLSCert], good.data[KeyTLSKey])
-	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{}, []byte("junk"), good.data[KeyCAKey])
-	f.Add(good.data[KeyTLSCert], good.data[KeyTLSKey], good.data[KeyCACert], good.data[KeyCAKey])
-	f.Fuzz(func(t *testing.T, caCert, caKey, tlsCert, tlsKey []byte) {
-		data := map[string][]byte{KeyCACert: caCert, KeyCAKey: caKey, KeyTLSCert: tlsCert, KeyTLSKey: tlsKey}
-		r, err := rotate(t0.Add(time.Hour), data, testNames, always, testPolicy())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := readState(t0.Add(time.Hour), r.data)
-		if s.signing == nil || s.cert == nil {
-			t.Fatalf("no usable CA or serving certificate after a pass: %v", r.changes)
-		}
-		if issuerOf(s.cert, s.cas) == nil {
-			t.Fatal("the serving certificate is not signed by a CA in the bundle")
-		}
-	})
 }
 
 // BenchmarkHandle measures one admission decision (decode, schema, rules)
@@ -158,10 +129,47 @@ func BenchmarkHandle(b *testing.B) {
 	req := request(b, admissionv1.Update, valid, valid)
 	b.ReportAllocs()
 	for b.Loop() {
-		if resp := v.Handle(b.Context(), req); !resp.Allowed {
-			b.Fatal(resp.Result.Message)
-		}
+		resp := v.Handle(b.Context(), req)
+		require.True(b, resp.Allowed, "%v", resp.Result.Message)
 	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// fakeInputs answers Inputs with fixed sources.
+type fakeInputs []plan.Source
+
+func (f fakeInputs) Inputs(context.Context, string) ([]plan.Source, error) { return f, nil }
+
+const tomlPatchYAML = `apiVersion: piraeus.io/v1
+kind: LinstorSatelliteConfiguration
+metadata:
+  name: storage
+spec:
+  patches:
+    - target: {kind: ConfigMap, name: satellite-config}
+      patch: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: satellite-config}
+        data:
+          linstor_satellite.toml: "[logging]"
+`
+
+// TestHandleWarnsAboutPatches: an admitted object whose patch targets
+// nothing gets plan's warning as an admission warning, as kubectl prints it.
+func TestHandleWarnsAboutPatches(t *testing.T) {
+	nodes := fakeInputs{{Name: "cluster/Node.yaml", Data: []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n")}}
+	v := testValidator(t, nil)
+	v.inputs, v.namespace = nodes, plan.DefaultNamespace
+	resp := v.Handle(t.Context(), request(t, admissionv1.Create, "", tomlPatchYAML))
+	require.True(t, resp.Allowed, resp.Result)
+	require.Equal(t, []string{"LinstorSatelliteConfiguration/storage: spec.patches[0].target: target (kind=ConfigMap, name=satellite-config) " +
+		"matches no object in the plan, so the patch is skipped (as upstream skips it): upstream's satellite configuration file " +
+		"(linstor_satellite.toml in the ConfigMap satellite-config) does not exist here: the agent's flags replace it " +
+		"(see piraeusctl agent --help; the log level is --log-level)"}, resp.Warnings)
+
+	resp = v.Handle(t.Context(), request(t, admissionv1.Create, "", satelliteYAML+vgPool))
+	require.True(t, resp.Allowed)
+	require.Empty(t, resp.Warnings, "no patches, no warnings")
+}

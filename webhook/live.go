@@ -20,6 +20,7 @@ import (
 // the API server (no cache: an admission decision must not act on stale data).
 type ClusterLive struct {
 	client client.Reader
+	cfg    *rest.Config
 }
 
 // NewClusterLive returns a LiveSource reading through cfg.
@@ -35,7 +36,7 @@ func NewClusterLive(cfg *rest.Config) (*ClusterLive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client for update checks: %w", err)
 	}
-	return &ClusterLive{client: c}, nil
+	return &ClusterLive{client: c, cfg: cfg}, nil
 }
 
 // Live returns the topology for satellite configuration updates and a

@@ -27,6 +27,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/api/crds"
+	"github.com/piraeusctl/piraeusctl/gencert"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 )
 
@@ -64,8 +65,8 @@ func newTestEnv(t *testing.T) *testEnv {
 
 // gencertOptions are the options for this test's Secret and configuration,
 // with 127.0.0.1 in the certificate since the API server calls by URL.
-func (e *testEnv) gencertOptions() GencertOptions {
-	o := DefaultGencertOptions()
+func (e *testEnv) gencertOptions() gencert.Options {
+	o := gencert.DefaultOptions()
 	o.Namespace = e.namespace
 	o.WebhookConfigName = e.config
 	o.ExtraSANs = []string{"127.0.0.1"}
@@ -118,7 +119,7 @@ func startServer(t *testing.T, cfg *rest.Config, dir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeListener(ctx, ln, ServerOptions{CertDir: dir, CertWatchInterval: 200 * time.Millisecond, Live: live})
+		done <- ServeListener(ctx, ln, ServerOptions{CertDir: dir, CertWatchInterval: 200 * time.Millisecond, Live: live, Inputs: live})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -164,7 +165,7 @@ func (e *testEnv) createWebhookConfig(t *testing.T, base string) {
 func (e *testEnv) secretSync(t *testing.T, dir string, interval time.Duration) {
 	t.Helper()
 	sync := func(ctx context.Context) error {
-		s, err := e.client.CoreV1().Secrets(e.namespace).Get(ctx, DefaultGencertOptions().SecretName, metav1.GetOptions{})
+		s, err := e.client.CoreV1().Secrets(e.namespace).Get(ctx, gencert.DefaultOptions().SecretName, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}

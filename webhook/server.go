@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/piraeusctl/piraeusctl/internal/health"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -31,6 +32,11 @@ type ServerOptions struct {
 	HealthAddr string
 	// Live lets update checks read the cluster; nil knows nothing.
 	Live LiveSource
+	// Inputs gives the cluster's objects that warnings about patches are
+	// planned with; nil plans the object alone.
+	Inputs InputSource
+	// Namespace is the datastore's namespace (default piraeus-datastore).
+	Namespace string
 	// Schemas are the compiled CRD validators (built when nil).
 	Schemas *plan.Schemas
 	// Logger receives one line per denial.
@@ -60,7 +66,10 @@ func Handler(opts ServerOptions) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	v := &validator{schemas: opts.Schemas, live: opts.Live, log: opts.Logger}
+	if opts.Namespace == "" {
+		opts.Namespace = plan.DefaultNamespace
+	}
+	v := &validator{schemas: opts.Schemas, live: opts.Live, inputs: opts.Inputs, namespace: opts.Namespace, log: opts.Logger}
 	mux := http.NewServeMux()
 	for _, r := range Resources() {
 		mux.Handle(r.Path(), &admission.Webhook{Handler: v})
@@ -85,14 +94,11 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 	if err != nil {
 		return err
 	}
-	var ready atomic.Bool
-	if opts.HealthAddr != "" {
-		stop, err := serveHealth(ctx, opts.HealthAddr, &ready)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	probes, err := health.Serve(ctx, opts.HealthAddr)
+	if err != nil {
+		return err
 	}
+	defer probes.Stop()
 	watcher, err := watchCertificate(ctx, opts)
 	if err != nil {
 		return err
@@ -110,7 +116,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	ready.Store(true)
+	probes.Ready()
 	if err := srv.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("webhook server: %w", err)
 	}
@@ -120,7 +126,7 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) err
 // watchCertificate waits until the certificate files exist (the kubelet
 // mounts the Secret once gencert has created it), then watches them.
 func watchCertificate(ctx context.Context, opts ServerOptions) (*certwatcher.CertWatcher, error) {
-	certPath, keyPath := filepath.Join(opts.CertDir, KeyTLSCert), filepath.Join(opts.CertDir, KeyTLSKey)
+	certPath, keyPath := filepath.Join(opts.CertDir, corev1.TLSCertKey), filepath.Join(opts.CertDir, corev1.TLSPrivateKeyKey)
 	for {
 		w, err := certwatcher.New(certPath, keyPath)
 		if err == nil {

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/gencert"
 )
 
 // kubectl runs the installed kubectl against the test API server with
@@ -85,7 +87,7 @@ func (e *testEnv) dryRunCreate(t *testing.T, doc string) error {
 func TestWebhookWithKubectl(t *testing.T) {
 	e := newTestEnv(t)
 	dir := t.TempDir()
-	g, err := NewGencert(e.client, e.gencertOptions())
+	g, err := gencert.New(e.client, e.gencertOptions())
 	require.NoError(t, err)
 	_, err = g.Pass(t.Context())
 	require.NoError(t, err)
@@ -135,4 +137,14 @@ func TestWebhookWithKubectl(t *testing.T) {
 	out, err = kubectl(t, strings.Replace(topologyYAML, "port: 7000", "port: 7001", 1), "apply", "-f", "-")
 	require.Error(t, err, out)
 	require.Contains(t, out, `StorageTopology/piraeus: spec.volumes[0].port: Forbidden: the DRBD port of volume "pvc-1" cannot change from 7000 to 7001`)
+
+	// A patch copied from upstream that targets nothing here is admitted
+	// with plan's warning, planned with the cluster's nodes.
+	out, err = kubectl(t, "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-"+e.namespace+"\n", "create", "-f", "-")
+	require.NoError(t, err, out)
+	out, err = kubectl(t, strings.Replace(tomlPatchYAML, "name: storage", "name: toml", 1), "create", "-f", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "Warning: LinstorSatelliteConfiguration/toml: spec.patches[0].target: target (kind=ConfigMap, name=satellite-config) "+
+		"matches no object in the plan, so the patch is skipped (as upstream skips it): upstream's satellite configuration file")
+	require.Contains(t, out, "linstorsatelliteconfiguration.piraeus.io/toml created")
 }

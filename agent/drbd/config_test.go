@@ -1,20 +1,15 @@
 package drbd
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func threeReplicas() *ResFile {
 	return &ResFile{
@@ -82,19 +77,15 @@ func TestRenderGolden(t *testing.T) {
 	for name, f := range resCases() {
 		t.Run(name, func(t *testing.T) {
 			got, err := Render(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			file := filepath.Join("testdata", "res", name+".res")
-			golden(t, file, got)
+			require.NoError(t, err)
+			file := golden.Path("res", name+".res")
+			golden.Assert(t, file, got)
 			// drbdadm's own parser must accept it, as the local host ...
 			dump := drbdadm(t, f.Node, localAddrs(f), "-c", file, "dump", "all")
-			if !strings.Contains(dump, "resource "+f.Name) {
-				t.Errorf("drbdadm dump does not show the resource:\n%s", dump)
-			}
+			assert.Contains(t, dump, "resource "+f.Name, "drbdadm dump does not show the resource:\n%s", dump)
 			// ... and bring it up with exactly these kernel calls.
 			up := drbdadm(t, f.Node, localAddrs(f), "-c", file, "--dry-run", "up", f.Name)
-			golden(t, filepath.Join("testdata", "res", name+".up"), []byte(up))
+			golden.Assert(t, golden.Path("res", name+".up"), up)
 		})
 	}
 }
@@ -103,9 +94,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 	a, _ := Render(threeReplicas())
 	for range 20 {
 		b, _ := Render(threeReplicas())
-		if !bytes.Equal(a, b) {
-			t.Fatal("two renders of the same input differ")
-		}
+		require.Equal(t, b, a, "two renders of the same input differ")
 	}
 }
 
@@ -133,9 +122,8 @@ func TestValidateRejects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := threeReplicas()
 			mutate(f)
-			if _, err := Render(f); err == nil {
-				t.Error("want error")
-			}
+			_, err := Render(f)
+			assert.Error(t, err, "want error")
 		})
 	}
 }
@@ -153,39 +141,16 @@ func TestMetaSize(t *testing.T) {
 		{128*1024 + 1, 7, 36 + 8*7},  // just above
 	}
 	for _, tt := range tests {
-		if got := InternalMetaSizeKiB(tt.data, tt.peers); got != tt.want {
-			t.Errorf("InternalMetaSizeKiB(%d, %d) = %d, want %d", tt.data, tt.peers, got, tt.want)
-		}
+		got := InternalMetaSizeKiB(tt.data, tt.peers)
+		assert.Equal(t, tt.want, got, "InternalMetaSizeKiB(%d, %d) = %d, want %d", tt.data, tt.peers, got, tt.want)
 	}
 	net := uint64(1024 * 1024)
 	gross := GrossSizeKiB(net, 7)
-	if gross-InternalMetaSizeKiB(gross, 7) < net || gross%4 != 0 {
-		t.Errorf("GrossSizeKiB(%d) = %d leaves less than the net size", net, gross)
-	}
+	assert.False(t, gross-InternalMetaSizeKiB(gross, 7) < net || gross%4 != 0, "GrossSizeKiB(%d) = %d leaves less than the net size", net, gross)
 }
 
 // drbdadm runs the real drbdadm as node (see drbdcheck).
 func drbdadm(t *testing.T, node string, addrs []string, args ...string) string {
 	t.Helper()
 	return drbdcheck.Drbdadm(t, node, addrs, args...)
-}
-
-func golden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
 }

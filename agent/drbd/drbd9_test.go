@@ -8,7 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The *-drbd9*.txt and *-drbd9*.json files in testdata are real output of
@@ -18,9 +19,7 @@ import (
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return data
 }
 
@@ -35,9 +34,7 @@ func byName(t *testing.T, name string) map[string]Resource {
 	} else {
 		list, err = ParseEvents2(bytes.NewReader(data))
 	}
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	require.NoError(t, err, name)
 	m := map[string]Resource{}
 	for _, r := range list {
 		m[r.Name] = r
@@ -53,12 +50,8 @@ func replayFile(t *testing.T, name string, f func(ev Event, st *Events2)) *Event
 	sc := bufio.NewScanner(bytes.NewReader(readTestdata(t, name)))
 	for n := 1; sc.Scan(); n++ {
 		ev, err := ParseEvent(sc.Text())
-		if err != nil {
-			t.Fatalf("%s:%d: %v", name, n, err)
-		}
-		if err := st.Apply(ev); err != nil {
-			t.Fatalf("%s:%d: %v", name, n, err)
-		}
+		require.NoError(t, err, "%s:%d", name, n)
+		require.NoError(t, st.Apply(ev), "%s:%d", name, n)
 		f(ev, st)
 	}
 	return st
@@ -67,9 +60,7 @@ func replayFile(t *testing.T, name string, f func(ev Event, st *Events2)) *Event
 func mustResource(t *testing.T, st *Events2, name string) Resource {
 	t.Helper()
 	r, ok := st.Resource(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
+	require.True(t, ok, "no resource %s", name)
 	return r
 }
 
@@ -132,31 +123,25 @@ func TestDRBD9StatusAndEvents2Agree(t *testing.T) {
 		"events2-drbd9-now-tiebreaker.txt": "status-drbd9-tiebreaker.json",
 	} {
 		fromEvents, fromStatus := normalize(byName(t, events)), normalize(byName(t, status))
-		if d := cmp.Diff(fromStatus, fromEvents); d != "" {
-			t.Errorf("%s and %s differ (-status +events2):\n%s", status, events, d)
-		}
+		assert.Equal(t, fromStatus, fromEvents, "%s and %s differ (expected: status, actual: events2)", status, events)
 	}
 }
 
 func TestDRBD9Now(t *testing.T) {
 	onA := byName(t, "status-drbd9.json")
 	q3, tb := onA["pvc-q3"], onA["pvc-tb"]
-	if q3.NodeID != 0 || q3.Role != "Secondary" || !inSync(q3, map[string]string{"node-b": "UpToDate", "node-c": "UpToDate"}) {
-		t.Errorf("pvc-q3 on node-a: %+v; want 3 UpToDate replicas with quorum", q3)
-	}
-	if d := volume0(q3); d.Minor != 1000 || d.SizeKiB < 64<<10 {
-		t.Errorf("pvc-q3 volume 0: minor %d, %d KiB; want minor 1000, at least 64 MiB", d.Minor, d.SizeKiB)
-	}
-	if !inSync(tb, map[string]string{"node-b": "UpToDate", "node-c": "Diskless"}) {
-		t.Errorf("pvc-tb on node-a: %+v; want node-c a diskless peer", tb)
-	}
-	if _, pd := peerDevice0(tb, "node-c"); !pd.PeerClient {
-		t.Errorf("pvc-tb: node-c is not marked as an intentionally diskless client: %+v", pd)
-	}
+	assert.Equal(t, 0, q3.NodeID, "pvc-q3 node-id")
+	assert.Equal(t, "Secondary", q3.Role, "pvc-q3 role")
+	assert.True(t, inSync(q3, map[string]string{"node-b": "UpToDate", "node-c": "UpToDate"}), "pvc-q3 on node-a: %+v; want 3 UpToDate replicas with quorum", q3)
+	d := volume0(q3)
+	assert.EqualValues(t, 1000, d.Minor, "pvc-q3 volume 0 minor")
+	assert.GreaterOrEqual(t, d.SizeKiB, uint64(64<<10), "pvc-q3 volume 0: at least 64 MiB")
+	assert.True(t, inSync(tb, map[string]string{"node-b": "UpToDate", "node-c": "Diskless"}), "pvc-tb on node-a: %+v; want node-c a diskless peer", tb)
+	_, pd := peerDevice0(tb, "node-c")
+	assert.True(t, pd.PeerClient, "pvc-tb: node-c is not marked as an intentionally diskless client: %+v", pd)
 	onC := byName(t, "status-drbd9-tiebreaker.json")
-	if d := volume0(onC["pvc-tb"]); !d.Client || d.DiskState != "Diskless" || !d.Quorum || d.SizeKiB == 0 {
-		t.Errorf("pvc-tb on the tie-breaker: %+v; want a diskless client with quorum and a size", d)
-	}
+	d = volume0(onC["pvc-tb"])
+	assert.False(t, !d.Client || d.DiskState != "Diskless" || !d.Quorum || d.SizeKiB == 0, "pvc-tb on the tie-breaker: %+v; want a diskless client with quorum and a size", d)
 }
 
 // TestDRBD9PowerCut: the survivor node-b sees Primary node-a vanish, keeps
@@ -170,25 +155,20 @@ func TestDRBD9PowerCut(t *testing.T) {
 		if !ok {
 			return
 		}
-		if quorumLost(r) {
-			t.Errorf("%s: node-b lost quorum of pvc-q3", ev.Time)
-		}
+		assert.False(t, quorumLost(r), "%s: node-b lost quorum of pvc-q3", ev.Time)
 		c, pd := peerDevice0(r, "node-a")
 		lost = lost || (c.State != "" && c.State != "Connected")
 		primary = primary || r.Role == "Primary"
 		source = source || pd.ReplicationState == "SyncSource"
 	})
-	if !lost || !primary || !source {
-		t.Errorf("survivor: node-a lost %t, node-b Primary %t, resync to node-a %t; want all", lost, primary, source)
-	}
+	assert.True(t, lost && primary && source, "survivor: node-a lost %t, node-b Primary %t, resync to node-a %t; want all", lost, primary, source)
 	for _, name := range []string{"pvc-q3", "pvc-tb"} {
 		want := map[string]string{"node-a": "UpToDate", "node-c": "UpToDate"}
 		if name == "pvc-tb" {
 			want["node-c"] = "Diskless"
 		}
-		if r := mustResource(t, st, name); !inSync(r, want) {
-			t.Errorf("survivor: %s at the end: %+v", name, r)
-		}
+		r := mustResource(t, st, name)
+		assert.True(t, inSync(r, want), "survivor: %s at the end: %+v", name, r)
 	}
 
 	var target bool
@@ -199,12 +179,9 @@ func TestDRBD9PowerCut(t *testing.T) {
 			target = target || pb.ReplicationState == "SyncTarget" || pc.ReplicationState == "SyncTarget"
 		}
 	})
-	if !target {
-		t.Error("returning: node-a never was SyncTarget of pvc-q3")
-	}
-	if r := mustResource(t, st, "pvc-q3"); !inSync(r, map[string]string{"node-b": "UpToDate", "node-c": "UpToDate"}) {
-		t.Errorf("returning: pvc-q3 at the end: %+v", r)
-	}
+	assert.True(t, target, "returning: node-a never was SyncTarget of pvc-q3")
+	r := mustResource(t, st, "pvc-q3")
+	assert.True(t, inSync(r, map[string]string{"node-b": "UpToDate", "node-c": "UpToDate"}), "returning: pvc-q3 at the end: %+v", r)
 }
 
 // TestDRBD9Partition: node-b, cut off while Primary, loses quorum of both
@@ -220,45 +197,33 @@ func TestDRBD9Partition(t *testing.T) {
 			suspended[name] = suspended[name] || r.Suspended
 		}
 	})
-	if want := map[string]bool{"pvc-q3": true, "pvc-tb": true}; !cmp.Equal(lost, want) {
-		t.Errorf("isolated: quorum lost %v, want %v", lost, want)
-	}
-	if want := map[string]bool{"pvc-q3": false, "pvc-tb": true}; !cmp.Equal(suspended, want) {
-		t.Errorf("isolated: suspended %v, want %v", suspended, want)
-	}
-	if st.Gaps() == 0 {
-		t.Error("isolated: no gap markers counted")
-	}
+	assert.Equal(t, map[string]bool{"pvc-q3": true, "pvc-tb": true}, lost, "isolated: quorum lost")
+	assert.Equal(t, map[string]bool{"pvc-q3": false, "pvc-tb": true}, suspended, "isolated: suspended")
+	assert.NotZero(t, st.Gaps(), "isolated: no gap markers counted")
 	for name, want := range map[string]map[string]string{
 		"pvc-q3": {"node-a": "UpToDate", "node-c": "UpToDate"},
 		"pvc-tb": {"node-a": "UpToDate", "node-c": "Diskless"},
 	} {
-		if r := mustResource(t, st, name); !inSync(r, want) || r.Suspended || r.Role != "Secondary" {
-			t.Errorf("isolated: %s after the heal: %+v", name, r)
-		}
+		r := mustResource(t, st, name)
+		assert.False(t, !inSync(r, want) || r.Suspended || r.Role != "Secondary", "isolated: %s after the heal: %+v", name, r)
 	}
 
 	var primary bool
 	replayFile(t, "events2-drbd9-partition-majority.txt", func(ev Event, st *Events2) {
 		for _, name := range st.Names() {
 			r := mustResource(t, st, name)
-			if quorumLost(r) {
-				t.Errorf("%s: the majority lost quorum of %s", ev.Time, name)
-			}
+			assert.False(t, quorumLost(r), "%s: the majority lost quorum of %s", ev.Time, name)
 			primary = primary || r.Role == "Primary"
 		}
 	})
-	if !primary {
-		t.Error("majority: node-a never became Primary")
-	}
+	assert.True(t, primary, "majority: node-a never became Primary")
 
 	onB := byName(t, "status-drbd9-partitioned.json")
 	for name, suspend := range map[string]bool{"pvc-q3": false, "pvc-tb": true} {
 		r := onB[name]
-		if r.Role != "Primary" || volume0(r).Quorum || r.Suspended != suspend {
-			t.Errorf("status on the cut-off node: %s role %s, quorum %t, suspended %t; want Primary, no quorum, suspended %t",
-				name, r.Role, volume0(r).Quorum, r.Suspended, suspend)
-		}
+		assert.False(t, r.Role != "Primary" || volume0(r).Quorum || r.Suspended != suspend,
+			"status on the cut-off node: %s role %s, quorum %t, suspended %t; want Primary, no quorum, suspended %t",
+			name, r.Role, volume0(r).Quorum, r.Suspended, suspend)
 	}
 }
 
@@ -266,11 +231,7 @@ func TestDRBD9Partition(t *testing.T) {
 // on-no-quorum suspend-io reads empty.
 func TestDRBD9Show(t *testing.T) {
 	got, err := ParseShowJSON(readTestdata(t, "show-drbd9.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]Options{"pvc-q3": {Quorum: "majority", OnNoQuorum: "io-error"}, "pvc-tb": {Quorum: "majority"}}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("(-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, got)
 }

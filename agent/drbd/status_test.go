@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // wantPvc1 is testdata's pvc-1 as both parsers must see it.
@@ -27,74 +28,48 @@ func wantPvc1(sizeKiB uint64, nodeID int) Resource {
 
 func TestParseStatusJSON(t *testing.T) {
 	out, err := os.ReadFile("testdata/status-3node.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := ParseStatusJSON(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Fatalf("got %d resources, want 2", len(got))
-	}
-	if d := cmp.Diff(wantPvc1(1048576, 0), got[0]); d != "" {
-		t.Errorf("pvc-1 (-want +got):\n%s", d)
-	}
-	if got[1].Devices[0].SizeKiB != 0 || got[1].Devices[0].Quorum || got[1].Connections[0].State != "Connecting" {
-		t.Errorf("pvc-2 = %+v", got[1])
-	}
+	require.NoError(t, err)
+	require.Len(t, got, 2, "got %d resources, want 2", len(got))
+	assert.Equal(t, wantPvc1(1048576, 0), got[0], "pvc-1")
+	assert.False(t, got[1].Devices[0].SizeKiB != 0 || got[1].Devices[0].Quorum || got[1].Connections[0].State != "Connecting", "pvc-2 = %+v", got[1])
 }
 
 func TestParseStatusJSONEdges(t *testing.T) {
 	for _, in := range []string{"", "  \n", "[]"} {
-		if r, err := ParseStatusJSON([]byte(in)); err != nil || len(r) != 0 {
-			t.Errorf("%q: %v, %v", in, r, err)
-		}
+		r, err := ParseStatusJSON([]byte(in))
+		assert.False(t, err != nil || len(r) != 0, "%q: %v, %v", in, r, err)
 	}
 	for _, in := range []string{"{", `[{"name":""}]`, `[{"name":"a","devices":[{"volume":"x"}]}]`, "No currently configured DRBD found."} {
-		if _, err := ParseStatusJSON([]byte(in)); err == nil {
-			t.Errorf("%q: want error", in)
-		}
+		_, err := ParseStatusJSON([]byte(in))
+		assert.Error(t, err, "%q: want error", in)
 	}
 }
 
 func TestParseEvents2Now(t *testing.T) {
 	f, err := os.Open("testdata/events2-now.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	got, err := ParseEvents2(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Fatalf("got %d resources, want 2", len(got))
-	}
-	if d := cmp.Diff(wantPvc1(0, -1), got[0]); d != "" {
-		t.Errorf("pvc-1 (-want +got):\n%s", d)
-	}
+	require.NoError(t, err)
+	require.Len(t, got, 2, "got %d resources, want 2", len(got))
+	assert.Equal(t, wantPvc1(0, -1), got[0], "pvc-1")
 }
 
 func TestParseEvents2Follow(t *testing.T) {
 	f, err := os.Open("testdata/events2-follow.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	got, err := ParseEvents2(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []Resource{{
 		Name: "pvc-3", NodeID: -1, Role: "Primary",
 		Devices: []Device{{Volume: 0, Minor: 1002, DiskState: "UpToDate", Quorum: true}},
 		Connections: []Connection{{PeerNodeID: 1, Name: "node-b", State: "Connected", PeerRole: "Secondary",
 			PeerDevices: []PeerDevice{{Volume: 0, ReplicationState: "Established", PeerDiskState: "UpToDate", PercentInSync: 100}}}},
 	}}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("state (-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, got, "state")
 }
 
 func TestParseEventErrors(t *testing.T) {
@@ -108,9 +83,7 @@ func TestParseEventErrors(t *testing.T) {
 		"2026-13-99T00:00:00Z exists -",
 	} {
 		_, err := ParseEvents2(strings.NewReader(line))
-		if err == nil {
-			t.Errorf("%q: want error", line)
-		}
+		assert.Error(t, err, "%q: want error", line)
 	}
 }
 
@@ -126,9 +99,7 @@ func FuzzParseStatusJSON(f *testing.F) {
 		res, err := ParseStatusJSON(in)
 		if err == nil {
 			for _, r := range res {
-				if r.Name == "" {
-					t.Fatal("resource without name accepted")
-				}
+				require.NotEqual(t, "", r.Name, "resource without name accepted")
 			}
 		}
 	})
@@ -146,9 +117,7 @@ func FuzzParseEvents2(f *testing.F) {
 		res, err := ParseEvents2(strings.NewReader(in))
 		if err == nil {
 			for _, r := range res {
-				if r.Name == "" {
-					t.Fatal("resource without name accepted")
-				}
+				require.NotEqual(t, "", r.Name, "resource without name accepted")
 			}
 		}
 	})
@@ -164,9 +133,7 @@ func FuzzParseShowJSON(f *testing.F) {
 			return
 		}
 		for name := range opts {
-			if name == "" {
-				t.Fatal("resource without name accepted")
-			}
+			require.NotEqual(t, "", name, "resource without name accepted")
 		}
 	})
 }
@@ -174,22 +141,15 @@ func FuzzParseShowJSON(f *testing.F) {
 func TestParseShowJSON(t *testing.T) {
 	got, err := ParseShowJSON([]byte(`[{"resource": "a", "options": {"quorum": "majority", "on-no-quorum": "suspend-io"}},
 		{"resource": "b", "options": {"quorum": 2}}, {"resource": "c", "options": {}}, {"resource": "d", "options": {"quorum": "off"}}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]Options{"a": {Quorum: "majority", OnNoQuorum: "suspend-io"}, "b": {Quorum: "2"}, "c": {}, "d": {Quorum: "off"}}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("(-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, got, "(-want +got):")
 	for name, policy := range map[string]bool{"a": true, "b": true, "c": false, "d": false} {
-		if got[name].HasQuorumPolicy() != policy {
-			t.Errorf("%s: HasQuorumPolicy = %t", name, !policy)
-		}
+		assert.Equal(t, policy, got[name].HasQuorumPolicy(), "%s: HasQuorumPolicy = %t", name, !policy)
 	}
 	for _, bad := range []string{`{`, `[{"options": {}}]`, `[{"resource": "x", "options": {"quorum": true}}]`} {
-		if _, err := ParseShowJSON([]byte(bad)); err == nil {
-			t.Errorf("%s: want error", bad)
-		}
+		_, err := ParseShowJSON([]byte(bad))
+		assert.Error(t, err, "%s: want error", bad)
 	}
 }
 
@@ -206,22 +166,15 @@ func TestParseEvents2Gaps(t *testing.T) {
 		"change resource name:r role:Primary",
 	} {
 		ev, err := ParseEvent(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Apply(ev); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, st.Apply(ev))
 	}
-	if st.Gaps() != 3 {
-		t.Errorf("Gaps() = %d, want 3", st.Gaps())
-	}
-	if r, _ := st.Resource("r"); r.Role != "Primary" || len(st.Names()) != 1 {
-		t.Errorf("state %+v, names %v", r, st.Names())
-	}
+	assert.Equal(t, 3, st.Gaps())
+	r, _ := st.Resource("r")
+	assert.Equal(t, "Primary", r.Role, "state %+v", r)
+	assert.Equal(t, []string{"r"}, st.Names())
 	for _, bad := range []string{"- skipped", "- skipped x", "- skipped 0", "- skipped 1 2"} {
-		if _, err := ParseEvent(bad); err == nil {
-			t.Errorf("%q: want error", bad)
-		}
+		_, err := ParseEvent(bad)
+		assert.Error(t, err, "%q: want error", bad)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 var kernel84 = Version{8, 4, 11}
@@ -43,21 +46,17 @@ func TestRender84Golden(t *testing.T) {
 	for name, f := range res84Cases() {
 		t.Run(name, func(t *testing.T) {
 			got, err := Render84(f, kernel84)
-			if err != nil {
-				t.Fatal(err)
-			}
-			file := filepath.Join("testdata", "res84", name+".res")
-			golden(t, file, got)
+			require.NoError(t, err)
+			file := golden.Path("res84", name+".res")
+			golden.Assert(t, file, got)
 			addrs := []string{f.DRBD.Address}
 			if p := f.DRBD.Peers[0].Paths; len(p) == 1 {
 				addrs = []string{p[0].LocalAddress}
 			}
 			dump := drbdcheck.Drbdadm84(t, f.Node, addrs, "-c", file, "dump", "all")
-			if !strings.Contains(dump, "resource "+f.Name) {
-				t.Errorf("drbdadm-84 dump does not show the resource:\n%s", dump)
-			}
+			assert.Contains(t, dump, "resource "+f.Name, "drbdadm-84 dump does not show the resource:\n%s", dump)
 			up := drbdcheck.Drbdadm84(t, f.Node, addrs, "-c", file, "--dry-run", "up", f.Name)
-			golden(t, filepath.Join("testdata", "res84", name+".up"), []byte(up))
+			golden.Assert(t, golden.Path("res84", name+".up"), up)
 		})
 	}
 }
@@ -89,41 +88,31 @@ func TestRender84RefusesDRBD9Features(t *testing.T) {
 			tt.mutate(f)
 			_, err := Render84(f, kernel84)
 			var ue *UnsupportedError
-			if !errors.As(err, &ue) {
-				t.Fatalf("want *UnsupportedError, got %v", err)
-			}
-			if msg := err.Error(); !strings.Contains(msg, "DRBD is 8.4.11") || !strings.Contains(msg, tt.feature) {
-				t.Errorf("error %q should name DRBD 8.4.11 and %q", msg, tt.feature)
-			}
+			require.True(t, errors.As(err, &ue), "want *UnsupportedError, got %v", err)
+			msg := err.Error()
+			assert.False(t, !strings.Contains(msg, "DRBD is 8.4.11") || !strings.Contains(msg, tt.feature), "error %q should name DRBD 8.4.11 and %q", msg, tt.feature)
 		})
 	}
-	if _, err := Render84(&ResFile{Name: "x y"}, kernel84); err == nil {
-		t.Error("Render84 must validate its input like Render")
-	}
+	_, err := Render84(&ResFile{Name: "x y"}, kernel84)
+	assert.Error(t, err, "Render84 must validate its input like Render")
 }
 
 func TestPeerNames84AndName84(t *testing.T) {
 	data, err := Render84(twoReplicas(), kernel84)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := PeerNames84(data, "node-a"); len(got) != 1 || got[0] != "node-b" {
-		t.Fatalf("PeerNames84 = %v, want [node-b]", got)
-	}
+	require.NoError(t, err)
+	got := PeerNames84(data, "node-a")
+	require.False(t, len(got) != 1 || got[0] != "node-b", "PeerNames84 = %v, want [node-b]", got)
 	r := Resource{Name: "pvc-84", Devices: []Device{{Volume: 0}}, Connections: []Connection{{Name: Peer84Name, State: "Connected"}}}
 	Name84(&r, "node-b")
-	if _, ok := r.Connection("node-b"); !ok || !r.Devices[0].Quorum {
-		t.Errorf("after Name84: %+v", r)
-	}
+	_, ok := r.Connection("node-b")
+	assert.False(t, !ok || !r.Devices[0].Quorum, "after Name84: %+v", r)
 }
 
 func TestParseSectors(t *testing.T) {
-	if kib, err := ParseSectors([]byte("131072\n")); err != nil || kib != 65536 {
-		t.Errorf("ParseSectors = %d, %v; want 65536", kib, err)
-	}
-	if _, err := ParseSectors([]byte("x")); err == nil {
-		t.Error("want error for x")
-	}
+	kib, err := ParseSectors([]byte("131072\n"))
+	assert.False(t, err != nil || kib != 65536, "ParseSectors = %d, %v; want 65536", kib, err)
+	_, err = ParseSectors([]byte("x"))
+	assert.Error(t, err, "want error for x")
 }
 
 func FuzzPeerNames84(f *testing.F) {
@@ -132,9 +121,7 @@ func FuzzPeerNames84(f *testing.F) {
 	f.Add([]byte(`on "a\"b" {`), "x")
 	f.Fuzz(func(t *testing.T, data []byte, self string) {
 		for _, n := range PeerNames84(data, self) {
-			if n == self {
-				t.Fatalf("PeerNames84 returned self %q", self)
-			}
+			require.NotEqual(t, self, n, "PeerNames84 returned self %q", self)
 		}
 	})
 }
@@ -144,23 +131,15 @@ func FuzzPeerNames84(f *testing.F) {
 // neither quorum nor size; Name84 makes it look like DRBD 9's view.
 func TestEvents2From84(t *testing.T) {
 	data, err := os.ReadFile("testdata/events2-84.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	list, err := ParseEvents2(bytes.NewReader(data))
-	if err != nil || len(list) != 1 {
-		t.Fatalf("ParseEvents2: %v, %d resources", err, len(list))
-	}
+	require.False(t, err != nil || len(list) != 1, "ParseEvents2: %v, %d resources", err, len(list))
 	r := list[0]
 	Name84(&r, "node-b")
 	conn, ok := r.Connection("node-b")
-	if !ok || conn.State != "Connected" || len(conn.PeerDevices) != 1 || conn.PeerDevices[0].PeerDiskState != "Inconsistent" {
-		t.Fatalf("connection to node-b: %+v, %v", conn, ok)
-	}
+	require.False(t, !ok || conn.State != "Connected" || len(conn.PeerDevices) != 1 || conn.PeerDevices[0].PeerDiskState != "Inconsistent", "connection to node-b: %+v, %v", conn, ok)
 	dev, ok := r.Device(0)
-	if !ok || dev.Minor != 1000 || dev.DiskState != "Inconsistent" || !dev.Quorum {
-		t.Fatalf("device 0: %+v", dev)
-	}
+	require.False(t, !ok || dev.Minor != 1000 || dev.DiskState != "Inconsistent" || !dev.Quorum, "device 0: %+v", dev)
 }
 
 func FuzzParseSectors(f *testing.F) {
@@ -168,17 +147,14 @@ func FuzzParseSectors(f *testing.F) {
 	f.Add([]byte("0"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kib, err := ParseSectors(data)
-		if err == nil && kib > 1<<63 {
-			t.Fatalf("%d KiB from %q", kib, data)
-		}
+		require.False(t, err == nil && kib > 1<<63, "%d KiB from %q", kib, data)
 	})
 }
 
 func BenchmarkRender84(b *testing.B) {
 	f := twoReplicas()
 	for b.Loop() {
-		if _, err := Render84(f, kernel84); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Render84(f, kernel84)
+		require.NoError(b, err)
 	}
 }

@@ -3,6 +3,9 @@ package drbd
 import (
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseProcDRBD(t *testing.T) {
@@ -23,9 +26,7 @@ func TestParseProcDRBD(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseProcDRBD([]byte(tt.in))
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseProcDRBD(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
+		assert.False(t, (err == nil) != tt.ok || got != tt.want, "ParseProcDRBD(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
 	}
 }
 
@@ -33,21 +34,15 @@ func TestParseProcDRBD(t *testing.T) {
 // in a lab VM (Debian 6.1 kernel, in-tree DRBD 8.4.11, drbd-utils 9.22).
 func TestParseKernelVersionCode(t *testing.T) {
 	out, err := os.ReadFile("testdata/drbdadm-version-84.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v, err := ParseKernelVersionCode(out)
-	if err != nil || v != (Version{8, 4, 11}) || !v.Is84() {
-		t.Fatalf("ParseKernelVersionCode = %v, %v; want 8.4.11", v, err)
-	}
+	require.False(t, err != nil || v != (Version{8, 4, 11}) || !v.Is84(), "ParseKernelVersionCode = %v, %v; want 8.4.11", v, err)
 	for _, bad := range []string{"", "DRBD_KERNEL_VERSION_CODE=0x0\n", "DRBD_KERNEL_VERSION_CODE=zz\n", "DRBD_KERNEL_VERSION_CODE=0x1000000\n"} {
-		if _, err := ParseKernelVersionCode([]byte(bad)); err == nil {
-			t.Errorf("ParseKernelVersionCode(%q): want error", bad)
-		}
+		_, err := ParseKernelVersionCode([]byte(bad))
+		assert.Error(t, err, "ParseKernelVersionCode(%q): want error", bad)
 	}
-	if v, _ := ParseKernelVersionCode([]byte("DRBD_KERNEL_VERSION_CODE=0x09020c\n")); v != (Version{9, 2, 12}) || v.Is84() {
-		t.Errorf("9.2.12 parsed as %v", v)
-	}
+	v, _ = ParseKernelVersionCode([]byte("DRBD_KERNEL_VERSION_CODE=0x09020c\n"))
+	assert.False(t, v != (Version{9, 2, 12}) || v.Is84(), "9.2.12 parsed as %v", v)
 }
 
 func FuzzParseProcDRBD(f *testing.F) {
@@ -56,9 +51,7 @@ func FuzzParseProcDRBD(f *testing.F) {
 	f.Add([]byte("version: 9.3.0-rc.1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := ParseProcDRBD(data)
-		if err == nil && (v.Major < 0 || v.Major > 255 || v.Minor > 255 || v.Patch > 255) {
-			t.Fatalf("out of range version %v from %q", v, data)
-		}
+		require.False(t, err == nil && (v.Major < 0 || v.Major > 255 || v.Minor > 255 || v.Patch > 255), "out of range version %v from %q", v, data)
 	})
 }
 
@@ -67,8 +60,6 @@ func FuzzParseKernelVersionCode(f *testing.F) {
 	f.Add([]byte("DRBD_KERNEL_VERSION_CODE=0x09020c\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := ParseKernelVersionCode(data)
-		if err == nil && v == (Version{}) {
-			t.Fatalf("zero version without error from %q", data)
-		}
+		require.False(t, err == nil && v == (Version{}), "zero version without error from %q", data)
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 )
 
@@ -35,27 +37,18 @@ func BenchmarkStatus100Resources(b *testing.B) {
 			nodes[name] = n
 		}
 		unlock, err := st.lock(res)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := st.save(res, nodes, map[string][]byte{}); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		require.NoError(b, st.save(res, nodes, map[string][]byte{}))
 		unlock()
 	}
 	host := &fakeHost{size: map[string]uint64{}}
 	s, err := New(Config{Dir: dir, Node: "node-a", Next: host, Drbdadm: host, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for b.Loop() {
 		res, err := s.Run(b.Context(), drbd.StatusJSON())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if list, err := drbd.ParseStatusJSON(res.Stdout); err != nil || len(list) != 100 || list[99].Connections[1].State != "Connected" {
-			b.Fatalf("%v %d", err, len(list))
-		}
+		require.NoError(b, err)
+		list, err := drbd.ParseStatusJSON(res.Stdout)
+		require.False(b, err != nil || len(list) != 100 || list[99].Connections[1].State != "Connected", "%v %d", err, len(list))
 	}
 }
 
@@ -74,8 +67,7 @@ func BenchmarkThreeReplicaBringUp(b *testing.B) {
 			l.up(n, res, true)
 		}
 		l.run("node-a", l.admin("node-a", res).ClearBitmapNewUUID(0))
-		if d := l.status("node-c")[res].Devices[0]; d.DiskState != "UpToDate" {
-			b.Fatalf("%s on node-c: %+v", res, d)
-		}
+		d := l.status("node-c")[res].Devices[0]
+		require.Equal(b, "UpToDate", d.DiskState, "%s on node-c: %+v", res, d)
 	}
 }

@@ -2,7 +2,6 @@ package drbdsim
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,15 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/internal/drbdcheck"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // fakeHost answers the simulated kernel's device size reads for devices
 // that exist only in the test (sizes in bytes); a missing device fails as
@@ -87,9 +84,7 @@ func newLab(t testing.TB, resync time.Duration, names ...string) *lab {
 	for _, n := range names {
 		s, err := New(Config{Dir: l.dir, Node: n, Next: l.host, Drbdadm: &hostexec.Local{Logger: slog.New(slog.DiscardHandler)},
 			ResyncTime: resync, Now: l.clock.Now, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		l.nodes[n] = s
 	}
 	return l
@@ -122,15 +117,9 @@ func (l *lab) resource(name string, minor uint32, sizeBytes uint64, quorum bool,
 			l.host.setSize(vol.Disk, sizeBytes)
 		}
 		data, err := drbd.Render(&drbd.ResFile{Node: m.node, UID: "uid-" + name, Name: name, DRBD: d, Volumes: []drbd.Volume{vol}})
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(l.confs, m.node), 0o755); err != nil {
-			l.t.Fatal(err)
-		}
-		if err := os.WriteFile(l.conf(m.node, name), data, 0o644); err != nil {
-			l.t.Fatal(err)
-		}
+		require.NoError(l.t, err)
+		require.NoError(l.t, os.MkdirAll(filepath.Join(l.confs, m.node), 0o755))
+		require.NoError(l.t, os.WriteFile(l.conf(m.node, name), data, 0o644))
 	}
 }
 
@@ -148,9 +137,7 @@ func (l *lab) admin(node, res string) drbd.Admin {
 func (l *lab) run(node string, cmd hostexec.Cmd) string {
 	l.t.Helper()
 	res, err := l.nodes[node].Run(l.t.Context(), cmd)
-	if err != nil {
-		l.t.Fatalf("%s: %s: %v", node, cmd, err)
-	}
+	require.NoError(l.t, err, "%s: %s", node, cmd)
 	return string(res.Stdout)
 }
 
@@ -159,9 +146,7 @@ func (l *lab) fail(node string, cmd hostexec.Cmd) (int, string) {
 	l.t.Helper()
 	res, err := l.nodes[node].Run(l.t.Context(), cmd)
 	code, ok := hostexec.ExitCode(err)
-	if !ok {
-		l.t.Fatalf("%s: %s: want an exit error, got %v", node, cmd, err)
-	}
+	require.True(l.t, ok, "%s: %s: want an exit error, got %v", node, cmd, err)
 	return code, string(res.Stderr)
 }
 
@@ -180,9 +165,7 @@ func (l *lab) status(node string) map[string]drbd.Resource {
 	l.t.Helper()
 	out := l.run(node, drbd.StatusJSON())
 	list, err := drbd.ParseStatusJSON([]byte(out))
-	if err != nil {
-		l.t.Fatalf("%s: %v\n%s", node, err, out)
-	}
+	require.NoError(l.t, err, "%s: %v\n%s", node, err, out)
 	m := map[string]drbd.Resource{}
 	for _, r := range list {
 		m[r.Name] = r
@@ -213,25 +196,4 @@ func (l *lab) summary(node string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
 }

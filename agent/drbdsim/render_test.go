@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 // syncingCluster is the shape of the real captures in agent/drbd/testdata:
@@ -37,30 +39,23 @@ var (
 // order, same line layout.
 func TestStatusJSONLayoutIsDrbdsetups(t *testing.T) {
 	capture, err := os.ReadFile("../drbd/testdata/status-3node.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The capture's first resource is the syncing pvc-1.
 	want, _, _ := bytes.Cut(capture, []byte("\n},\n{\n"))
 	l := syncingCluster(t)
 	got := l.run("node-a", drbd.StatusJSON())
 	got = strings.TrimSuffix(strings.TrimPrefix(got, "[\n"), "\n}\n]\n")
 	norm := func(s string) string { return jsonValue.ReplaceAllString(s, "${1}V") }
-	if d := cmp.Diff(norm(string(want)), norm("[\n"+got)); d != "" {
-		t.Errorf("layout differs from the real capture (-capture +simulator):\n%s", d)
-	}
-	if _, err := drbd.ParseStatusJSON([]byte(l.run("node-b", drbd.StatusJSON()))); err != nil {
-		t.Error(err)
-	}
+	assert.Equal(t, norm(string(want)), norm("[\n"+got), "layout differs from the real capture (-capture +simulator):")
+	_, err = drbd.ParseStatusJSON([]byte(l.run("node-b", drbd.StatusJSON())))
+	assert.NoError(t, err)
 }
 
 // TestEvents2LayoutIsDrbdsetups: the same for `drbdsetup events2 --now`,
 // and both outputs give the agent the same state.
 func TestEvents2LayoutIsDrbdsetups(t *testing.T) {
 	capture, err := os.ReadFile("../drbd/testdata/events2-now.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var want []string
 	for _, line := range strings.Split(string(capture), "\n") {
 		if strings.Contains(line, "name:pvc-1 ") {
@@ -75,20 +70,12 @@ func TestEvents2LayoutIsDrbdsetups(t *testing.T) {
 			got = append(got, events2Item.ReplaceAllString(line, "${1}:V"))
 		}
 	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("events2 layout differs from the real capture (-capture +simulator):\n%s", d)
-	}
-	if !strings.HasSuffix(out, "exists -\n") {
-		t.Errorf("events2 --now must end with \"exists -\":\n%s", out)
-	}
+	assert.Equal(t, want, got, "events2 layout differs from the real capture (-capture +simulator):")
+	assert.True(t, strings.HasSuffix(out, "exists -\n"), "events2 --now must end with \"exists -\":\n%s", out)
 	fromEvents, err := drbd.ParseEvents2(strings.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fromJSON, err := drbd.ParseStatusJSON([]byte(l.run("node-a", drbd.StatusJSON())))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := range fromJSON { // events2 carries no sizes and no node-id
 		fromJSON[i].NodeID = fromEvents[i].NodeID
 		for j := range fromJSON[i].Devices {
@@ -100,9 +87,7 @@ func TestEvents2LayoutIsDrbdsetups(t *testing.T) {
 			}
 		}
 	}
-	if d := cmp.Diff(fromJSON, fromEvents); d != "" {
-		t.Errorf("status --json and events2 --now disagree (-json +events2):\n%s", d)
-	}
+	assert.Equal(t, fromJSON, fromEvents, "status --json and events2 --now disagree (-json +events2):")
 }
 
 // TestTranscriptGolden: node-a's DRBD commands of a 3-replica bring-up,
@@ -121,7 +106,7 @@ func TestTranscriptGolden(t *testing.T) {
 	l.run("node-a", adm.Down())
 	l.run("node-a", adm.WipeMD(0))
 	got := strings.ReplaceAll(FormatTranscript(l.nodes["node-a"].Transcript()), l.confs, "/etc/drbd.d")
-	golden(t, "three-replicas.transcript", got)
+	golden.Assert(t, golden.Path("three-replicas.txt"), got)
 }
 
 // TestProcDRBDSaysDRBD9: the agent's version detection reads the
@@ -129,17 +114,11 @@ func TestTranscriptGolden(t *testing.T) {
 func TestProcDRBDSaysDRBD9(t *testing.T) {
 	l := newLab(t, 0, "node-a")
 	data, err := os.ReadFile(l.nodes["node-a"].ProcDRBD())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v, err := drbd.ParseProcDRBD(data)
-	if err != nil || v != (drbd.Version{Major: 9, Minor: 2, Patch: 18}) || v.Is84() {
-		t.Errorf("version %v, %v", v, err)
-	}
+	assert.False(t, err != nil || v != (drbd.Version{Major: 9, Minor: 2, Patch: 18}) || v.Is84(), "version %v, %v", v, err)
 	out := l.run("node-a", hostexec.Read("drbdadm", "--version"))
-	if !strings.Contains(out, "DRBD_KERNEL_VERSION=9.2.18") {
-		t.Errorf("drbdadm --version through the simulator:\n%s", out)
-	}
+	assert.Contains(t, out, "DRBD_KERNEL_VERSION=9.2.18", "drbdadm --version through the simulator:\n%s", out)
 }
 
 // TestStatusJSONLayoutIsRealDRBD9 compares the simulator's steady-state
@@ -148,19 +127,13 @@ func TestProcDRBDSaysDRBD9(t *testing.T) {
 // a diskless tie-breaker on node-c, in sync), values aside.
 func TestStatusJSONLayoutIsRealDRBD9(t *testing.T) {
 	capture, err := os.ReadFile("../drbd/testdata/status-drbd9.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, want, ok := bytes.Cut(capture, []byte("\n,\n{\n"))
-	if !ok {
-		t.Fatal("status-drbd9.json: no second resource")
-	}
+	require.True(t, ok, "status-drbd9.json: no second resource")
 	l := newLab(t, 0, "node-a", "node-b", "node-c")
 	inSyncWithTieBreaker(l)
 	got := strings.TrimPrefix(l.run("node-a", drbd.StatusJSON()), "[\n{\n")
 	// Real drbdsetup ends with one more empty line; nothing reads it.
 	norm := func(s string) string { return jsonValue.ReplaceAllString(strings.TrimRight(s, "\n"), "${1}V") }
-	if d := cmp.Diff(norm(string(want)), norm(got)); d != "" {
-		t.Errorf("layout differs from real DRBD 9 (-real +simulator):\n%s", d)
-	}
+	assert.Equal(t, norm(string(want)), norm(got), "layout differs from real DRBD 9 (expected: real, actual: simulator)")
 }

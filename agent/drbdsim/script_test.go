@@ -4,6 +4,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/hostexec"
 )
 
@@ -12,21 +15,16 @@ func TestParseScript(t *testing.T) {
 		"drbdsetup new-peer r 1 --_name=node-b --shared-secret='a b'\n" +
 		"/usr/sbin/drbdmeta 1000 v09 /dev/loop3 internal apply-al\n"
 	got, err := ParseScript([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []hostexec.Cmd{
 		{Name: "drbdsetup", Args: []string{"new-resource", "r", "0", "--quorum=majority"}, Mutating: true},
 		{Name: "drbdsetup", Args: []string{"new-peer", "r", "1", "--_name=node-b", "--shared-secret=a b"}, Mutating: true},
 		{Name: "drbdmeta", Args: []string{"1000", "v09", "/dev/loop3", "internal", "apply-al"}, Mutating: true},
 	}
-	if !slices.EqualFunc(got, want, func(a, b hostexec.Cmd) bool { return a.String() == b.String() }) {
-		t.Errorf("got %v, want %v", got, want)
-	}
+	assert.True(t, slices.EqualFunc(got, want, func(a, b hostexec.Cmd) bool { return a.String() == b.String() }), "got %v, want %v", got, want)
 	for _, bad := range []string{"rm -rf /\n", "drbdsetup 'open\n", "drbdsetup\n"} {
-		if _, err := ParseScript([]byte(bad)); err == nil {
-			t.Errorf("%q: want an error", bad)
-		}
+		_, err := ParseScript([]byte(bad))
+		assert.Error(t, err, "%q: want an error", bad)
 	}
 }
 
@@ -42,9 +40,8 @@ func TestParseAdm(t *testing.T) {
 		{[]string{"--version"}, admArgs{}},
 	}
 	for _, tt := range tests {
-		if got := parseAdm(tt.args); got != tt.want {
-			t.Errorf("parseAdm(%q) = %+v, want %+v", tt.args, got, tt.want)
-		}
+		got := parseAdm(tt.args)
+		assert.Equal(t, tt.want, got, "parseAdm(%q) = %+v, want %+v", tt.args, got, tt.want)
 	}
 }
 
@@ -64,9 +61,8 @@ func TestUsableBytesIsDrbdmetas(t *testing.T) {
 		{1049088 << 10, 7, 1073995776},
 		{32 << 10, 1, 0},
 	} {
-		if got := usableBytes(tt.dev, tt.maxPeers); got != tt.want {
-			t.Errorf("usableBytes(%d, %d) = %d, want %d", tt.dev, tt.maxPeers, got, tt.want)
-		}
+		got := usableBytes(tt.dev, tt.maxPeers)
+		assert.Equal(t, tt.want, got, "usableBytes(%d, %d) = %d, want %d", tt.dev, tt.maxPeers, got, tt.want)
 	}
 }
 
@@ -81,12 +77,8 @@ func FuzzParseScript(f *testing.F) {
 			return
 		}
 		again, err := ParseScript([]byte(scriptText(cmds)))
-		if err != nil {
-			t.Fatalf("re-parse of %q: %v", scriptText(cmds), err)
-		}
-		if !slices.EqualFunc(cmds, again, func(a, b hostexec.Cmd) bool { return slices.Equal(a.Args, b.Args) && a.Name == b.Name }) {
-			t.Fatalf("round trip changed %q into %q", cmds, again)
-		}
+		require.NoError(t, err, "re-parse of %q", scriptText(cmds))
+		require.True(t, slices.EqualFunc(cmds, again, func(a, b hostexec.Cmd) bool { return slices.Equal(a.Args, b.Args) && a.Name == b.Name }), "round trip changed %q into %q", cmds, again)
 		for _, c := range cmds {
 			_ = splitSetup(c.Args)
 		}

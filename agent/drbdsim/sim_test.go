@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -37,29 +40,25 @@ func TestThreeReplicasSkipInitialSync(t *testing.T) {
 	l := newLab(t, 0, "node-a", "node-b", "node-c")
 	threeReplicas(l, false)
 	l.up("node-a", "pvc-1", true)
-	if got, want := l.summary("node-a"), "pvc-1 Secondary vol0:Inconsistent(no quorum) node-b:Connecting/Off/DUnknown node-c:Connecting/Off/DUnknown\n"; got != want {
-		t.Errorf("alone:\n got %q\nwant %q", got, want)
-	}
+	got, want := l.summary("node-a"), "pvc-1 Secondary vol0:Inconsistent(no quorum) node-b:Connecting/Off/DUnknown node-c:Connecting/Off/DUnknown\n"
+	assert.Equal(t, want, got, "alone:\n got %q\nwant %q", got, want)
 	l.up("node-b", "pvc-1", true)
 	l.up("node-c", "pvc-1", true)
-	want := "pvc-1 Secondary vol0:Inconsistent node-b:Connected/Established/Inconsistent node-c:Connected/Established/Inconsistent\n"
-	if got := l.summary("node-a"); got != want {
-		t.Errorf("all up:\n got %q\nwant %q", got, want)
-	}
+	want = "pvc-1 Secondary vol0:Inconsistent node-b:Connected/Established/Inconsistent node-c:Connected/Established/Inconsistent\n"
+	got = l.summary("node-a")
+	assert.Equal(t, want, got, "all up:\n got %q\nwant %q", got, want)
 	l.run("node-a", l.admin("node-a", "pvc-1").ClearBitmapNewUUID(0))
 	for node, want := range map[string]string{
 		"node-a": "pvc-1 Secondary vol0:UpToDate node-b:Connected/Established/UpToDate node-c:Connected/Established/UpToDate\n",
 		"node-b": "pvc-1 Secondary vol0:UpToDate node-a:Connected/Established/UpToDate node-c:Connected/Established/UpToDate\n",
 		"node-c": "pvc-1 Secondary vol0:UpToDate node-a:Connected/Established/UpToDate node-b:Connected/Established/UpToDate\n",
 	} {
-		if got := l.summary(node); got != want {
-			t.Errorf("%s:\n got %q\nwant %q", node, got, want)
-		}
+		got := l.summary(node)
+		assert.Equal(t, want, got, "%s:\n got %q\nwant %q", node, got, want)
 	}
 	// The device is the backing device minus DRBD's internal metadata.
-	if d := l.status("node-b")["pvc-1"].Devices[0]; d.SizeKiB != usableBytes(gib, 7)/1024 {
-		t.Errorf("size = %d KiB, want %d", d.SizeKiB, usableBytes(gib, 7)/1024)
-	}
+	d := l.status("node-b")["pvc-1"].Devices[0]
+	assert.Equal(t, usableBytes(gib, 7)/1024, d.SizeKiB, "size = %d KiB, want %d", d.SizeKiB, usableBytes(gib, 7)/1024)
 }
 
 // TestTieBreakerAndFullSync: two diskful replicas and a diskless
@@ -75,29 +74,22 @@ func TestTieBreakerAndFullSync(t *testing.T) {
 	l.run("node-a", adm.ForcePrimary())
 	l.run("node-a", adm.Secondary())
 	l.clock.add(4 * time.Second)
-	if got, want := l.summary("node-b"), "pvc-1 Secondary vol0:Inconsistent node-a:Connected/SyncTarget/UpToDate node-c:Connected/Established/Diskless\n"; got != want {
-		t.Errorf("syncing:\n got %q\nwant %q", got, want)
-	}
+	got, want := l.summary("node-b"), "pvc-1 Secondary vol0:Inconsistent node-a:Connected/SyncTarget/UpToDate node-c:Connected/Established/Diskless\n"
+	assert.Equal(t, want, got, "syncing:\n got %q\nwant %q", got, want)
 	pd := l.status("node-a")["pvc-1"].Connections[0].PeerDevices[0]
-	if pd.ReplicationState != "SyncSource" || pd.PercentInSync < 39.9 || pd.PercentInSync > 40.1 {
-		t.Errorf("source's view of the sync = %+v, want SyncSource at 40%%", pd)
-	}
-	if d := l.status("node-c")["pvc-1"].Devices[0]; d.DiskState != "Diskless" || !d.Client || !d.Quorum || d.SizeKiB == 0 {
-		t.Errorf("tie-breaker device = %+v", d)
-	}
+	assert.False(t, pd.ReplicationState != "SyncSource" || pd.PercentInSync < 39.9 || pd.PercentInSync > 40.1, "source's view of the sync = %+v, want SyncSource at 40%%", pd)
+	d := l.status("node-c")["pvc-1"].Devices[0]
+	assert.False(t, d.DiskState != "Diskless" || !d.Client || !d.Quorum || d.SizeKiB == 0, "tie-breaker device = %+v", d)
 	l.clock.add(6 * time.Second)
-	if got, want := l.summary("node-b"), "pvc-1 Secondary vol0:UpToDate node-a:Connected/Established/UpToDate node-c:Connected/Established/Diskless\n"; got != want {
-		t.Errorf("synced:\n got %q\nwant %q", got, want)
-	}
+	got, want = l.summary("node-b"), "pvc-1 Secondary vol0:UpToDate node-a:Connected/Established/UpToDate node-c:Connected/Established/Diskless\n"
+	assert.Equal(t, want, got, "synced:\n got %q\nwant %q", got, want)
 	// Quorum with the tie-breaker: node-a alone with node-c keeps it.
 	l.run("node-b", l.admin("node-b", "pvc-1").Down())
-	if got, want := l.summary("node-a"), "pvc-1 Secondary vol0:UpToDate node-b:Connecting/Off/DUnknown node-c:Connected/Established/Diskless\n"; got != want {
-		t.Errorf("node-b down:\n got %q\nwant %q", got, want)
-	}
+	got, want = l.summary("node-a"), "pvc-1 Secondary vol0:UpToDate node-b:Connecting/Off/DUnknown node-c:Connected/Established/Diskless\n"
+	assert.Equal(t, want, got, "node-b down:\n got %q\nwant %q", got, want)
 	l.run("node-c", l.admin("node-c", "pvc-1").Down())
-	if got := l.summary("node-a"); !strings.Contains(got, "(no quorum)") {
-		t.Errorf("node-a alone must lose quorum: %q", got)
-	}
+	got = l.summary("node-a")
+	assert.Contains(t, got, "(no quorum)", "node-a alone must lose quorum: %q", got)
 }
 
 // TestDrbdadmRejectsAsDrbdadm: a command the real drbdadm refuses fails
@@ -106,27 +98,18 @@ func TestDrbdadmRejectsAsDrbdadm(t *testing.T) {
 	l := newLab(t, 0, "node-a")
 	threeReplicas(l, false)
 	code, stderr := l.fail("node-a", hostexec.Write("drbdadm", "-c", l.conf("node-a", "pvc-1"), "up", "pvc-9").InUTS("node-a"))
-	if code != 1 || !strings.Contains(stderr, "'pvc-9' not defined in your config (for this host).") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 1 || !strings.Contains(stderr, "'pvc-9' not defined in your config (for this host)."), "exit %d, stderr %q", code, stderr)
 	// Another host name: the file has no section for it.
 	code, stderr = l.fail("node-a", hostexec.Write("drbdadm", "-c", l.conf("node-a", "pvc-1"), "up", "pvc-1").InUTS("node-x"))
-	if code != 1 || !strings.Contains(stderr, "not defined in your config (for this host)") {
-		t.Errorf("wrong host: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 1 || !strings.Contains(stderr, "not defined in your config (for this host)"), "wrong host: exit %d, stderr %q", code, stderr)
 	code, stderr = l.fail("node-a", hostexec.Write("drbdadm", "-c", l.conf("node-a", "pvc-1"), "resize", "pvc-1/5").InUTS("node-a"))
-	if code != 1 || !strings.Contains(stderr, "Resource 'pvc-1' has no volume 5") {
-		t.Errorf("resize of a missing volume: exit %d, stderr %q", code, stderr)
-	}
-	if out := l.run("node-a", drbd.StatusJSON()); out != "[\n]\n" {
-		t.Errorf("kernel touched:\n%s", out)
-	}
+	assert.False(t, code != 1 || !strings.Contains(stderr, "Resource 'pvc-1' has no volume 5"), "resize of a missing volume: exit %d, stderr %q", code, stderr)
+	out := l.run("node-a", drbd.StatusJSON())
+	assert.Equal(t, "[\n]\n", out, "kernel touched:\n%s", out)
 	// up without metadata: the kernel refuses the disk as DRBD does.
 	code, stderr = l.fail("node-a", l.admin("node-a", "pvc-1").Up())
-	if code != 1 || !strings.Contains(stderr, "No valid meta data found") ||
-		!strings.Contains(stderr, "Command 'drbdmeta 1000 v09 /dev/fake/node-a/pvc-1 internal apply-al' terminated with exit code 1") {
-		t.Errorf("up without metadata: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 1 || !strings.Contains(stderr, "No valid meta data found") ||
+		!strings.Contains(stderr, "Command 'drbdmeta 1000 v09 /dev/fake/node-a/pvc-1 internal apply-al' terminated with exit code 1"), "up without metadata: exit %d, stderr %q", code, stderr)
 }
 
 // TestKernelRefusals: what DRBD's state engine refuses.
@@ -137,22 +120,14 @@ func TestKernelRefusals(t *testing.T) {
 	l.up("node-b", "r", true)
 	adm := l.admin("node-a", "r")
 	code, stderr := l.fail("node-a", hostexec.Write("drbdadm", "-c", adm.ConfFile, "primary", "r").InUTS("node-a"))
-	if code != 17 || !strings.Contains(stderr, "r: State change failed: (-2) Need access to UpToDate data") {
-		t.Errorf("primary without data: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 17 || !strings.Contains(stderr, "r: State change failed: (-2) Need access to UpToDate data"), "primary without data: exit %d, stderr %q", code, stderr)
 	l.run("node-a", adm.ForcePrimary())
 	code, stderr = l.fail("node-b", hostexec.Write("drbdadm", "-c", l.conf("node-b", "r"), "primary", "r").InUTS("node-b"))
-	if code != 11 || !strings.Contains(stderr, "(-1) Multiple primaries not allowed by config") {
-		t.Errorf("second primary: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 11 || !strings.Contains(stderr, "(-1) Multiple primaries not allowed by config"), "second primary: exit %d, stderr %q", code, stderr)
 	code, stderr = l.fail("node-a", l.admin("node-a", "r").CreateMD(0, 0))
-	if code != 20 || !strings.Contains(stderr, "Device '1000' is configured!") {
-		t.Errorf("create-md on an attached disk: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 20 || !strings.Contains(stderr, "Device '1000' is configured!"), "create-md on an attached disk: exit %d, stderr %q", code, stderr)
 	code, stderr = l.fail("node-a", adm.Up())
-	if code != 10 || !strings.Contains(stderr, "Failure: (161) Minor or volume exists already") {
-		t.Errorf("up twice: exit %d, stderr %q", code, stderr)
-	}
+	assert.False(t, code != 10 || !strings.Contains(stderr, "Failure: (161) Minor or volume exists already"), "up twice: exit %d, stderr %q", code, stderr)
 }
 
 // TestDownKeepsMetadata: down leaves the metadata (and its UpToDate
@@ -166,21 +141,17 @@ func TestDownKeepsMetadata(t *testing.T) {
 	l.run("node-a", adm.ClearBitmapNewUUID(0))
 	l.run("node-a", adm.Down())
 	dstate := drbd.MetadataDiskState(1000, l.disk("node-a", "r"))
-	if got := l.run("node-a", dstate); got != "Consistent\n" {
-		t.Errorf("dstate after down = %q", got)
-	}
+	got := l.run("node-a", dstate)
+	assert.Equal(t, "Consistent\n", got, "dstate after down = %q", got)
 	l.run("node-a", adm.Up())
-	if got, want := l.summary("node-a"), "r Secondary vol0:UpToDate node-b:Connected/Established/UpToDate\n"; got != want {
-		t.Errorf("up again:\n got %q\nwant %q", got, want)
-	}
+	got, want := l.summary("node-a"), "r Secondary vol0:UpToDate node-b:Connected/Established/UpToDate\n"
+	assert.Equal(t, want, got, "up again:\n got %q\nwant %q", got, want)
 	l.run("node-a", adm.Down())
 	l.run("node-a", adm.WipeMD(0))
-	if code, stderr := l.fail("node-a", dstate); code != 1 || stderr != "No valid meta data found\n" {
-		t.Errorf("dstate after wipe-md: exit %d %q", code, stderr)
-	}
-	if names, err := l.nodes["node-a"].store.resources("node-a"); err != nil || len(names) != 0 {
-		t.Errorf("node-a still has state files: %v %v", names, err)
-	}
+	code, stderr := l.fail("node-a", dstate)
+	assert.False(t, code != 1 || stderr != "No valid meta data found\n", "dstate after wipe-md: exit %d %q", code, stderr)
+	names, err := l.nodes["node-a"].store.resources("node-a")
+	assert.False(t, err != nil || len(names) != 0, "node-a still has state files: %v %v", names, err)
 }
 
 // TestReturningPeerResyncs: a node that was away while the other was
@@ -195,12 +166,10 @@ func TestReturningPeerResyncs(t *testing.T) {
 	l.run("node-b", b.Down())
 	l.run("node-a", a.ForcePrimary()) // new generation while node-b is away
 	l.run("node-b", b.Up())
-	if got, want := l.summary("node-b"), "r Secondary vol0:UpToDate node-a:Connected/Established/UpToDate\n"; got != want {
-		t.Errorf("after return:\n got %q\nwant %q", got, want)
-	}
-	if gi := l.run("node-b", hostexec.Read("drbdmeta", "1000", "v09", l.disk("node-b", "r"), "internal", "get-gi", "--node-id", "1")); !strings.HasPrefix(gi, firstField(l.run("node-a", hostexec.Read("drbdmeta", "1000", "v09", l.disk("node-a", "r"), "internal", "get-gi", "--node-id", "0")))) {
-		t.Errorf("node-b did not take node-a's generation: %s", gi)
-	}
+	got, want := l.summary("node-b"), "r Secondary vol0:UpToDate node-a:Connected/Established/UpToDate\n"
+	assert.Equal(t, want, got, "after return:\n got %q\nwant %q", got, want)
+	gi := l.run("node-b", hostexec.Read("drbdmeta", "1000", "v09", l.disk("node-b", "r"), "internal", "get-gi", "--node-id", "1"))
+	assert.True(t, strings.HasPrefix(gi, firstField(l.run("node-a", hostexec.Read("drbdmeta", "1000", "v09", l.disk("node-a", "r"), "internal", "get-gi", "--node-id", "0")))), "node-b did not take node-a's generation: %s", gi)
 	// Both sides start new data while disconnected: split brain.
 	l.run("node-a", a.Secondary())
 	l.run("node-a", hostexec.Write("drbdsetup", "disconnect", "r", "1"))
@@ -209,15 +178,13 @@ func TestReturningPeerResyncs(t *testing.T) {
 	l.run("node-b", hostexec.Write("drbdsetup", "new-current-uuid", "1000"))
 	l.run("node-a", hostexec.Write("drbdsetup", "connect", "r", "1"))
 	l.run("node-b", hostexec.Write("drbdsetup", "connect", "r", "0"))
-	if got, want := l.summary("node-a"), "r Secondary vol0:UpToDate node-b:StandAlone/Off/DUnknown\n"; got != want {
-		t.Errorf("split brain:\n got %q\nwant %q", got, want)
-	}
+	got, want = l.summary("node-a"), "r Secondary vol0:UpToDate node-b:StandAlone/Off/DUnknown\n"
+	assert.Equal(t, want, got, "split brain:\n got %q\nwant %q", got, want)
 	// Resolved by discarding node-b's data.
 	l.run("node-a", hostexec.Write("drbdsetup", "connect", "r", "1"))
 	l.run("node-b", hostexec.Write("drbdsetup", "connect", "r", "0", "--discard-my-data"))
-	if got, want := l.summary("node-b"), "r Secondary vol0:UpToDate node-a:Connected/Established/UpToDate\n"; got != want {
-		t.Errorf("resolved:\n got %q\nwant %q", got, want)
-	}
+	got, want = l.summary("node-b"), "r Secondary vol0:UpToDate node-a:Connected/Established/UpToDate\n"
+	assert.Equal(t, want, got, "resolved:\n got %q\nwant %q", got, want)
 }
 
 func firstField(s string) string { f, _, _ := strings.Cut(s, ":"); return f }
@@ -230,21 +197,17 @@ func TestResizeNeedsEveryDisk(t *testing.T) {
 	old, grown := usableBytes(gib, 7)/1024, usableBytes(2*gib, 7)/1024
 	l.host.setSize(l.disk("node-a", "pvc-1"), 2*gib)
 	l.run("node-a", l.admin("node-a", "pvc-1").Resize(0))
-	if got := l.status("node-a")["pvc-1"].Devices[0].SizeKiB; got != old {
-		t.Errorf("after node-a alone grew: %d KiB, want %d", got, old)
-	}
+	got := l.status("node-a")["pvc-1"].Devices[0].SizeKiB
+	assert.Equal(t, old, got, "after node-a alone grew: %d KiB, want %d", got, old)
 	l.host.setSize(l.disk("node-b", "pvc-1"), 2*gib)
 	l.run("node-b", l.admin("node-b", "pvc-1").Resize(0))
 	for _, node := range []string{"node-a", "node-b", "node-c"} {
-		if got := l.status(node)["pvc-1"].Devices[0].SizeKiB; got != grown {
-			t.Errorf("%s: %d KiB, want %d", node, got, grown)
-		}
+		got := l.status(node)["pvc-1"].Devices[0].SizeKiB
+		assert.Equal(t, grown, got, "%s: %d KiB, want %d", node, got, grown)
 	}
 	l.host.setSize(l.disk("node-b", "pvc-1"), gib)
 	code, stderr := l.fail("node-b", l.admin("node-b", "pvc-1").Resize(0))
-	if code != 10 || !strings.Contains(stderr, "(170) Implicit device shrinking not allowed") {
-		t.Errorf("shrunk backing device: exit %d %q", code, stderr)
-	}
+	assert.False(t, code != 10 || !strings.Contains(stderr, "(170) Implicit device shrinking not allowed"), "shrunk backing device: exit %d %q", code, stderr)
 }
 
 // TestAdjust: an unchanged kernel needs nothing; drift and a changed file
@@ -256,27 +219,22 @@ func TestAdjust(t *testing.T) {
 		l.up(n, "pvc-1", true)
 	}
 	adm := l.admin("node-a", "pvc-1")
-	if out := l.run("node-a", adm.AdjustDryRun()); out != "" {
-		t.Errorf("adjust --dry-run of an unchanged resource printed:\n%s", out)
-	}
+	out := l.run("node-a", adm.AdjustDryRun())
+	assert.Equal(t, "", out, "adjust --dry-run of an unchanged resource printed:\n%s", out)
 	l.run("node-a", hostexec.Write("drbdsetup", "disconnect", "pvc-1", "1"))
-	if out, want := l.run("node-a", adm.AdjustDryRun()), "drbdsetup connect pvc-1 1\n"; out != want {
-		t.Errorf("after a disconnect: adjust --dry-run = %q, want %q", out, want)
-	}
+	out, want := l.run("node-a", adm.AdjustDryRun()), "drbdsetup connect pvc-1 1\n"
+	assert.Equal(t, want, out, "after a disconnect: adjust --dry-run = %q, want %q", out, want)
 	l.run("node-a", adm.Adjust())
-	if out := l.run("node-a", adm.AdjustDryRun()); out != "" {
-		t.Errorf("adjusted, still:\n%s", out)
-	}
+	out = l.run("node-a", adm.AdjustDryRun())
+	assert.Equal(t, "", out, "adjusted, still:\n%s", out)
 	// node-c leaves the resource: node-a's file loses it.
 	l.resource("pvc-1", 1000, gib, true, member{"node-a", 0, false}, member{"node-b", 1, false})
-	want := "drbdsetup disconnect pvc-1 2\ndrbdsetup del-peer pvc-1 2\n"
-	if out := l.run("node-a", adm.AdjustDryRun()); out != want {
-		t.Errorf("peer removed: adjust --dry-run =\n%s\nwant\n%s", out, want)
-	}
+	want = "drbdsetup disconnect pvc-1 2\ndrbdsetup del-peer pvc-1 2\n"
+	out = l.run("node-a", adm.AdjustDryRun())
+	assert.Equal(t, want, out, "peer removed: adjust --dry-run =\n%s\nwant\n%s", out, want)
 	l.run("node-a", adm.Adjust())
-	if got, want := l.summary("node-a"), "pvc-1 Secondary vol0:Inconsistent node-b:Connected/Established/Inconsistent\n"; got != want {
-		t.Errorf("after adjust:\n got %q\nwant %q", got, want)
-	}
+	got, want := l.summary("node-a"), "pvc-1 Secondary vol0:Inconsistent node-b:Connected/Established/Inconsistent\n"
+	assert.Equal(t, want, got, "after adjust:\n got %q\nwant %q", got, want)
 	tr := l.nodes["node-a"].Transcript()
 	last := tr[len(tr)-1]
 	for _, e := range tr {
@@ -284,9 +242,8 @@ func TestAdjust(t *testing.T) {
 			last = e
 		}
 	}
-	if got := FormatTranscript([]Entry{last}); !strings.Contains(got, "drbdsetup del-peer pvc-1 2") {
-		t.Errorf("transcript of the adjust:\n%s", got)
-	}
+	got = FormatTranscript([]Entry{last})
+	assert.Contains(t, got, "drbdsetup del-peer pvc-1 2", "transcript of the adjust:\n%s", got)
 }
 
 // counting counts the commands it runs.
@@ -312,13 +269,10 @@ func TestIdenticalInvocationsReplayOnce(t *testing.T) {
 	for range 5 {
 		l.run("node-a", adm.AdjustDryRun())
 	}
-	if drbdadm.n != 3 {
-		t.Errorf("create-md, up and 5 identical adjust --dry-run ran drbdadm %d times, want 3", drbdadm.n)
-	}
+	assert.EqualValues(t, 3, drbdadm.n, "create-md, up and 5 identical adjust --dry-run ran drbdadm %d times, want 3", drbdadm.n)
 	l.resource("r", 1000, gib, false, member{"node-a", 0, false}, member{"node-b", 1, false}, member{"node-c", 2, true})
-	if out := l.run("node-a", adm.AdjustDryRun()); !strings.Contains(out, "new-peer r 2 --_name=node-c") || drbdadm.n != 4 {
-		t.Errorf("after a change (%d runs):\n%s", drbdadm.n, out)
-	}
+	out := l.run("node-a", adm.AdjustDryRun())
+	assert.False(t, !strings.Contains(out, "new-peer r 2 --_name=node-c") || drbdadm.n != 4, "after a change (%d runs):\n%s", drbdadm.n, out)
 }
 
 // TestTwoVolumes: a resource of two volumes, its metadata created for
@@ -337,21 +291,14 @@ func TestTwoVolumes(t *testing.T) {
 			l.host.setSize(v.Disk, 256<<20)
 		}
 		data, err := drbd.Render(&drbd.ResFile{Node: n.node, UID: "u", Name: "two", DRBD: d, Volumes: vols})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(l.conf(n.node, "two")), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(l.conf(n.node, "two"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(l.conf(n.node, "two")), 0o755))
+		require.NoError(t, os.WriteFile(l.conf(n.node, "two"), data, 0o644))
 		l.run(n.node, hostexec.Write("drbdadm", "-c", l.conf(n.node, "two"), "--", "--force", "create-md", "two").InUTS(n.node))
 		l.run(n.node, l.admin(n.node, "two").Up())
 	}
 	l.run("node-a", l.admin("node-a", "two").ClearBitmapNewUUID(0))
 	l.run("node-a", l.admin("node-a", "two").ClearBitmapNewUUID(1))
-	if got, want := l.summary("node-b"), "two Secondary vol0:UpToDate vol1:UpToDate node-a:Connected/Established/UpToDate/Established/UpToDate\n"; got != want {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
+	got, want := l.summary("node-b"), "two Secondary vol0:UpToDate vol1:UpToDate node-a:Connected/Established/UpToDate/Established/UpToDate\n"
+	assert.Equal(t, want, got, "got %q\nwant %q", got, want)
 }

@@ -10,33 +10,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // requireRoot fails (never skips silently) when the real loop-device test
 // cannot run, unless integration tests are switched off explicitly.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the FILE provider test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
-	for _, tool := range []string{"losetup", "truncate", "fallocate", "mkfs.ext4", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run hack/install-deps.sh util-linux e2fsprogs: %v", tool, err)
-		}
-	}
+	testsupport.RequireRoot(t, "the FILE provider test (real loop devices)", "losetup", "truncate", "fallocate", "mkfs.ext4", "mount", "umount")
 }
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.CommandContext(t.Context(), name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	require.NoError(t, err, "%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	return string(out)
 }
 
@@ -55,19 +47,13 @@ func fileLifecycle(t *testing.T, kind agentv1.ProviderKind) {
 	dir := filepath.Join(t.TempDir(), "pool")
 	rec := &hostexec.Recorder{Next: &hostexec.Local{}}
 	p, err := New(&agentv1.StoragePool{Name: "files", ProviderKind: kind, Directory: dir}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if changed, err := p.Ensure(ctx); err != nil || !changed {
-		t.Fatalf("Ensure: %v %v", changed, err)
-	}
-	if changed, err := p.Ensure(ctx); err != nil || changed {
-		t.Fatalf("second Ensure must do nothing: %v %v", changed, err)
-	}
+	require.NoError(t, err)
+	changed, err := p.Ensure(ctx)
+	require.False(t, err != nil || !changed, "Ensure: %v %v", changed, err)
+	changed, err = p.Ensure(ctx)
+	require.False(t, err != nil || changed, "second Ensure must do nothing: %v %v", changed, err)
 	v, err := p.Create(ctx, "pvc-real_00000", "uid-1", 32*1024)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { exec.Command("losetup", "--detach", v.DevicePath).Run() })
 	checkAllocation(t, kind, v.Object, 32*1024*1024)
 
@@ -75,47 +61,33 @@ func fileLifecycle(t *testing.T, kind agentv1.ProviderKind) {
 	mnt := t.TempDir()
 	run(t, "mount", v.DevicePath, mnt)
 	data := bytes.Repeat([]byte("piraeusctl"), 100000)
-	if err := os.WriteFile(filepath.Join(mnt, "data"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(mnt, "data"), data, 0o644))
 	run(t, "umount", mnt)
 
 	// A fresh listing finds the volume, its uid and its loop device.
 	vols, err := p.Volumes(ctx)
-	if err != nil || len(vols) != 1 || vols[0].DevicePath != v.DevicePath || vols[0].UID != "uid-1" || vols[0].SizeKiB != 32*1024 {
-		t.Fatalf("Volumes = %+v, %v; want the one volume on %s", vols, err, v.DevicePath)
-	}
-	if v, err = p.Grow(ctx, vols[0], 64*1024); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(run(t, "blockdev", "--getsize64", v.DevicePath)); got != "67108864" {
-		t.Fatalf("loop device size after grow = %s, want 67108864", got)
-	}
+	require.False(t, err != nil || len(vols) != 1 || vols[0].DevicePath != v.DevicePath || vols[0].UID != "uid-1" || vols[0].SizeKiB != 32*1024, "Volumes = %+v, %v; want the one volume on %s", vols, err, v.DevicePath)
+	v, err = p.Grow(ctx, vols[0], 64*1024)
+	require.NoError(t, err)
+	got := strings.TrimSpace(run(t, "blockdev", "--getsize64", v.DevicePath))
+	require.Equal(t, "67108864", got, "loop device size after grow = %s, want 67108864", got)
 	run(t, "e2fsck", "-fy", v.DevicePath)
 	run(t, "resize2fs", v.DevicePath)
 	run(t, "mount", v.DevicePath, mnt)
-	got, err := os.ReadFile(filepath.Join(mnt, "data"))
+	after, err := os.ReadFile(filepath.Join(mnt, "data"))
 	run(t, "umount", mnt)
-	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
-		t.Fatalf("data after grow differs (err %v)", err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(after), "data after grow differs")
 
-	if err := p.Delete(ctx, v); err != nil {
-		t.Fatal(err)
-	}
-	if out := run(t, "losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"); strings.Contains(out, dir) {
-		t.Errorf("a loop device still uses the pool:\n%s", out)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("files left in the pool: %v", entries)
-	}
-	if vols, err := p.Volumes(ctx); err != nil || len(vols) != 0 {
-		t.Errorf("Volumes after delete = %v, %v", vols, err)
-	}
+	require.NoError(t, p.Delete(ctx, v))
+	out := run(t, "losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE")
+	assert.NotContains(t, out, dir, "a loop device still uses the pool:\n%s", out)
+	entries, _ := os.ReadDir(dir)
+	assert.Len(t, entries, 0, "files left in the pool: %v", entries)
+	vols, err = p.Volumes(ctx)
+	assert.False(t, err != nil || len(vols) != 0, "Volumes after delete = %v, %v", vols, err)
 	c, err := p.Capacity(ctx)
-	if err != nil || c.TotalKiB == 0 || c.FreeKiB > c.TotalKiB {
-		t.Errorf("capacity = %+v, %v", c, err)
-	}
+	assert.False(t, err != nil || c.TotalKiB == 0 || c.FreeKiB > c.TotalKiB, "capacity = %+v, %v", c, err)
 }
 
 // checkAllocation checks that FILE preallocates and FILE_THIN stays sparse.
@@ -123,19 +95,12 @@ func checkAllocation(t *testing.T, kind agentv1.ProviderKind, path string, size 
 	t.Helper()
 	out := strings.TrimSpace(run(t, "stat", "--format", "%s %b %B", path))
 	var apparent, blocks, blockSize int64
-	if _, err := fmt.Sscan(out, &apparent, &blocks, &blockSize); err != nil {
-		t.Fatal(err)
-	}
+	_, err := fmt.Sscan(out, &apparent, &blocks, &blockSize)
+	require.NoError(t, err)
 	allocated := blocks * blockSize
-	if apparent != size {
-		t.Errorf("file size = %d, want %d", apparent, size)
-	}
-	if kind == agentv1.ProviderKind_FILE && allocated < size {
-		t.Errorf("FILE backing file allocates %d of %d bytes, want all", allocated, size)
-	}
-	if kind == agentv1.ProviderKind_FILE_THIN && allocated > size/8 {
-		t.Errorf("FILE_THIN backing file allocates %d of %d bytes, want sparse", allocated, size)
-	}
+	assert.Equal(t, size, apparent, "file size = %d, want %d", apparent, size)
+	assert.False(t, kind == agentv1.ProviderKind_FILE && allocated < size, "FILE backing file allocates %d of %d bytes, want all", allocated, size)
+	assert.False(t, kind == agentv1.ProviderKind_FILE_THIN && allocated > size/8, "FILE_THIN backing file allocates %d of %d bytes, want sparse", allocated, size)
 }
 
 func TestParseBackingFile(t *testing.T) {
@@ -151,8 +116,6 @@ func TestParseBackingFile(t *testing.T) {
 		{"other.u1.img", false, Volume{}},
 	} {
 		got, ok := parseBackingFile(tt.name)
-		if ok != tt.ok || got != tt.want {
-			t.Errorf("parseBackingFile(%q) = %+v %v", tt.name, got, ok)
-		}
+		assert.False(t, ok != tt.ok || got != tt.want, "parseBackingFile(%q) = %+v %v", tt.name, got, ok)
 	}
 }

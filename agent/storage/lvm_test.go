@@ -1,25 +1,22 @@
 package storage
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func readFixture(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "lvm", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return string(b)
 }
 
@@ -30,50 +27,33 @@ const (
 
 func TestParseRealVGs(t *testing.T) {
 	vgs, err := ParseVGs([]byte(readFixture(t, "vgs-capvg.json")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []VGReport{{Name: "capvg", SizeBytes: 205520896, FreeBytes: 92274688, ExtentBytes: 4194304}}
-	if d := cmp.Diff(want, vgs); d != "" {
-		t.Errorf("(-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, vgs, "(-want +got):")
 }
 
 func TestParseRealLVs(t *testing.T) {
 	lvs, err := ParseLVs([]byte(readFixture(t, "lvs-capvg.json")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(lvs) != 4 {
-		t.Fatalf("got %d LVs, want 4 (hidden LVs are not listed without -a)", len(lvs))
-	}
+	require.NoError(t, err)
+	require.Len(t, lvs, 4, "got %d LVs, want 4 (hidden LVs are not listed without -a)", len(lvs))
 	want := LVReport{Name: "pvc-b_00000", Path: "/dev/capvg/pvc-b_00000", SizeBytes: 41943040, Attr: "Vwi-XXtz--",
 		PoolLV: "thinpool", DataPercent: -1, Tags: []string{"piraeusctl", "piraeusctl_uid_5b0e2f3a-6c1d-4e8b-9f27-3d4a5b6c7d88"}}
-	if d := cmp.Diff(want, lvs[2]); d != "" {
-		t.Errorf("(-want +got):\n%s", d)
-	}
-	if !lvs[3].IsThinPool() || lvs[2].IsThinPool() {
-		t.Error("thin pool detection")
-	}
+	assert.Equal(t, want, lvs[2], "(-want +got):")
+	assert.False(t, !lvs[3].IsThinPool() || lvs[2].IsThinPool(), "thin pool detection")
 	active, err := ParseLVs([]byte(readFixture(t, "lvs-active.json")))
-	if err != nil || active[3].DataPercent != 25 {
-		t.Fatalf("active: %v %v", active, err)
-	}
+	require.False(t, err != nil || active[3].DataPercent != 25, "active: %v %v", active, err)
 }
 
 func TestParseLVMRejects(t *testing.T) {
-	if _, err := ParseLVs([]byte(readFixture(t, "lvs-capvg-suffix.json"))); err == nil {
-		t.Error("sizes like 8.00m must be rejected: the agent asks for --units b")
-	}
+	_, err := ParseLVs([]byte(readFixture(t, "lvs-capvg-suffix.json")))
+	assert.Error(t, err, "sizes like 8.00m must be rejected: the agent asks for --units b")
 	for _, in := range []string{"", "{", `{"report":[{"lv":[{"lv_size":"1"}]}]}`, `{"report":[{"lv":[{"lv_name":"a","lv_size":"1","data_percent":"300"}]}]}`} {
-		if _, err := ParseLVs([]byte(in)); err == nil {
-			t.Errorf("lvs %q: want error", in)
-		}
+		_, err := ParseLVs([]byte(in))
+		assert.Error(t, err, "lvs %q: want error", in)
 	}
 	for _, in := range []string{"", `{"report":[{"vg":[{"vg_name":"a","vg_size":"x","vg_free":"1"}]}]}`, `{"report":[{"vg":[{"vg_size":"1","vg_free":"1"}]}]}`} {
-		if _, err := ParseVGs([]byte(in)); err == nil {
-			t.Errorf("vgs %q: want error", in)
-		}
+		_, err := ParseVGs([]byte(in))
+		assert.Error(t, err, "vgs %q: want error", in)
 	}
 }
 
@@ -83,25 +63,15 @@ func TestLVMThinVolumesAndCapacity(t *testing.T) {
 		hostexec.Step{Line: lvsCmd, Stdout: readFixture(t, "lvs-active.json")},
 	)
 	p, err := New(&agentv1.StoragePool{Name: "thin", ProviderKind: agentv1.ProviderKind_LVM_THIN, VolumeGroup: "capvg", ThinPool: "thinpool"}, script)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	vols, err := p.Volumes(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []Volume{{Name: "pvc-b_00000", Resource: "pvc-b", Number: 0, UID: "5b0e2f3a-6c1d-4e8b-9f27-3d4a5b6c7d88",
 		SizeKiB: 40960, DevicePath: "/dev/capvg/pvc-b_00000", Object: "capvg/pvc-b_00000"}}
-	if d := cmp.Diff(want, vols); d != "" {
-		t.Errorf("volumes: untagged (foreign) and thick LVs must not show (-want +got):\n%s", d)
-	}
+	assert.Equal(t, want, vols, "volumes: untagged (foreign) and thick LVs must not show")
 	c, err := p.Capacity(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TotalKiB != 81920 || c.FreeKiB != 61440 {
-		t.Errorf("capacity = %+v, want 81920 total, 61440 free (25%% used)", c)
-	}
+	require.NoError(t, err)
+	assert.False(t, c.TotalKiB != 81920 || c.FreeKiB != 61440, "capacity = %+v, want 81920 total, 61440 free (25%% used)", c)
 }
 
 // TestLVMPoolCreationGolden records the exact commands that build pools
@@ -137,17 +107,11 @@ func TestLVMPoolCreationGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rec := &hostexec.Recorder{Next: hostexec.NewScript(tt.steps...)}
 			p, err := New(tt.pool, rec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			changed, err := p.Ensure(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if changed != (len(rec.Mutating()) > 0) {
-				t.Errorf("changed = %v but %d mutating commands", changed, len(rec.Mutating()))
-			}
-			goldenFile(t, filepath.Join("testdata", "golden", name+".cmds"), rec.Log())
+			require.NoError(t, err)
+			assert.Equal(t, (len(rec.Mutating()) > 0), changed, "changed = %v but %d mutating commands", changed, len(rec.Mutating()))
+			golden.Assert(t, golden.Path(name+".cmds"), rec.Log())
 		})
 	}
 }
@@ -156,9 +120,7 @@ func TestLVMPoolMissingWithoutDevices(t *testing.T) {
 	script := hostexec.NewScript(hostexec.Step{Line: vgsCmd, ExitCode: 5, Stderr: "  Volume group \"capvg\" not found\n"})
 	p, _ := New(&agentv1.StoragePool{Name: "lvm", ProviderKind: agentv1.ProviderKind_LVM, VolumeGroup: "capvg"}, script)
 	_, err := p.Ensure(t.Context())
-	if err == nil || err.Error() != "storage pool lvm: volume group capvg not found, and the pool names no host devices to create it from" {
-		t.Fatalf("got %v", err)
-	}
+	require.False(t, err == nil || err.Error() != "storage pool lvm: volume group capvg not found, and the pool names no host devices to create it from", "got %v", err)
 }
 
 func TestLVMVolumeLifecycleGolden(t *testing.T) {
@@ -170,29 +132,19 @@ func TestLVMVolumeLifecycleGolden(t *testing.T) {
 	)}
 	p, _ := New(&agentv1.StoragePool{Name: "lvm", ProviderKind: agentv1.ProviderKind_LVM, VolumeGroup: "capvg"}, rec)
 	ctx := t.Context()
-	if _, err := p.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err := p.Ensure(ctx)
+	require.NoError(t, err)
 	v, err := p.Create(ctx, "pvc-c_00000", "u-1", 10241)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.SizeKiB != 12288 {
-		t.Errorf("size rounded to extents = %d, want 12288", v.SizeKiB)
-	}
-	if v, err = p.Grow(ctx, v, 12288); err != nil || len(rec.Commands()) != 2 {
-		t.Fatalf("growing to the current size must do nothing: %v", err)
-	}
-	if v, err = p.Grow(ctx, v, 20480); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Delete(ctx, v); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Create(ctx, "pvc-d_00000", "bad uid", 1); err == nil {
-		t.Error("uid with a space must be refused")
-	}
-	goldenFile(t, filepath.Join("testdata", "golden", "lvm-volume-lifecycle.cmds"), rec.Log())
+	require.NoError(t, err)
+	assert.EqualValues(t, 12288, v.SizeKiB, "size rounded to extents = %d, want 12288", v.SizeKiB)
+	v, err = p.Grow(ctx, v, 12288)
+	require.False(t, err != nil || len(rec.Commands()) != 2, "growing to the current size must do nothing: %v", err)
+	v, err = p.Grow(ctx, v, 20480)
+	require.NoError(t, err)
+	require.NoError(t, p.Delete(ctx, v))
+	_, err = p.Create(ctx, "pvc-d_00000", "bad uid", 1)
+	assert.Error(t, err, "uid with a space must be refused")
+	golden.Assert(t, golden.Path("lvm-volume-lifecycle.cmds"), rec.Log())
 }
 
 func TestNewRejects(t *testing.T) {
@@ -205,16 +157,14 @@ func TestNewRejects(t *testing.T) {
 		"relative dir": {Name: "f", ProviderKind: agentv1.ProviderKind_FILE, Directory: "var/x"},
 		"unclean dir":  {Name: "f", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: "/var/../x"},
 	} {
-		if _, err := New(pool, nil); err == nil {
-			t.Errorf("%s: want error", name)
-		}
+		_, err := New(pool, nil)
+		assert.Error(t, err, "%s: want error", name)
 	}
 }
 
 func TestVolumeNames(t *testing.T) {
-	if got := VolumeName("pvc-1", 3); got != "pvc-1_00003" {
-		t.Errorf("VolumeName = %q", got)
-	}
+	got := VolumeName("pvc-1", 3)
+	assert.Equal(t, "pvc-1_00003", got, "VolumeName = %q", got)
 	for _, tt := range []struct {
 		in  string
 		res string
@@ -222,9 +172,7 @@ func TestVolumeNames(t *testing.T) {
 		ok  bool
 	}{{"pvc-1_00003", "pvc-1", 3, true}, {"a_b_00010", "a_b", 10, true}, {"pvc-1_3", "", 0, false}, {"_00001", "", 0, false}, {"thinpool", "", 0, false}} {
 		res, n, ok := ParseVolumeName(tt.in)
-		if res != tt.res || n != tt.n || ok != tt.ok {
-			t.Errorf("ParseVolumeName(%q) = %q %d %v", tt.in, res, n, ok)
-		}
+		assert.False(t, res != tt.res || n != tt.n || ok != tt.ok, "ParseVolumeName(%q) = %q %d %v", tt.in, res, n, ok)
 	}
 }
 
@@ -236,9 +184,7 @@ func FuzzParseLVs(f *testing.F) {
 		lvs, err := ParseLVs(in)
 		if err == nil {
 			for _, lv := range lvs {
-				if lv.Name == "" {
-					t.Fatal("LV without name accepted")
-				}
+				require.NotEqual(t, "", lv.Name, "LV without name accepted")
 			}
 		}
 	})
@@ -250,9 +196,7 @@ func FuzzParseVGs(f *testing.F) {
 		vgs, err := ParseVGs(in)
 		if err == nil {
 			for _, vg := range vgs {
-				if vg.Name == "" {
-					t.Fatal("VG without name accepted")
-				}
+				require.NotEqual(t, "", vg.Name, "VG without name accepted")
 			}
 		}
 	})
@@ -266,30 +210,8 @@ func FuzzParseLosetup(f *testing.F) {
 		devs, err := ParseLosetup(in)
 		if err == nil {
 			for _, d := range devs {
-				if len(d.Name) < 5 {
-					t.Fatal("bad device accepted")
-				}
+				require.False(t, len(d.Name) < 5, "bad device accepted")
 			}
 		}
 	})
-}
-
-func goldenFile(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (rewrite with -update): %v", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, d)
-	}
 }

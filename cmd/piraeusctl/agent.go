@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -13,9 +12,9 @@ import (
 
 // agentFlags are the flags of `piraeusctl agent`.
 type agentFlags struct {
-	opts     agent.Options
-	tlsDir   string
-	logLevel slog.Level
+	opts   agent.Options
+	tlsDir string
+	log    logFlags
 }
 
 func newAgentCommand() *cobra.Command {
@@ -35,7 +34,7 @@ resource.`,
 			if opts.DRBDSimResyncTime != 0 && opts.DRBDSimDir == "" {
 				return errors.New("--drbd-sim-resync-time needs --drbd-sim-dir")
 			}
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
+			opts.Logger = f.log.logger(cmd)
 			return agent.Run(cmd.Context(), opts)
 		},
 	}
@@ -47,7 +46,7 @@ resource.`,
 	fl.StringVar(&f.opts.TLS.Key, "tls-key", "", "agent private key (PEM)")
 	fl.StringVar(&f.opts.TLS.CA, "tls-ca", "", "cluster CA that signs accepted client certificates (PEM)")
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug (also logs every host command), info, warn, error")
+	f.log.register(cmd, "debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
 	fl.StringVar(&f.opts.DRBDSimDir, "drbd-sim-dir", "", "test and local-datastore mode: simulate DRBD (no kernel module needed) with state in this directory, "+
 		"shared by the local agents; storage commands still run for real and every drbdadm command is still checked by the real drbdadm")

@@ -15,8 +15,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // syncBuffer is a log sink shared by a process and the test.
@@ -51,9 +55,7 @@ func (p *agentProc) start(t *testing.T) {
 	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestMainHelper$", "--"}, p.args...)...)
 	p.cmd.Env = append(os.Environ(), "PIRAEUSCTL_TEST_MAIN=1", "NODE_NAME="+p.node)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.cmd.Start())
 	p.exited = make(chan error, 1)
 	go func() { p.exited <- p.cmd.Wait() }()
 	waitListening(t, p.args[2], p.exited)
@@ -77,12 +79,7 @@ func (p *agentProc) stop(sig syscall.Signal) {
 // at debug level. An agent killed with SIGKILL and restarted finds the
 // simulated kernel as it left it: re-told, it runs no mutating command.
 func TestSimulatedAgentProcesses(t *testing.T) {
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the simulated agents attach real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
+	testsupport.RequireRoot(t, "the simulated agents (real loop devices)")
 	ca := testpki.NewCA(t, "cluster-ca")
 	tlsDir, simDir := ca.WriteServerDir(t), t.TempDir()
 	nodes := []string{"node-a", "node-b", "node-c"}
@@ -102,9 +99,7 @@ func TestSimulatedAgentProcesses(t *testing.T) {
 			}
 		})
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(testpki.ClientConfig(t, ca, ca))))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
 		clients[node] = agentv1.NewAgentClient(conn)
 		pools[node] = &agentv1.StoragePool{Name: "files", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: filepath.Join(t.TempDir(), "pool")}
@@ -129,19 +124,14 @@ func TestSimulatedAgentProcesses(t *testing.T) {
 	}
 	upToDate := func() bool {
 		for _, node := range nodes {
-			if _, err := clients[node].Apply(ctx, desired(node)); err != nil {
-				t.Fatalf("%s: %v", node, err)
-			}
+			_, err := clients[node].Apply(ctx, desired(node))
+			require.NoError(t, err, "%s", node)
 		}
 		for _, node := range nodes {
 			w, err := clients[node].WatchStatus(ctx, &agentv1.WatchRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			st, err := w.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			r := st.Resources[0]
 			if r.Volumes[0].DiskState != "UpToDate" || len(r.Peers) != 2 || r.Peers[0].ConnectionState != "Connected" || r.Peers[1].ConnectionState != "Connected" {
 				return false
@@ -151,41 +141,30 @@ func TestSimulatedAgentProcesses(t *testing.T) {
 	}
 	start, rounds := time.Now(), 1
 	for ; !upToDate(); rounds++ {
-		if rounds == 5 {
-			t.Fatal("vol-1 not UpToDate and connected everywhere after 5 rounds")
-		}
+		require.NotEqual(t, 5, rounds, "vol-1 not UpToDate and connected everywhere after 5 rounds")
 	}
 	t.Logf("vol-1 UpToDate on three agent processes: %d rounds of Apply, %v", rounds, time.Since(start))
 	procs["node-b"].stop(syscall.SIGKILL)
 	procs["node-b"].start(t)
 	res, err := clients["node-b"].Apply(ctx, desired("node-b"))
-	if err != nil || res.MutatingCommandsRun != 0 || res.Resources[0].Outcome != agentv1.Outcome_UNCHANGED {
-		t.Errorf("node-b re-told after SIGKILL: %v %v", err, res)
-	}
-	if !upToDate() {
-		t.Error("vol-1 not UpToDate and connected everywhere after node-b's restart")
-	}
+	assert.False(t, err != nil || res.MutatingCommandsRun != 0 || res.Resources[0].Outcome != agentv1.Outcome_UNCHANGED, "node-b re-told after SIGKILL: %v %v", err, res)
+	assert.True(t, upToDate(), "vol-1 not UpToDate and connected everywhere after node-b's restart")
 	for _, node := range nodes {
 		out := procs[node].log.String()
 		for _, want := range []string{"DRBD IS SIMULATED", "simulated DRBD command", "drbdsetup new-current-uuid 1000 --clear-bitmap"} {
 			if node != "node-a" && strings.Contains(want, "new-current-uuid") {
 				continue
 			}
-			if !strings.Contains(out, want) {
-				t.Errorf("%s: log lacks %q", node, want)
-			}
+			assert.Contains(t, out, want, "%s: log lacks %q", node, want)
 		}
-		if _, err := clients[node].DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: node, Name: "vol-1", Uid: "uid-vol-1",
-			StoragePools: []*agentv1.StoragePool{pools[node]}}); err != nil {
-			t.Errorf("%s: %v", node, err)
-		}
+		_, err := clients[node].DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: node, Name: "vol-1", Uid: "uid-vol-1",
+			StoragePools: []*agentv1.StoragePool{pools[node]}})
+		assert.NoError(t, err, "%s", node)
 	}
 }
 
 func TestAgentResyncTimeNeedsSimDir(t *testing.T) {
 	var out strings.Builder
 	code := run(t.Context(), []string{"agent", "--drbd-sim-resync-time", "1s"}, strings.NewReader(""), &out, &out)
-	if code != exitInvalid || !strings.Contains(out.String(), "--drbd-sim-resync-time needs --drbd-sim-dir") {
-		t.Errorf("exit %d, output %q", code, out.String())
-	}
+	assert.False(t, code != exitInvalid || !strings.Contains(out.String(), "--drbd-sim-resync-time needs --drbd-sim-dir"), "exit %d, output %q", code, out.String())
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,13 +14,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // TestMainHelper is not a test: started by TestAgentProcess as a child
 // process with PIRAEUSCTL_TEST_MAIN=1, it runs the CLI on the arguments
-// after "--", so the child is `piraeusctl agent ...` as a real process.
+// after "--" as main does, so the child is `piraeusctl ...` as a real process.
 func TestMainHelper(t *testing.T) {
 	if os.Getenv("PIRAEUSCTL_TEST_MAIN") != "1" {
 		return
@@ -33,22 +36,14 @@ func TestMainHelper(t *testing.T) {
 			break
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runWithSignals(args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // TestAgentProcess starts `piraeusctl agent` as a process with a file pool
 // on this machine, drives it over mTLS to converge two resources, reads
 // their status and stops it with SIGTERM.
 func TestAgentProcess(t *testing.T) {
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the agent process test attaches real loop devices: run as root (or set PIRAEUSCTL_SKIP_INTEGRATION=1)")
-	}
+	testsupport.RequireRoot(t, "the agent process test (real loop devices)")
 	ca := testpki.NewCA(t, "cluster-ca")
 	addr := freeAddr(t)
 	poolDir := filepath.Join(t.TempDir(), "pool")
@@ -57,9 +52,7 @@ func TestAgentProcess(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PIRAEUSCTL_TEST_MAIN=1", "NODE_NAME=node-p")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
@@ -74,9 +67,7 @@ func TestAgentProcess(t *testing.T) {
 	waitListening(t, addr, exited)
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(testpki.ClientConfig(t, ca, ca))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer conn.Close()
 	client := agentv1.NewAgentClient(conn)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -90,55 +81,37 @@ func TestAgentProcess(t *testing.T) {
 	}
 	state := &agentv1.NodeDesiredState{NodeName: "node-p", StoragePools: []*agentv1.StoragePool{pool}, Resources: resources}
 	res, err := client.Apply(ctx, state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, r := range res.Resources {
-		if r.Outcome != agentv1.Outcome_CHANGED {
-			t.Errorf("%s: %v %s", r.Name, r.Outcome, r.Message)
-		}
+		assert.Equal(t, agentv1.Outcome_CHANGED, r.Outcome, "%s: %v %s", r.Name, r.Outcome, r.Message)
 	}
 	watch, err := client.WatchStatus(ctx, &agentv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := watch.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Resources) != 2 || len(st.Pools) != 1 || st.Pools[0].CapacityKib == 0 {
-		t.Fatalf("status = %v", st)
-	}
+	require.NoError(t, err)
+	require.False(t, len(st.Resources) != 2 || len(st.Pools) != 1 || st.Pools[0].CapacityKib == 0, "status = %v", st)
 	for _, r := range st.Resources {
-		if v := r.Volumes[0]; !strings.HasPrefix(v.DevicePath, "/dev/loop") || v.BackingSizeKib != 8<<10 {
-			t.Errorf("%s: %v", r.Name, v)
-		}
+		v := r.Volumes[0]
+		assert.False(t, !strings.HasPrefix(v.DevicePath, "/dev/loop") || v.BackingSizeKib != 8<<10, "%s: %v", r.Name, v)
 	}
 	for _, r := range resources {
-		if _, err := client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: "node-p", Name: r.Name, Uid: r.Uid,
-			StoragePools: []*agentv1.StoragePool{pool}}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := client.DeleteResource(ctx, &agentv1.DeleteResourceRequest{NodeName: "node-p", Name: r.Name, Uid: r.Uid,
+			StoragePools: []*agentv1.StoragePool{pool}})
+		require.NoError(t, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-exited:
-		if err != nil {
-			t.Errorf("agent exit after SIGTERM: %v", err)
-		}
+		assert.NoError(t, err, "agent exit after SIGTERM")
 	case <-time.After(15 * time.Second):
-		t.Fatal("agent did not stop within 15s of SIGTERM")
+		require.FailNow(t, "agent did not stop within 15s of SIGTERM")
 	}
 }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -149,7 +122,7 @@ func waitListening(t *testing.T, addr string, exited <-chan error) {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			t.Fatalf("agent exited early: %v", err)
+			require.FailNow(t, "agent exited early", "%v", err)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -158,5 +131,5 @@ func waitListening(t *testing.T, addr string, exited <-chan error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("agent not listening on %s after 20s", addr)
+	require.FailNow(t, "agent not listening after 20s", addr)
 }

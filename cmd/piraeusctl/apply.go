@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/apply"
-	"github.com/piraeusctl/piraeusctl/render"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 // objectSource says where apply and live diff take the objects from: a
@@ -30,20 +30,20 @@ func (s *objectSource) register(cmd *cobra.Command) {
 // objects returns the objects to converge to and the namespace of the set.
 func (s *objectSource) objects(cmd *cobra.Command) ([]*unstructured.Unstructured, string, error) {
 	if s.planPath != "" {
-		p, err := render.ReadPlanPath(s.planPath)
+		objs, err := planfile.ReadPath(s.planPath)
 		if err != nil {
-			return nil, "", invalid(err)
+			return nil, "", err
 		}
-		return p.Objects, s.spec.namespace, nil
+		return objs, s.spec.namespace, nil
 	}
 	if len(s.spec.files) == 0 {
-		return nil, "", invalid(errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR"))
+		return nil, "", errors.New("no input: give -f SPEC (repeatable) or --plan FILE|DIR")
 	}
-	_, rendered, err := s.spec.buildPlan(cmd, false)
+	res, err := s.spec.plan(cmd, false)
 	if err != nil {
 		return nil, "", err
 	}
-	return rendered.Objects, s.spec.namespace, nil
+	return res.Plan.Objects, s.spec.namespace, nil
 }
 
 type applyOptions struct {
@@ -93,7 +93,7 @@ Exit codes: 0 success, 2 invalid input or any failure.`,
 
 func (o *applyOptions) run(cmd *cobra.Command) error {
 	if o.output != "text" && o.output != "json" {
-		return invalid(fmt.Errorf("--output %q: expected text or json", o.output))
+		return fmt.Errorf("--output %q: expected text or json", o.output)
 	}
 	objs, namespace, err := o.src.objects(cmd)
 	if err != nil {
@@ -105,6 +105,7 @@ func (o *applyOptions) run(cmd *cobra.Command) error {
 	}
 	opts := apply.DefaultOptions()
 	opts.Namespace = namespace
+	opts.Keep = keepRules()
 	opts.Prune, opts.Wait, opts.Timeout = o.prune, o.wait, o.timeout
 	opts.DryRun, opts.ForceConflicts = apply.DryRun(o.dryRun), o.forceConflicts
 	if o.output == "text" {
@@ -114,10 +115,7 @@ func (o *applyOptions) run(cmd *cobra.Command) error {
 	if err := writeApplyResult(cmd, o.output, res); err != nil {
 		return err
 	}
-	if runErr != nil {
-		return invalid(runErr)
-	}
-	return nil
+	return runErr
 }
 
 func writeApplyResult(cmd *cobra.Command, output string, res *apply.Result) error {
@@ -142,15 +140,9 @@ func diffLive(cmd *cobra.Command, src *objectSource) error {
 	if err != nil {
 		return err
 	}
-	res, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
+	diffs, err := apply.Diff(cmd.Context(), cfg, objs, apply.DiffOptions{Namespace: namespace})
 	if err != nil {
-		return invalid(err)
-	}
-	if err := res.WriteText(cmd.OutOrStdout()); err != nil {
 		return err
 	}
-	if res.Changed() {
-		return &exitError{code: exitChanged}
-	}
-	return nil
+	return writeDiffs(cmd.OutOrStdout(), diffs)
 }

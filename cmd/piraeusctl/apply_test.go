@@ -2,15 +2,22 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/piraeusctl/piraeusctl/gencert"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // runCLI runs piraeusctl with args and returns exit code, stdout and stderr.
@@ -54,12 +61,14 @@ func TestApplyAndDiffCommands(t *testing.T) {
 
 // TestApplyDemoPlan applies the bundled example's whole plan to a real API
 // server: the server accepts every object (a schema mistake in any template
-// fails here), a second apply changes nothing, the live diff is empty, and
-// the spec read back from the cluster plans again.
+// fails here), gencert and the operator then serve the plan's webhook the
+// way the cluster does, a second apply changes nothing, the live diff is
+// empty, pruning removes exactly a departed node's satellite, and the spec
+// read back from the cluster plans again.
 func TestApplyDemoPlan(t *testing.T) {
 	env := kubetest.Start(t)
 	kube := []string{"--kubeconfig", env.Kubeconfig(t)}
-	examples := withoutWebhookEnforcement(t, "../../examples")
+	examples := "../../examples"
 	code, stdout, stderr := runCLI(t, append([]string{"plan", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	objects := strings.Count(stdout, "\n---\n") + 1
@@ -68,6 +77,9 @@ func TestApplyDemoPlan(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "created")
 	require.NotContains(t, stdout, "failed")
+	// The webhook configuration came last and fails closed: from now on the
+	// API server calls the webhook for every write of the piraeus.io kinds.
+	serveWebhook(t, env)
 
 	code, stdout, stderr = runCLI(t, append([]string{"apply", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
@@ -81,18 +93,27 @@ func TestApplyDemoPlan(t *testing.T) {
 	require.Equal(t, exitOK, code, "live diff after apply:\n%s%s", stdout, stderr)
 
 	// worker-3 leaves the inputs: apply --prune removes its satellite
-	// DaemonSet and nothing else.
-	removed := withoutWebhookEnforcement(t, "../../testdata/node-removed/input")
+	// DaemonSet and nothing else (the webhook admits the new topology).
+	removed := "../../testdata/node-removed/input"
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune",
 		"--previous", "../../testdata/node-removed/previous.yaml"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, 1, strings.Count(stderr, " pruned"), stderr)
+	require.EqualValues(t, 1, strings.Count(stderr, " pruned"), stderr)
 	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", examples, "--prune"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	require.NotContains(t, stderr, " pruned")
 
-	// The inputs themselves go to the cluster (CRDs exist now), then the
+	// The webhook answers for the plan's Service: an invalid object is
+	// denied with plan's field path.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: piraeus.io/v1\nkind: LinstorSatelliteConfiguration\n"+
+		"metadata: {name: bad}\nspec:\n  storagePools: [{name: nopool}]\n"), 0o600))
+	code, _, stderr = runCLI(t, append([]string{"apply", "--plan", bad, "-n", "default"}, kube...)...)
+	require.Equal(t, exitInvalid, code)
+	require.Contains(t, stderr, `denied the request: LinstorSatelliteConfiguration/bad: spec.storagePools[0]: Invalid value: "nopool"`)
+
+	// The inputs themselves go to the cluster, through the webhook, then the
 	// plan is built from what the cluster holds.
 	code, _, stderr = runCLI(t, append([]string{"apply", "--plan", withoutUIDs(t, examples), "-n", "default"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
@@ -102,36 +123,35 @@ func TestApplyDemoPlan(t *testing.T) {
 	assert.Contains(t, stdout, "3 nodes, 6 storage pools, 2 resource groups, 2 volumes with 6 replicas")
 }
 
-// withoutWebhookEnforcement copies a folder of inputs and patches the
-// ValidatingWebhookConfiguration to failurePolicy Ignore through the
-// LinstorCluster's spec.patches: no operator serves the webhook in this test,
-// and with the plan's Fail policy the API server would refuse every write
-// of the piraeus.io kinds, by design.
-func withoutWebhookEnforcement(t *testing.T, from string) string {
+// serveWebhook does what the plan's gencert and operator Deployments do in
+// a cluster: gencert --once writes the webhook's certificate and sets the
+// caBundle, and the operator serves the webhook with that certificate at
+// the ClusterIP of the plan's webhook Service, which the test API server
+// allocates on loopback. It serves until the test ends.
+func serveWebhook(t *testing.T, env *kubetest.Env) {
 	t.Helper()
-	dir := t.TempDir()
-	files, err := filepath.Glob(filepath.Join(from, "*.yaml"))
-	require.NoError(t, err)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		if filepath.Base(f) == "cluster.yaml" {
-			data = []byte(strings.Replace(string(data), "spec:\n", "spec:\n"+ignoreWebhookPatch, 1))
-		}
-		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o600))
-	}
-	return dir
-}
+	kubeconfig := env.Kubeconfig(t)
+	code, _, stderr := runCLI(t, "gencert", "--once", "--kubeconfig", kubeconfig, "-n", plan.DefaultNamespace, "--health-addr", "")
+	require.Equal(t, exitOK, code, stderr)
 
-const ignoreWebhookPatch = `  patches:
-    - target:
-        kind: ValidatingWebhookConfiguration
-      patch: |
-        - {op: replace, path: /webhooks/0/failurePolicy, value: Ignore}
-        - {op: replace, path: /webhooks/1/failurePolicy, value: Ignore}
-        - {op: replace, path: /webhooks/2/failurePolicy, value: Ignore}
-        - {op: replace, path: /webhooks/3/failurePolicy, value: Ignore}
-`
+	client, err := kubernetes.NewForConfig(env.Config(t))
+	require.NoError(t, err)
+	opts := gencert.DefaultOptions()
+	secret, err := client.CoreV1().Secrets(plan.DefaultNamespace).Get(t.Context(), opts.SecretName, metav1.GetOptions{})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key), secret.Data[key], 0o600))
+	}
+	svc, err := client.CoreV1().Services(plan.DefaultNamespace).Get(t.Context(), opts.ServiceName, metav1.GetOptions{})
+	require.NoError(t, err)
+	_, loopback, err := net.ParseCIDR(kubetest.ServiceCIDR)
+	require.NoError(t, err)
+	ip := net.ParseIP(svc.Spec.ClusterIP)
+	require.True(t, loopback.Contains(ip) && ip.IsLoopback(), "webhook Service at %s: off this machine", ip)
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(int(svc.Spec.Ports[0].Port)))
+	startOperator(t, "--kubeconfig", kubeconfig, "--cert-dir", dir, "--webhook-addr", addr)
+}
 
 // withoutUIDs copies a folder of inputs without their metadata.uid lines:
 // uids are the server's to assign when the objects are created.

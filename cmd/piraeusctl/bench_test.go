@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/plan/plantest"
 )
 
@@ -18,16 +20,13 @@ func BenchmarkPlanCommand(b *testing.B) {
 		dir := b.TempDir()
 		for _, src := range plantest.Cluster(plantest.ClusterOptions{Nodes: n, Claims: n}) {
 			path := filepath.Join(dir, filepath.Base(src.Name))
-			if err := os.WriteFile(path, src.Data, 0o644); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, os.WriteFile(path, src.Data, 0o644))
 		}
 		b.Run(fmt.Sprintf("%d-nodes", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if code := run(b.Context(), []string{"plan", "-f", dir}, strings.NewReader(""), io.Discard, io.Discard); code != 0 {
-					b.Fatalf("exit code %d", code)
-				}
+				code := run(b.Context(), []string{"plan", "-f", dir}, strings.NewReader(""), io.Discard, io.Discard)
+				require.EqualValues(b, 0, code, "exit code %d", code)
 			}
 		})
 	}

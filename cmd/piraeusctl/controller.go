@@ -1,11 +1,7 @@
 package main
 
 import (
-	"log/slog"
-
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/controller"
 	"github.com/piraeusctl/piraeusctl/plan"
@@ -13,9 +9,9 @@ import (
 
 // controllerFlags are the flags of `piraeusctl controller`.
 type controllerFlags struct {
-	opts     controller.Options
-	kube     kubeFlags
-	logLevel slog.Level
+	opts controller.Options
+	kube kubeFlags
+	log  logFlags
 }
 
 func newControllerCommand() *cobra.Command {
@@ -38,8 +34,7 @@ name, with its uid.`,
   piraeusctl controller --leader-elect=false --kubeconfig ~/.kube/config --internal-tls-dir certs/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+			logger := f.log.controllerRuntimeLogger(cmd)
 			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err
@@ -61,6 +56,6 @@ name, with its uid.`,
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz")
 	fl.StringVar(&f.opts.MetricsAddr, "metrics-addr", f.opts.MetricsAddr, `address of /metrics ("0" disables)`)
 	fl.DurationVar(&f.opts.ReservationGrace, "reservation-grace", f.opts.ReservationGrace, "how long a DRBD number reservation may wait for its volume to record it before it is released")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

@@ -64,7 +64,7 @@ func planOf(t *testing.T, dir string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"plan", "-f", dir}, strings.NewReader(""), &stdout, &stderr)
-	require.Equal(t, 0, code, stderr.String())
+	require.EqualValues(t, 0, code, stderr.String())
 	return stdout.String()
 }
 
@@ -87,4 +87,21 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 	code = run(t.Context(), []string{"export", "-f", in, "--dir", exportDir}, strings.NewReader(""), &stdout, &stderr)
 	require.Equal(t, exitInvalid, code)
 	require.NoDirExists(t, exportDir)
+}
+
+// TestPlanModesExclude: the plan modes print different things, so asking
+// for two of them is an error (exit 2) naming the flags, not a silent pick.
+func TestPlanModesExclude(t *testing.T) {
+	in := filepath.Join("..", "..", "testdata", "minimal", "input")
+	for _, args := range [][]string{
+		{"--explain", "--summary"},
+		{"--fail-node", "solo", "--diff-against", "plan.yaml"},
+		{"--explain", "--out", "plan.yaml"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"plan", "-f", in}, args...), strings.NewReader(""), &stdout, &stderr)
+		require.Equal(t, exitInvalid, code, args)
+		require.Contains(t, stderr.String(), "none of the others can be", args)
+		require.Empty(t, stdout.String(), args)
+	}
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/piraeusctl/piraeusctl/render"
+	"github.com/piraeusctl/piraeusctl/internal/objdiff"
+	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
 func newDiffCommand() *cobra.Command {
@@ -30,15 +32,15 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch len(args) {
 			case 2:
-				newPlan, err := render.ReadPlanPath(args[1])
+				newPlan, err := planfile.ReadPath(args[1])
 				if err != nil {
-					return invalid(err)
+					return err
 				}
 				return diffPlanFiles(cmd.OutOrStdout(), args[0], newPlan)
 			case 0:
 				return diffLive(cmd, src)
 			}
-			return invalid(fmt.Errorf("expected two plan files, or -f SPEC / --plan FILE for a live diff"))
+			return errors.New("expected two plan files, or -f SPEC / --plan FILE for a live diff")
 		},
 	}
 	src.register(cmd)
@@ -47,21 +49,25 @@ diff and kubectl diff: 0 no differences, 1 differences, 2 error.`,
 
 // diffPlanFiles prints the differences between the plan at oldPath and
 // newPlan; differences end the command with exit code 1.
-func diffPlanFiles(w io.Writer, oldPath string, newPlan *render.Plan) error {
-	oldPlan, err := render.ReadPlanPath(oldPath)
+func diffPlanFiles(w io.Writer, oldPath string, newPlan []*unstructured.Unstructured) error {
+	oldPlan, err := planfile.ReadPath(oldPath)
 	if err != nil {
-		return invalid(err)
+		return err
 	}
-	diffs, err := render.Diff(oldPlan, newPlan)
+	diffs, err := planfile.Diff(oldPlan, newPlan)
 	if err != nil {
-		return invalid(err)
+		return err
 	}
-	for _, d := range diffs {
-		if _, err := fmt.Fprint(w, d.Unified); err != nil {
-			return err
-		}
+	return writeDiffs(w, diffs)
+}
+
+// writeDiffs prints plan and live diffs alike; any difference ends the
+// command with exit code 1, as diff and kubectl diff do.
+func writeDiffs(w io.Writer, diffs []objdiff.ObjectDiff) error {
+	if err := objdiff.Write(w, diffs); err != nil {
+		return err
 	}
-	if len(diffs) > 0 {
+	if objdiff.AnyChange(diffs) {
 		return &exitError{code: exitChanged}
 	}
 	return nil

@@ -1,23 +1,22 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/piraeusctl/piraeusctl/webhook"
+	"github.com/piraeusctl/piraeusctl/gencert"
 )
 
 // gencertFlags are the flags of `piraeusctl gencert`.
 type gencertFlags struct {
-	opts     webhook.RunOptions
-	kube     kubeFlags
-	logLevel slog.Level
+	opts gencert.RunOptions
+	kube kubeFlags
+	log  logFlags
 }
 
 func newGencertCommand() *cobra.Command {
-	f := &gencertFlags{opts: webhook.DefaultRunOptions()}
+	f := &gencertFlags{opts: gencert.DefaultRunOptions()}
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		f.opts.Namespace = ns
 	}
@@ -50,8 +49,8 @@ in the Secret.`,
 				return err
 			}
 			opts := f.opts
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
-			return webhook.RunGencert(cmd.Context(), cfg, opts)
+			opts.Logger = f.log.logger(cmd)
+			return gencert.Run(cmd.Context(), cfg, opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -71,6 +70,6 @@ in the Secret.`,
 	fl.StringVar(&f.opts.LeaseName, "lease-name", f.opts.LeaseName, "Lease used for leader election")
 	fl.DurationVar(&f.opts.Resync, "resync", f.opts.Resync, "longest time between two passes")
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz (empty: none)")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

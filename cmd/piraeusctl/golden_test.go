@@ -2,21 +2,22 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/piraeusctl/piraeusctl/internal/golden"
+)
 
 // TestGolden runs every command listed in testdata/<case>/commands (one
 // invocation per line, paths relative to the repository root) and compares
-// its exit code, stdout and stderr with testdata/<case>/golden/<n>.txt.
+// its exit code, stdout and stderr with testdata/<case>/golden/<command>.txt,
+// the file named after the command (see goldenName).
 func TestGolden(t *testing.T) {
 	t.Chdir("../..")
 	cases, err := filepath.Glob("testdata/*/commands")
@@ -25,12 +26,29 @@ func TestGolden(t *testing.T) {
 	for _, cmdFile := range cases {
 		dir := filepath.Dir(cmdFile)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			for i, line := range commandLines(t, cmdFile) {
-				golden := filepath.Join(dir, "golden", fmt.Sprintf("%02d.txt", i+1))
-				checkGolden(t, golden, transcript(t, line))
+			seen := map[string]string{}
+			for _, line := range commandLines(t, cmdFile) {
+				name := goldenName(dir, line)
+				require.NotContains(t, seen, name, "%q and %q share the golden file %s", seen[name], line, name)
+				seen[name] = line
+				golden.Assert(t, filepath.Join(dir, "golden", name), transcript(t, line))
 			}
 		})
 	}
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+// goldenName names a command's golden file after the command, so inserting a
+// command renames nothing: its arguments with the case folder left out of
+// paths, lower case, each run of other characters a dash.
+// "plan -f testdata/zones/input --fail-node a1,b1" → plan-f-input-fail-node-a1-b1.txt.
+func goldenName(caseDir, line string) string {
+	args := strings.Fields(line)
+	for i, a := range args {
+		args[i] = strings.TrimPrefix(a, filepath.ToSlash(caseDir)+"/")
+	}
+	return strings.Trim(nonWord.ReplaceAllString(strings.ToLower(strings.Join(args, " ")), "-"), "-") + ".txt"
 }
 
 func commandLines(t *testing.T, path string) []string {
@@ -52,16 +70,4 @@ func transcript(t *testing.T, line string) string {
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), strings.Fields(line), strings.NewReader(""), &stdout, &stderr)
 	return fmt.Sprintf("$ piraeusctl %s\nexit code: %d\n--- stdout\n%s--- stderr\n%s", line, code, stdout.String(), stderr.String())
-}
-
-func checkGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test ./cmd/piraeusctl -update")
-	require.Equal(t, string(want), got, "golden %s differs (-want +got); rerun with -update if intended", path)
 }

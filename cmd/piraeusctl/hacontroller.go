@@ -14,11 +14,11 @@ import (
 // haControllerFlags are the flags of `piraeusctl ha-controller`: upstream
 // piraeus-ha-controller's, plus --events2-file for machines without DRBD.
 type haControllerFlags struct {
-	opts     hacontroller.ServeOptions
-	kube     kubeFlags
-	logLevel slog.Level
-	verbose  int
-	unused   time.Duration
+	opts    hacontroller.ServeOptions
+	kube    kubeFlags
+	log     logFlags
+	verbose int
+	unused  time.Duration
 }
 
 func newHAControllerCommand() *cobra.Command {
@@ -50,13 +50,12 @@ of unknown safety are left alone.`,
     --events2-file events2.txt --drbd-show-file show.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := f.logLevel
 			if cmd.Flags().Changed("v") && f.verbose >= 2 {
-				level = slog.LevelDebug
+				f.log.level = slog.LevelDebug
 			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			logger := f.log.logger(cmd)
 			if f.opts.NodeName == "" {
-				return invalid(errNoNodeName)
+				return errNoNodeName
 			}
 			cfg, err := f.kube.restConfig()
 			if err != nil {
@@ -80,7 +79,7 @@ of unknown safety are left alone.`,
 	fl.BoolVar(&o.DisableNodeTaints, "disable-node-taints", false, "never taint or untaint nodes")
 	fl.StringVar(&o.Events2File, "events2-file", "", "read events2 from this file or FIFO instead of running drbdsetup (machines without DRBD); host commands are then recorded, not run")
 	fl.StringVar(&o.ShowFile, "drbd-show-file", "", "with --events2-file: 'drbdsetup show --json' output giving the resources' quorum policies")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	// Upstream's polling flags: accepted so existing pod templates keep
 	// working, but events2 replaces polling.
 	fl.DurationVar(&f.unused, "drbd-status-interval", 5*time.Second, "")

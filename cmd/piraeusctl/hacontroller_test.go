@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,7 +66,7 @@ func portNumber(t *testing.T, c corev1.Container, name string) int32 {
 			return p.ContainerPort
 		}
 	}
-	t.Fatalf("container has no port %q", name)
+	require.FailNow(t, fmt.Sprintf("container has no port %q", name))
 	return 0
 }
 

@@ -29,9 +29,5 @@ func (f *kubeFlags) clientOptions() apply.ClientOptions {
 
 // restConfig loads the client configuration the flags select.
 func (f *kubeFlags) restConfig() (*rest.Config, error) {
-	cfg, err := f.clientOptions().RESTConfig()
-	if err != nil {
-		return nil, invalid(err)
-	}
-	return cfg, nil
+	return f.clientOptions().RESTConfig()
 }

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"log/slog"
+	"os"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/webhook"
 )
 
 // operatorFlags are the flags of `piraeusctl operator`.
 type operatorFlags struct {
-	opts     webhook.ServerOptions
-	kube     kubeFlags
-	logLevel slog.Level
+	opts webhook.ServerOptions
+	kube kubeFlags
+	log  logFlags
 }
 
 func newOperatorCommand() *cobra.Command {
@@ -34,8 +32,7 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
   piraeusctl operator --cert-dir /tmp/k8s-webhook-server/serving-certs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: f.logLevel}))
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+			logger := f.log.controllerRuntimeLogger(cmd)
 			cfg, err := f.kube.restConfig()
 			if err != nil {
 				return err
@@ -45,7 +42,8 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 				return err
 			}
 			opts := f.opts
-			opts.Live, opts.Logger = live, logger
+			opts.Live, opts.Inputs, opts.Logger = live, live, logger
+			opts.Namespace = os.Getenv("POD_NAMESPACE") // set in the operator's Pod
 			return webhook.Serve(cmd.Context(), opts)
 		},
 	}
@@ -55,6 +53,6 @@ volume's DRBD port, minor or node ids, dropping a volume still in use).`,
 	fl.StringVar(&f.opts.CertDir, "cert-dir", f.opts.CertDir, "directory with tls.crt and tls.key (the mounted Secret webhook-server-cert)")
 	fl.DurationVar(&f.opts.CertWatchInterval, "cert-watch-interval", f.opts.CertWatchInterval, "how often the certificate files are re-read besides file change events")
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz (empty: none)")
-	fl.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,23 +30,8 @@ func TestOperatorCommand(t *testing.T) {
 	env := kubetest.Start(t)
 	ca := testpki.NewCA(t, "webhook-test")
 	dir := ca.WriteServerDir(t)
-	addr, health := freeAddr(t), freeAddr(t)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"operator", "--kubeconfig", env.Kubeconfig(t), "--cert-dir", dir,
-			"--webhook-addr", addr, "--health-addr", health}, strings.NewReader(""), io.Discard, &stderr)
-	}()
-	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}), "operator never became ready")
+	addr := freeAddr(t)
+	startOperator(t, "--kubeconfig", env.Kubeconfig(t), "--cert-dir", dir, "--webhook-addr", addr)
 
 	review := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -67,7 +53,30 @@ func TestOperatorCommand(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	require.False(t, out.Response.Allowed)
 	require.Contains(t, out.Response.Result.Message, `LinstorSatelliteConfiguration/storage: spec.storagePools[0]: Invalid value: "nopool": expected exactly one of`)
+}
 
-	cancel()
-	require.Equal(t, exitOK, <-done, stderr.String())
+// startOperator runs `piraeusctl operator` with args (and a health address)
+// until the test ends, when it must exit cleanly, and waits until its
+// /readyz answers.
+func startOperator(t *testing.T, args ...string) {
+	t.Helper()
+	health := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs syncBuffer
+	go func() {
+		done <- run(ctx, append([]string{"operator", "--health-addr", health}, args...), strings.NewReader(""), io.Discard, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.Equal(t, exitOK, <-done, logs.String())
+	})
+	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		resp, err := http.Get("http://" + health + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}), "operator never became ready: %s", logs.String())
 }

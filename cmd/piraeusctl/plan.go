@@ -1,20 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/pipeline"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
+	"github.com/piraeusctl/piraeusctl/planfile"
 	"github.com/piraeusctl/piraeusctl/render"
 )
 
@@ -47,100 +48,71 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("previous", "yaml", "yml", "json")
 }
 
-// buildOptions turns the flags into plan.BuildOptions.
-func (f *specFlags) buildOptions(explain bool) (plan.BuildOptions, error) {
-	opts := plan.BuildOptions{
-		LoadOptions: plan.LoadOptions{
-			Namespace:        f.namespace,
-			PassthroughKinds: f.passthroughKinds,
-			PassthroughAll:   f.passthroughAll,
-		},
-		Placement: placement.DefaultOptions(),
-		Explain:   explain,
+// options turns the flags into the pipeline's options; extra are inputs
+// read elsewhere (--from-cluster).
+func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Source) (pipeline.Options, error) {
+	if len(f.files) == 0 && len(extra) == 0 {
+		return pipeline.Options{}, errors.New("no input: give -f FILE|DIR|- (repeatable)")
 	}
-	opts.Placement.AllowUnplaced = f.allowUnplaced
-	if f.previous != "" {
-		prev, err := readPreviousTopology(f.previous)
-		if err != nil {
-			return opts, err
+	opts := pipeline.Options{
+		Files:   f.files,
+		Stdin:   cmd.InOrStdin(),
+		Sources: extra,
+		Build: plan.BuildOptions{
+			LoadOptions: plan.LoadOptions{
+				Namespace:        f.namespace,
+				PassthroughKinds: f.passthroughKinds,
+				PassthroughAll:   f.passthroughAll,
+			},
+			Placement: placement.DefaultOptions(),
+			Explain:   explain,
+		},
+		Render:  render.Options{TemplatesDir: f.templatesDir, Images: map[string]string{}, Version: imageVersion()},
+		BatchGC: true,
+	}
+	opts.Build.Placement.AllowUnplaced = f.allowUnplaced
+	for _, kv := range f.images {
+		name, ref, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || ref == "" {
+			return opts, fmt.Errorf("--image %q: expected NAME=REF", kv)
 		}
-		opts.Previous = prev
+		opts.Render.Images[name] = ref
+	}
+	if f.previous != "" {
+		prev, err := planfile.ReadTopology(f.previous)
+		if err != nil {
+			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
+		}
+		opts.Build.Previous, opts.Build.PreviousSource = prev, f.previous
 	}
 	return opts, nil
 }
 
-func (f *specFlags) renderOptions() (render.Options, error) {
-	imgs := map[string]string{}
-	for _, kv := range f.images {
-		name, ref, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || ref == "" {
-			return render.Options{}, fmt.Errorf("--image %q: expected NAME=REF", kv)
-		}
-		imgs[name] = ref
-	}
-	return render.Options{TemplatesDir: f.templatesDir, Images: imgs, Version: imageVersion()}, nil
-}
-
-// imageVersion is the tag of our own image: the build version, unless this
-// is a development build, which uses the tag the binary ships.
+// imageVersion is the tag of our own image: the stamped version (the tag
+// `make image` gives the image built with this binary), unless the binary
+// is unstamped (go run, go test), which uses the tag render ships.
 func imageVersion() string {
-	if version == "dev" || strings.Contains(version, "dirty") {
+	if version == "dev" {
 		return ""
 	}
 	return version
 }
 
-// readPreviousTopology takes the StorageTopology out of a plan file.
-func readPreviousTopology(path string) (*storagev1alpha1.StorageTopologySpec, error) {
-	p, err := render.ReadPlanPath(path)
+// plan runs the pipeline on the spec (and extra inputs) and reports its
+// warnings.
+func (f *specFlags) plan(cmd *cobra.Command, explain bool, extra ...plan.Source) (*pipeline.Result, error) {
+	opts, err := f.options(cmd, explain, extra)
 	if err != nil {
-		return nil, fmt.Errorf("read previous plan %s: %w", path, err)
+		return nil, err
 	}
-	spec, err := render.Topology(p)
+	res, err := pipeline.Run(cmd.Context(), opts)
 	if err != nil {
-		return nil, fmt.Errorf("previous plan %s: %w", path, err)
+		return nil, err
 	}
-	return spec, nil
-}
-
-// batchGCPercent trades memory for speed in the one-shot planning commands:
-// at 1000 nodes the heap stays near 350 MiB and a third less time goes to GC.
-// Long-running components (agent, controller, ...) keep Go's default.
-const batchGCPercent = 300
-
-// buildPlan loads (the files and any extra sources), places and renders.
-func (f *specFlags) buildPlan(cmd *cobra.Command, explain bool, extra ...plan.Source) (*plan.Built, *render.Plan, error) {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(batchGCPercent)
+	if err := f.reportWarnings(cmd.ErrOrStderr(), res.Warnings()); err != nil {
+		return nil, err
 	}
-	if len(f.files) == 0 && len(extra) == 0 {
-		return nil, nil, invalid(errors.New("no input: give -f FILE|DIR|- (repeatable)"))
-	}
-	srcs, err := plan.ReadSources(f.files, cmd.InOrStdin())
-	if err != nil {
-		return nil, nil, invalid(err)
-	}
-	srcs = append(srcs, extra...)
-	bopts, err := f.buildOptions(explain)
-	if err != nil {
-		return nil, nil, invalid(err)
-	}
-	built, err := plan.Build(cmd.Context(), srcs, bopts)
-	if err != nil {
-		return nil, nil, invalid(err)
-	}
-	ropts, err := f.renderOptions()
-	if err != nil {
-		return nil, nil, invalid(err)
-	}
-	rendered, err := render.Render(cmd.Context(), built.Model, ropts)
-	if err != nil {
-		return nil, nil, invalid(err)
-	}
-	if err := f.reportWarnings(cmd.ErrOrStderr(), append(built.Model.Warnings, rendered.Warnings...)); err != nil {
-		return nil, nil, err
-	}
-	return built, rendered, nil
+	return res, nil
 }
 
 // reportWarnings prints each warning on w; with --strict they are errors.
@@ -149,16 +121,13 @@ func (f *specFlags) reportWarnings(w io.Writer, warnings plan.ErrorList) error {
 		return nil
 	}
 	if f.strict {
-		return invalid(fmt.Errorf("--strict: %d warning(s):\n%w", len(warnings), warnings))
+		return fmt.Errorf("--strict: %d warning(s):\n%w", len(warnings), warnings)
 	}
 	for _, wr := range warnings {
 		fmt.Fprintln(w, "warning:", wr)
 	}
 	return nil
 }
-
-// invalid marks an error as bad input (exit code 2).
-func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
 
 type planOptions struct {
 	spec        specFlags
@@ -215,21 +184,26 @@ found (--diff-against), 2 invalid input or any other error.`,
 	fs.StringSliceVar(&o.failNodes, "fail-node", nil, "print what happens if these nodes die (comma-separated) instead of the plan")
 	fs.StringVar(&o.diffAgainst, "diff-against", "", "compare the plan with this plan file; exit 1 when they differ")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	// Each mode prints something else instead of the plan; --out only
+	// goes with the plan itself (and --summary, which then prints beside it).
+	cmd.MarkFlagsMutuallyExclusive("explain", "fail-node", "diff-against", "summary")
+	cmd.MarkFlagsMutuallyExclusive("explain", "fail-node", "diff-against", "out")
 	return cmd
 }
 
 func (o *planOptions) run(cmd *cobra.Command) error {
 	if o.output != "yaml" && o.output != "json" {
-		return invalid(fmt.Errorf("--output %q: expected yaml or json", o.output))
+		return fmt.Errorf("--output %q: expected yaml or json", o.output)
 	}
 	extra, err := o.clusterSources(cmd)
 	if err != nil {
 		return err
 	}
-	built, rendered, err := o.spec.buildPlan(cmd, o.explain, extra...)
+	res, err := o.spec.plan(cmd, o.explain, extra...)
 	if err != nil {
 		return err
 	}
+	built, rendered := res.Built, res.Plan
 	stdout := cmd.OutOrStdout()
 	switch {
 	case len(o.failNodes) > 0:
@@ -242,7 +216,7 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 		}
 		return built.Placement.WriteExplanation(stdout)
 	case o.diffAgainst != "":
-		return diffPlanFiles(stdout, o.diffAgainst, rendered)
+		return diffPlanFiles(stdout, o.diffAgainst, rendered.Objects)
 	}
 	return o.writePlan(cmd, built, rendered)
 }
@@ -256,9 +230,9 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 	if err != nil {
 		return nil, err
 	}
-	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, "") // claims of every namespace
+	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, planInputKinds, "") // claims of every namespace
 	if err != nil {
-		return nil, invalid(fmt.Errorf("read the spec from the cluster: %w", err))
+		return nil, fmt.Errorf("read the spec from the cluster: %w", err)
 	}
 	out := make([]plan.Source, len(read))
 	for i, s := range read {
@@ -270,7 +244,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
 	report, err := placement.WhatIf(&built.Model.Topology.Spec, o.failNodes, built.Model.PodClaims())
 	if err != nil {
-		return invalid(err)
+		return err
 	}
 	if o.output == "json" {
 		return writeJSON(w, report)
@@ -278,27 +252,29 @@ func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
 	return report.WriteText(w)
 }
 
+// writePlan prints the plan, or replaces the --out file with it whole.
 func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered *render.Plan) error {
-	w := cmd.OutOrStdout()
-	if o.out != "" {
-		f, err := os.Create(o.out)
-		if err != nil {
-			return fmt.Errorf("write plan: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
 	if o.summary && o.out == "" {
 		return render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement)
 	}
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if o.out == "" {
+		w = cmd.OutOrStdout()
+	}
 	var err error
 	if o.output == "json" {
-		err = rendered.WriteJSON(w)
+		err = planfile.WriteJSON(w, rendered.Objects)
 	} else {
-		err = rendered.WriteYAML(w)
+		err = planfile.WriteYAML(w, rendered.Objects)
 	}
 	if err != nil {
 		return err
+	}
+	if o.out != "" {
+		if err := planfile.WriteFile(o.out, buf.Bytes()); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
 	}
 	if o.summary {
 		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement); err != nil {

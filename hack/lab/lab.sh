@@ -16,6 +16,8 @@
 #   hack/lab/lab.sh kernel   print the kernel `ensure` would use (ABI, Debian
 #                            version) without preparing anything
 #   hack/lab/lab.sh dir      print the folder holding vmlinuz and initrd.cpio
+#                            of the last `ensure` or `initrd` (which print
+#                            their own)
 #
 # Everything lives in $PIRAEUSCTL_LAB_CACHE (default ~/.cache/piraeusctl/lab,
 # outside the work tree, so every clone on the machine — CI's fresh one
@@ -366,27 +368,38 @@ prune_old() {
 }
 
 # build_initrd adds this tree's static binaries to the base initramfs (the
-# kernel unpacks concatenated archives in order). Neither is compressed:
-# inflating ~25 MB in an emulated guest took ~40% of its boot before /init.
+# kernel unpacks concatenated archives in order) and sets BOOT to a folder
+# named by the result: vmlinuz and initrd.cpio, self-contained (the kernel
+# hard-linked or copied), so a lab that reboots a VM minutes later boots the
+# same files whatever another work tree prepared meanwhile. Neither file is
+# compressed: inflating ~25 MB in an emulated guest took ~40% of its boot
+# before /init.
 build_initrd() {
-  local bin
+  local bin h d
   bin=$(mktemp -d)
   mkdir -p "$bin/usr/local/bin"
   (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/usr/local/bin/piraeusctl" ./cmd/piraeusctl)
   (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/usr/local/bin/labguest" ./internal/lab/labguest)
-  local h out
-  h=$(cat "$BASE" "$bin/usr/local/bin/piraeusctl" "$bin/usr/local/bin/labguest" | sha256sum | cut -c1-16)
-  out="$CACHE/initrd-$h.cpio"
-  if [ ! -f "$out" ]; then
+  h=$(cat "$KDIR/vmlinuz" "$BASE" "$bin/usr/local/bin/piraeusctl" "$bin/usr/local/bin/labguest" | sha256sum | cut -c1-16)
+  BOOT="$CACHE/boot/$h"
+  if [ ! -f "$BOOT/.done" ]; then
+    rm -rf "$BOOT"
+    mkdir -p "$BOOT"
     (cd "$bin" && find . -mindepth 1 | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) >"$bin/extra.cpio"
-    cat "$BASE" "$bin/extra.cpio" >"$out.tmp"
-    mv "$out.tmp" "$out"
-    # Keep the cache small: drop initrds of older trees.
-    find "$CACHE" -maxdepth 1 -name 'initrd-*.cpio' ! -name "$(basename "$out")" -delete
+    cat "$BASE" "$bin/extra.cpio" >"$BOOT/initrd.cpio"
+    ln "$KDIR/vmlinuz" "$BOOT/vmlinuz" 2>/dev/null || cp "$KDIR/vmlinuz" "$BOOT/vmlinuz"
   fi
   rm -rf "$bin"
-  ln -sfn "$out" "$CACHE/initrd.cpio"
-  ln -sfn "$KDIR/vmlinuz" "$CACHE/vmlinuz"
+  touch "$BOOT/.done" # last use: pruning keeps what a running lab may still boot
+  # Keep the cache small: drop boot folders unused for two hours (a lab run
+  # takes minutes), and the artefacts of older lab.sh versions.
+  for d in "$CACHE"/boot/*/; do
+    d=${d%/}
+    [ "$d" = "$BOOT" ] && continue
+    [ -n "$(find "$d/.done" -mmin -120 2>/dev/null)" ] || rm -rf "$d"
+  done
+  rm -f "$CACHE"/initrd-*.cpio "$CACHE/initrd.cpio"
+  ln -sfn "$BOOT" "$CACHE/boot/latest"
 }
 
 mkdir -p "$CACHE"
@@ -400,19 +413,22 @@ ensure)
   prune_old
   ensure_base
   build_initrd
-  echo "$CACHE"
+  echo "$BOOT"
   ;;
 initrd)
   read_current
   ensure_base
   build_initrd
-  echo "$CACHE"
+  echo "$BOOT"
   ;;
 kernel)
   resolve_kernel || die "no 6.1 kernel with matching headers in the package index"
   echo "$KVER $KDEB"
   ;;
-dir) echo "$CACHE" ;;
+dir)
+  [ -e "$CACHE/boot/latest" ] || die "the lab is not prepared: run hack/lab/lab.sh ensure"
+  readlink -f "$CACHE/boot/latest"
+  ;;
 *)
   echo "usage: $0 ensure|initrd|kernel|dir" >&2
   exit 2

@@ -14,8 +14,8 @@
 //
 // The binaries come from hack/kube-apiserver.sh ensure (etcd from Debian,
 // kube-apiserver built from source); the folder is taken from
-// KUBEBUILDER_ASSETS or, when that is unset, from hack/kube-apiserver.sh's
-// cache (~/.cache/piraeusctl/kube/<version>/). Integration tests are skipped only when
+// KUBEBUILDER_ASSETS or, when that is unset, from the cache folder the
+// script names. Integration tests are skipped only when
 // PIRAEUSCTL_SKIP_INTEGRATION=1; a missing binary is a test failure.
 package kubetest
 
@@ -23,25 +23,26 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
-// SkipEnv is the environment variable that, set to 1, skips integration tests.
-const SkipEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
-
-// ServiceCIDR keeps Service ClusterIPs on loopback.
+// ServiceCIDR is the Service IP range of every test API server: loopback
+// (127/8 is routed to lo, and the API server accepts the range).
 const ServiceCIDR = "127.100.0.0/16"
 
-// KubeVersion is the kube-apiserver version hack/kube-apiserver.sh builds.
-const KubeVersion = "v1.34.4"
-
 const ensureHint = "run hack/kube-apiserver.sh ensure (or make test-deps), " +
-	"or set " + SkipEnv + "=1 to skip integration tests"
+	"or set " + testsupport.SkipIntegrationEnv + "=1 to skip integration tests"
 
 // Env is one etcd + kube-apiserver shared by the tests of a package. The zero
 // value is ready for Main.
@@ -58,9 +59,9 @@ type Env struct {
 // the exit code for os.Exit. Unit tests of the package run even when the API
 // server cannot start: only tests that call Config fail then.
 func (e *Env) Main(m *testing.M) int {
-	if os.Getenv(SkipEnv) == "1" {
+	if testsupport.IntegrationSkipped() {
 		e.skipped = true
-		slog.Info("integration tests skipped", "env", SkipEnv+"=1")
+		slog.Info("integration tests skipped", "env", testsupport.SkipIntegrationEnv+"=1")
 		return m.Run()
 	}
 	e.startErr = e.start()
@@ -75,11 +76,11 @@ func (e *Env) Config(t testing.TB) *rest.Config {
 	t.Helper()
 	switch {
 	case e.skipped:
-		t.Skip("integration test skipped: " + SkipEnv + "=1")
+		t.Skip("integration test skipped: " + testsupport.SkipIntegrationEnv + "=1")
 	case e.startErr != nil:
-		t.Fatalf("kube-apiserver not available: %v", e.startErr)
+		require.NoError(t, e.startErr, "kube-apiserver not available")
 	case e.cfg == nil:
-		t.Fatal("kubetest: Env.Main was not called from TestMain")
+		require.FailNow(t, "kubetest: Env.Main was not called from TestMain")
 	}
 	return rest.CopyConfig(e.cfg)
 }
@@ -109,9 +110,12 @@ func (e *Env) start() error {
 		ControlPlaneStartTimeout: 90 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
-	// Service IPs on loopback, so that a webhook Service's ClusterIP is
-	// this machine (envtest's default 10.0.0.0/24 would leave it).
-	e.env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", ServiceCIDR)
+	// Service IPs on loopback: a webhook that names a Service is called at
+	// its ClusterIP, which must never leave this machine (envtest's default
+	// range is 10.0.0.0/24). Linux routes all of 127/8 to lo.
+	e.env.ControlPlane.GetAPIServer().Configure().
+		Set("service-cluster-ip-range", ServiceCIDR).
+		Set("endpoint-reconciler-type", "none")
 	cfg, err := e.env.Start()
 	if err != nil {
 		return fmt.Errorf("start etcd and kube-apiserver from %s: %w", dir, err)
@@ -152,21 +156,20 @@ func (e *Env) stop() {
 }
 
 // AssetsDir finds the folder with etcd, kube-apiserver and kubectl:
-// KUBEBUILDER_ASSETS if set, else hack/kube-apiserver.sh's cache
-// ($PIRAEUSCTL_CACHE, else $XDG_CACHE_HOME/piraeusctl, else
-// ~/.cache/piraeusctl; then kube/<KubeVersion>).
+// KUBEBUILDER_ASSETS if set, else the cache folder `hack/kube-apiserver.sh
+// dir` names (the script owns the version and the cache location).
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		cache := os.Getenv("PIRAEUSCTL_CACHE")
-		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				return "", fmt.Errorf("%w; %s", err, ensureHint)
-			}
-			cache = filepath.Join(base, "piraeusctl")
+		root, err := testsupport.RepoRoot()
+		if err != nil {
+			return "", fmt.Errorf("%w; %s", err, ensureHint)
 		}
-		dir = filepath.Join(cache, "kube", KubeVersion)
+		out, err := exec.Command(filepath.Join(root, "hack", "kube-apiserver.sh"), "dir").Output()
+		if err != nil {
+			return "", fmt.Errorf("hack/kube-apiserver.sh dir: %w; %s", err, ensureHint)
+		}
+		dir = strings.TrimSpace(string(out))
 	}
 	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
@@ -182,7 +185,7 @@ func AssetsDir() (string, error) {
 func Start(t testing.TB) *Env {
 	t.Helper()
 	e := &Env{}
-	if os.Getenv(SkipEnv) == "1" {
+	if testsupport.IntegrationSkipped() {
 		e.skipped = true
 	} else {
 		e.startErr = e.start()

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 )
@@ -83,9 +85,7 @@ func (c *Cluster) Agent(vm *VM) agentv1.AgentClient {
 		c.t.Cleanup(func() { conn.Close() })
 		vm.agent = agentv1.NewAgentClient(conn)
 	})
-	if vm.agentErr != nil {
-		c.t.Fatalf("agent client of %s: %v", vm.Name, vm.agentErr)
-	}
+	require.NoError(c.t, vm.agentErr, "agent client of %s", vm.Name)
 	return vm.agent
 }
 

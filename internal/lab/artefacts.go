@@ -8,14 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
-// Environment variables that control the lab.
+// Environment variables that control the lab. The variables that skip it
+// are testsupport.SkipLabEnv and testsupport.SkipIntegrationEnv.
 const (
-	// SkipEnv skips the lab tests when set to 1 (they are never skipped silently).
-	SkipEnv = "PIRAEUSCTL_SKIP_LAB"
-	// SkipIntegrationEnv skips every integration test, the lab's included.
-	SkipIntegrationEnv = "PIRAEUSCTL_SKIP_INTEGRATION"
 	// DirEnv names a prepared artefact folder (vmlinuz, initrd.cpio); then the
 	// tests use it as it is and build nothing.
 	DirEnv = "PIRAEUSCTL_LAB_DIR"
@@ -33,7 +32,7 @@ type Artefacts struct {
 
 // SkipReason returns why the lab tests are to be skipped, or "" to run them.
 func SkipReason() string {
-	for _, env := range []string{SkipEnv, SkipIntegrationEnv} {
+	for _, env := range []string{testsupport.SkipLabEnv, testsupport.SkipIntegrationEnv} {
 		if os.Getenv(env) == "1" {
 			return env + "=1: skipping the real-storage lab (qemu VMs)"
 		}
@@ -48,7 +47,7 @@ func SkipReason() string {
 func Prepare(ctx context.Context) (Artefacts, error) {
 	dir := os.Getenv(DirEnv)
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := testsupport.RepoRoot()
 		if err != nil {
 			return Artefacts{}, err
 		}
@@ -58,7 +57,7 @@ func Prepare(ctx context.Context) (Artefacts, error) {
 		out, err := cmd.Output()
 		if err != nil {
 			return Artefacts{}, fmt.Errorf("%s initrd: %w: %s\n(run hack/lab/lab.sh ensure, or make test-deps, once on this machine; or set %s=1 to skip the lab)",
-				script, err, stderrOf(err), SkipEnv)
+				script, err, stderrOf(err), testsupport.SkipLabEnv)
 		}
 		dir = strings.TrimSpace(string(out))
 	}
@@ -80,22 +79,4 @@ func stderrOf(err error) string {
 		return strings.TrimSpace(string(ee.Stderr))
 	}
 	return ""
-}
-
-// repoRoot walks up from the working directory to the folder with go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("lab: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

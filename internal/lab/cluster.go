@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 )
 
@@ -76,28 +78,20 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
 	for i := range opts.VMs {
 		vm, err := newVM(t.TempDir(), i, art, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c.VMs = append(c.VMs, vm)
 	}
-	if err := c.wire(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.wire())
 	t.Cleanup(c.stop)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), opts.BootTimeout)
 	defer cancel()
 	// Listeners first: VM j listens for every i < j, so boot from the end.
 	for i := len(c.VMs) - 1; i >= 0; i-- {
-		if err := c.startVM(ctx, c.VMs[i]); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.startVM(ctx, c.VMs[i]))
 	}
 	for _, vm := range c.VMs {
-		if err := vm.Ready(ctx); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, vm.Ready(ctx))
 	}
 	t.Logf("lab: %d VM(s) booted in %s", len(c.VMs), time.Since(start).Round(100*time.Millisecond))
 	return c

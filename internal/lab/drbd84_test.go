@@ -1,9 +1,11 @@
 package lab_test
 
 import (
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
@@ -34,21 +36,17 @@ func scenarioReplication84(t *testing.T, s *replicaSet) {
 	a, b, r := s.vms[0], s.vms[1], &s.resources[0]
 	timed(t, "converge new 2-replica resource", func() { s.converge(t) })
 	v, err := drbd.ParseKernelVersionCode([]byte(sh(t, a, "drbdadm --version 2>/dev/null; true")))
-	if err != nil || !v.Is84() {
-		t.Fatalf("guest DRBD version %v (%v): this VM was booted with the in-tree 8.4", v, err)
-	}
-	if res := sh(t, a, "cat "+drbdConfigDir+"/"+r.name+".res"); !strings.Contains(res, "for DRBD 8.4") || strings.Contains(res, "node-id") {
-		t.Errorf("node-a's resource file is not DRBD 8.4 syntax:\n%s", res)
-	}
+	require.False(t, err != nil || !v.Is84(), "guest DRBD version %v (%v): this VM was booted with the in-tree 8.4", v, err)
+	res := sh(t, a, "cat "+drbdConfigDir+"/"+r.name+".res")
+	assert.Contains(t, res, "for DRBD 8.4", "node-a's resource file is not DRBD 8.4 syntax")
+	assert.NotContains(t, res, "node-id", "node-a's resource file is not DRBD 8.4 syntax")
 	s.waitInSync(t, r.name, time.Minute)
-	if st := nodeStatus(t, s.c, a); findResource(st, r.name).GetPeers()[0].GetNodeName() != b.Name {
-		t.Errorf("node-a reports its peer as %q", findResource(st, r.name).GetPeers()[0].GetNodeName())
-	}
+	st := nodeStatus(t, s.c, a)
+	assert.False(t, findResource(st, r.name).GetPeers()[0].GetNodeName() != b.Name, "node-a reports its peer as %q", findResource(st, r.name).GetPeers()[0].GetNodeName())
 	drbdadm(t, a, "primary", r.name)
 	sumA := writePattern(t, a, drbdDev(r.minor), 8)
-	if pn := findResource(nodeStatus(t, s.c, b), r.name).GetPrimaryNode(); pn != a.Name {
-		t.Errorf("node-b reports primary %q, want %s", pn, a.Name)
-	}
+	pn := findResource(nodeStatus(t, s.c, b), r.name).GetPrimaryNode()
+	assert.Equal(t, a.Name, pn, "node-b reports primary %q, want %s", pn, a.Name)
 	handOver(t, a, b, r, 8, sumA)
 	sumB := writePattern(t, b, drbdDev(r.minor), 8)
 	handOver(t, b, a, r, 8, sumB)
@@ -68,25 +66,18 @@ func scenarioRefusal84(t *testing.T, s *replicaSet) {
 		}}}
 	d.Resources = append(d.Resources, three)
 	res, err := s.c.Agent(a).Apply(t.Context(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, r := range res.GetResources() {
-		switch {
-		case r.GetName() != three.GetName():
-			if r.GetOutcome() != agentv1.Outcome_UNCHANGED {
-				t.Errorf("%s: %s (%s)", r.GetName(), r.GetOutcome(), r.GetMessage())
-			}
-		case r.GetOutcome() != agentv1.Outcome_FAILED || !strings.Contains(r.GetMessage(), "DRBD is 8.4.11") || !strings.Contains(r.GetMessage(), "3 replicas"):
-			t.Errorf("3 replicas on DRBD 8.4: %s %q; want FAILED naming 8.4.11 and 3 replicas", r.GetOutcome(), r.GetMessage())
-		default:
-			t.Logf("refused: %s", r.GetMessage())
+		if r.GetName() != three.GetName() {
+			assert.Equal(t, agentv1.Outcome_UNCHANGED, r.GetOutcome(), "%s: %s (%s)", r.GetName(), r.GetOutcome(), r.GetMessage())
+			continue
 		}
+		assert.Equal(t, agentv1.Outcome_FAILED, r.GetOutcome(), "3 replicas on DRBD 8.4: %q", r.GetMessage())
+		assert.Contains(t, r.GetMessage(), "DRBD is 8.4.11", "3 replicas on DRBD 8.4: want the refusal to name the version")
+		assert.Contains(t, r.GetMessage(), "3 replicas", "3 replicas on DRBD 8.4: want the refusal to name the feature")
+		t.Logf("refused: %s", r.GetMessage())
 	}
-	if res.GetMutatingCommandsRun() != 0 {
-		t.Errorf("the refusal ran %d mutating commands", res.GetMutatingCommandsRun())
-	}
-	if _, ok := lvs(t, a, vgName)["pvc-three_00000"]; ok {
-		t.Error("a backing volume was created for the refused resource")
-	}
+	assert.Zero(t, res.GetMutatingCommandsRun(), "the refusal ran %d mutating commands", res.GetMutatingCommandsRun())
+	_, ok := lvs(t, a, vgName)["pvc-three_00000"]
+	assert.False(t, ok, "a backing volume was created for the refused resource")
 }

@@ -2,11 +2,13 @@ package lab_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
@@ -61,27 +63,21 @@ func scenarioThreeReplicas(t *testing.T, s *replicaSet, r drbdRes) string {
 	s.resources = append(s.resources, r)
 	timed(t, "converge new 3-replica resource", func() { s.converge(t) })
 	v, err := drbd.ParseProcDRBD([]byte(sh(t, a, "cat /proc/drbd")))
-	if err != nil || v.Major != 9 {
-		t.Fatalf("guest DRBD version %v (%v): the lab boots DRBD 9 by default", v, err)
-	}
+	require.False(t, err != nil || v.Major != 9, "guest DRBD version %v (%v): the lab boots DRBD 9 by default", v, err)
 	t.Logf("guest DRBD %s", v)
 	res := sh(t, a, "cat "+drbdConfigDir+"/"+r.name+".res")
 	for _, want := range []string{"quorum majority;", "on-no-quorum io-error;", "node-id 2;", `hosts "node-a" "node-b" "node-c";`} {
-		if !strings.Contains(res, want) {
-			t.Errorf("node-a's resource file lacks %q:\n%s", want, res)
-		}
+		assert.Contains(t, res, want, "node-a's resource file")
 	}
 	timed(t, "3 replicas in sync", func() { s.waitInSync(t, r.name, time.Minute) })
 	for _, vm := range s.vms {
-		if st := findResource(nodeStatus(t, s.c, vm), r.name); !st.GetQuorum() {
-			t.Errorf("%s reports no quorum for %s", vm.Name, r.name)
-		}
+		st := findResource(nodeStatus(t, s.c, vm), r.name)
+		assert.True(t, st.GetQuorum(), "%s reports no quorum for %s", vm.Name, r.name)
 	}
 	drbdadm(t, a, "primary", r.name)
 	sumA := writePattern(t, a, drbdDev(r.minor), 8)
-	if pn := findResource(nodeStatus(t, s.c, c), r.name).GetPrimaryNode(); pn != a.Name {
-		t.Errorf("node-c reports primary %q, want %s", pn, a.Name)
-	}
+	pn := findResource(nodeStatus(t, s.c, c), r.name).GetPrimaryNode()
+	assert.Equal(t, a.Name, pn, "node-c reports primary %q, want %s", pn, a.Name)
 	handOver(t, a, c, &r, 8, sumA)
 	sumC := writePattern(t, c, drbdDev(r.minor), 8)
 	handOver(t, c, b, &r, 8, sumC)
@@ -100,19 +96,16 @@ func scenarioTieBreaker(t *testing.T, s *replicaSet, r drbdRes) {
 	timed(t, "agent killed mid-converge and restarted", func() { killMidConverge(t, s, a, r.name) })
 	timed(t, "converge the tie-breaker resource", func() { s.converge(t) })
 	timed(t, "tie-breaker resource in sync", func() { s.waitInSync(t, r.name, time.Minute) })
-	if _, ok := lvs(t, c, vgName)[r.name+"_00000"]; ok {
-		t.Errorf("the tie-breaker %s has a backing volume for %s", c.Name, r.name)
-	}
+	_, ok := lvs(t, c, vgName)[r.name+"_00000"]
+	assert.False(t, ok, "the tie-breaker %s has a backing volume for %s", c.Name, r.name)
 	_, onC := statusJSON(t, c)
 	tbOnC := onC[r.name]
-	if d, ok := tbOnC.Device(0); !ok || !d.Client || d.DiskState != "Diskless" || !d.Quorum {
-		t.Errorf("on the tie-breaker, %s volume 0 is %+v; want a diskless client with quorum", r.name, d)
-	}
+	d, ok := tbOnC.Device(0)
+	assert.False(t, !ok || !d.Client || d.DiskState != "Diskless" || !d.Quorum, "on the tie-breaker, %s volume 0 is %+v; want a diskless client with quorum", r.name, d)
 	_, onA := statusJSON(t, a)
 	tbOnA := onA[r.name]
-	if conn, ok := tbOnA.Connection(c.Name); !ok || len(conn.PeerDevices) != 1 || !conn.PeerDevices[0].PeerClient {
-		t.Errorf("node-a does not see %s as a diskless client of %s: %+v", c.Name, r.name, conn)
-	}
+	conn, ok := tbOnA.Connection(c.Name)
+	assert.False(t, !ok || len(conn.PeerDevices) != 1 || !conn.PeerDevices[0].PeerClient, "node-a does not see %s as a diskless client of %s: %+v", c.Name, r.name, conn)
 	drbdadm(t, a, "primary", r.name)
 	sum := writePattern(t, a, drbdDev(r.minor), 8)
 	handOver(t, a, c, &r, 8, sum) // read over the network: node-c has no disk
@@ -129,14 +122,10 @@ func scenarioTieBreaker(t *testing.T, s *replicaSet, r drbdRes) {
 	record(t, "status-drbd9-tiebreaker.json", raw)
 	show := sh(t, a, "drbdsetup show --json")
 	opts, err := drbd.ParseShowJSON([]byte(show))
-	if err != nil {
-		t.Errorf("the agent's show parser fails on real DRBD 9 output: %v\n%s", err, show)
-	}
+	assert.NoError(t, err, "the agent's show parser fails on real DRBD 9 output: %v\n%s", err, show)
 	// show omits defaults: suspend-io (pvc-tb) is DRBD's on-no-quorum default.
 	for name, want := range map[string]drbd.Options{"pvc-q3": {Quorum: "majority", OnNoQuorum: "io-error"}, r.name: {Quorum: "majority"}} {
-		if opts[name] != want {
-			t.Errorf("drbdsetup show --json: %s has %+v, want %+v", name, opts[name], want)
-		}
+		assert.Equal(t, want, opts[name], "drbdsetup show --json: %s has %+v, want %+v", name, opts[name], want)
 	}
 	record(t, "show-drbd9.json", show)
 }
@@ -157,16 +146,12 @@ func killMidConverge(t *testing.T, s *replicaSet, vm *labVM, name string) {
 		out, _ := vm.Shell(ctx, fmt.Sprintf(`grep -c 'mutating=true.*%s\|%s.*mutating=true' %s || true`, name, name, agentLog))
 		return strings.TrimSpace(out) != "0", "no mutating command for " + name + " yet"
 	})
-	if err := s.c.KillAgent(ctx, vm); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.c.KillAgent(ctx, vm))
 	if err := <-applied; err == nil {
 		t.Log("the interrupted Apply finished before the kill; the restart still must converge")
 	}
 	t.Logf("killed the agent mid-converge; executor log:\n%s", sh(t, vm, "grep 'host command' "+agentLog+" | tail -n 4"))
-	if err := s.c.StartAgent(ctx, vm, agentFlags...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.c.StartAgent(ctx, vm, agentFlags...))
 }
 
 // scenarioResize: the 3-replica volume grows from 64 to 96 MiB while it is
@@ -183,9 +168,8 @@ func scenarioResize(t *testing.T, s *replicaSet, sum string) {
 			return kib >= r.mib<<10, fmt.Sprintf("%d KiB", kib)
 		})
 	}
-	if got := checksum(t, a, drbdDev(r.minor), 8); got != sum {
-		t.Fatalf("data changed by the resize on node-a")
-	}
+	got := checksum(t, a, drbdDev(r.minor), 8)
+	require.Equal(t, sum, got, "data changed by the resize on node-a")
 	s.waitInSync(t, r.name, time.Minute)
 	handOver(t, a, b, r, 8, sum)
 	drbdadm(t, b, "secondary", r.name)
@@ -199,9 +183,7 @@ func scenarioDeletionSafety(t *testing.T, s *replicaSet, sum string) {
 	empty := s.desired(a)
 	empty.Resources = nil
 	res := apply(t, s.c, a, empty)
-	if res.GetMutatingCommandsRun() != 0 {
-		t.Errorf("a desired state without resources ran %d mutating commands", res.GetMutatingCommandsRun())
-	}
+	assert.Zero(t, res.GetMutatingCommandsRun(), "a desired state without resources ran %d mutating commands", res.GetMutatingCommandsRun())
 	for _, r := range s.resources {
 		kinds := map[agentv1.Orphan_Kind]bool{}
 		for _, o := range res.GetOrphans() {
@@ -210,24 +192,20 @@ func scenarioDeletionSafety(t *testing.T, s *replicaSet, sum string) {
 			}
 		}
 		for _, k := range []agentv1.Orphan_Kind{agentv1.Orphan_BACKING_VOLUME, agentv1.Orphan_DRBD_CONFIG, agentv1.Orphan_DRBD_RESOURCE} {
-			if !kinds[k] {
-				t.Errorf("orphan %s of %s not reported; orphans: %v", k, r.name, res.GetOrphans())
-			}
+			assert.True(t, kinds[k], "orphan %s of %s not reported; orphans: %v", k, r.name, res.GetOrphans())
 		}
-		if _, ok := lvs(t, a, vgName)[r.name+"_00000"]; !ok {
-			t.Fatalf("backing LV of %s is gone", r.name)
-		}
+		_, ok := lvs(t, a, vgName)[r.name+"_00000"]
+		require.True(t, ok, "backing LV of %s is gone", r.name)
 	}
-	if st := nodeStatus(t, s.c, a); len(st.GetOrphans()) == 0 {
-		t.Error("status reports no orphans")
-	}
+	st := nodeStatus(t, s.c, a)
+	assert.NotEmpty(t, st.GetOrphans(), "status reports no orphans")
 	r := s.res("pvc-q3")
 	s.waitInSync(t, r.name, 30*time.Second, a)
 	handOver(t, nil, a, r, 8, sum)
 	drbdadm(t, a, "secondary", r.name)
-	if res := apply(t, s.c, a, s.desired(a)); res.GetMutatingCommandsRun() != 0 || len(res.GetOrphans()) != 0 {
-		t.Errorf("re-told: %d mutating commands, orphans %v", res.GetMutatingCommandsRun(), res.GetOrphans())
-	}
+	res = apply(t, s.c, a, s.desired(a))
+	assert.Zero(t, res.GetMutatingCommandsRun(), "re-told: mutating commands")
+	assert.Empty(t, res.GetOrphans(), "re-told: orphans")
 }
 
 // scenarioPowerCut: node-a is powered off while Primary right after an
@@ -260,9 +238,8 @@ func scenarioPowerCut(t *testing.T, s *replicaSet) {
 	})
 	for _, vm := range []*labVM{b, c} {
 		for _, res := range s.resources {
-			if st := findResource(nodeStatus(t, s.c, vm), res.name); !st.GetQuorum() {
-				t.Errorf("%s lost quorum for %s when one of three nodes failed", vm.Name, res.name)
-			}
+			st := findResource(nodeStatus(t, s.c, vm), res.name)
+			assert.True(t, st.GetQuorum(), "%s lost quorum for %s when one of three nodes failed", vm.Name, res.name)
 		}
 	}
 	handOver(t, nil, b, r, 16, acked)
@@ -273,14 +250,10 @@ func scenarioPowerCut(t *testing.T, s *replicaSet) {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	timed(t, "node-a reboot", func() {
-		if err := s.c.Restart(ctx, a); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.c.Restart(ctx, a))
 	})
 	returning := startEvents(t, a, "powercut-returning")
-	if err := s.c.StartAgent(ctx, a, agentFlags...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.c.StartAgent(ctx, a, agentFlags...))
 	begin := time.Now()
 	timed(t, "converge after the reboot", func() { s.converge(t) })
 	for _, res := range s.resources {
@@ -294,9 +267,8 @@ func scenarioPowerCut(t *testing.T, s *replicaSet) {
 	t.Logf("resync as node-a's events2 shows it: %s", describeResync(t, out, r.name))
 	record(t, "events2-drbd9-powercut-returning.txt", out)
 	out = survivor.stop(t)
-	if lost := quorumLost(t, out); len(lost) > 0 {
-		t.Errorf("node-b's events2 shows quorum lost for %v", lost)
-	}
+	lost := quorumLost(t, out)
+	assert.Empty(t, lost, "node-b's events2 shows quorum lost for %v", lost)
 	record(t, "events2-drbd9-powercut-survivor.txt", out)
 }
 
@@ -343,9 +315,7 @@ func scenarioPartition(t *testing.T, s *replicaSet) {
 	majority := startEvents(t, a, "partition-majority")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := b.SetLinks(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.SetLinks(ctx, false))
 	timed(t, "node-b notices it is cut off", func() {
 		waitFor(t, time.Minute, "node-b to lose quorum", func() (bool, string) {
 			_, m := statusJSON(t, b)
@@ -357,35 +327,29 @@ func scenarioPartition(t *testing.T, s *replicaSet) {
 	})
 	st := nodeStatus(t, s.c, b)
 	for _, r := range []*drbdRes{q3, tb} {
-		if findResource(st, r.name).GetQuorum() {
-			t.Errorf("node-b's agent reports quorum for %s while DRBD has none", r.name)
-		}
+		assert.False(t, findResource(st, r.name).GetQuorum(), "node-b's agent reports quorum for %s while DRBD has none", r.name)
 	}
 	// io-error: a write fails at once.
 	_, err := b.Shell(ctx, fmt.Sprintf("dd if=/dev/zero of=%s bs=4k count=1 oflag=direct", drbdDev(q3.minor)))
 	var ee *lab.ExecError
-	if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "Input/output error") {
-		t.Errorf("write to %s without quorum: %v; want an I/O error", q3.name, err)
+	if assert.ErrorAs(t, err, &ee, "write to %s without quorum: want an I/O error", q3.name) {
+		assert.Contains(t, ee.Stderr, "Input/output error", "write to %s without quorum", q3.name)
 	}
 	// suspend-io: a write hangs.
 	sh(t, b, fmt.Sprintf(`(dd if=/dev/urandom of=%s bs=1M count=4 oflag=direct 2>/tmp/dd-tb.err; echo $? >/tmp/dd-tb.rc) </dev/null >/dev/null 2>&1 &
 sleep 3`, drbdDev(tb.minor)))
-	if out := sh(t, b, "cat /tmp/dd-tb.rc 2>/dev/null; true"); out != "" {
-		t.Errorf("write to %s without quorum ended (exit %s); want it suspended", tb.name, strings.TrimSpace(out))
-	}
+	rc := sh(t, b, "cat /tmp/dd-tb.rc 2>/dev/null; true")
+	assert.Empty(t, rc, "write to %s without quorum ended (exit %s); want it suspended", tb.name, strings.TrimSpace(rc))
 	raw, onB := statusJSON(t, b)
-	if !onB[tb.name].Suspended || onB[q3.name].Suspended {
-		t.Errorf("node-b: %s suspended=%t, %s suspended=%t; want only %s suspended", tb.name, onB[tb.name].Suspended,
-			q3.name, onB[q3.name].Suspended, tb.name)
-	}
+	assert.True(t, onB[tb.name].Suspended, "node-b: %s (suspend-io) not suspended", tb.name)
+	assert.False(t, onB[q3.name].Suspended, "node-b: %s (io-error) suspended", q3.name)
 	record(t, "status-drbd9-partitioned.json", raw)
 
 	// The majority goes on.
 	for _, vm := range []*labVM{a, s.vms[2]} {
 		for _, r := range s.resources {
-			if st := findResource(nodeStatus(t, s.c, vm), r.name); !st.GetQuorum() {
-				t.Errorf("%s lost quorum for %s when node-b was cut off", vm.Name, r.name)
-			}
+			st := findResource(nodeStatus(t, s.c, vm), r.name)
+			assert.True(t, st.GetQuorum(), "%s lost quorum for %s when node-b was cut off", vm.Name, r.name)
 		}
 	}
 	sums := map[string]string{}
@@ -397,18 +361,15 @@ sleep 3`, drbdDev(tb.minor)))
 	// Heal: node-b's failed volume is stepped down by hand (its writer got
 	// errors); the suspended one must step down by itself on reconnect.
 	drbdadm(t, b, "secondary", q3.name)
-	if err := b.SetLinks(ctx, true); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.SetLinks(ctx, true))
 	timed(t, "node-b back in sync", func() {
 		for _, r := range []*drbdRes{q3, tb} {
 			s.waitInSync(t, r.name, 2*time.Minute)
 		}
 	})
-	if out := sh(t, b, "cat /tmp/dd-tb.rc /tmp/dd-tb.err 2>/dev/null; true"); strings.HasPrefix(out, "0") || out == "" {
-		t.Errorf("the write suspended on node-b did not fail after node-b rejoined: %q", out)
-	} else {
-		t.Logf("the suspended write on node-b ended after the heal: %s", strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
+	ended := sh(t, b, "cat /tmp/dd-tb.rc /tmp/dd-tb.err 2>/dev/null; true")
+	if assert.False(t, strings.HasPrefix(ended, "0") || ended == "", "the write suspended on node-b did not fail after node-b rejoined: %q", ended) {
+		t.Logf("the suspended write on node-b ended after the heal: %s", strings.ReplaceAll(strings.TrimSpace(ended), "\n", "; "))
 	}
 	for _, r := range []*drbdRes{q3, tb} {
 		handOver(t, a, b, r, 4, sums[r.name])
@@ -416,14 +377,12 @@ sleep 3`, drbdDev(tb.minor)))
 	}
 
 	out := isolated.stop(t)
-	if lost := quorumLost(t, out); !lost[q3.name] || !lost[tb.name] {
-		t.Errorf("node-b's events2 shows quorum lost for %v; want both volumes", lost)
-	}
+	lost := quorumLost(t, out)
+	assert.True(t, lost[q3.name] && lost[tb.name], "node-b's events2 shows quorum lost for %v; want both volumes", lost)
 	record(t, "events2-drbd9-partition-isolated.txt", out)
 	out = majority.stop(t)
-	if lost := quorumLost(t, out); len(lost) > 0 {
-		t.Errorf("node-a's events2 shows quorum lost for %v", lost)
-	}
+	lost = quorumLost(t, out)
+	assert.Empty(t, lost, "node-a's events2 shows quorum lost for %v", lost)
 	record(t, "events2-drbd9-partition-majority.txt", out)
 }
 

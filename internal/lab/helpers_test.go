@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
@@ -23,9 +25,7 @@ func bootWithAgents(t *testing.T, opts lab.Options) *lab.Cluster {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		err := c.StartAgent(ctx, vm, agentFlags...)
 		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
 	return c
 }
@@ -46,9 +46,7 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 			s.run(t)
 			t.Logf("timing: scenario %s: %s", s.name, time.Since(begin).Round(100*time.Millisecond))
 		})
-		if !ok {
-			t.Fatalf("scenario %s failed; the later ones build on it", s.name)
-		}
+		require.True(t, ok, "scenario %s failed; the later ones build on it", s.name)
 	}
 }
 
@@ -68,18 +66,12 @@ func apply(t *testing.T, c *lab.Cluster, vm *lab.VM, d *agentv1.NodeDesiredState
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	res, err := c.Agent(vm).Apply(ctx, d)
-	if err != nil {
-		t.Fatalf("apply on %s: %v", vm.Name, err)
-	}
+	require.NoError(t, err, "apply on %s", vm.Name)
 	for _, r := range res.GetResources() {
-		if r.GetOutcome() == agentv1.Outcome_FAILED {
-			t.Fatalf("apply on %s: resource %s failed: %s", vm.Name, r.GetName(), r.GetMessage())
-		}
+		require.NotEqual(t, agentv1.Outcome_FAILED, r.GetOutcome(), "apply on %s: resource %s failed: %s", vm.Name, r.GetName(), r.GetMessage())
 	}
 	for _, p := range res.GetPools() {
-		if p.GetOutcome() == agentv1.Outcome_FAILED {
-			t.Fatalf("apply on %s: pool %s failed: %s", vm.Name, p.GetName(), p.GetMessage())
-		}
+		require.NotEqual(t, agentv1.Outcome_FAILED, p.GetOutcome(), "apply on %s: pool %s failed: %s", vm.Name, p.GetName(), p.GetMessage())
 	}
 	return res
 }
@@ -89,13 +81,9 @@ func nodeStatus(t *testing.T, c *lab.Cluster, vm *lab.VM) *agentv1.NodeStatus {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	stream, err := c.Agent(vm).WatchStatus(ctx, &agentv1.WatchRequest{})
-	if err != nil {
-		t.Fatalf("status of %s: %v", vm.Name, err)
-	}
+	require.NoError(t, err, "status of %s", vm.Name)
 	st, err := stream.Recv()
-	if err != nil {
-		t.Fatalf("status of %s: %v", vm.Name, err)
-	}
+	require.NoError(t, err, "status of %s", vm.Name)
 	return st
 }
 
@@ -104,9 +92,7 @@ func sh(t *testing.T, vm *lab.VM, script string) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	out, err := vm.Shell(ctx, script)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
@@ -127,9 +113,8 @@ func lvs(t *testing.T, vm *lab.VM, vg string) map[string]lvReport {
 			LV []lvReport `json:"lv"`
 		} `json:"report"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("lvs output: %v\n%s", err, out)
-	}
+	err := json.Unmarshal([]byte(out), &rep)
+	require.NoError(t, err, "lvs output: %v\n%s", err, out)
 	m := map[string]lvReport{}
 	for _, r := range rep.Report {
 		for _, lv := range r.LV {
@@ -142,9 +127,7 @@ func lvs(t *testing.T, vm *lab.VM, vg string) map[string]lvReport {
 func kib(t *testing.T, s string) uint64 {
 	t.Helper()
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		t.Fatalf("size %q: %v", s, err)
-	}
+	require.NoError(t, err, "size %q", s)
 	return uint64(f)
 }
 

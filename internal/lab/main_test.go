@@ -2,10 +2,13 @@ package lab_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
@@ -17,7 +20,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if lab.SkipReason() == "" {
+	flag.Parse() // for testing.Short
+	if skipReason() == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		start := time.Now()
 		artefacts, prepareErr = lab.Prepare(ctx)
@@ -29,14 +33,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needLab skips only on the explicit environment variables and fails when
-// the lab is not prepared.
+// skipReason says why the VM tests are skipped: -short (the fast unit-test
+// pass; the lab takes minutes) or the lab's skip variables.
+func skipReason() string {
+	if testing.Short() {
+		return "-short: skipping the real-storage lab (qemu VMs)"
+	}
+	return lab.SkipReason()
+}
+
+// needLab skips only on -short and the explicit environment variables, and
+// fails when the lab is not prepared.
 func needLab(t *testing.T) {
 	t.Helper()
-	if r := lab.SkipReason(); r != "" {
+	if r := skipReason(); r != "" {
 		t.Skip(r)
 	}
-	if prepareErr != nil {
-		t.Fatalf("lab not prepared: %v", prepareErr)
-	}
+	require.NoError(t, prepareErr, "lab not prepared")
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 )
 
@@ -41,15 +44,12 @@ func scenarioPools(t *testing.T, c *labCluster, vm *labVM) {
 	timed(t, "pools: create VG, thin pool, 3 volumes", func() {
 		res := apply(t, c, vm, desired)
 		for _, p := range res.GetPools() {
-			if p.GetOutcome() != agentv1.Outcome_CHANGED {
-				t.Errorf("pool %s: outcome %s, want CHANGED (created)", p.GetName(), p.GetOutcome())
-			}
+			assert.Equal(t, agentv1.Outcome_CHANGED, p.GetOutcome(), "pool %s: outcome %s, want CHANGED (created)", p.GetName(), p.GetOutcome())
 		}
 		lv := lvs(t, vm, vgName)
 		for name, mib := range map[string]uint64{"thin-1_00000": 64, "thin-2_00000": 32} {
-			if got := kib(t, lv[name].SizeKiB); got != mib<<10 || lv[name].Pool != "thin" {
-				t.Errorf("lvs %s: %d KiB in pool %q, want %d KiB in thin", name, got, lv[name].Pool, mib<<10)
-			}
+			got := kib(t, lv[name].SizeKiB)
+			assert.False(t, got != mib<<10 || lv[name].Pool != "thin", "lvs %s: %d KiB in pool %q, want %d KiB in thin", name, got, lv[name].Pool, mib<<10)
 		}
 		sums = writeAll(t, c, vm, []string{"thin-1", "thin-2", "file-1"})
 	})
@@ -59,40 +59,31 @@ func scenarioPools(t *testing.T, c *labCluster, vm *labVM) {
 		desired.Resources[0].Volumes[0].SizeKib = 96 << 10
 		desired.Resources[2].Volumes[0].SizeKib = 48 << 10
 		apply(t, c, vm, desired)
-		if got := kib(t, lvs(t, vm, vgName)["thin-1_00000"].SizeKiB); got != 96<<10 {
-			t.Errorf("thin-1 after resize: %d KiB, want %d", got, 96<<10)
-		}
+		got := kib(t, lvs(t, vm, vgName)["thin-1_00000"].SizeKiB)
+		assert.Equal(t, uint64(96<<10), got, "thin-1 after resize: KiB")
 		st := nodeStatus(t, c, vm)
 		for _, name := range []string{"thin-1", "file-1"} {
 			dev := findResource(st, name).GetVolumes()[0].GetDevicePath()
 			size := strings.TrimSpace(sh(t, vm, "blockdev --getsize64 "+dev))
 			want := map[string]string{"thin-1": fmt.Sprint(96 << 20), "file-1": fmt.Sprint(48 << 20)}[name]
-			if size != want {
-				t.Errorf("%s: device %s has %s bytes, want %s", name, dev, size, want)
-			}
-			if got := checksum(t, vm, dev, 4); got != sums[name] {
-				t.Errorf("%s: data changed by the resize", name)
-			}
+			assert.Equal(t, want, size, "%s: device %s has %s bytes, want %s", name, dev, size, want)
+			got := checksum(t, vm, dev, 4)
+			assert.Equal(t, sums[name], got, "%s: data changed by the resize", name)
 		}
 	})
 	timed(t, "pools: no-op converge", func() {
-		if res := apply(t, c, vm, desired); res.GetMutatingCommandsRun() != 0 {
-			t.Errorf("no-op converge ran %d mutating commands", res.GetMutatingCommandsRun())
-		}
+		res := apply(t, c, vm, desired)
+		assert.EqualValues(t, 0, res.GetMutatingCommandsRun(), "no-op converge ran %d mutating commands", res.GetMutatingCommandsRun())
 	})
 	timed(t, "pools: delete all volumes", func() {
 		deleteAll(t, c, vm, desired)
 		lv := lvs(t, vm, vgName)
-		if len(lv) != 1 || lv["thin"].Name == "" {
-			t.Errorf("after delete, lvs shows %v; want only the thin pool", lv)
-		}
-		if out := sh(t, vm, "ls -A "+filesDir+"; /usr/sbin/losetup --list --noheadings"); strings.TrimSpace(out) != "" {
-			t.Errorf("after delete, left behind in %s or as loop devices:\n%s", filesDir, out)
-		}
+		assert.False(t, len(lv) != 1 || lv["thin"].Name == "", "after delete, lvs shows %v; want only the thin pool", lv)
+		out := sh(t, vm, "ls -A "+filesDir+"; /usr/sbin/losetup --list --noheadings")
+		assert.Equal(t, "", strings.TrimSpace(out), "after delete, left behind in %s or as loop devices:\n%s", filesDir, out)
 		desired.Resources = nil
-		if res := apply(t, c, vm, desired); len(res.GetOrphans()) != 0 || res.GetMutatingCommandsRun() != 0 {
-			t.Errorf("empty desired state: orphans %v, %d mutating commands", res.GetOrphans(), res.GetMutatingCommandsRun())
-		}
+		res := apply(t, c, vm, desired)
+		assert.False(t, len(res.GetOrphans()) != 0 || res.GetMutatingCommandsRun() != 0, "empty desired state: orphans %v, %d mutating commands", res.GetOrphans(), res.GetMutatingCommandsRun())
 	})
 	checkCapacity(t, c, vm)
 }
@@ -104,9 +95,7 @@ func writeAll(t *testing.T, c *labCluster, vm *labVM, names []string) map[string
 	sums := map[string]string{}
 	for _, name := range names {
 		r := findResource(st, name)
-		if r == nil || len(r.GetVolumes()) != 1 || r.GetVolumes()[0].GetDevicePath() == "" {
-			t.Fatalf("status has no device for %s: %v", name, r)
-		}
+		require.False(t, r == nil || len(r.GetVolumes()) != 1 || r.GetVolumes()[0].GetDevicePath() == "", "status has no device for %s: %v", name, r)
 		sums[name] = writePattern(t, vm, r.GetVolumes()[0].GetDevicePath(), 4)
 	}
 	return sums
@@ -121,19 +110,14 @@ func checkCapacity(t *testing.T, c *labCluster, vm *labVM) {
 	var used float64
 	fmt.Sscan(tp.DataPercent, &used)
 	p := findPool(st, poolThin)
-	if p.GetCapacityKib() != total {
-		t.Errorf("thin pool capacity %d KiB, lvs says %d KiB", p.GetCapacityKib(), total)
-	}
+	assert.Equal(t, total, p.GetCapacityKib(), "thin pool capacity %d KiB, lvs says %d KiB", p.GetCapacityKib(), total)
 	wantFree := uint64(float64(total) * (100 - used) / 100)
-	if diff := int64(p.GetFreeKib()) - int64(wantFree); diff < -1 || diff > 1 {
-		t.Errorf("thin pool free %d KiB, lvs says %d KiB (%s%% used)", p.GetFreeKib(), wantFree, tp.DataPercent)
-	}
+	diff := int64(p.GetFreeKib()) - int64(wantFree)
+	assert.False(t, diff < -1 || diff > 1, "thin pool free %d KiB, lvs says %d KiB (%s%% used)", p.GetFreeKib(), wantFree, tp.DataPercent)
 	var blocks, bsize, avail uint64
 	fmt.Sscan(sh(t, vm, "stat -f -c '%b %S %a' "+filesDir), &blocks, &bsize, &avail)
 	f := findPool(st, poolFiles)
-	if f.GetCapacityKib() != blocks*bsize/1024 {
-		t.Errorf("file pool capacity %d KiB, statfs says %d KiB", f.GetCapacityKib(), blocks*bsize/1024)
-	}
+	assert.Equal(t, blocks*bsize/1024, f.GetCapacityKib(), "file pool capacity %d KiB, statfs says %d KiB", f.GetCapacityKib(), blocks*bsize/1024)
 	t.Logf("capacity: thin pool %d KiB (%d free, lvs %s%% used); file pool %d KiB", total, p.GetFreeKib(), tp.DataPercent, f.GetCapacityKib())
 }
 
@@ -142,8 +126,6 @@ func deleteAll(t *testing.T, c *labCluster, vm *labVM, d *agentv1.NodeDesiredSta
 	for _, r := range d.GetResources() {
 		_, err := c.Agent(vm).DeleteResource(t.Context(), &agentv1.DeleteResourceRequest{
 			NodeName: vm.Name, Name: r.GetName(), Uid: r.GetUid(), StoragePools: d.GetStoragePools()})
-		if err != nil {
-			t.Fatalf("delete %s: %v", r.GetName(), err)
-		}
+		require.NoError(t, err, "delete %s", r.GetName())
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeQMP serves one QMP connection on path like qemu does: a greeting,
@@ -15,9 +18,7 @@ import (
 func fakeQMP(t *testing.T, path string) <-chan []string {
 	t.Helper()
 	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	got := make(chan []string, 1)
 	go func() {
@@ -58,24 +59,15 @@ func fakeQMP(t *testing.T, path string) <-chan []string {
 func TestSetLinks(t *testing.T) {
 	vm := &VM{Name: "node-b", dir: t.TempDir(), links: []link{{port: 1}, {port: 2}}}
 	got := fakeQMP(t, vm.qmpPath())
-	if err := vm.SetLinks(t.Context(), false); err != nil {
-		t.Fatal(err)
-	}
-	want := "qmp_capabilities, set_link l0 up=false, set_link l1 up=false"
-	if g := strings.Join(<-got, ", "); g != want {
-		t.Errorf("QMP commands: %s\nwant: %s", g, want)
-	}
+	require.NoError(t, vm.SetLinks(t.Context(), false))
+	assert.Equal(t, "qmp_capabilities, set_link l0 up=false, set_link l1 up=false", strings.Join(<-got, ", "), "QMP commands")
 
 	vm.dir = t.TempDir()
 	got = fakeQMP(t, vm.qmpPath())
 	err := vm.qmp(t.Context(), qmpCommand{Execute: "set_link", Arguments: map[string]any{"name": "x", "up": true}})
-	if err == nil || !strings.Contains(err.Error(), "DeviceNotFound") {
-		t.Errorf("set_link on an unknown netdev: %v, want the QMP error", err)
-	}
+	assert.ErrorContains(t, err, "DeviceNotFound", "set_link on an unknown netdev: want the QMP error")
 	<-got
 
 	vm.dir = filepath.Join(t.TempDir(), "gone")
-	if err := vm.SetLinks(t.Context(), true); err == nil {
-		t.Error("SetLinks without a QMP socket succeeded")
-	}
+	assert.Error(t, vm.SetLinks(t.Context(), true), "SetLinks without a QMP socket succeeded")
 }

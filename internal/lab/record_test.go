@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
@@ -33,9 +36,8 @@ while ! grep -q '^[^ ]* exists -$' %[1]s.txt; do sleep 0.1; done`, e.file))
 func (e *eventsCapture) stop(t *testing.T) string {
 	t.Helper()
 	out := sh(t, e.vm, fmt.Sprintf(`kill $(cat %[1]s.pid); while kill -0 $(cat %[1]s.pid) 2>/dev/null; do sleep 0.1; done; cat %[1]s.txt`, e.file))
-	if _, err := drbd.ParseEvents2(strings.NewReader(out)); err != nil {
-		t.Errorf("the agent's events2 parser fails on real DRBD 9 output of %s: %v\n%s", e.vm.Name, err, out)
-	}
+	_, err := drbd.ParseEvents2(strings.NewReader(out))
+	assert.NoError(t, err, "the agent's events2 parser fails on real DRBD 9 output of %s: %v\n%s", e.vm.Name, err, out)
 	return out
 }
 
@@ -45,9 +47,7 @@ func statusJSON(t *testing.T, vm *labVM) (string, map[string]drbd.Resource) {
 	t.Helper()
 	out := sh(t, vm, "drbdsetup status --json")
 	list, err := drbd.ParseStatusJSON([]byte(out))
-	if err != nil {
-		t.Fatalf("the agent's status parser fails on real DRBD 9 output of %s: %v\n%s", vm.Name, err, out)
-	}
+	require.NoError(t, err, "the agent's status parser fails on real DRBD 9 output of %s: %v\n%s", vm.Name, err, out)
 	m := map[string]drbd.Resource{}
 	for _, r := range list {
 		m[r.Name] = r
@@ -59,9 +59,8 @@ func statusJSON(t *testing.T, vm *labVM) (string, map[string]drbd.Resource) {
 func eventsNow(t *testing.T, vm *labVM) string {
 	t.Helper()
 	out := sh(t, vm, "drbdsetup events2 --now --timestamps --statistics")
-	if _, err := drbd.ParseEvents2(strings.NewReader(out)); err != nil {
-		t.Errorf("the agent's events2 parser fails on real DRBD 9 output of %s: %v\n%s", vm.Name, err, out)
-	}
+	_, err := drbd.ParseEvents2(strings.NewReader(out))
+	assert.NoError(t, err, "the agent's events2 parser fails on real DRBD 9 output of %s: %v\n%s", vm.Name, err, out)
 	return out
 }
 
@@ -72,12 +71,8 @@ func replay(t *testing.T, out string, f func(ev drbd.Event, state map[string]drb
 	st := drbd.NewEvents2()
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		ev, err := drbd.ParseEvent(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Apply(ev); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, st.Apply(ev))
 		m := map[string]drbd.Resource{}
 		for _, r := range st.Resources() {
 			m[r.Name] = r
@@ -96,8 +91,6 @@ func record(t *testing.T, name, data string) {
 		return
 	}
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
 	t.Logf("recorded %s (%d lines)", path, bytes.Count([]byte(data), []byte("\n")))
 }

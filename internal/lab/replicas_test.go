@@ -9,6 +9,9 @@ import (
 	"time"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const drbdConfigDir = "/var/lib/piraeusctl/drbd.d"
@@ -86,9 +89,7 @@ func (s *replicaSet) applyAll(t *testing.T, vms []*labVM) []*agentv1.ApplyResult
 	}
 	wg.Wait()
 	for i, vm := range vms {
-		if errs[i] != nil {
-			t.Fatalf("apply on %s: %v", vm.Name, errs[i])
-		}
+		require.NoError(t, errs[i], "apply on %s", vm.Name)
 	}
 	return results
 }
@@ -112,7 +113,7 @@ func (s *replicaSet) converge(t *testing.T) {
 					t.Logf("retrying after a drbdadm timeout: %s", what)
 					pending = append(pending, what)
 				case r.GetOutcome() == agentv1.Outcome_FAILED:
-					t.Fatalf("apply on %s: resource %s failed: %s", s.vms[i].Name, r.GetName(), r.GetMessage())
+					require.Failf(t, "apply failed", "apply on %s: resource %s failed: %s", s.vms[i].Name, r.GetName(), r.GetMessage())
 				case r.GetOutcome() == agentv1.Outcome_PENDING:
 					pending = append(pending, what)
 				}
@@ -121,9 +122,7 @@ func (s *replicaSet) converge(t *testing.T) {
 		if len(pending) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still pending after 3 minutes: %v", pending)
-		}
+		require.False(t, time.Now().After(deadline), "still pending after 3 minutes: %v", pending)
 		time.Sleep(2 * time.Second)
 	}
 }
@@ -197,9 +196,8 @@ func (s *replicaSet) waitInSync(t *testing.T, name string, timeout time.Duration
 		waitFor(t, timeout, fmt.Sprintf("%s: %s in sync with all peers", vm.Name, name), func() (bool, string) {
 			return poll(t, vm, name)
 		})
-		if ok, state := s.agentInSync(t, vm, name); !ok {
-			t.Errorf("%s: DRBD has %s in sync, but the agent reports %s", vm.Name, name, state)
-		}
+		ok, state := s.agentInSync(t, vm, name)
+		assert.True(t, ok, "%s: DRBD has %s in sync, but the agent reports %s", vm.Name, name, state)
 	}
 }
 
@@ -211,9 +209,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s; last state: %s", timeout, what, state)
-		}
+		require.False(t, time.Now().After(deadline), "waited %s for %s; last state: %s", timeout, what, state)
 		time.Sleep(time.Second)
 	}
 }
@@ -233,9 +229,8 @@ func handOver(t *testing.T, from, to *labVM, r *drbdRes, mib int, sum string) {
 		drbdadm(t, from, "secondary", r.name)
 	}
 	drbdadm(t, to, "primary", r.name)
-	if got := checksum(t, to, drbdDev(r.minor), mib); got != sum {
-		t.Fatalf("%s reads %s from %s, want %s", to.Name, got, r.name, sum)
-	}
+	got := checksum(t, to, drbdDev(r.minor), mib)
+	require.Equal(t, sum, got, "%s reads %s from %s, want %s", to.Name, got, r.name, sum)
 }
 
 // noopConverge applies the unchanged desired state to each VM and checks
@@ -246,11 +241,7 @@ func (s *replicaSet) noopConverge(t *testing.T) {
 		before := strings.Count(sh(t, vm, "cat "+agentLog), "\n")
 		res := apply(t, s.c, vm, s.desired(vm))
 		log := sh(t, vm, fmt.Sprintf("tail -n +%d %s", before+1, agentLog))
-		if res.GetMutatingCommandsRun() != 0 || strings.Contains(log, "mutating=true") {
-			t.Errorf("%s: no-op converge ran %d mutating commands; executor log:\n%s", vm.Name, res.GetMutatingCommandsRun(), log)
-		}
-		if !strings.Contains(log, "mutating=false") {
-			t.Errorf("%s: the executor's debug log shows no commands at all:\n%s", vm.Name, log)
-		}
+		assert.False(t, res.GetMutatingCommandsRun() != 0 || strings.Contains(log, "mutating=true"), "%s: no-op converge ran %d mutating commands; executor log:\n%s", vm.Name, res.GetMutatingCommandsRun(), log)
+		assert.Contains(t, log, "mutating=false", "%s: the executor's debug log shows no commands at all", vm.Name)
 	}
 }

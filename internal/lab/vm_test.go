@@ -3,6 +3,9 @@ package lab
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestQemuArgsOnlyLoopback: every socket qemu opens on the host (links
@@ -12,53 +15,37 @@ func TestQemuArgsOnlyLoopback(t *testing.T) {
 	c := &Cluster{t: t}
 	for i := range 3 {
 		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c.VMs = append(c.VMs, vm)
 	}
-	if err := c.wire(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.wire())
 	for _, vm := range c.VMs {
 		args := vm.qemuArgs()
 		line := strings.Join(args, " ")
-		if len(vm.links) != 2 {
-			t.Errorf("%s: %d links, want one to each of the 2 other VMs", vm.Name, len(vm.links))
-		}
+		assert.Len(t, vm.links, 2, "%s: %d links, want one to each of the 2 other VMs", vm.Name, len(vm.links))
 		for _, a := range args {
 			for _, opt := range strings.Split(a, ",") {
 				for _, key := range []string{"listen=", "connect=", "hostfwd=tcp:"} {
 					v, ok := strings.CutPrefix(opt, key)
-					if ok && !strings.HasPrefix(v, "127.0.0.1:") {
-						t.Errorf("%s: %s%s is not on 127.0.0.1", vm.Name, key, v)
-					}
+					assert.False(t, ok && !strings.HasPrefix(v, "127.0.0.1:"), "%s: %s%s is not on 127.0.0.1", vm.Name, key, v)
 				}
 			}
 		}
-		if !strings.Contains(line, "user,id=ctl,restrict=on,") {
-			t.Errorf("%s: user-mode network not restricted: %s", vm.Name, line)
-		}
+		assert.Contains(t, line, "user,id=ctl,restrict=on,", "%s: user-mode network not restricted: %s", vm.Name, line)
 		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw",
 			"lab.drbd=9 ", "no_timer_check", "-qmp unix:" + vm.qmpPath() + ","} {
-			if !strings.Contains(line, want) {
-				t.Errorf("%s: %q missing in %s", vm.Name, want, line)
-			}
+			assert.Contains(t, line, want, "%s: %q missing in %s", vm.Name, want, line)
 		}
 	}
 	// Links: the higher-numbered VM listens, so the lower one can reboot.
 	for _, l := range c.VMs[0].links {
-		if l.listen {
-			t.Errorf("node-a listens on a link; it must connect (it is the one power-cut in the failure scenario)")
-		}
+		assert.False(t, l.listen, "node-a listens on a link; it must connect (it is the one power-cut in the failure scenario)")
 	}
 }
 
 func TestLastLines(t *testing.T) {
-	if got := lastLines("a\nb\nc", 2); got != "[… 1 earlier lines]\nb\nc" {
-		t.Errorf("lastLines = %q", got)
-	}
-	if got := lastLines("a", 2); got != "a" {
-		t.Errorf("lastLines = %q", got)
-	}
+	got := lastLines("a\nb\nc", 2)
+	assert.Equal(t, "[… 1 earlier lines]\nb\nc", got, "lastLines = %q", got)
+	got = lastLines("a", 2)
+	assert.Equal(t, "a", got, "lastLines = %q", got)
 }

@@ -57,7 +57,8 @@ func (r *allocationRange) take(volume string) (int32, error) {
 }
 
 // allocatePortsAndMinors keeps existing ports and minors and gives the
-// volumes without one the lowest free number, in volume-name order.
+// DRBD volumes without one the lowest free number, in volume-name order;
+// storage-only volumes get none.
 func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.Volume, states []volumeState) error {
 	ports, err := newRange("DRBD port", a.PortMin, a.PortMax, DefaultPortMin, DefaultPortMax)
 	if err != nil {
@@ -81,6 +82,9 @@ func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storage
 	}
 	for i := range vols {
 		st := &states[i]
+		if !st.drbd {
+			continue
+		}
 		if st.port == 0 {
 			if st.port, err = ports.take(vols[i].Name); err != nil {
 				return err
@@ -97,23 +101,32 @@ func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storage
 
 // assignNodeIDs gives each replica a DRBD node id: its previous one when it
 // had one, else the lowest id no replica of the volume had, else the lowest
-// free id.
-func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[string]int32) error {
+// free id. A previous id out of range or held by another replica is kept as
+// it is, never rewritten (DRBD knows the replica by it), and returned as a
+// conflict for the caller to report; plan.ValidatePreviousTopology refuses
+// such ids with their field before placement runs.
+func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[string]int32) ([]string, error) {
 	var taken, reserved [MaxNodeIDs]bool
 	for _, id := range prev {
 		if id >= 0 && id < MaxNodeIDs {
 			reserved[id] = true
 		}
 	}
+	var conflicts []string
 	pending := make([]int, 0, len(replicas))
 	for i := range replicas {
 		id, ok := prev[replicas[i].Node]
-		if ok && id >= 0 && id < MaxNodeIDs && !taken[id] {
-			taken[id] = true
-			replicas[i].NodeID = id
+		if !ok {
+			pending = append(pending, i)
 			continue
 		}
-		pending = append(pending, i)
+		replicas[i].NodeID = id
+		if id < 0 || id >= MaxNodeIDs || taken[id] {
+			conflicts = append(conflicts, fmt.Sprintf("the replica on %s has DRBD node id %d, out of range (0-%d) or another replica's; it is not rewritten: fix the previous topology",
+				replicas[i].Node, id, MaxNodeIDs-1))
+			continue
+		}
+		taken[id] = true
 	}
 	for _, i := range pending {
 		id := slices.IndexFunc(taken[:], func(t bool) bool { return !t })
@@ -124,10 +137,10 @@ func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[s
 			}
 		}
 		if id < 0 {
-			return &AllocationError{Message: fmt.Sprintf("volume %s has %d replicas, more than the %d DRBD node ids (0-%d)", volume, len(replicas), MaxNodeIDs, MaxNodeIDs-1)}
+			return conflicts, &AllocationError{Message: fmt.Sprintf("volume %s has %d replicas, more than the %d DRBD node ids (0-%d)", volume, len(replicas), MaxNodeIDs, MaxNodeIDs-1)}
 		}
 		taken[id] = true
 		replicas[i].NodeID = int32(id)
 	}
-	return nil
+	return conflicts, nil
 }

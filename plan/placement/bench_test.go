@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
@@ -25,9 +27,7 @@ func benchmarkPlace(b *testing.B, nodes, volumes int) {
 	b.ResetTimer()
 	for b.Loop() {
 		res, err := Place(spec, nil, DefaultOptions())
-		if err != nil || len(res.Unplaced) > 0 {
-			b.Fatalf("err %v, unplaced %d", err, len(res.Unplaced))
-		}
+		require.False(b, err != nil || len(res.Unplaced) > 0, "err %v, unplaced %d", err, len(res.Unplaced))
 	}
 }
 
@@ -40,14 +40,11 @@ func BenchmarkPlace_1000Nodes_10000Volumes(b *testing.B) { benchmarkPlace(b, 100
 func BenchmarkPlaceKeep_1000Nodes_10000Volumes(b *testing.B) {
 	spec := benchSpec(1000, 10000)
 	first, err := Place(spec, nil, DefaultOptions())
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Place(spec, first.Spec, DefaultOptions()); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Place(spec, first.Spec, DefaultOptions())
+		require.NoError(b, err)
 	}
 }

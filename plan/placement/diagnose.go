@@ -2,7 +2,6 @@ package placement
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -19,50 +18,30 @@ func (p *placer) diagnose(g *groupIndex, v *storagev1alpha1.Volume, st *volumeSt
 		why = append(why, fmt.Sprintf("%d %s", count, what))
 		return count >= need
 	}
-	var withPool, ready, roomy, keyed, allowed []*node
-	for _, n := range p.c.nodes {
-		if firstAllowedPool(g, n) != nil {
-			withPool = append(withPool, n)
+	allowed := p.c.nodes
+	for i, f := range nodeFilters {
+		var kept []*node
+		for _, n := range allowed {
+			if f.ok(g, n, sel) {
+				kept = append(kept, n)
+			}
 		}
-	}
-	if !stage(len(withPool), fmt.Sprintf("of %s have %s", plural(len(p.c.nodes), "node"), pools)) {
-		return why
-	}
-	for _, n := range withPool {
-		if !n.cordoned {
-			ready = append(ready, n)
+		// The first condition is always reported; the others when they
+		// leave out a node.
+		if (i == 0 || len(kept) < len(allowed)) && !stage(len(kept), f.what(g, sel, len(allowed))) {
+			return why
 		}
-	}
-	if len(ready) < len(withPool) && !stage(len(ready), "of them are not storage-cordoned") {
-		return why
-	}
-	for _, n := range ready {
-		if hasRoom(g, n, v.SizeBytes) || n.mark == sel.stamp {
-			roomy = append(roomy, n)
-		}
-	}
-	if len(roomy) < len(ready) && !stage(len(roomy), "of them have free space ≥ "+bytesIEC(v.SizeBytes)) {
-		return why
-	}
-	for _, n := range roomy {
-		if g.pinnedMatch(n) && hasKeys(g, n) {
-			keyed = append(keyed, n)
-		}
-	}
-	if len(keyed) < len(roomy) && !stage(len(keyed), "of them have a value for every placement key") {
-		return why
-	}
-	for _, n := range keyed {
-		if g.re == nil || !n.holdsMatching(g.re) || n.mark == sel.stamp {
-			allowed = append(allowed, n)
-		}
-	}
-	if len(allowed) < len(keyed) && !stage(len(allowed), fmt.Sprintf("of them hold no volume matching doNotPlaceWithRegex %q", g.rg.DoNotPlaceWithRegex)) {
-		return why
+		allowed = kept
 	}
 	for _, k := range g.diffKeys {
 		if d := distinctCount(allowed, k); d < need {
 			why = append(why, fmt.Sprintf("only %d distinct values of %s among them (replicasOnDifferent)", d, k))
+			return why
+		}
+	}
+	for i, k := range g.xKeys {
+		if room := xRoom(allowed, k, int(g.xMax[i])); room < need {
+			why = append(why, fmt.Sprintf("only %d fit at most %d per value of %s among them (xReplicasOnDifferent)", room, g.xMax[i], k))
 			return why
 		}
 	}
@@ -96,25 +75,25 @@ func constraintsText(g *groupIndex) string {
 	for _, k := range g.rg.ReplicasOnSame {
 		fmt.Fprintf(&b, ", the same %s", k)
 	}
+	for i, k := range g.xKeys {
+		fmt.Fprintf(&b, ", at most %d per value of %s", g.xMax[i], k)
+	}
 	return b.String()
 }
 
-func hasRoom(g *groupIndex, n *node, size int64) bool {
-	for _, p := range n.pools {
-		if g.allowsPool(p.name) && p.fits(size) {
-			return true
+// xRoom is how many replicas nodes can take with at most x per value of key.
+func xRoom(nodes []*node, key string, x int) int {
+	per := map[string]int{}
+	for _, n := range nodes {
+		if v, ok := n.value(key); ok {
+			per[v]++
 		}
 	}
-	return false
-}
-
-func hasKeys(g *groupIndex, n *node) bool {
-	for _, k := range slices.Concat(g.diffKeys, g.sameKeys) {
-		if _, ok := n.value(k); !ok {
-			return false
-		}
+	room := 0
+	for _, c := range per {
+		room += min(c, x)
 	}
-	return true
+	return room
 }
 
 func distinctCount(nodes []*node, key string) int {

@@ -41,7 +41,7 @@ func (p *placer) diskless(g *groupIndex, v *storagev1alpha1.Volume, st *volumeSt
 		for _, n := range p.remaining(v, holds, room) {
 			add(n, "disklessOnRemaining of resource group "+g.rg.Name, false)
 		}
-	case len(diskful) == 2 && len(out) == 0 && hasDRBD(g.rg):
+	case len(diskful) == 2 && len(out) == 0 && HasDRBD(g.rg):
 		if n, reason := p.tieBreaker(g, st, diskful, holds); n != nil {
 			add(n, reason, true)
 		}
@@ -49,8 +49,8 @@ func (p *placer) diskless(g *groupIndex, v *storagev1alpha1.Volume, st *volumeSt
 	return out
 }
 
-// hasDRBD reports whether the group's layer list has DRBD (default: yes).
-func hasDRBD(rg *storagev1alpha1.ResourceGroup) bool {
+// HasDRBD reports whether the group's layer list has DRBD (default: yes).
+func HasDRBD(rg *storagev1alpha1.ResourceGroup) bool {
 	return len(rg.LayerList) == 0 || slices.ContainsFunc(rg.LayerList, func(l string) bool { return strings.EqualFold(l, "drbd") })
 }
 

@@ -20,11 +20,7 @@ func (r *Result) WriteExplanation(w io.Writer) error {
 		b.WriteString("Moves:\n")
 	}
 	for _, m := range r.Moves {
-		to := m.To
-		if to == "" {
-			to = "(nowhere)"
-		}
-		fmt.Fprintf(&b, "  %s: %s -> %s: %s\n", m.Volume, m.From, to, m.Why)
+		fmt.Fprintf(&b, "  %s: %s -> %s: %s\n", m.Volume, m.From, m.destination(), m.Why)
 	}
 	if len(r.Unplaced) > 0 {
 		b.WriteString("Unplaced:\n")

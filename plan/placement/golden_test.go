@@ -1,21 +1,16 @@
 package placement
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenCase is one cluster whose placement is compared with testdata/<name>.yaml.
+// goldenCase is one cluster whose placement is compared with testdata/golden/<name>.yaml.
 type goldenCase struct {
 	name     string
 	spec     func() *storagev1alpha1.StorageTopologySpec
@@ -151,21 +146,7 @@ func TestGoldenPlacements(t *testing.T) {
 				Moves    []Move                   `json:"moves,omitempty"`
 			}{res.Spec.Volumes, res.Unplaced, res.Moves})
 			require.NoError(t, err)
-			compareGolden(t, filepath.Join("testdata", tc.name+".yaml"), got)
+			golden.Assert(t, golden.Path(tc.name+".yaml"), got)
 		})
-	}
-}
-
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test ./plan/placement/ -update")
-	if !bytes.Equal(want, got) {
-		require.Equal(t, string(want), string(got), "%s differs; run go test ./plan/placement/ -update if the change is intended", path)
 	}
 }

@@ -74,6 +74,14 @@ type Move struct {
 	Why string `json:"why"`
 }
 
+// destination is To, or "(nowhere)" when no node could take the replica.
+func (m Move) destination() string {
+	if m.To == "" {
+		return "(nowhere)"
+	}
+	return m.To
+}
+
 // UnplacedError is returned by Place when volumes cannot be placed and
 // Options.AllowUnplaced is false.
 type UnplacedError struct {

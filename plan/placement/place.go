@@ -42,6 +42,9 @@ func Place(spec, previous *storagev1alpha1.StorageTopologySpec, opts Options) (*
 	states := make([]volumeState, len(out.Volumes))
 	for i := range out.Volumes {
 		states[i] = p.carryOver(&out.Volumes[i], prev[out.Volumes[i].Name])
+		if rg := p.groups[out.Volumes[i].ResourceGroup]; rg != nil {
+			states[i].drbd = HasDRBD(rg)
+		}
 	}
 	if err := allocatePortsAndMinors(out.Allocation, out.Volumes, states); err != nil {
 		return nil, err
@@ -72,6 +75,9 @@ type volumeState struct {
 	prevTieBreaker string
 	prevIDs        map[string]int32 // node → node id of the existing replicas
 	leaving        []Move           // diskful replicas that must leave (To filled later)
+	// drbd: the volume's layers include DRBD, so it needs a port, a minor
+	// and node ids; a storage-only volume gets none.
+	drbd bool
 }
 
 // carryOver takes the volume's existing replicas (its own, else the previous
@@ -167,14 +173,21 @@ func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
 		}
 	}
 	diskful := p.settleEvacuees(v, st, added, want)
-	if len(diskful) < want {
+	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
+	var conflicts []string
+	if st.drbd {
+		var err error
+		if conflicts, err = assignNodeIDs(v.Name, replicas, st.prevIDs); err != nil {
+			return err
+		}
+		why = append(why, conflicts...)
+	}
+	// A volume short of replicas, or whose node ids conflict, is reported:
+	// it fails the plan unless AllowUnplaced, and never stops the others.
+	if len(diskful) < want || len(conflicts) > 0 {
 		p.result.Unplaced = append(p.result.Unplaced, Unplaced{
 			Volume: v.Name, ResourceGroup: g.rg.Name, Wanted: want, Placed: len(diskful), Reasons: why,
 		})
-	}
-	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
-	if err := assignNodeIDs(v.Name, replicas, st.prevIDs); err != nil {
-		return err
 	}
 	slices.SortFunc(replicas, func(a, b storagev1alpha1.Replica) int { return cmp.Compare(a.Node, b.Node) })
 	v.Replicas = replicas
@@ -257,7 +270,11 @@ func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.Volume, st *volumeS
 // nodes are taken.
 func (p *placer) newSelection(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState) *selection {
 	p.stamp++
-	sel := &selection{volHash: hashString(v.Name), size: v.SizeBytes, stamp: p.stamp, diffTaken: make([][]int32, len(g.diffKeys))}
+	sel := &selection{volHash: hashString(v.Name), size: v.SizeBytes, stamp: p.stamp, diffTaken: make([][]int32, len(g.diffKeys)),
+		xCount: make([]map[int32]int32, len(g.xKeys))}
+	for k := range sel.xCount {
+		sel.xCount[k] = map[int32]int32{}
+	}
 	for _, r := range st.kept {
 		g.take(sel, p.c.byName[r.Node])
 	}

@@ -2,6 +2,8 @@ package placement
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 func nodesOf(v storagev1alpha1.Volume, diskless bool) []string {
@@ -159,6 +162,63 @@ func TestPlaceRules(t *testing.T) {
 			check: func(t *testing.T, res *Result) { assert.Len(t, res.Spec.Volumes[0].Replicas, 2) },
 		},
 		{
+			name: "a storage-only volume gets no DRBD port, minor or node ids",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 2, nil)
+				g.LayerList = []string{"storage"}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 2, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					assert.Zero(t, v.Port, v.Name)
+					assert.Zero(t, v.Minor, v.Name)
+					for _, r := range v.Replicas {
+						assert.Zero(t, r.NodeID, "%s on %s", v.Name, r.Node)
+					}
+				}
+			},
+		},
+		{
+			name: "xReplicasOnDifferent fills a zone with X replicas before the next",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 3, nil)
+				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 2}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a1", "a", thin("p", 0)), testNode("a2", "a", thin("p", 0)), testNode("a3", "a", thin("p", 0)),
+					testNode("b1", "b", thin("p", 0)), testNode("b2", "b", thin("p", 0)),
+					testNode("c1", "c", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 6, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				for _, v := range res.Spec.Volumes {
+					zones := map[string]int{}
+					for _, r := range v.Replicas {
+						if !r.Diskless {
+							zones[r.Node[:1]]++
+						}
+					}
+					counts := slices.Sorted(maps.Values(zones))
+					assert.Equal(t, []int{1, 2}, counts, "%s: replicas per zone %v", v.Name, zones)
+				}
+			},
+		},
+		{
+			name: "xReplicasOnDifferent that cannot be met says why",
+			spec: func() *storagev1alpha1.StorageTopologySpec {
+				g := testGroup("g", 3, nil)
+				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 1}
+				return testSpec([]storagev1alpha1.TopologyNode{
+					testNode("a1", "a", thin("p", 0)), testNode("a2", "a", thin("p", 0)), testNode("b1", "b", thin("p", 0)),
+				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
+			},
+			check: func(t *testing.T, res *Result) {
+				require.Len(t, res.Unplaced, 1)
+				assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "only 2 fit at most 1 per value of topology.kubernetes.io/zone among them (xReplicasOnDifferent)")
+			},
+		},
+		{
 			name: "doNotPlaceWithRegex avoids nodes holding matching volumes",
 			spec: func() *storagev1alpha1.StorageTopologySpec {
 				g := testGroup("g", 1, nil)
@@ -270,15 +330,39 @@ func TestPlaceAllocation(t *testing.T) {
 	})
 	t.Run("node ids of removed replicas are not reused at once", func(t *testing.T) {
 		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "c"}, {Node: "d"}}
-		require.NoError(t, assignNodeIDs("v", replicas, map[string]int32{"a": 0, "b": 1, "c": 2}))
+		conflicts, err := assignNodeIDs("v", replicas, map[string]int32{"a": 0, "b": 1, "c": 2})
+		require.NoError(t, err)
+		require.Empty(t, conflicts)
 		assert.Equal(t, []int32{0, 2, 3}, []int32{replicas[0].NodeID, replicas[1].NodeID, replicas[2].NodeID})
+	})
+	t.Run("a bad previous node id is reported and never rewritten", func(t *testing.T) {
+		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "b"}, {Node: "c"}, {Node: "d"}}
+		conflicts, err := assignNodeIDs("v", replicas, map[string]int32{"a": 5, "b": 5, "c": 40})
+		require.NoError(t, err)
+		assert.Equal(t, []int32{5, 5, 40, 0}, []int32{replicas[0].NodeID, replicas[1].NodeID, replicas[2].NodeID, replicas[3].NodeID})
+		require.Len(t, conflicts, 2)
+		assert.Contains(t, conflicts[0], "the replica on b has DRBD node id 5")
+		assert.Contains(t, conflicts[1], "the replica on c has DRBD node id 40")
+	})
+	t.Run("a volume with conflicting node ids is unplaced, the others are placed", func(t *testing.T) {
+		spec := threeNodes()
+		first, err := Place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		prev := first.Spec.DeepCopy()
+		prev.Volumes[0].Replicas[1].NodeID = prev.Volumes[0].Replicas[0].NodeID
+		res, err := Place(spec, prev, Options{AllowUnplaced: true})
+		require.NoError(t, err)
+		require.Len(t, res.Unplaced, 1)
+		assert.Equal(t, prev.Volumes[0].Name, res.Unplaced[0].Volume)
+		assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "it is not rewritten")
+		assert.Equal(t, prev.Volumes[0].Replicas[0].NodeID, res.Spec.Volumes[0].Replicas[1].NodeID)
 	})
 	t.Run("too many replicas", func(t *testing.T) {
 		replicas := make([]storagev1alpha1.Replica, 33)
 		for i := range replicas {
 			replicas[i].Node = string(rune('A' + i))
 		}
-		err := assignNodeIDs("v", replicas, nil)
+		_, err := assignNodeIDs("v", replicas, nil)
 		assert.EqualError(t, err, "volume v has 33 replicas, more than the 32 DRBD node ids (0-31)")
 	})
 }
@@ -306,5 +390,5 @@ func TestWriteExplanation(t *testing.T) {
 	require.NoError(t, err)
 	var b strings.Builder
 	require.NoError(t, res.WriteExplanation(&b))
-	compareGolden(t, "testdata/explain-node-removed.txt", []byte(b.String()))
+	golden.Assert(t, golden.Path("explain-node-removed.txt"), b.String())
 }

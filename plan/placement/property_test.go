@@ -26,22 +26,30 @@ func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
 	ports, minors := map[int32]string{}, map[int32]string{}
 	used := map[string]int64{} // node/pool → bytes
 	for _, v := range s.Volumes {
-		require.GreaterOrEqual(t, v.Port, s.Allocation.PortMin, v.Name)
-		require.LessOrEqual(t, v.Port, s.Allocation.PortMax, v.Name)
-		require.GreaterOrEqual(t, v.Minor, s.Allocation.MinorMin, v.Name)
-		require.LessOrEqual(t, v.Minor, s.Allocation.MinorMax, v.Name)
-		require.NotContains(t, ports, v.Port, "port of %s", v.Name)
-		require.NotContains(t, minors, v.Minor, "minor of %s", v.Name)
-		ports[v.Port], minors[v.Minor] = v.Name, v.Name
-		onNode, ids := map[string]bool{}, map[int32]bool{}
 		rg := groups[v.ResourceGroup]
+		drbd := rg == nil || HasDRBD(rg)
+		if drbd {
+			require.GreaterOrEqual(t, v.Port, s.Allocation.PortMin, v.Name)
+			require.LessOrEqual(t, v.Port, s.Allocation.PortMax, v.Name)
+			require.GreaterOrEqual(t, v.Minor, s.Allocation.MinorMin, v.Name)
+			require.LessOrEqual(t, v.Minor, s.Allocation.MinorMax, v.Name)
+			require.NotContains(t, ports, v.Port, "port of %s", v.Name)
+			require.NotContains(t, minors, v.Minor, "minor of %s", v.Name)
+			ports[v.Port], minors[v.Minor] = v.Name, v.Name
+		} else {
+			require.Zero(t, v.Port, "storage-only volume %s has a DRBD port", v.Name)
+			require.Zero(t, v.Minor, "storage-only volume %s has a DRBD minor", v.Name)
+		}
+		onNode, ids := map[string]bool{}, map[int32]bool{}
 		var diskful []*storagev1alpha1.TopologyNode
 		for _, r := range v.Replicas {
 			require.False(t, onNode[r.Node], "%s: two replicas on %s", v.Name, r.Node)
 			onNode[r.Node] = true
-			require.False(t, ids[r.NodeID], "%s: node id %d twice", v.Name, r.NodeID)
-			require.True(t, r.NodeID >= 0 && r.NodeID < MaxNodeIDs, "%s: node id %d", v.Name, r.NodeID)
-			ids[r.NodeID] = true
+			if drbd {
+				require.False(t, ids[r.NodeID], "%s: node id %d twice", v.Name, r.NodeID)
+				require.True(t, r.NodeID >= 0 && r.NodeID < MaxNodeIDs, "%s: node id %d", v.Name, r.NodeID)
+				ids[r.NodeID] = true
+			}
 			require.NotEmpty(t, r.Reason, "%s on %s: no reason", v.Name, r.Node)
 			n := nodes[r.Node]
 			require.NotNil(t, n, "%s: replica on unknown node %s", v.Name, r.Node)
@@ -83,6 +91,14 @@ func checkKeys(t *testing.T, volume string, rg *storagev1alpha1.ResourceGroup, d
 			v := value(n, k)
 			require.False(t, seen[v], "%s: two replicas with %s=%s", volume, k, v)
 			seen[v] = true
+		}
+	}
+	for k, x := range rg.XReplicasOnDifferent {
+		count := map[string]int32{}
+		for _, n := range diskful {
+			v := value(n, k)
+			count[v]++
+			require.LessOrEqual(t, count[v], x, "%s: more than %d replicas with %s=%s", volume, x, k, v)
 		}
 	}
 	for _, k := range rg.ReplicasOnSame {

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,8 @@ type groupIndex struct {
 	re       *regexp.Regexp
 	diffKeys []string
 	sameKeys []string          // replicasOnSame keys without a pinned value
+	xKeys    []string          // xReplicasOnDifferent keys, sorted
+	xMax     []int32           // xReplicasOnDifferent X of each of xKeys
 	pinned   map[string]string // replicasOnSame key=value
 	ids      []map[string]int32
 	cands    []cand
@@ -26,6 +29,7 @@ type cand struct {
 	p       *pool
 	diff    []int32 // value ids of diffKeys
 	same    []int32 // value ids of sameKeys
+	x       []int32 // value ids of xKeys
 	sameKey string  // same, joined, for excluding a combination
 }
 
@@ -45,40 +49,39 @@ func newGroupIndex(c *cluster, rg *storagev1alpha1.ResourceGroup) (*groupIndex, 
 			g.sameKeys = append(g.sameKeys, k)
 		}
 	}
-	g.ids = make([]map[string]int32, len(g.diffKeys)+len(g.sameKeys))
+	g.xKeys = slices.Sorted(maps.Keys(rg.XReplicasOnDifferent))
+	for _, k := range g.xKeys {
+		g.xMax = append(g.xMax, rg.XReplicasOnDifferent[k])
+	}
+	g.ids = make([]map[string]int32, len(g.diffKeys)+len(g.sameKeys)+len(g.xKeys))
 	for i := range g.ids {
 		g.ids[i] = map[string]int32{}
 	}
 	for _, n := range c.nodes {
-		if n.cordoned || !g.pinnedMatch(n) {
+		if !ready(n) || !g.keyed(n) {
 			continue
 		}
 		diff, ok1 := g.values(n, g.diffKeys, 0)
 		same, ok2 := g.values(n, g.sameKeys, len(g.diffKeys))
-		if !ok1 || !ok2 {
+		x, ok3 := g.values(n, g.xKeys, g.xOffset())
+		if !ok1 || !ok2 || !ok3 {
 			continue
 		}
 		for _, p := range n.pools {
 			if g.allowsPool(p.name) {
-				g.cands = append(g.cands, cand{p: p, diff: diff, same: same, sameKey: fmt.Sprint(same)})
+				g.cands = append(g.cands, cand{p: p, diff: diff, same: same, x: x, sameKey: fmt.Sprint(same)})
 			}
 		}
 	}
 	return g, nil
 }
 
+// xOffset is where the xKeys' value ids start in g.ids.
+func (g *groupIndex) xOffset() int { return len(g.diffKeys) + len(g.sameKeys) }
+
 // allowsPool reports whether the group may use a pool of that name.
 func (g *groupIndex) allowsPool(name string) bool {
 	return len(g.rg.StoragePools) == 0 || slices.Contains(g.rg.StoragePools, name)
-}
-
-func (g *groupIndex) pinnedMatch(n *node) bool {
-	for k, want := range g.pinned {
-		if v, ok := n.value(k); !ok || v != want {
-			return false
-		}
-	}
-	return true
 }
 
 // values maps the node's values of keys to ids (offset into g.ids); ok is
@@ -110,7 +113,8 @@ type selection struct {
 	size      int64
 	stamp     uint64 // marks nodes already holding a replica of this volume
 	anchor    []int32
-	diffTaken [][]int32 // per diff key, the value ids already used
+	diffTaken [][]int32         // per diff key, the value ids already used
+	xCount    []map[int32]int32 // per xReplicasOnDifferent key, replicas per value id
 	excluded  map[string]bool
 }
 
@@ -121,24 +125,25 @@ type pickResult struct {
 	tied     int
 }
 
-// pick returns the best candidate for the next diskful replica, or nil.
+// pick returns the best candidate for the next diskful replica, or nil:
+// one that fills an xReplicasOnDifferent value already begun, then the
+// least allocated, ties broken by rendezvous hash.
 func (g *groupIndex) pick(st *selection) pickResult {
 	var r pickResult
 	var bestHash uint64
+	bestFill := 0
 	for i := range g.cands {
 		c := &g.cands[i]
 		n := c.p.node
-		if n.mark == st.stamp || !c.p.fits(st.size) || !g.compatible(c, st) {
-			continue
-		}
-		if g.re != nil && n.holdsMatching(g.re) {
+		if !g.eligible(c, st) || !g.compatible(c, st) {
 			continue
 		}
 		r.eligible++
+		fill := g.filling(c, st)
 		switch {
-		case r.c == nil || c.p.allocated < r.c.p.allocated:
-			r.c, bestHash, r.tied = c, rendezvous(st.volHash, n.hash), 0
-		case c.p.allocated == r.c.p.allocated:
+		case r.c == nil || fill > bestFill || fill == bestFill && c.p.allocated < r.c.p.allocated:
+			r.c, bestHash, r.tied, bestFill = c, rendezvous(st.volHash, n.hash), 0, fill
+		case fill == bestFill && c.p.allocated == r.c.p.allocated:
 			r.tied++
 			if h := rendezvous(st.volHash, n.hash); h > bestHash {
 				r.c, bestHash = c, h
@@ -146,6 +151,14 @@ func (g *groupIndex) pick(st *selection) pickResult {
 		}
 	}
 	return r
+}
+
+// eligible: the candidate may take the volume's next replica, its
+// placement-key values aside (see compatible): the conditions of
+// nodeFilters that depend on the volume.
+func (g *groupIndex) eligible(c *cand, st *selection) bool {
+	n := c.p.node
+	return !st.holds(n) && c.p.fits(st.size) && g.apart(n)
 }
 
 // compatible checks the replicasOnSame anchor and replicasOnDifferent values.
@@ -161,7 +174,24 @@ func (g *groupIndex) compatible(c *cand, st *selection) bool {
 			return false
 		}
 	}
+	for k, id := range c.x {
+		if st.xCount[k][id] >= g.xMax[k] {
+			return false
+		}
+	}
 	return true
+}
+
+// filling counts the xReplicasOnDifferent keys for which the candidate's
+// value already holds a replica of the volume (and has room for another).
+func (g *groupIndex) filling(c *cand, st *selection) int {
+	n := 0
+	for k, id := range c.x {
+		if st.xCount[k][id] > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // take records a chosen (or kept) replica's node in the selection.
@@ -176,6 +206,11 @@ func (g *groupIndex) take(st *selection, n *node) {
 	if st.anchor == nil && len(g.sameKeys) > 0 {
 		if same, ok := g.values(n, g.sameKeys, len(g.diffKeys)); ok {
 			st.anchor = same
+		}
+	}
+	if x, ok := g.values(n, g.xKeys, g.xOffset()); ok {
+		for k, id := range x {
+			st.xCount[k][id]++
 		}
 	}
 }
@@ -205,6 +240,10 @@ func (g *groupIndex) reason(r pickResult) string {
 		key, _, _ := strings.Cut(k, "=")
 		v, _ := p.node.value(key)
 		fmt.Fprintf(&b, "; replicasOnSame %s=%s", key, v)
+	}
+	for i, k := range g.xKeys {
+		v, _ := p.node.value(k)
+		fmt.Fprintf(&b, "; xReplicasOnDifferent %s=%s (at most %d)", k, v, g.xMax[i])
 	}
 	return b.String()
 }

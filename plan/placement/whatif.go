@@ -232,11 +232,7 @@ func (r *WhatIfReport) WriteText(w io.Writer) error {
 		b.WriteString("\nRe-placement:\n")
 	}
 	for _, m := range r.Replacements {
-		to := m.To
-		if to == "" {
-			to = "(nowhere)"
-		}
-		fmt.Fprintf(&b, "  %s: replica on %s -> %s (%s)\n", m.Volume, m.From, to, m.Why)
+		fmt.Fprintf(&b, "  %s: replica on %s -> %s (%s)\n", m.Volume, m.From, m.destination(), m.Why)
 	}
 	for _, u := range r.Unplaceable {
 		fmt.Fprintf(&b, "  %s: only %d of %d diskful replicas can be placed: %s\n", u.Volume, u.Placed, u.Wanted, strings.Join(u.Reasons, "; "))

@@ -3,13 +3,13 @@ package placement
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
 // whatIfSpec: zones3x3 placed, plus a 2-replica volume with a tie-breaker
@@ -63,10 +63,10 @@ func TestWhatIf(t *testing.T) {
 
 	var text bytes.Buffer
 	require.NoError(t, report.WriteText(&text))
-	compareGolden(t, filepath.Join("testdata", "whatif.txt"), text.Bytes())
+	golden.Assert(t, golden.Path("whatif.txt"), text.Bytes())
 	js, err := json.MarshalIndent(report, "", "  ")
 	require.NoError(t, err)
-	compareGolden(t, filepath.Join("testdata", "whatif.json"), append(js, '\n'))
+	golden.Assert(t, golden.Path("whatif.json"), append(js, '\n'))
 }
 
 func TestWhatIfQuorum(t *testing.T) {

@@ -28,7 +28,8 @@ func Cluster(o ClusterOptions) []plan.Source {
 	}
 	return []plan.Source{
 		{Name: "generated/nodes.yaml", Data: []byte(nodeList(o))},
-		{Name: "generated/cluster.yaml", Data: []byte(clusterSpec)},
+		{Name: "generated/cluster.yaml", Data: []byte(clusterSpec +
+			storageClass("replicated", "thin", 3, "topology.kubernetes.io/zone") + storageClass("files", "files", 2, ""))},
 		{Name: "generated/claims.yaml", Data: []byte(claims(o.Claims))},
 	}
 }
@@ -85,26 +86,25 @@ spec:
   - name: Aux/zone
     valueFrom:
       nodeFieldRef: metadata.labels['topology.kubernetes.io/zone']
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: replicated
-provisioner: linstor.csi.linbit.com
-parameters:
-  linstor.csi.linbit.com/storagePool: thin
-  linstor.csi.linbit.com/placementCount: "3"
-  linstor.csi.linbit.com/replicasOnDifferent: topology.kubernetes.io/zone
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: files
-provisioner: linstor.csi.linbit.com
-parameters:
-  linstor.csi.linbit.com/storagePool: files
-  linstor.csi.linbit.com/placementCount: "2"
 `
+
+// storageClass is a linstor-csi StorageClass document.
+func storageClass(name, pool string, replicas int, different string) string {
+	doc := fmt.Sprintf(`---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: %s
+provisioner: linstor.csi.linbit.com
+parameters:
+  linstor.csi.linbit.com/storagePool: %s
+  linstor.csi.linbit.com/placementCount: "%d"
+`, name, pool, replicas)
+	if different != "" {
+		doc += "  linstor.csi.linbit.com/replicasOnDifferent: " + different + "\n"
+	}
+	return doc
+}
 
 func claims(n int) string {
 	var b strings.Builder

@@ -8,23 +8,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // Drbdadm runs drbdadm with args as node, with addrs local. It fails the
 // test when drbdadm is missing (naming the script that installs it) and
-// skips only when PIRAEUSCTL_SKIP_INTEGRATION=1.
+// skips only when testsupport.SkipIntegrationEnv=1.
 func Drbdadm(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
 	Require(t)
 	out, err := run(context.Background(), "drbdadm", node, addrs, args...)
-	if err != nil {
-		t.Fatalf("drbdadm %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(t, err, "drbdadm %s", strings.Join(args, " "))
 	return out
 }
 
@@ -56,14 +57,11 @@ func withoutModinfo(s string) string {
 }
 
 // Require is for tests that run the real drbdadm (directly or through the
-// DRBD simulator): it skips them when PIRAEUSCTL_SKIP_INTEGRATION=1 and
+// DRBD simulator): it skips them when testsupport.SkipIntegrationEnv=1 and
 // fails them when drbdadm is missing, naming the script that installs it.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not running the real drbdadm")
-	}
-	if _, err := exec.LookPath("drbdadm"); err != nil {
-		t.Fatalf("drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", err)
-	}
+	testsupport.SkipIntegration(t, "not running the real drbdadm")
+	_, err := exec.LookPath("drbdadm")
+	require.NoError(t, err, "drbdadm not found: run hack/install-deps.sh drbd-utils (or make test-deps)")
 }

@@ -5,6 +5,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
 // Drbdadm84Path is drbd-utils' DRBD 8.4 drbdadm, which drbdadm itself runs
@@ -14,15 +18,10 @@ const Drbdadm84Path = "/lib/drbd/drbdadm-84"
 // Drbdadm84 is Drbdadm with the DRBD 8.4 parser.
 func Drbdadm84(t testing.TB, node string, addrs []string, args ...string) string {
 	t.Helper()
-	if os.Getenv("PIRAEUSCTL_SKIP_INTEGRATION") == "1" {
-		t.Skip("PIRAEUSCTL_SKIP_INTEGRATION=1: not checking with the real drbdadm-84")
-	}
-	if _, err := os.Stat(Drbdadm84Path); err != nil {
-		t.Fatalf("%s not found: run hack/install-deps.sh drbd-utils (or make test-deps): %v", Drbdadm84Path, err)
-	}
+	testsupport.SkipIntegration(t, "not checking with the real drbdadm-84")
+	_, err := os.Stat(Drbdadm84Path)
+	require.NoError(t, err, "%s not found: run hack/install-deps.sh drbd-utils (or make test-deps)", Drbdadm84Path)
 	out, err := run(context.Background(), Drbdadm84Path, node, addrs, args...)
-	if err != nil {
-		t.Fatalf("drbdadm-84 %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(t, err, "drbdadm-84 %s", strings.Join(args, " "))
 	return out
 }

@@ -164,6 +164,12 @@ type ResourceGroup struct {
 	// ReplicasOnDifferent: keys whose value differs between replicas.
 	// +kubebuilder:validation:Optional
 	ReplicasOnDifferent []string `json:"replicasOnDifferent,omitempty"`
+	// XReplicasOnDifferent: key → X. At most X replicas share a value of
+	// the key, and a value takes X replicas before the next value gets one
+	// (LINSTOR's --x-replicas-on-different: "X replicas in each different
+	// key", e.g. two per data centre).
+	// +kubebuilder:validation:Optional
+	XReplicasOnDifferent map[string]int32 `json:"xReplicasOnDifferent,omitempty"`
 	// DisklessOnRemaining adds a diskless replica on every other node.
 	// +kubebuilder:validation:Optional
 	DisklessOnRemaining bool `json:"disklessOnRemaining,omitempty"`
@@ -219,6 +225,31 @@ type ResourceGroup struct {
 	// as the decimal string the StorageClass gives (only capacity reporting uses it).
 	// +kubebuilder:validation:Optional
 	OverProvision string `json:"overProvision,omitempty"`
+	// NFS holds linstor-csi's NFS export settings for ReadWriteMany
+	// filesystem volumes, when the StorageClass sets any.
+	// +kubebuilder:validation:Optional
+	NFS *NFSExport `json:"nfs,omitempty"`
+}
+
+// NFSExport is how linstor-csi exports a ReadWriteMany filesystem volume
+// over NFS (StorageClass parameters nfsConfigTemplate, nfsServiceName,
+// nfsSquash and nfsRecoveryVolumeSize); unset fields take linstor-csi's defaults.
+type NFSExport struct {
+	// ConfigTemplate is the path of the NFS-Ganesha configuration template
+	// in the CSI node image (default /etc/nfs-helper/default-config.tmpl).
+	// +kubebuilder:validation:Optional
+	ConfigTemplate string `json:"configTemplate,omitempty"`
+	// ServiceName is the Kubernetes Service the export is reached by
+	// (default linstor-csi-nfs).
+	// +kubebuilder:validation:Optional
+	ServiceName string `json:"serviceName,omitempty"`
+	// Squash is the export's user id squashing (default no_root_squash).
+	// +kubebuilder:validation:Optional
+	Squash string `json:"squash,omitempty"`
+	// RecoveryVolumeBytes is the size of the NFS server's recovery volume,
+	// a second volume of the resource (default 300Mi).
+	// +kubebuilder:validation:Optional
+	RecoveryVolumeBytes int64 `json:"recoveryVolumeBytes,omitempty"`
 }
 
 // Volume is one replicated volume (a LINSTOR resource definition with one volume).

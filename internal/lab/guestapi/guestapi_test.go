@@ -7,6 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func post(t *testing.T, srv *httptest.Server, token string, req ExecRequest) (*http.Response, ExecResponse) {
@@ -17,15 +20,11 @@ func post(t *testing.T, srv *httptest.Server, token string, req ExecRequest) (*h
 		hreq.Header.Set(TokenHeader, token)
 	}
 	resp, err := srv.Client().Do(hreq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var out ExecResponse
 	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	}
 	return resp, out
 }
@@ -34,15 +33,13 @@ func TestHandlerRequiresToken(t *testing.T) {
 	srv := httptest.NewServer(Handler("s3cret"))
 	defer srv.Close()
 	for _, tok := range []string{"", "wrong", "s3cre"} {
-		if resp, _ := post(t, srv, tok, ExecRequest{Args: []string{"true"}}); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("token %q: status %d, want 403", tok, resp.StatusCode)
-		}
+		resp, _ := post(t, srv, tok, ExecRequest{Args: []string{"true"}})
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "token %q: status %d, want 403", tok, resp.StatusCode)
 	}
 	open := httptest.NewServer(Handler(""))
 	defer open.Close()
-	if resp, _ := post(t, open, "", ExecRequest{Args: []string{"true"}}); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("a handler without a token must refuse everyone, got %d", resp.StatusCode)
-	}
+	resp, _ := post(t, open, "", ExecRequest{Args: []string{"true"}})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a handler without a token must refuse everyone, got %d", resp.StatusCode)
 }
 
 func TestHandlerRuns(t *testing.T) {
@@ -62,8 +59,6 @@ func TestHandlerRuns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, out := post(t, srv, "t", tt.req)
-		if string(out.Stdout) != tt.stdout || out.ExitCode != tt.exit || !strings.Contains(out.Error, tt.errContain) {
-			t.Errorf("%v: got stdout %q exit %d error %q; want %q %d %q", tt.req.Args, out.Stdout, out.ExitCode, out.Error, tt.stdout, tt.exit, tt.errContain)
-		}
+		assert.False(t, string(out.Stdout) != tt.stdout || out.ExitCode != tt.exit || !strings.Contains(out.Error, tt.errContain), "%v: got stdout %q exit %d error %q; want %q %d %q", tt.req.Args, out.Stdout, out.ExitCode, out.Error, tt.stdout, tt.exit, tt.errContain)
 	}
 }

@@ -1,0 +1,160 @@
+package plan_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/plan"
+)
+
+// classWith is a linstor-csi StorageClass "sc" with the given parameters,
+// each "key: value" line as YAML writes it.
+func classWith(params ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: sc}\nprovisioner: linstor.csi.linbit.com\nparameters:\n")
+	for _, p := range params {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	return b.String()
+}
+
+// snapshotClassWith is a VolumeSnapshotClass of linstor-csi.
+func snapshotClassWith(params ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotClass\nmetadata: {name: snaps}\ndriver: linstor.csi.linbit.com\ndeletionPolicy: Delete\nparameters:\n")
+	for _, p := range params {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	return b.String()
+}
+
+// TestUpstreamParameters holds issue 18 §3: every parameter linstor-csi
+// documents is accepted with its upstream meaning or refused with a reason.
+func TestUpstreamParameters(t *testing.T) {
+	group := func(t *testing.T, b *plan.Built) *storagev1alpha1.ResourceGroup {
+		i := slices.IndexFunc(b.Model.Topology.Spec.ResourceGroups, func(g storagev1alpha1.ResourceGroup) bool { return g.Name == "sc" })
+		require.GreaterOrEqual(t, i, 0)
+		return &b.Model.Topology.Spec.ResourceGroups[i]
+	}
+	tests := []struct {
+		name     string
+		docs     []string
+		check    func(t *testing.T, b *plan.Built)
+		wantErr  string
+		wantWarn string
+	}{
+		{name: "xReplicasOnDifferent: X replicas per value", docs: []string{classWith(`xReplicasOnDifferent: "topology.kubernetes.io/zone: 2\nAux/rack: 1"`, "placementCount: \"3\"")},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, map[string]int32{"Aux/topology/topology.kubernetes.io/zone": 2, "Aux/rack": 1}, group(t, b).XReplicasOnDifferent)
+			}},
+		{name: "xReplicasOnDifferent of 0 is refused", docs: []string{classWith(`xReplicasOnDifferent: "zone: 0"`)},
+			wantErr: `parameters[xReplicasOnDifferent]: Invalid value: "zone: 0": zone: 0: expected a number of replicas from 1 to 32`},
+		{name: "the NFS parameters", docs: []string{classWith("nfsConfigTemplate: /etc/nfs/custom.tmpl", "nfsServiceName: nfs-export", "nfsSquash: ROOT_SQUASH", "nfsRecoveryVolumeSize: 500Mi")},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, &storagev1alpha1.NFSExport{ConfigTemplate: "/etc/nfs/custom.tmpl", ServiceName: "nfs-export", Squash: "root_squash", RecoveryVolumeBytes: 500 << 20}, group(t, b).NFS)
+			}},
+		{name: "nfsSquash unknown", docs: []string{classWith("nfsSquash: sometimes")},
+			wantErr: `parameters[nfsSquash]: Unsupported value: "sometimes": supported values: "no_root_squash", "root_squash", "all_squash", "root_id_squash"`},
+		{name: "nfsRecoveryVolumeSize 0", docs: []string{classWith(`nfsRecoveryVolumeSize: "0"`)},
+			wantErr: `parameters[nfsRecoveryVolumeSize]: Invalid value: "0": expected the size of the NFS recovery volume: a positive quantity`},
+		{name: "nfsServiceName not a Service name", docs: []string{classWith("nfsServiceName: NFS_Export")},
+			wantErr: `parameters[nfsServiceName]: Invalid value: "NFS_Export": expected the name of a Kubernetes Service`},
+		{name: "qos.linbit.com limits", docs: []string{classWith("qos.linbit.com/rbps: 40Mi", `qos.linbit.com/riops: "4000"`, `qos.linbit.com/wbps: "0"`)},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, map[string]string{"Aux/qos.linbit.com/rbps": "41943040", "Aux/qos.linbit.com/riops": "4000", "Aux/qos.linbit.com/wbps": "0"}, group(t, b).Properties)
+			}},
+		{name: "a negative qos limit", docs: []string{classWith("qos.linbit.com/wbps: -1Mi")},
+			wantErr: `parameters[qos.linbit.com/wbps]: Invalid value: "-1Mi": expected a limit of 0 (unlimited) or more`},
+		{name: "qos.linbit.com/device is not a StorageClass parameter", docs: []string{classWith("qos.linbit.com/device: /dev/sda")},
+			wantErr: `parameters[qos.linbit.com/device]: Unsupported value: "device": supported values: "rbps", "riops", "wbps", "wiops"`},
+		{name: "placementPolicy in any case", docs: []string{classWith("placementPolicy: autoplacetopology")},
+			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "AutoPlaceTopology", group(t, b).PlacementPolicy) }},
+		{name: "placementPolicy manual", docs: []string{classWith("placementPolicy: manual")},
+			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "Manual", group(t, b).PlacementPolicy) }},
+		{name: "placementPolicy BALANCED", docs: []string{classWith("placementPolicy: BALANCED")},
+			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "Balanced", group(t, b).PlacementPolicy) }},
+		{name: "placementPolicy unknown", docs: []string{classWith("placementPolicy: Unknown")},
+			wantErr: `parameters[placementPolicy]: Unsupported value: "Unknown": supported values: "AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"`},
+		{name: "overProvision 0", docs: []string{classWith(`overProvision: "0"`)},
+			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "0", group(t, b).OverProvision) }},
+		{name: "overProvision 1e0", docs: []string{classWith(`overProvision: "1e0"`)},
+			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "1e0", group(t, b).OverProvision) }},
+		{name: "overProvision Inf", docs: []string{classWith(`overProvision: "Inf"`)},
+			wantErr: `parameters[overProvision]: Invalid value: "Inf": expected a finite decimal factor of at least 0`},
+		{name: "layerList with storage not at the bottom", docs: []string{classWith(`layerList: "storage drbd"`)},
+			wantErr: `parameters[layerList]: Invalid value: "storage drbd": expected the storage layer at the bottom of the list, found "drbd" below it`},
+		{name: "layerList drbd alone", docs: []string{classWith("layerList: drbd")},
+			wantErr: `parameters[layerList]: Invalid value: "drbd": expected the storage layer at the bottom of the list`},
+		{name: "layerList with drbd under luks", docs: []string{classWith(`layerList: "luks drbd storage"`)},
+			wantErr: `expected drbd at the top of the list, found "luks" above it`},
+		{name: "layerList exos, which linstor-csi does not know", docs: []string{classWith(`layerList: "exos storage"`)},
+			wantErr: `unknown layer "exos"`},
+		{name: "layerList drbd luks storage", docs: []string{classWith(`layerList: "drbd luks storage"`)},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, []string{"drbd", "luks", "storage"}, group(t, b).LayerList)
+			}},
+		{name: "an unknown fsType", docs: []string{classWith("csi.storage.k8s.io/fstype: btrfs")},
+			wantErr: `parameters[csi.storage.k8s.io/fstype]: Invalid value: "btrfs": expected ext4 or xfs`},
+		{name: "a storage-only volume gets no DRBD port, minor or node ids", docs: []string{twoNodes, classWith("layerList: storage", `placementCount: "2"`), claimOf("sc", "1Gi")},
+			check: func(t *testing.T, b *plan.Built) {
+				v := b.Model.Topology.Spec.Volumes[0]
+				require.Zero(t, v.Port)
+				require.Zero(t, v.Minor)
+				require.Len(t, v.Replicas, 2)
+				for _, r := range v.Replicas {
+					require.Zero(t, r.NodeID)
+				}
+			}},
+		{name: "usePvcName names the volume after the claim", docs: []string{twoNodes, classWith(`usePvcName: "true"`), claimOf("sc", "1Gi")},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, "web-data", b.Model.Topology.Spec.Volumes[0].Name)
+			}},
+		{name: "parameters under unknown prefixes are ignored with a warning", docs: []string{twoNodes, classWith("example.com/tier: gold", `placementCount: "2"`)},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, int32(2), group(t, b).PlaceCount)
+			},
+			wantWarn: `in2.yaml:6:3: StorageClass/sc: parameters[example.com/tier]: ignored: linstor-csi ignores parameters of other namespaces than linstor.csi.linbit.com, property.linstor.csi.linbit.com, DrbdOptions, csi.storage.k8s.io, qos.linbit.com (a typo?)`},
+
+		// VolumeSnapshotClass of linstor.csi.linbit.com.
+		{name: "a VolumeSnapshotClass shipping to S3", docs: []string{snapshotClassWith("snap.linstor.csi.linbit.com/type: S3", "snap.linstor.csi.linbit.com/remote-name: backup",
+			`snap.linstor.csi.linbit.com/allow-incremental: "true"`, "snap.linstor.csi.linbit.com/s3-bucket: snaps", "snap.linstor.csi.linbit.com/s3-endpoint: s3.us-west-2.amazonaws.com",
+			"csi.storage.k8s.io/snapshotter-secret-name: s3-keys", "csi.storage.k8s.io/snapshotter-secret-namespace: piraeus")},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Len(t, b.Model.VolumeSnapshotClasses, 1)
+				require.Equal(t, "snaps", b.Model.VolumeSnapshotClasses[0].Name)
+			}},
+		{name: "a snapshot type that leaves the cluster needs a remote", docs: []string{snapshotClassWith("snap.linstor.csi.linbit.com/type: linstor")},
+			wantErr: `VolumeSnapshotClass/snaps: parameters[snap.linstor.csi.linbit.com/remote-name]: Required value: snapshots of type Linstor are shipped to a LINSTOR remote; name it`},
+		{name: "in-cluster snapshots cannot delete the local copy", docs: []string{snapshotClassWith(`snap.linstor.csi.linbit.com/delete-local: "true"`)},
+			wantErr: `parameters[snap.linstor.csi.linbit.com/delete-local]: Invalid value: "true": in-cluster snapshots have no other copy`},
+		{name: "an unknown snapshot type", docs: []string{snapshotClassWith("snap.linstor.csi.linbit.com/type: tape")},
+			wantErr: `parameters[snap.linstor.csi.linbit.com/type]: Unsupported value: "tape": supported values: "InCluster", "Linstor", "S3"`},
+		{name: "a snapshot parameter that is not a boolean", docs: []string{snapshotClassWith("snap.linstor.csi.linbit.com/allow-incremental: often")},
+			wantErr: `parameters[snap.linstor.csi.linbit.com/allow-incremental]: Invalid value: "often": expected true or false`},
+		{name: "an unknown snapshot parameter is ignored with a warning", docs: []string{snapshotClassWith("snap.linstor.csi.linbit.com/compress: zstd")},
+			wantWarn: `parameters[snap.linstor.csi.linbit.com/compress]: ignored: linstor-csi knows no snapshot parameter "compress"`},
+		{name: "a VolumeSnapshotClass without deletionPolicy", docs: []string{strings.Replace(snapshotClassWith(), "deletionPolicy: Delete\n", "", 1)},
+			wantErr: `VolumeSnapshotClass/snaps: deletionPolicy: Unsupported value: "": supported values: "Delete", "Retain"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			built, gotErr, gotWarn := buildDocs(t, plan.BuildOptions{}, tt.docs...)
+			if tt.wantErr == "" {
+				require.Empty(t, gotErr)
+			} else {
+				require.Contains(t, gotErr, tt.wantErr)
+			}
+			if tt.wantWarn != "" {
+				require.Contains(t, gotWarn, tt.wantWarn)
+			}
+			if tt.check != nil && built != nil {
+				tt.check(t, built)
+			}
+		})
+	}
+}
