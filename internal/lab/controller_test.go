@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/api/crds"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -48,6 +50,9 @@ func TestLabController(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	c := bootWithAgents(t, lab.Options{VMs: 2})
+	// The controller logs through opts.Logger; envtest's own chatter and
+	// controller-runtime's warning about an unset global logger go nowhere.
+	ctrllog.SetLogger(logr.Discard())
 	kube := kubetest.Start(t)
 	cfg := kube.Config(t)
 	kc := labKubeClient(t, cfg)
