@@ -48,20 +48,10 @@ type Grant struct {
 	Minors []int32
 }
 
-// ConflictError says a number recorded on a volume is held by another volume.
-type ConflictError struct {
-	Node, What, Volume, Holder string
-	Number                     int32
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("DRBD %s %d on node %s is recorded for volume %s but held by volume %s in NodeAllocation/%s",
-		e.What, e.Number, e.Node, e.Volume, e.Holder, e.Node)
-}
-
 // Reserve makes sure every need holds its numbers in its node's ledger:
-// numbers the volume already records are registered (a ConflictError when
-// another volume holds one), missing ones are allocated. Numbers are chosen
+// numbers the volume already records are registered (a
+// *placement.NumberConflictError when another volume holds one), missing
+// ones are allocated. Numbers are chosen
 // as the lowest free on the node, preferring the number the same volume got
 // on a node handled before, so a volume's replicas usually share one port
 // and one minor. Needs are handled node by node, one write per node that
@@ -202,43 +192,33 @@ func dropEntries(na *storagev1alpha1.NodeAllocation, drop func(storagev1alpha1.A
 	return len(na.Spec.Ports)+len(na.Spec.Minors) != before
 }
 
-// book is one node's ledger in memory while needs are satisfied.
+// book is one node's ledger in memory while needs are satisfied: the
+// planner's per-node numbers (placement.Numbers), and when each number was
+// reserved.
 type book struct {
 	node          string
-	ports, minors *numbers
+	ports, minors *placement.Numbers
+	since         map[string]map[int32]*metav1.Time // kind → number → reserved at
 }
-
-// numbers is one numbered range of a node.
-type numbers struct {
-	what    string
-	lo, hi  int32
-	holders map[int32]storagev1alpha1.AllocationEntry
-	byOwner map[string][]int32 // volume/uid → numbers held, ascending
-}
-
-func ownerKey(e storagev1alpha1.AllocationEntry) string { return e.Volume + "/" + e.UID }
 
 func newBook(na *storagev1alpha1.NodeAllocation, a storagev1alpha1.AllocationSettings) *book {
 	b := &book{
 		node:   na.Name,
-		ports:  newNumbers("port", a.PortMin, a.PortMax, placement.DefaultPortMin, placement.DefaultPortMax, na.Spec.Ports),
-		minors: newNumbers("minor", a.MinorMin, a.MinorMax, placement.DefaultMinorMin, placement.DefaultMinorMax, na.Spec.Minors),
+		ports:  placement.NewNumbers(placement.KindPort, na.Name, a.PortMin, a.PortMax),
+		minors: placement.NewNumbers(placement.KindMinor, na.Name, a.MinorMin, a.MinorMax),
+		since:  map[string]map[int32]*metav1.Time{placement.KindPort: {}, placement.KindMinor: {}},
+	}
+	for _, set := range []struct {
+		n       *placement.Numbers
+		entries []storagev1alpha1.AllocationEntry
+	}{{b.ports, na.Spec.Ports}, {b.minors, na.Spec.Minors}} {
+		for _, e := range set.entries {
+			// The ledger's entries are unique by number, so this cannot conflict.
+			_, _ = set.n.Claim(e.Number, placement.Holder{Volume: e.Volume, UID: e.UID})
+			b.since[set.n.What][e.Number] = e.Since
+		}
 	}
 	return b
-}
-
-func newNumbers(what string, lo, hi, defLo, defHi int32, entries []storagev1alpha1.AllocationEntry) *numbers {
-	if lo == 0 && hi == 0 {
-		lo, hi = defLo, defHi
-	}
-	n := &numbers{what: what, lo: lo, hi: hi, holders: make(map[int32]storagev1alpha1.AllocationEntry, len(entries)), byOwner: map[string][]int32{}}
-	for _, e := range entries {
-		n.holders[e.Number] = e
-	}
-	for _, e := range sortedEntries(n.holders) {
-		n.byOwner[ownerKey(e)] = append(n.byOwner[ownerKey(e)], e.Number)
-	}
-	return n
 }
 
 // satisfy gives each need its numbers; changed reports whether the ledger changed.
@@ -247,7 +227,7 @@ func (b *book) satisfy(needs []Need, prefer map[string]Grant, now time.Time) (ma
 	changed := false
 	var errs []error
 	for _, n := range needs {
-		g, ch, err := b.satisfyOne(n, prefer[n.Volume], now)
+		g, ch, err := b.satisfyOne(n, prefer[n.Volume])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -255,94 +235,70 @@ func (b *book) satisfy(needs []Need, prefer map[string]Grant, now time.Time) (ma
 		got[n.Volume] = g
 		changed = changed || ch
 	}
+	b.stamp(now)
 	return got, changed, joinErrors(errs)
 }
 
-func (b *book) satisfyOne(n Need, prefer Grant, now time.Time) (Grant, bool, error) {
-	owner := storagev1alpha1.AllocationEntry{Volume: n.Volume, UID: n.UID, Since: &metav1.Time{Time: now.UTC().Truncate(time.Second)}}
-	g := Grant{Minors: make([]int32, n.MinorCount)}
-	port, ch1, err := b.ports.hold(b.node, owner, n.Port, prefer.Port, nil)
+func (b *book) satisfyOne(n Need, prefer Grant) (Grant, bool, error) {
+	h := placement.Holder{Volume: n.Volume, UID: n.UID}
+	var g Grant
+	var changed bool
+	var err error
+	if n.Port != 0 {
+		changed, err = b.ports.Claim(n.Port, h)
+		g.Port = n.Port
+	} else {
+		g.Port, changed, err = b.ports.Take(h, prefer.Port, nil)
+	}
 	if err != nil {
 		return g, false, err
 	}
-	g.Port = port
-	changed := ch1
-	taken := map[int32]bool{}
-	for i := range g.Minors {
-		var want, pref int32
-		if i < len(n.Minors) {
-			want = n.Minors[i]
+	for _, m := range n.Minors {
+		if m == 0 {
+			continue
 		}
-		if i < len(prefer.Minors) {
-			pref = prefer.Minors[i]
-		}
-		m, ch, err := b.minors.hold(b.node, owner, want, pref, taken)
+		ch, err := b.minors.Claim(m, h)
 		if err != nil {
 			return g, false, err
 		}
-		taken[m] = true
-		g.Minors[i] = m
 		changed = changed || ch
 	}
-	return g, changed, nil
+	before := b.minors.Len()
+	g.Minors, err = placement.FillMinors(b.minors, h, n.Minors, prefer.Minors, n.MinorCount)
+	if err != nil {
+		return g, false, err
+	}
+	return g, changed || b.minors.Len() != before, nil
 }
 
-// hold gives owner a number: want when the volume records one (registered
-// if free, a ConflictError if another volume holds it), else a number the
-// volume already holds here and has not taken in this call, else pref when
-// free, else the lowest free number.
-func (n *numbers) hold(node string, owner storagev1alpha1.AllocationEntry, want, pref int32, taken map[int32]bool) (int32, bool, error) {
-	if want != 0 {
-		if h, ok := n.holders[want]; ok {
-			if h.Volume == owner.Volume && h.UID == owner.UID {
-				return want, false, nil
+// stamp gives numbers reserved by this call their reservation time.
+func (b *book) stamp(now time.Time) {
+	t := &metav1.Time{Time: now.UTC().Truncate(time.Second)}
+	for _, n := range []*placement.Numbers{b.ports, b.minors} {
+		if len(b.since[n.What]) == n.Len() {
+			continue
+		}
+		for _, h := range n.Held() {
+			if _, ok := b.since[n.What][h.Number]; !ok {
+				b.since[n.What][h.Number] = t
 			}
-			return 0, false, &ConflictError{Node: node, What: n.what, Number: want, Volume: owner.Volume, Holder: h.Volume}
-		}
-		n.take(want, owner)
-		return want, true, nil
-	}
-	for _, num := range n.byOwner[ownerKey(owner)] {
-		if !taken[num] {
-			return num, false, nil
 		}
 	}
-	if pref >= n.lo && pref <= n.hi && !taken[pref] {
-		if _, ok := n.holders[pref]; !ok {
-			n.take(pref, owner)
-			return pref, true, nil
-		}
-	}
-	for num := n.lo; num <= n.hi; num++ {
-		if _, ok := n.holders[num]; !ok && !taken[num] {
-			n.take(num, owner)
-			return num, true, nil
-		}
-	}
-	return 0, false, fmt.Errorf("node %s: no free DRBD %s in %d-%d for volume %s: all %d are in use; widen the range in the LinstorCluster",
-		node, n.what, n.lo, n.hi, owner.Volume, int(n.hi-n.lo)+1)
-}
-
-func (n *numbers) take(num int32, owner storagev1alpha1.AllocationEntry) {
-	owner.Number = num
-	n.holders[num] = owner
-}
-
-func (n *numbers) entries() []storagev1alpha1.AllocationEntry { return sortedEntries(n.holders) }
-
-func sortedEntries(holders map[int32]storagev1alpha1.AllocationEntry) []storagev1alpha1.AllocationEntry {
-	out := make([]storagev1alpha1.AllocationEntry, 0, len(holders))
-	for _, e := range holders {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b storagev1alpha1.AllocationEntry) int { return cmp.Compare(a.Number, b.Number) })
-	return out
 }
 
 // store writes the book back into the object.
 func (b *book) store(na *storagev1alpha1.NodeAllocation) {
-	na.Spec.Ports = b.ports.entries()
-	na.Spec.Minors = b.minors.entries()
+	na.Spec.Ports = b.entries(b.ports)
+	na.Spec.Minors = b.entries(b.minors)
+}
+
+func (b *book) entries(n *placement.Numbers) []storagev1alpha1.AllocationEntry {
+	held := n.Held()
+	out := make([]storagev1alpha1.AllocationEntry, len(held))
+	for i, h := range held {
+		out[i] = storagev1alpha1.AllocationEntry{Number: h.Number, Volume: h.Holder.Volume, UID: h.Holder.UID, Since: b.since[n.What][h.Number]}
+	}
+	return out
 }
 
 // joinErrors joins the non-nil errors; nil when there are none.

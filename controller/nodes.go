@@ -55,6 +55,7 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 	}
 	agent, gen := sess.Client()
 	if agent == nil || !c.connected(node) {
+		c.log.Debug("node not reachable yet", "node", node, "client", agent != nil)
 		return unreachableRetry, nil
 	}
 	desired, problems := Desired(node, DesiredInput{Topology: orEmpty(spec), Volumes: deployable(vols, node), Fresh: fresh})
@@ -105,9 +106,11 @@ func (c *Controller) applyIfNeeded(ctx context.Context, agent agentv1.AgentClien
 	last := c.applied[node]
 	c.mu.Unlock()
 	if last.digest == digest && last.generation == gen && !last.pending && time.Since(last.at) < c.resync() {
+		c.log.Debug("node unchanged; not told", "node", node)
 		c.setProblems(node, problems, nil)
 		return false, nil
 	}
+	c.log.Debug("telling node", "node", node, "resources", len(desired.GetResources()), "wasPending", last.pending)
 	actx, cancel := context.WithTimeout(ctx, c.applyTimeout())
 	defer cancel()
 	res, err := agent.Apply(actx, desired)
@@ -130,6 +133,7 @@ func (c *Controller) applyIfNeeded(ctx context.Context, agent agentv1.AgentClien
 	c.applied[node] = appliedState{digest: digest, generation: gen, at: time.Now(), pending: pending}
 	c.mu.Unlock()
 	c.setProblems(node, problems, res)
+	c.log.Debug("node told", "node", node, "pending", pending, "mutating", res.GetMutatingCommandsRun())
 	if res.GetMutatingCommandsRun() > 0 {
 		c.log.Info("node converged", "node", node, "resources", len(desired.GetResources()), "mutating", res.GetMutatingCommandsRun(), "pending", pending)
 	}
@@ -153,12 +157,12 @@ func (c *Controller) setProblems(node string, problems map[string]error, res *ag
 	for name, err := range problems {
 		next[name] = err.Error()
 	}
+	// Only failures are problems: a pending resource (waiting for peers to
+	// connect, for a resync) is told again shortly, and its status shows
+	// what it waits for.
 	for _, r := range res.GetResources() {
-		switch r.GetOutcome() {
-		case agentv1.Outcome_FAILED:
+		if r.GetOutcome() == agentv1.Outcome_FAILED {
 			next[r.GetName()] = r.GetMessage()
-		case agentv1.Outcome_PENDING:
-			next[r.GetName()] = "pending: " + r.GetMessage()
 		}
 	}
 	c.mu.Lock()

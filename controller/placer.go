@@ -82,12 +82,13 @@ func (p *placer) placeBatch(ctx context.Context, names []string) error {
 	if err := c.client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list volumes: %w", err)
 	}
-	res, err := placement.Place(c.placementSpec(topo, list.Items), nil, placement.Options{AllowUnplaced: true})
+	spec, vols := c.placementInput(topo, list.Items)
+	res, err := placement.Place(spec, vols, nil, placement.Options{AllowUnplaced: true, NoNumbers: true})
 	if res == nil {
 		return fmt.Errorf("place: %w", err)
 	}
-	chosen := map[string]storagev1alpha1.Volume{}
-	for _, v := range res.Spec.Volumes {
+	chosen := map[string]storagev1alpha1.StorageVolume{}
+	for _, v := range res.Volumes {
 		chosen[v.Name] = v
 	}
 	failed := map[string]string{}
@@ -109,7 +110,7 @@ func (p *placer) placeBatch(ctx context.Context, names []string) error {
 			p.fail(name, fmt.Sprintf("resource group %q is not in the StorageTopology", v.Spec.ResourceGroup))
 			continue
 		}
-		v.Spec.Replicas = placedReplicas(chosen[name].Replicas)
+		v.Spec.Replicas = placedReplicas(chosen[name].Spec.Replicas)
 		drbdLayer, err := usesDRBD(v, topo)
 		if err != nil {
 			p.fail(name, err.Error())
@@ -181,13 +182,12 @@ func placedReplicas(in []storagev1alpha1.Replica) []storagev1alpha1.Replica {
 	return out
 }
 
-// placementSpec is the topology with every volume, as placement takes it,
-// and the pools' live capacity where agents reported it.
-func (c *Controller) placementSpec(topo *storagev1alpha1.StorageTopology, vols []storagev1alpha1.StorageVolume) *storagev1alpha1.StorageTopologySpec {
+// placementInput is the topology with the pools' live capacity where
+// agents reported it, and every volume whose resource group it knows (a
+// volume of an unknown group is reported by its own reconcile and must not
+// stop the others).
+func (c *Controller) placementInput(topo *storagev1alpha1.StorageTopology, vols []storagev1alpha1.StorageVolume) (*storagev1alpha1.StorageTopologySpec, []storagev1alpha1.StorageVolume) {
 	spec := topo.Spec.DeepCopy()
-	// Ports and minors are the ledger's, per node; placement's cluster-wide
-	// allocation must not limit the number of volumes here.
-	spec.Allocation = storagev1alpha1.AllocationSettings{PortMin: 1, PortMax: 1 << 30, MinorMin: 1, MinorMax: 1 << 30}
 	reports := c.reportsCopy()
 	for i := range spec.Nodes {
 		n := &spec.Nodes[i]
@@ -208,17 +208,13 @@ func (c *Controller) placementSpec(topo *storagev1alpha1.StorageTopology, vols [
 	for _, g := range spec.ResourceGroups {
 		groups[g.Name] = true
 	}
-	spec.Volumes = make([]storagev1alpha1.Volume, 0, len(vols))
+	out := make([]storagev1alpha1.StorageVolume, 0, len(vols))
 	for i := range vols {
-		v := &vols[i]
-		if !groups[v.Spec.ResourceGroup] {
-			continue // reported by its own reconcile; must not stop the others
+		if groups[vols[i].Spec.ResourceGroup] {
+			out = append(out, vols[i])
 		}
-		spec.Volumes = append(spec.Volumes, storagev1alpha1.Volume{
-			Name: v.Name, ResourceGroup: v.Spec.ResourceGroup, SizeBytes: v.Spec.SizeBytes(), Replicas: v.Spec.Replicas,
-		})
 	}
-	return spec
+	return spec, out
 }
 
 func cmpErr(err, fallback error) error {

@@ -19,6 +19,7 @@ import (
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/plan"
+	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
 // Event reasons on StorageVolumes.
@@ -142,7 +143,7 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 		return placed, 0, false, nil
 	}
 	grants, err := c.ledger.Reserve(ctx, topo.Spec.Allocation, needs)
-	var conflict *ConflictError
+	var conflict *placement.NumberConflictError
 	switch {
 	case errors.As(err, &conflict):
 		placed.Reason, placed.Message = reasonAllocationFailed, err.Error()

@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 	require.NotEmpty(t, objs)
 	assert.Empty(t, res.Warnings())
 	assert.Len(t, res.Built.Model.Satellites, 3)
-	assert.NotEmpty(t, res.Built.Placement.Spec.Volumes)
+	assert.NotEmpty(t, res.Built.Placement.Volumes)
 	// The plan's order is the order apply applies: splitting it into
 	// apply's stages reorders nothing.
 	assert.Equal(t, objs, slices.Concat(kindorder.Stages(objs)...))

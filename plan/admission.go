@@ -24,10 +24,18 @@ const admissionSource = "admission"
 type Live struct {
 	// Topology is the StorageTopology in the cluster, nil when unknown.
 	Topology *storagev1alpha1.StorageTopology
+	// Volumes are the StorageVolumes in the cluster; nil when unknown (then
+	// every pool and node may hold replicas).
+	Volumes []storagev1alpha1.StorageVolume
 	// VolumeInUse reports whether a volume's data is still wanted (its
 	// PersistentVolume or claim still exists); nil means every volume is.
-	VolumeInUse func(v *storagev1alpha1.Volume) bool
+	VolumeInUse func(v *storagev1alpha1.StorageVolume) bool
 }
+
+// ForceRemoveNodesAnnotation on a StorageTopology names nodes (comma-
+// separated) that may leave it although volumes still have replicas there
+// (a node that is gone for good); their replicas are then re-placed.
+const ForceRemoveNodesAnnotation = "storage.piraeus.io/force-remove-nodes"
 
 // ValidateObject checks one object (JSON or YAML) exactly as Load checks an
 // input: the CRD schema, the typed decode and the kind's semantic rules.
@@ -65,7 +73,7 @@ type admitted struct {
 }
 
 func (a *admitted) decoded() bool {
-	return len(a.in.clusters)+len(a.in.satelliteCfgs)+len(a.in.nodeConns)+len(a.in.topologies) > 0
+	return len(a.in.clusters)+len(a.in.satelliteCfgs)+len(a.in.nodeConns)+len(a.in.topologies)+len(a.in.storageVolumes) > 0
 }
 
 // admit decodes and validates the single object in data.
@@ -97,6 +105,23 @@ func compareUpdate(old, cur *admitted, live Live) ErrorList {
 		return cur.doc.fieldErrors(errs, "StorageTopology/"+t.Name)
 	}
 	return nil
+}
+
+// ValidateDeleteLive refuses deleting an object whose data is still wanted:
+// a StorageVolume whose PersistentVolume or claim still exists (its storage
+// would be destroyed under a running application). Other kinds may go.
+func ValidateDeleteLive(schemas *Schemas, oldObj []byte, live Live) ErrorList {
+	old, errs := admit(schemas, oldObj)
+	if old == nil || len(errs) > 0 || len(old.in.storageVolumes) != 1 {
+		return nil
+	}
+	v := &old.in.storageVolumes[0].obj
+	if live.VolumeInUse != nil && !live.VolumeInUse(v) {
+		return nil
+	}
+	return old.doc.fieldErrors(field.ErrorList{field.Forbidden(field.NewPath("metadata", "name"), fmt.Sprintf(
+		"volume %q still belongs to %s: deleting it would destroy its data under it; delete the claim (or PersistentVolume) first, and the volume follows", v.Name, volumeOwner(v)))},
+		"StorageVolume/"+v.Name)
 }
 
 // compareStoragePools refuses changing the backend of an existing pool and
@@ -185,10 +210,10 @@ func providerField(p *piraeusv1.LinstorStoragePool) string {
 // shows that no replica uses it on a node this configuration gave it to.
 func poolRemoval(old *piraeusv1.LinstorStoragePool, config string, live Live, p *field.Path) *field.Error {
 	howTo := "to retire it, first move its volumes away (cordon the nodes with the annotation storage.piraeus.io/cordon, or remove the pool from the StorageClasses' storagePool parameter) and remove the pool in a separate change once the StorageTopology shows it empty; a rename is a removal plus a new pool"
-	if live.Topology == nil {
-		return field.Forbidden(p, fmt.Sprintf("storage pool %q was removed, but it may still hold volumes (no StorageTopology to prove it empty); %s", old.Name, howTo))
+	if live.Topology == nil || live.Volumes == nil {
+		return field.Forbidden(p, fmt.Sprintf("storage pool %q was removed, but it may still hold volumes (no StorageTopology and StorageVolumes to prove it empty); %s", old.Name, howTo))
 	}
-	users := poolUsers(live.Topology, old.Name, config)
+	users := poolUsers(live.Topology, live.Volumes, old.Name, config)
 	if len(users) == 0 {
 		return nil
 	}
@@ -197,7 +222,7 @@ func poolRemoval(old *piraeusv1.LinstorStoragePool, config string, live Live, p 
 
 // poolUsers lists "volume on node" for each diskful replica in pool on a
 // node whose pool of that name came from the satellite configuration.
-func poolUsers(t *storagev1alpha1.StorageTopology, pool, config string) []string {
+func poolUsers(t *storagev1alpha1.StorageTopology, vols []storagev1alpha1.StorageVolume, pool, config string) []string {
 	fromConfig := map[string]bool{}
 	for _, n := range t.Spec.Nodes {
 		for _, sp := range n.StoragePools {
@@ -207,8 +232,8 @@ func poolUsers(t *storagev1alpha1.StorageTopology, pool, config string) []string
 		}
 	}
 	var users []string
-	for _, v := range t.Spec.Volumes {
-		for _, r := range v.Replicas {
+	for _, v := range vols {
+		for _, r := range v.Spec.Replicas {
 			if r.StoragePool == pool && !r.Diskless && fromConfig[r.Node] {
 				users = append(users, v.Name+" on "+r.Node)
 			}
@@ -224,54 +249,54 @@ func summarise(items []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
-// compareTopologies refuses changes that would break running DRBD resources:
-// a new port, minor or node id for an existing volume or replica, or
-// dropping a volume whose data is still wanted.
+// compareTopologies refuses dropping a node that still holds replicas
+// (in a volume's spec, or deployed as its status says) unless the topology
+// names it in ForceRemoveNodesAnnotation: its data would be stranded. The
+// allocations of volumes are guarded by the StorageVolume CRD itself.
 func compareTopologies(old, cur *storagev1alpha1.StorageTopology, live Live) field.ErrorList {
-	p := field.NewPath("spec", "volumes")
-	var errs field.ErrorList
-	curByName := map[string]int{}
-	for i := range cur.Spec.Volumes {
-		curByName[cur.Spec.Volumes[i].Name] = i
+	p := field.NewPath("spec", "nodes")
+	forced := map[string]bool{}
+	for _, n := range strings.Split(cur.Annotations[ForceRemoveNodesAnnotation], ",") {
+		forced[strings.TrimSpace(n)] = true
 	}
-	for j := range old.Spec.Volumes {
-		ov := &old.Spec.Volumes[j]
-		i, ok := curByName[ov.Name]
-		if !ok {
-			if live.VolumeInUse == nil || live.VolumeInUse(ov) {
-				errs = append(errs, field.Forbidden(p, fmt.Sprintf("volume %q was removed while %s still exists; its replicas would be deleted with the data; delete the claim (or PersistentVolume) first, then the volume leaves the topology", ov.Name, volumeOwner(ov))))
-			}
+	var errs field.ErrorList
+	for _, on := range old.Spec.Nodes {
+		if slices.ContainsFunc(cur.Spec.Nodes, func(n storagev1alpha1.TopologyNode) bool { return n.Name == on.Name }) || forced[on.Name] {
 			continue
 		}
-		errs = append(errs, compareVolume(ov, &cur.Spec.Volumes[i], p.Index(i))...)
-	}
-	return errs
-}
-
-func volumeOwner(v *storagev1alpha1.Volume) string {
-	switch {
-	case v.PersistentVolume != "":
-		return "PersistentVolume " + v.PersistentVolume
-	case v.Claim != nil:
-		return "PersistentVolumeClaim " + v.Claim.Namespace + "/" + v.Claim.Name
-	}
-	return "it"
-}
-
-func compareVolume(old, cur *storagev1alpha1.Volume, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	keep := "allocations are kept when the previous StorageTopology is an input of the plan (plan --from-cluster, or -f with the committed topology)"
-	if old.Port != 0 && cur.Port != old.Port {
-		errs = append(errs, field.Forbidden(p.Child("port"), fmt.Sprintf("the DRBD port of volume %q cannot change from %d to %d: its replicas connect to each other on it; %s", cur.Name, old.Port, cur.Port, keep)))
-	}
-	if old.Minor != 0 && cur.Minor != old.Minor {
-		errs = append(errs, field.Forbidden(p.Child("minor"), fmt.Sprintf("the DRBD minor of volume %q cannot change from %d to %d: /dev/drbd%d is in use on its nodes; %s", cur.Name, old.Minor, cur.Minor, old.Minor, keep)))
-	}
-	for i, r := range cur.Replicas {
-		j := slices.IndexFunc(old.Replicas, func(o storagev1alpha1.Replica) bool { return o.Node == r.Node })
-		if j >= 0 && old.Replicas[j].NodeID != r.NodeID {
-			errs = append(errs, field.Forbidden(p.Child("replicas").Index(i).Child("nodeId"), fmt.Sprintf("the DRBD node id of volume %q on node %q cannot change from %d to %d: its peers and metadata know it by that id; %s", cur.Name, r.Node, old.Replicas[j].NodeID, r.NodeID, keep)))
+		how := fmt.Sprintf("move its replicas first (cordon the node with the annotation storage.piraeus.io/cordon and let the controller re-place them), or, if the node is gone for good, name it in the annotation %s", ForceRemoveNodesAnnotation)
+		if live.Volumes == nil {
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf("node %q was removed, but it may still hold replicas (no StorageVolumes to prove it empty); %s", on.Name, how)))
+			continue
+		}
+		if holders := nodeUsers(live.Volumes, on.Name); len(holders) > 0 {
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf("node %q was removed, but it still holds %d replica(s) (%s); %s", on.Name, len(holders), summarise(holders, 3), how)))
 		}
 	}
 	return errs
+}
+
+// nodeUsers lists the volumes with a replica on node, in spec or deployed.
+func nodeUsers(vols []storagev1alpha1.StorageVolume, node string) []string {
+	var out []string
+	for _, v := range vols {
+		held := v.Spec.Replica(node) != nil
+		for _, r := range v.Status.Replicas {
+			held = held || (r.Node == node && r.Deployed)
+		}
+		if held {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+func volumeOwner(v *storagev1alpha1.StorageVolume) string {
+	switch {
+	case v.Spec.PersistentVolume != "":
+		return "PersistentVolume " + v.Spec.PersistentVolume
+	case v.Spec.Claim != nil:
+		return "PersistentVolumeClaim " + v.Spec.Claim.Namespace + "/" + v.Spec.Claim.Name
+	}
+	return "it"
 }

@@ -123,7 +123,7 @@ func TestValidateUpdate(t *testing.T) {
 		{"host devices changed", strings.Replace(base, "[/dev/sdb]", "[/dev/sdb, /dev/sdc]", 1),
 			[]string{`spec.storagePools[0].source.hostDevices: Forbidden: the host devices of existing storage pool "thin" cannot change`}},
 		{"pool removed", "- name: thin\n  lvmThinPool: {volumeGroup: vg1, thinPool: tp}\n  source: {hostDevices: [/dev/sdb]}\n",
-			[]string{`spec.storagePools: Forbidden: storage pool "files" was removed, but it may still hold volumes (no StorageTopology to prove it empty); to retire it, first move its volumes away (cordon the nodes with the annotation storage.piraeus.io/cordon`}},
+			[]string{`spec.storagePools: Forbidden: storage pool "files" was removed, but it may still hold volumes (no StorageTopology and StorageVolumes to prove it empty); to retire it, first move its volumes away (cordon the nodes with the annotation storage.piraeus.io/cordon`}},
 		{"pool renamed", strings.Replace(base, "name: files", "name: files2", 1),
 			[]string{`spec.storagePools: Forbidden: storage pool "files" was removed`}},
 		{"new object invalid", "- name: thin\n", []string{"expected exactly one of lvmPool"}},
@@ -140,8 +140,8 @@ func TestValidateUpdate(t *testing.T) {
 	}
 }
 
-// topology builds a StorageTopology with volume v1 (one replica in pool
-// "files" on node a, one diskless on b) and node pools from config "storage".
+// topology builds a StorageTopology with nodes a and b, each with pool
+// "files" from config "storage".
 func topology(mutate func(*storagev1alpha1.StorageTopology)) *storagev1alpha1.StorageTopology {
 	t := &storagev1alpha1.StorageTopology{}
 	t.APIVersion, t.Kind, t.Name = "storage.piraeus.io/v1alpha1", "StorageTopology", "piraeus"
@@ -151,14 +151,23 @@ func topology(mutate func(*storagev1alpha1.StorageTopology)) *storagev1alpha1.St
 			{Name: "files", ProviderKind: "FILE", Directory: "/var/lib/linstor-pools/files", SatelliteConfiguration: "storage"},
 		}})
 	}
-	t.Spec.Volumes = []storagev1alpha1.Volume{{
-		Name: "pvc-1", ResourceGroup: "rg", SizeBytes: 1 << 30, PersistentVolume: "pvc-1", Port: 7000, Minor: 1000,
-		Replicas: []storagev1alpha1.Replica{{Node: "a", StoragePool: "files", NodeID: 0}, {Node: "b", Diskless: true, NodeID: 1}},
-	}}
 	if mutate != nil {
 		mutate(t)
 	}
 	return t
+}
+
+// liveVolumes is volume pvc-1: one replica in pool "files" on node a, one
+// diskless on b.
+func liveVolumes() []storagev1alpha1.StorageVolume {
+	v := storagev1alpha1.StorageVolume{}
+	v.APIVersion, v.Kind, v.Name = "storage.piraeus.io/v1alpha1", "StorageVolume", "pvc-1"
+	v.Spec = storagev1alpha1.StorageVolumeSpec{
+		ResourceGroup: "rg", PersistentVolume: "pvc-1",
+		Volumes:  []storagev1alpha1.VolumeDefinition{{Number: 0, SizeBytes: 1 << 30}},
+		Replicas: []storagev1alpha1.Replica{{Node: "a", StoragePool: "files", NodeID: 0, Port: 7000, Minors: []int32{1000}}, {Node: "b", Diskless: true, NodeID: 1, Port: 7000, Minors: []int32{1000}}},
+	}
+	return []storagev1alpha1.StorageVolume{v}
 }
 
 func TestValidateUpdatePoolRemovalWithTopology(t *testing.T) {
@@ -166,21 +175,24 @@ func TestValidateUpdatePoolRemovalWithTopology(t *testing.T) {
 	old := satelliteConfig(t, "- name: files\n  filePool: {}\n- name: thin\n  lvmThinPool: {}\n")
 	removeFiles := satelliteConfig(t, "- name: thin\n  lvmThinPool: {}\n")
 	removeThin := satelliteConfig(t, "- name: files\n  filePool: {}\n")
+	live := plan.Live{Topology: topology(nil), Volumes: liveVolumes()}
 
-	inUse := plan.ValidateUpdateLive(schemas, old, removeFiles, plan.Live{Topology: topology(nil)})
+	inUse := plan.ValidateUpdateLive(schemas, old, removeFiles, live)
 	require.Len(t, inUse, 1)
 	require.Contains(t, inUse[0].Message, `storage pool "files" was removed, but it still holds 1 replica(s) (pvc-1 on a)`)
 
-	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeThin, plan.Live{Topology: topology(nil)}), "an empty pool may go")
+	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeThin, live), "an empty pool may go")
 
 	other := topology(func(t *storagev1alpha1.StorageTopology) {
 		t.Spec.Nodes[0].StoragePools[0].SatelliteConfiguration = "other"
 	})
-	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeFiles, plan.Live{Topology: other}),
+	require.Empty(t, plan.ValidateUpdateLive(schemas, old, removeFiles, plan.Live{Topology: other, Volumes: liveVolumes()}),
 		"replicas in a pool another configuration provides do not block this one")
+	require.Len(t, plan.ValidateUpdateLive(schemas, old, removeFiles, plan.Live{Topology: topology(nil)}), 1,
+		"without the volumes nothing proves the pool empty")
 }
 
-func TestValidateUpdateTopology(t *testing.T) {
+func TestValidateUpdateTopologyNodeRemoval(t *testing.T) {
 	schemas := testSchemas(t)
 	encode := func(t *storagev1alpha1.StorageTopology) []byte {
 		data, err := json.Marshal(t)
@@ -190,46 +202,56 @@ func TestValidateUpdateTopology(t *testing.T) {
 		return data
 	}
 	old := encode(topology(nil))
+	dropB := func(t *storagev1alpha1.StorageTopology) { t.Spec.Nodes = t.Spec.Nodes[:1] }
+	deployedOnB := liveVolumes()
+	deployedOnB[0].Spec.Replicas = deployedOnB[0].Spec.Replicas[:1]
+	deployedOnB[0].Status.Replicas = []storagev1alpha1.ReplicaStatus{{Node: "b", Deployed: true}}
 	tests := []struct {
 		name   string
 		mutate func(*storagev1alpha1.StorageTopology)
-		inUse  bool
+		vols   []storagev1alpha1.StorageVolume
 		want   []string
 	}{
-		{"unchanged", nil, true, nil},
-		{"replica added", func(t *storagev1alpha1.StorageTopology) {
-			t.Spec.Volumes[0].Replicas = append(t.Spec.Volumes[0].Replicas, storagev1alpha1.Replica{Node: "c", StoragePool: "files", NodeID: 2})
-		}, true, nil},
-		{"port changed", func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes[0].Port = 7001 }, true,
-			[]string{`spec.volumes[0].port: Forbidden: the DRBD port of volume "pvc-1" cannot change from 7000 to 7001`}},
-		{"minor changed", func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes[0].Minor = 1001 }, true,
-			[]string{`spec.volumes[0].minor: Forbidden: the DRBD minor of volume "pvc-1" cannot change from 1000 to 1001`}},
-		{"node id changed", func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes[0].Replicas[1].NodeID = 2 }, true,
-			[]string{`spec.volumes[0].replicas[1].nodeId: Forbidden: the DRBD node id of volume "pvc-1" on node "b" cannot change from 1 to 2`}},
-		{"volume removed while in use", func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes = nil }, true,
-			[]string{`spec.volumes: Forbidden: volume "pvc-1" was removed while PersistentVolume pvc-1 still exists`}},
-		{"volume removed after its PV", func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes = nil }, false, nil},
+		{"unchanged", nil, liveVolumes(), nil},
+		{"node with a replica removed", dropB, liveVolumes(), []string{`spec.nodes: Forbidden: node "b" was removed, but it still holds 1 replica(s) (pvc-1)`}},
+		{"node whose replica is still deployed removed", dropB, deployedOnB, []string{`node "b" was removed, but it still holds 1 replica(s)`}},
+		{"empty node removed", dropB, nil, []string{`node "b" was removed, but it may still hold replicas (no StorageVolumes to prove it empty)`}},
+		{"node removed by force", func(t *storagev1alpha1.StorageTopology) {
+			dropB(t)
+			t.Annotations = map[string]string{plan.ForceRemoveNodesAnnotation: "x, b"}
+		}, liveVolumes(), nil},
+		{"node left by its volumes removed", dropB, []storagev1alpha1.StorageVolume{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			live := plan.Live{VolumeInUse: func(*storagev1alpha1.Volume) bool { return tt.inUse }}
-			got := fieldsOf(plan.ValidateUpdateLive(schemas, old, encode(topology(tt.mutate)), live))
+			got := fieldsOf(plan.ValidateUpdateLive(schemas, old, encode(topology(tt.mutate)), plan.Live{Volumes: tt.vols}))
 			require.Len(t, got, len(tt.want), "errors: %q", got)
 			for i, w := range tt.want {
 				require.Contains(t, got[i], w)
 			}
 		})
 	}
-	removed := encode(topology(func(t *storagev1alpha1.StorageTopology) { t.Spec.Volumes = nil }))
-	require.Len(t, plan.ValidateUpdate(schemas, old, removed), 1, "without live knowledge a removed volume counts as in use")
+}
+
+func TestValidateDeleteVolume(t *testing.T) {
+	schemas := testSchemas(t)
+	data, err := json.Marshal(liveVolumes()[0])
+	require.NoError(t, err)
+	inUse := plan.ValidateDeleteLive(schemas, data, plan.Live{VolumeInUse: func(*storagev1alpha1.StorageVolume) bool { return true }})
+	require.Len(t, inUse, 1)
+	require.Contains(t, inUse[0].Error(), `volume "pvc-1" still belongs to PersistentVolume pvc-1`)
+	require.Empty(t, plan.ValidateDeleteLive(schemas, data, plan.Live{VolumeInUse: func(*storagev1alpha1.StorageVolume) bool { return false }}))
+	require.Len(t, plan.ValidateDeleteLive(schemas, data, plan.Live{}), 1, "without live knowledge the volume counts as in use")
 }
 
 // FuzzValidateUpdate: arbitrary old and new objects never panic the webhook.
 func FuzzValidateUpdate(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"piraeus.io/v1","kind":"LinstorSatelliteConfiguration","metadata":{"name":"s"},"spec":{"storagePools":[{"name":"abc","lvmPool":{}}]}}`),
 		[]byte(`{"apiVersion":"piraeus.io/v1","kind":"LinstorSatelliteConfiguration","metadata":{"name":"s"},"spec":{"storagePools":[{"name":"abc","filePool":{}}]}}`))
-	f.Add([]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageTopology","metadata":{"name":"t"},"spec":{"allocation":{"portMin":1,"portMax":2,"minorMin":1,"minorMax":2},"volumes":[{"name":"v","resourceGroup":"r","sizeBytes":1,"port":1}]}}`),
-		[]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageTopology","metadata":{"name":"t"},"spec":{"allocation":{"portMin":1,"portMax":2,"minorMin":1,"minorMax":2},"volumes":[{"name":"v","resourceGroup":"r","sizeBytes":1,"port":2}]}}`))
+	f.Add([]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageTopology","metadata":{"name":"t"},"spec":{"allocation":{"portMin":1,"portMax":2,"minorMin":1,"minorMax":2},"nodes":[{"name":"a"},{"name":"b"}]}}`),
+		[]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageTopology","metadata":{"name":"t"},"spec":{"allocation":{"portMin":1,"portMax":2,"minorMin":1,"minorMax":2},"nodes":[{"name":"a"}]}}`))
+	f.Add([]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageVolume","metadata":{"name":"v"},"spec":{"resourceGroup":"r","replicas":[{"node":"a","nodeId":0,"port":7000}]}}`),
+		[]byte(`{"apiVersion":"storage.piraeus.io/v1alpha1","kind":"StorageVolume","metadata":{"name":"v"},"spec":{"resourceGroup":"r","replicas":[{"node":"a","nodeId":1,"port":7001}]}}`))
 	f.Add([]byte("{}"), []byte("[1"))
 	schemas := testSchemas(f)
 	f.Fuzz(func(t *testing.T, oldObj, newObj []byte) {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -60,50 +61,18 @@ func effectiveRanges(a storagev1alpha1.AllocationSettings) (portMin, portMax, mi
 	return a.PortMin, a.PortMax, a.MinorMin, a.MinorMax
 }
 
-// ValidateVolumeAllocations checks the allocations of volumes drawn from a:
-// each volume named once; each port and minor inside a's ranges and held by
-// one volume only (0 is "not allocated yet"); each replica on its own node,
-// and, for volumes usesDRBD says replicate with DRBD, each replica's node id
-// within 0-31 and unique in the volume. p is the path of the volume list.
-func ValidateVolumeAllocations(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.Volume, usesDRBD func(*storagev1alpha1.Volume) bool, p *field.Path) field.ErrorList {
+// ValidateVolume checks one previous volume's allocations, with paths
+// rooted at spec: each replica on its own node; with DRBD (drbd) each
+// replica's node id within 0-31 and unique in the volume, its port and
+// minors inside a's ranges (0 / none is "not allocated yet"), one minor per
+// volume definition.
+func ValidateVolume(a storagev1alpha1.AllocationSettings, v *storagev1alpha1.StorageVolume, drbd bool) field.ErrorList {
+	p := field.NewPath("spec", "replicas")
 	portMin, portMax, minorMin, minorMax := effectiveRanges(a)
-	var errs field.ErrorList
-	names := map[string]int{}
-	ports, minors := map[int32]string{}, map[int32]string{}
-	for i := range vols {
-		v, vp := &vols[i], p.Index(i)
-		if first, dup := names[v.Name]; dup {
-			errs = append(errs, field.Duplicate(vp.Child("name"), fmt.Sprintf("%s (also volumes[%d])", v.Name, first)))
-		}
-		names[v.Name] = i
-		errs = append(errs, checkNumber(v.Port, portMin, portMax, ports, v.Name, vp.Child("port"), "DRBD port")...)
-		errs = append(errs, checkNumber(v.Minor, minorMin, minorMax, minors, v.Name, vp.Child("minor"), "DRBD minor")...)
-		errs = append(errs, validateReplicas(v, usesDRBD == nil || usesDRBD(v), vp.Child("replicas"))...)
-	}
-	return errs
-}
-
-// checkNumber checks one allocated port or minor: in range, not taken.
-func checkNumber(n, lo, hi int32, used map[int32]string, volume string, p *field.Path, what string) field.ErrorList {
-	switch other, taken := used[n]; {
-	case n == 0:
-		return nil
-	case n < lo || n > hi:
-		return field.ErrorList{field.Invalid(p, n, fmt.Sprintf("expected a %s from %d to %d (spec.allocation); the volume's data is reached through it, so it is never changed silently: fix the range or the number", what, lo, hi))}
-	case taken:
-		return field.ErrorList{field.Duplicate(p, fmt.Sprintf("%d (%s of volume %s too)", n, what, other))}
-	}
-	used[n] = volume
-	return nil
-}
-
-// validateReplicas checks one volume's replicas: one per node, and with DRBD
-// a node id from 0 to 31 that no other replica of the volume has.
-func validateReplicas(v *storagev1alpha1.Volume, drbd bool, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	nodes := map[string]bool{}
 	ids := map[int32]string{}
-	for j, r := range v.Replicas {
+	for j, r := range v.Spec.Replicas {
 		rp := p.Index(j)
 		if nodes[r.Node] {
 			errs = append(errs, field.Duplicate(rp.Child("node"), r.Node))
@@ -111,6 +80,13 @@ func validateReplicas(v *storagev1alpha1.Volume, drbd bool, p *field.Path) field
 		nodes[r.Node] = true
 		if !drbd {
 			continue
+		}
+		errs = append(errs, checkNumber(r.Port, portMin, portMax, rp.Child("port"), "DRBD port")...)
+		if len(r.Minors) > 0 && len(r.Minors) != len(v.Spec.Volumes) {
+			errs = append(errs, field.Invalid(rp.Child("minors"), r.Minors, fmt.Sprintf("expected one DRBD minor per volume definition (%d)", len(v.Spec.Volumes))))
+		}
+		for k, m := range r.Minors {
+			errs = append(errs, checkNumber(m, minorMin, minorMax, rp.Child("minors").Index(k), "DRBD minor")...)
 		}
 		if r.NodeID < 0 || r.NodeID >= placement.MaxNodeIDs {
 			errs = append(errs, field.Invalid(rp.Child("nodeId"), r.NodeID, fmt.Sprintf("expected a DRBD node id from 0 to %d; DRBD's metadata knows the replica by it, so it is never changed silently", placement.MaxNodeIDs-1)))
@@ -125,19 +101,40 @@ func validateReplicas(v *storagev1alpha1.Volume, drbd bool, p *field.Path) field
 	return errs
 }
 
+// checkNumber checks one allocated port or minor is in its range.
+func checkNumber(n, lo, hi int32, p *field.Path, what string) field.ErrorList {
+	if n == 0 || (n >= lo && n <= hi) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(p, n, fmt.Sprintf("expected a %s from %d to %d (the StorageTopology's spec.allocation); the volume's data is reached through it, so it is never changed silently: fix the range or the number", what, lo, hi))}
+}
+
 // ValidatePreviousTopology checks a previous plan's StorageTopology spec
-// before its allocations are kept: the allocation ranges and every volume's
-// allocations. Paths are rooted at spec.
+// before its settings are kept: the allocation ranges. Paths are rooted at spec.
 func ValidatePreviousTopology(spec *storagev1alpha1.StorageTopologySpec) field.ErrorList {
-	p := field.NewPath("spec")
-	errs := ValidateAllocation(spec.Allocation, p.Child("allocation"))
+	return ValidateAllocation(spec.Allocation, field.NewPath("spec").Child("allocation"))
+}
+
+// validatePreviousVolume checks a previous volume against the previous
+// topology's ranges and groups (the defaults when there is none).
+func validatePreviousVolume(prev *storagev1alpha1.StorageTopologySpec, v *storagev1alpha1.StorageVolume) field.ErrorList {
+	var a storagev1alpha1.AllocationSettings
 	groups := map[string]*storagev1alpha1.ResourceGroup{}
-	for i := range spec.ResourceGroups {
-		groups[spec.ResourceGroups[i].Name] = &spec.ResourceGroups[i]
+	if prev != nil {
+		a = prev.Allocation
+		for i := range prev.ResourceGroups {
+			groups[prev.ResourceGroups[i].Name] = &prev.ResourceGroups[i]
+		}
 	}
-	usesDRBD := func(v *storagev1alpha1.Volume) bool {
-		rg := groups[v.ResourceGroup]
-		return rg == nil || placement.HasDRBD(rg)
+	return ValidateVolume(a, v, usesDRBD(v, groups))
+}
+
+// usesDRBD reports whether a volume replicates with DRBD: its own layer
+// list, else its group's (an unknown group counts as DRBD, the default).
+func usesDRBD(v *storagev1alpha1.StorageVolume, groups map[string]*storagev1alpha1.ResourceGroup) bool {
+	if len(v.Spec.LayerList) > 0 {
+		return slices.Contains(v.Spec.LayerList, "drbd")
 	}
-	return append(errs, ValidateVolumeAllocations(spec.Allocation, spec.Volumes, usesDRBD, p.Child("volumes"))...)
+	rg := groups[v.Spec.ResourceGroup]
+	return rg == nil || placement.HasDRBD(rg)
 }

@@ -29,6 +29,7 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 	if len(in.topologies) > 0 {
 		m.Previous = &in.topologies[0].obj.Spec
 	}
+	m.PreviousVolumes = unwrap(in.storageVolumes)
 	for _, sc := range in.storageClasses {
 		if sc.obj.Provisioner == CSIProvisioner {
 			m.StorageClasses = append(m.StorageClasses, sc.obj)
@@ -89,7 +90,7 @@ func addVolumes(m *Model, in *inputs) ErrorList {
 		errs = append(errs, v.doc.fieldErrors(vErrs[key], key)...)
 	}
 	m.Topology.Spec.ResourceGroups = groups
-	m.Topology.Spec.Volumes = vols
+	m.Volumes = vols
 	return errs
 }
 
@@ -142,6 +143,13 @@ func validateInputs(in *inputs) ErrorList {
 	}
 	for _, t := range in.topologies {
 		errs = append(errs, t.doc.fieldErrors(ValidatePreviousTopology(&t.obj.Spec), "StorageTopology/"+t.obj.Name)...)
+	}
+	var prev *storagev1alpha1.StorageTopologySpec
+	if len(in.topologies) > 0 {
+		prev = &in.topologies[0].obj.Spec
+	}
+	for _, v := range in.storageVolumes {
+		errs = append(errs, v.doc.fieldErrors(validatePreviousVolume(prev, &v.obj), "StorageVolume/"+v.obj.Name)...)
 	}
 	return errs
 }

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,28 +63,31 @@ func FuzzPreviousTopology(f *testing.F) {
 		prev := &storagev1alpha1.StorageTopologySpec{
 			Allocation:     storagev1alpha1.AllocationSettings{PortMin: portMin, PortMax: portMax, MinorMin: minorMin, MinorMax: minorMax},
 			ResourceGroups: []storagev1alpha1.ResourceGroup{{Name: "replicated", StorageClasses: []string{"replicated"}, PlaceCount: 2, LayerList: []string{"drbd", "storage"}}},
-			Volumes: []storagev1alpha1.Volume{{
-				Name: "pvc-11111111-2222-4333-8444-555555555555", ResourceGroup: "replicated", SizeBytes: 1 << 30, Port: port, Minor: minor,
-				Replicas: []storagev1alpha1.Replica{{Node: "n1", StoragePool: "thin", NodeID: id1}, {Node: second, StoragePool: "thin", NodeID: id2}},
-			}},
 		}
-		opts := plan.BuildOptions{LoadOptions: plan.LoadOptions{Schemas: schemas}, Previous: prev, PreviousSource: "prev.yaml"}
+		var minors []int32
+		if minor != 0 {
+			minors = []int32{minor}
+		}
+		prevVol := storagev1alpha1.StorageVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-11111111-2222-4333-8444-555555555555"}, Spec: storagev1alpha1.StorageVolumeSpec{
+			ResourceGroup: "replicated", Volumes: []storagev1alpha1.VolumeDefinition{{SizeBytes: 1 << 30}},
+			Replicas: []storagev1alpha1.Replica{{Node: "n1", StoragePool: "thin", NodeID: id1, Port: port, Minors: minors}, {Node: second, StoragePool: "thin", NodeID: id2}},
+		}}
+		opts := plan.BuildOptions{LoadOptions: plan.LoadOptions{Schemas: schemas}, Previous: prev, PreviousVolumes: []storagev1alpha1.StorageVolume{prevVol}, PreviousSource: "prev.yaml"}
 		opts.Placement.AllowUnplaced = true
 		built, err := plan.Build(t.Context(), srcs, opts)
 		if err != nil {
 			return
 		}
-		spec := &built.Model.Topology.Spec
-		require.Len(t, spec.Volumes, 1, "volumes: %+v", spec.Volumes)
-		v := spec.Volumes[0]
-		require.False(t, port != 0 && v.Port != port || minor != 0 && v.Minor != minor, "allocation rewritten: port %d → %d, minor %d → %d", port, v.Port, minor, v.Minor)
-		a := spec.Allocation
-		require.False(t, v.Port < a.PortMin || v.Port > a.PortMax || v.Minor < a.MinorMin || v.Minor > a.MinorMax, "port %d or minor %d outside %+v", v.Port, v.Minor, a)
+		require.Len(t, built.Model.Volumes, 1, "volumes: %+v", built.Model.Volumes)
+		v := built.Model.Volumes[0]
+		a := built.Model.Topology.Spec.Allocation
 		ids := map[int32]bool{}
-		for _, r := range v.Replicas {
-			require.False(t, r.NodeID < 0 || r.NodeID > 31 || ids[r.NodeID], "node ids %+v", v.Replicas)
+		for _, r := range v.Spec.Replicas {
+			require.False(t, r.Node == "n1" && (port != 0 && r.Port != port || minor != 0 && r.Minors[0] != minor), "allocation rewritten: port %d → %d, minor %d → %v", port, r.Port, minor, r.Minors)
+			require.False(t, r.Port < a.PortMin || r.Port > a.PortMax || len(r.Minors) != 1 || r.Minors[0] < a.MinorMin || r.Minors[0] > a.MinorMax, "port %d or minors %v outside %+v", r.Port, r.Minors, a)
+			require.False(t, r.NodeID < 0 || r.NodeID > 31 || ids[r.NodeID], "node ids %+v", v.Spec.Replicas)
 			ids[r.NodeID] = true
-			require.False(t, r.Node == "n1" && r.NodeID != id1 || r.Node == "n2" && !sameNode && r.NodeID != id2, "node id rewritten: %+v, previous %d, %d", v.Replicas, id1, id2)
+			require.False(t, r.Node == "n1" && r.NodeID != id1 || r.Node == "n2" && !sameNode && r.NodeID != id2, "node id rewritten: %+v, previous %d, %d", v.Spec.Replicas, id1, id2)
 		}
 	})
 }

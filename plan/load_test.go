@@ -69,7 +69,7 @@ func TestLoadExampleTopology(t *testing.T) {
 	// cross-zone connection: every pair, since all zones differ
 	require.Len(t, m.Topology.Spec.NodeConnections, 3)
 	require.Equal(t, "C", m.Topology.Spec.NodeConnections[0].Properties["DrbdOptions/Net/protocol"])
-	require.Len(t, m.Topology.Spec.Volumes, 2)
+	require.Len(t, m.Volumes, 2)
 }
 
 func TestLoadWithoutClusterUsesDefaults(t *testing.T) {
@@ -92,7 +92,7 @@ func TestLoadGeneratedCluster(t *testing.T) {
 	m, err := plan.Load(t.Context(), plantest.Cluster(plantest.ClusterOptions{Nodes: 12, Claims: 5}), plan.LoadOptions{})
 	require.NoError(t, err)
 	require.Len(t, m.Topology.Spec.Nodes, 12)
-	require.Len(t, m.Topology.Spec.Volumes, 5)
+	require.Len(t, m.Volumes, 5)
 }
 
 func BenchmarkLoad(b *testing.B) {

@@ -42,8 +42,16 @@ type Model struct {
 	// Topology is the storage state derived from the inputs.
 	Topology storagev1alpha1.StorageTopology
 	// Previous is the StorageTopology given as input (the last plan's), whose
-	// placements and allocations the next placement keeps; nil when none.
+	// allocation settings and API-made resource groups the plan keeps; nil when none.
 	Previous *storagev1alpha1.StorageTopologySpec
+	// Volumes: one StorageVolume per volume, sorted by name. Load derives them
+	// from the claims and PersistentVolumes; Build adds every previous volume
+	// and places them all.
+	Volumes []storagev1alpha1.StorageVolume
+	// PreviousVolumes are the StorageVolumes given as input (the last plan's,
+	// or the cluster's): their placements and allocations are kept, and none
+	// of them is dropped from the plan.
+	PreviousVolumes []storagev1alpha1.StorageVolume
 	// Pods from the input (for what-if reports), sorted by namespace and name.
 	Pods []corev1.Pod
 	// Warnings about the input that do not stop the plan (a patch target or

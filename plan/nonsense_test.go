@@ -3,6 +3,7 @@ package plan_test
 import (
 	"context"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,16 +72,17 @@ kind: StorageTopology
 metadata: {name: default}
 spec:
   allocation: {portMin: 7000, portMax: 7999, minorMin: 1000, minorMax: 1048575}
-  volumes:
-  - name: pvc-11111111-2222-4333-8444-555555555555
-    resourceGroup: replicated
-    sizeBytes: 1073741824
-    port: %d
-    minor: %d
-    replicas:
-    - {node: n1, storagePool: thin, nodeId: %d}
-    - {node: n2, storagePool: thin, nodeId: %d}
-`, port, minor, ids[0], ids[1])
+---
+apiVersion: storage.piraeus.io/v1alpha1
+kind: StorageVolume
+metadata: {name: pvc-11111111-2222-4333-8444-555555555555}
+spec:
+  resourceGroup: replicated
+  volumes: [{number: 0, sizeBytes: 1073741824}]
+  replicas:
+  - {node: n1, storagePool: thin, nodeId: %d, port: %d, minors: [%d]}
+  - {node: n2, storagePool: thin, nodeId: %d, port: %d, minors: [%d]}
+`, ids[0], port, minor, ids[1], port, minor)
 }
 
 // buildDocs builds a plan from YAML documents (each its own file, in.yaml,
@@ -180,29 +182,30 @@ func TestNoSilentNonsense(t *testing.T) {
 			wantErr: `the same setting as parameter "DrbdOptions/Net/protocol", which is "A"`},
 		{name: "two spellings that agree are fine", run: docs(twoNodes, strings.Replace(replicatedClass, `{placementCount: "2"}`, `{placementCount: "2", autoPlace: "2"}`, 1))},
 
-		// A previous StorageTopology is validated like any input.
+		// Previous volumes and topology are validated like any input.
 		{name: "previous port out of range", run: docs(twoNodes, replicatedClass, claimOf("replicated", "1Gi"), previousTopology(9000, 1000, 0, 1)),
-			wantErr: `in4.yaml:10:5: StorageTopology/default: spec.volumes[0].port: Invalid value: 9000: expected a DRBD port from 7000 to 7999 (spec.allocation)`},
+			wantErr: `in4.yaml:14:46: StorageVolume/pvc-11111111-2222-4333-8444-555555555555: spec.replicas[0].port: Invalid value: 9000: expected a DRBD port from 7000 to 7999 (the StorageTopology's spec.allocation)`},
 		{name: "previous minor out of range", run: docs(twoNodes, replicatedClass, claimOf("replicated", "1Gi"), previousTopology(7000, 2000000, 0, 1)),
-			wantErr: `spec.volumes[0].minor: Invalid value: 2000000: expected a DRBD minor from 1000 to 1048575`},
+			wantErr: `spec.replicas[0].minors[0]: Invalid value: 2000000: expected a DRBD minor from 1000 to 1048575`},
 		{name: "previous node id out of range", run: docs(twoNodes, replicatedClass, claimOf("replicated", "1Gi"), previousTopology(7000, 1000, 0, 40)),
-			wantErr: `spec.volumes[0].replicas[1].nodeId: Invalid value: 40: expected a DRBD node id from 0 to 31`},
+			wantErr: `spec.replicas[1].nodeId: Invalid value: 40: expected a DRBD node id from 0 to 31`},
 		{name: "previous duplicate node ids", run: docs(twoNodes, replicatedClass, claimOf("replicated", "1Gi"), previousTopology(7000, 1000, 3, 3)),
-			wantErr: `spec.volumes[0].replicas[1].nodeId: Duplicate value: "3 (node id of the replica on n1 too)`},
+			wantErr: `spec.replicas[1].nodeId: Duplicate value: "3 (node id of the replica on n1 too)`},
 		{name: "previous allocation range upside down", run: docs(twoNodes, strings.Replace(previousTopology(7000, 1000, 0, 1), "portMin: 7000, portMax: 7999", "portMin: 7999, portMax: 7000", 1)),
 			wantErr: `spec.allocation.portMax: Invalid value: 7000: expected at least the first DRBD port, 7999`},
-		{name: "--previous is validated too, named by its file", run: withOptions(plan.BuildOptions{PreviousSource: "deploy/plan.yaml", Previous: &storagev1alpha1.StorageTopologySpec{
-			Volumes: []storagev1alpha1.Volume{{Name: "v", ResourceGroup: "rg", Port: 70000, Replicas: []storagev1alpha1.Replica{{Node: "n1", NodeID: -1}}}},
-		}}, twoNodes),
-			wantErr: "deploy/plan.yaml: StorageTopology/default: spec.volumes[0].port: Invalid value: 70000: expected a DRBD port from 7000 to 7999"},
+		{name: "--previous is validated too, named by its file", run: withOptions(plan.BuildOptions{PreviousSource: "deploy/plan.yaml",
+			PreviousVolumes: []storagev1alpha1.StorageVolume{{ObjectMeta: metav1.ObjectMeta{Name: "v"}, Spec: storagev1alpha1.StorageVolumeSpec{ResourceGroup: "rg",
+				Replicas: []storagev1alpha1.Replica{{Node: "n1", NodeID: -1, Port: 70000}}}}},
+		}, twoNodes),
+			wantErr: "deploy/plan.yaml: StorageVolume/v: spec.replicas[0].port: Invalid value: 70000: expected a DRBD port from 7000 to 7999"},
 		{name: "a valid previous allocation is kept as it is", run: func(t *testing.T) (string, string) {
 			built, e, w := buildDocs(t, plan.BuildOptions{}, twoNodes, replicatedClass, claimOf("replicated", "1Gi"), previousTopology(7005, 1009, 7, 3))
 			require.Empty(t, e)
-			v := built.Model.Topology.Spec.Volumes[0]
-			require.Equal(t, int32(7005), v.Port)
-			require.Equal(t, int32(1009), v.Minor)
-			require.Equal(t, int32(7), v.Replicas[0].NodeID)
-			require.Equal(t, int32(3), v.Replicas[1].NodeID)
+			v := built.Model.Volumes[0]
+			require.Equal(t, int32(7005), v.Spec.Replicas[0].Port)
+			require.Equal(t, []int32{1009}, v.Spec.Replicas[1].Minors)
+			require.Equal(t, int32(7), v.Spec.Replicas[0].NodeID)
+			require.Equal(t, int32(3), v.Spec.Replicas[1].NodeID)
 			return "", w
 		}},
 

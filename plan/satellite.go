@@ -116,17 +116,17 @@ func (s *mergedSatellite) addPool(cfg located[piraeusv1.LinstorSatelliteConfigur
 // mergeByName appends items, replacing earlier ones of the same name in place.
 func mergeByName[T any](base, add []T, name func(T) string) []T {
 	out := append([]T(nil), base...)
+	index := make(map[string]int, len(out))
+	for i := range out {
+		index[name(out[i])] = i
+	}
 	for _, a := range add {
-		replaced := false
-		for i := range out {
-			if name(out[i]) == name(a) {
-				out[i], replaced = a, true
-				break
-			}
+		if i, ok := index[name(a)]; ok {
+			out[i] = a
+			continue
 		}
-		if !replaced {
-			out = append(out, a)
-		}
+		index[name(a)] = len(out)
+		out = append(out, a)
 	}
 	return out
 }

@@ -102,17 +102,17 @@ func TestUpstreamParameters(t *testing.T) {
 			wantErr: `parameters[csi.storage.k8s.io/fstype]: Invalid value: "btrfs": expected ext4 or xfs`},
 		{name: "a storage-only volume gets no DRBD port, minor or node ids", docs: []string{twoNodes, classWith("layerList: storage", `placementCount: "2"`), claimOf("sc", "1Gi")},
 			check: func(t *testing.T, b *plan.Built) {
-				v := b.Model.Topology.Spec.Volumes[0]
-				require.Zero(t, v.Port)
-				require.Zero(t, v.Minor)
-				require.Len(t, v.Replicas, 2)
-				for _, r := range v.Replicas {
+				v := b.Model.Volumes[0]
+				require.Len(t, v.Spec.Replicas, 2)
+				for _, r := range v.Spec.Replicas {
 					require.Zero(t, r.NodeID)
+					require.Zero(t, r.Port)
+					require.Empty(t, r.Minors)
 				}
 			}},
 		{name: "usePvcName names the volume after the claim", docs: []string{twoNodes, classWith(`usePvcName: "true"`), claimOf("sc", "1Gi")},
 			check: func(t *testing.T, b *plan.Built) {
-				require.Equal(t, "web-data", b.Model.Topology.Spec.Volumes[0].Name)
+				require.Equal(t, "web-data", b.Model.Volumes[0].Name)
 			}},
 		{name: "parameters under unknown prefixes are ignored with a warning", docs: []string{twoNodes, classWith("example.com/tier: gold", `placementCount: "2"`)},
 			check: func(t *testing.T, b *plan.Built) {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -85,7 +86,7 @@ func ParsePoolCapacityAnnotations(node *corev1.Node) (map[string]int64, field.Er
 //
 // Errors are keyed by "PersistentVolumeClaim/<namespace>/<name>" or
 // "PersistentVolume/<name>". Volumes are sorted by name.
-func volumesFromClaims(pvcs []corev1.PersistentVolumeClaim, pvs []corev1.PersistentVolume, classes map[string]*storagev1.StorageClass, groups []storagev1alpha1.ResourceGroup) ([]storagev1alpha1.Volume, map[string]field.ErrorList) {
+func volumesFromClaims(pvcs []corev1.PersistentVolumeClaim, pvs []corev1.PersistentVolume, classes map[string]*storagev1.StorageClass, groups []storagev1alpha1.ResourceGroup) ([]storagev1alpha1.StorageVolume, map[string]field.ErrorList) {
 	c := claimCollector{
 		classes: classes,
 		groupOf: groupByClass(groups),
@@ -102,7 +103,7 @@ func volumesFromClaims(pvcs []corev1.PersistentVolumeClaim, pvs []corev1.Persist
 			c.addClaim(&pvcs[i])
 		}
 	}
-	slices.SortFunc(c.volumes, func(a, b storagev1alpha1.Volume) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(c.volumes, func(a, b storagev1alpha1.StorageVolume) int { return cmp.Compare(a.Name, b.Name) })
 	if len(c.errs) == 0 {
 		c.errs = nil
 	}
@@ -115,7 +116,7 @@ type claimCollector struct {
 	groupOf map[string]string // StorageClass name → resource group name
 	groups  map[string]*storagev1alpha1.ResourceGroup
 	byName  map[string]string // volume name → object that named it
-	volumes []storagev1alpha1.Volume
+	volumes []storagev1alpha1.StorageVolume
 	errs    map[string]field.ErrorList
 }
 
@@ -175,7 +176,8 @@ func (c *claimCollector) addPV(pv *corev1.PersistentVolume, pvc *corev1.Persiste
 	if !ours {
 		return false
 	}
-	vol := storagev1alpha1.Volume{Name: pv.Name, ResourceGroup: group, PersistentVolume: pv.Name}
+	vol := newStorageVolume(pv.Name, group)
+	vol.Spec.PersistentVolume = pv.Name
 	if isCSI && pv.Spec.CSI.VolumeHandle != "" {
 		vol.Name = pv.Spec.CSI.VolumeHandle
 	}
@@ -183,7 +185,7 @@ func (c *claimCollector) addPV(pv *corev1.PersistentVolume, pvc *corev1.Persiste
 	sources := []sizeSource{{key: key, list: pv.Spec.Capacity, path: field.NewPath("spec", "capacity")}}
 	switch {
 	case pvc != nil:
-		vol.Claim = &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)}
+		vol.Spec.Claim = &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)}
 		claim := "PersistentVolumeClaim/" + claimKey(pvc)
 		sources = []sizeSource{
 			{key: claim, list: pvc.Status.Capacity, path: field.NewPath("status", "capacity")},
@@ -192,7 +194,7 @@ func (c *claimCollector) addPV(pv *corev1.PersistentVolume, pvc *corev1.Persiste
 		}
 	case pv.Spec.ClaimRef != nil:
 		ref := pv.Spec.ClaimRef
-		vol.Claim = &storagev1alpha1.ClaimReference{Namespace: ref.Namespace, Name: ref.Name, UID: string(ref.UID)}
+		vol.Spec.Claim = &storagev1alpha1.ClaimReference{Namespace: ref.Namespace, Name: ref.Name, UID: string(ref.UID)}
 	}
 	size, found, ok := c.volumeSize(sources...)
 	if !found {
@@ -201,7 +203,7 @@ func (c *claimCollector) addPV(pv *corev1.PersistentVolume, pvc *corev1.Persiste
 	if !ok {
 		return true
 	}
-	vol.SizeBytes = size
+	vol.Spec.Volumes = []storagev1alpha1.VolumeDefinition{{Number: 0, SizeBytes: size}}
 	c.add(key, vol)
 	return true
 }
@@ -232,13 +234,10 @@ func (c *claimCollector) addClaim(pvc *corev1.PersistentVolumeClaim) {
 			name = n
 		}
 	}
-	vol := storagev1alpha1.Volume{
-		Name:          name,
-		ResourceGroup: group,
-		Claim:         &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)},
-	}
+	vol := newStorageVolume(name, group)
+	vol.Spec.Claim = &storagev1alpha1.ClaimReference{Namespace: claimNamespace(pvc), Name: pvc.Name, UID: string(pvc.UID)}
 	if pvc.Spec.VolumeName != "" {
-		vol.PersistentVolume = pvc.Spec.VolumeName
+		vol.Spec.PersistentVolume = pvc.Spec.VolumeName
 	}
 	// The size: a bound claim's status, else its request.
 	request := sizeSource{key: key, list: pvc.Spec.Resources.Requests, path: field.NewPath("spec", "resources", "requests")}
@@ -253,7 +252,7 @@ func (c *claimCollector) addClaim(pvc *corev1.PersistentVolumeClaim) {
 	if !ok {
 		return
 	}
-	vol.SizeBytes = size
+	vol.Spec.Volumes = []storagev1alpha1.VolumeDefinition{{Number: 0, SizeBytes: size}}
 	c.add(key, vol)
 }
 
@@ -289,7 +288,7 @@ func (c *claimCollector) defaultClass() string {
 }
 
 // add records a volume unless another object already named it.
-func (c *claimCollector) add(key string, vol storagev1alpha1.Volume) {
+func (c *claimCollector) add(key string, vol storagev1alpha1.StorageVolume) {
 	if other, dup := c.byName[vol.Name]; dup {
 		c.errs[key] = append(c.errs[key], field.Duplicate(field.NewPath("metadata", "name"), vol.Name+" (volume name also derived from "+other+")"))
 		return
@@ -336,4 +335,13 @@ func claimKey(pvc *corev1.PersistentVolumeClaim) string {
 
 func namespaced(namespace, name string) string {
 	return fmt.Sprintf("%s/%s", namespace, name)
+}
+
+// newStorageVolume is a volume of the plan, named, in a resource group.
+func newStorageVolume(name, group string) storagev1alpha1.StorageVolume {
+	return storagev1alpha1.StorageVolume{
+		TypeMeta:   metav1.TypeMeta{APIVersion: storagev1alpha1.GroupVersion.String(), Kind: "StorageVolume"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       storagev1alpha1.StorageVolumeSpec{ResourceGroup: group},
+	}
 }

@@ -81,7 +81,7 @@ func TestVolumesFromClaims(t *testing.T) {
 	}
 	vols, errs := volumesFromClaims(pvcs, pvs, classes, groups)
 	require.Nil(t, errs)
-	got := map[string]storagev1alpha1.Volume{}
+	got := map[string]storagev1alpha1.StorageVolume{}
 	var names []string
 	for _, v := range vols {
 		got[v.Name] = v
@@ -93,21 +93,18 @@ func TestVolumesFromClaims(t *testing.T) {
 	assert.ElementsMatch(t, []string{newName, nonsName, "pvc-3333", "pvc-1111", "pvc-2222-handle", "static"}, names)
 	assert.IsIncreasing(t, names)
 
-	assert.Equal(t, storagev1alpha1.Volume{
-		Name: "pvc-1111", ResourceGroup: "rg-fast", SizeBytes: 12 << 30, PersistentVolume: "pvc-1111",
-		Claim: &storagev1alpha1.ClaimReference{Namespace: "db", Name: "data", UID: "1111"},
-	}, got["pvc-1111"])
-	assert.Equal(t, storagev1alpha1.Volume{
-		Name: "pvc-2222-handle", ResourceGroup: "slow", SizeBytes: 3 << 30, PersistentVolume: "pvc-2222",
-		Claim: &storagev1alpha1.ClaimReference{Namespace: "db", Name: "logs", UID: "2222"},
-	}, got["pvc-2222-handle"])
-	assert.Equal(t, storagev1alpha1.Volume{
-		Name: "pvc-3333", ResourceGroup: "slow", SizeBytes: 2 << 30,
-		Claim: &storagev1alpha1.ClaimReference{Namespace: "app", Name: "applied", UID: "3333"},
-	}, got["pvc-3333"])
-	assert.Equal(t, int64(7<<30), got["static"].SizeBytes)
-	assert.Equal(t, "default", got[nonsName].Claim.Namespace)
-	assert.Equal(t, int64(5<<30), got[newName].SizeBytes)
+	want := func(name, group string, size int64, pv string, claim *storagev1alpha1.ClaimReference) storagev1alpha1.StorageVolume {
+		v := newStorageVolume(name, group)
+		v.Spec.Volumes = []storagev1alpha1.VolumeDefinition{{Number: 0, SizeBytes: size}}
+		v.Spec.PersistentVolume, v.Spec.Claim = pv, claim
+		return v
+	}
+	assert.Equal(t, want("pvc-1111", "rg-fast", 12<<30, "pvc-1111", &storagev1alpha1.ClaimReference{Namespace: "db", Name: "data", UID: "1111"}), got["pvc-1111"])
+	assert.Equal(t, want("pvc-2222-handle", "slow", 3<<30, "pvc-2222", &storagev1alpha1.ClaimReference{Namespace: "db", Name: "logs", UID: "2222"}), got["pvc-2222-handle"])
+	assert.Equal(t, want("pvc-3333", "slow", 2<<30, "", &storagev1alpha1.ClaimReference{Namespace: "app", Name: "applied", UID: "3333"}), got["pvc-3333"])
+	assert.Equal(t, int64(7<<30), got["static"].Spec.SizeBytes())
+	assert.Equal(t, "default", got[nonsName].Spec.Claim.Namespace)
+	assert.Equal(t, int64(5<<30), got[newName].Spec.SizeBytes())
 
 	// deterministic: same name on every run, differs per claim
 	assert.Equal(t, newName, volumeName(&pvcs[0]))

@@ -15,7 +15,8 @@ import (
 
 // dataObjectSet holds the objects that come from data rather than templates.
 type dataObjectSet struct {
-	// owned: the StorageTopology, labelled like every rendered object.
+	// owned: the StorageTopology and the StorageVolumes, labelled like
+	// every rendered object.
 	owned []*unstructured.Unstructured
 	// given: the CRDs as api/crds ships them, StorageClasses,
 	// VolumeSnapshotClasses and passthrough objects as the user wrote them
@@ -24,7 +25,7 @@ type dataObjectSet struct {
 }
 
 // dataObjects returns the CRDs, the StorageClasses, the VolumeSnapshotClasses,
-// the passthrough objects and the StorageTopology.
+// the passthrough objects, the StorageTopology and one StorageVolume per volume.
 func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 	set := &dataObjectSet{}
 	all, err := crds.All()
@@ -44,6 +45,13 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 		return nil, err
 	}
 	set.owned = append(set.owned, topo)
+	for i := range m.Volumes {
+		u, err := toUnstructured(&m.Volumes[i])
+		if err != nil {
+			return nil, fmt.Errorf("StorageVolume %s: %w", m.Volumes[i].Name, err)
+		}
+		set.owned = append(set.owned, u)
+	}
 	for i := range m.StorageClasses {
 		sc := m.StorageClasses[i]
 		sc.APIVersion, sc.Kind = "storage.k8s.io/v1", "StorageClass"

@@ -6,12 +6,13 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
 // WriteSummary prints what a plan holds for people: objects per kind, the
 // workloads per component, and the storage topology in figures.
-func WriteSummary(w io.Writer, p *Plan, placed *placement.Result) error {
+func WriteSummary(w io.Writer, p *Plan, topology *storagev1alpha1.StorageTopologySpec, placed *placement.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Plan: %d objects\n\nKIND\tCOUNT\n", len(p.Objects))
 	kinds, counts := countBy(p, func(kind, _ string) string { return kind })
@@ -31,7 +32,7 @@ func WriteSummary(w io.Writer, p *Plan, placed *placement.Result) error {
 		}
 	}
 	if placed != nil {
-		writeTopologySummary(tw, placed)
+		writeTopologySummary(tw, topology, placed)
 	}
 	return tw.Flush()
 }
@@ -49,17 +50,16 @@ func countBy(p *Plan, key func(kind, component string) string) ([]string, map[st
 	return keys, counts
 }
 
-func writeTopologySummary(w io.Writer, placed *placement.Result) {
-	s := placed.Spec
+func writeTopologySummary(w io.Writer, s *storagev1alpha1.StorageTopologySpec, placed *placement.Result) {
 	pools, replicas := 0, 0
 	for _, n := range s.Nodes {
 		pools += len(n.StoragePools)
 	}
-	for _, v := range s.Volumes {
-		replicas += len(v.Replicas)
+	for _, v := range placed.Volumes {
+		replicas += len(v.Spec.Replicas)
 	}
 	fmt.Fprintf(w, "\nStorage topology: %d nodes, %d storage pools, %d resource groups, %d volumes with %d replicas, %d node connections\n",
-		len(s.Nodes), pools, len(s.ResourceGroups), len(s.Volumes), replicas, len(s.NodeConnections))
+		len(s.Nodes), pools, len(s.ResourceGroups), len(placed.Volumes), replicas, len(s.NodeConnections))
 	for _, u := range placed.Unplaced {
 		fmt.Fprintf(w, "UNPLACED: %s\n", u)
 	}

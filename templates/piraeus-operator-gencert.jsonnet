@@ -21,7 +21,7 @@ local clusterRules = [
   k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations'], ['get', 'patch'], names=[webhookConfig]),
 ];
 
-local webhook(input, hookName, group, version, resource) = {
+local webhook(input, hookName, group, version, resource, operations=['CREATE', 'UPDATE']) = {
   name: hookName,
   admissionReviewVersions: ['v1'],
   sideEffects: 'None',
@@ -39,7 +39,7 @@ local webhook(input, hookName, group, version, resource) = {
   rules: [{
     apiGroups: [group],
     apiVersions: [version],
-    operations: ['CREATE', 'UPDATE'],
+    operations: operations,
     resources: [resource],
     scope: 'Cluster',
   }],
@@ -86,6 +86,9 @@ function(input)
           webhook(input, 'vlinstornodeconnection.piraeus.io', 'piraeus.io', 'v1', 'linstornodeconnections'),
           webhook(input, 'vlinstorsatelliteconfiguration.piraeus.io', 'piraeus.io', 'v1', 'linstorsatelliteconfigurations'),
           webhook(input, 'vstoragetopology.storage.piraeus.io', 'storage.piraeus.io', 'v1alpha1', 'storagetopologies'),
+          // Only deletions: the CRD itself refuses changed allocations, so the
+          // controller's writes never wait for the webhook.
+          webhook(input, 'vstoragevolume.storage.piraeus.io', 'storage.piraeus.io', 'v1alpha1', 'storagevolumes', ['DELETE']),
         ],
       },
     ]

@@ -19,7 +19,7 @@ local clusterRules = [
   k.rule(['storage.k8s.io'], ['csidrivers', 'storageclasses'], verbs),
   k.rule(['piraeus.io'], ['linstorclusters', 'linstorsatelliteconfigurations', 'linstornodeconnections'], read + ['update', 'patch']),
   k.rule(['piraeus.io'], ['linstorclusters/status', 'linstorsatelliteconfigurations/status', 'linstornodeconnections/status'], ['get', 'update', 'patch']),
-  k.rule(['storage.piraeus.io'], ['storagetopologies'], verbs),
+  k.rule(['storage.piraeus.io'], ['storagetopologies', 'storagevolumes'], verbs),
   k.rule(['storage.piraeus.io'], ['storagetopologies/status'], ['get', 'update', 'patch']),
 ] + k.eventRules;
 

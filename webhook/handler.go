@@ -35,6 +35,7 @@ func Resources() []Resource {
 		{schema.GroupVersionResource{Group: "piraeus.io", Version: "v1", Resource: "linstornodeconnections"}, "LinstorNodeConnection"},
 		{schema.GroupVersionResource{Group: "piraeus.io", Version: "v1", Resource: "linstorsatelliteconfigurations"}, "LinstorSatelliteConfiguration"},
 		{schema.GroupVersionResource{Group: "storage.piraeus.io", Version: "v1alpha1", Resource: "storagetopologies"}, "StorageTopology"},
+		{schema.GroupVersionResource{Group: "storage.piraeus.io", Version: "v1alpha1", Resource: "storagevolumes"}, "StorageVolume"},
 	}
 }
 
@@ -56,7 +57,8 @@ type validator struct {
 
 // Handle validates creates and updates with package plan and denies with
 // its field paths and messages; an admitted object gets plan's warnings
-// about it (see warnings).
+// about it (see warnings); it refuses deleting a StorageVolume whose data
+// is still wanted.
 func (v *validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	var errs plan.ErrorList
 	code := int32(http.StatusUnprocessableEntity)
@@ -68,6 +70,9 @@ func (v *validator) Handle(ctx context.Context, req admission.Request) admission
 			errs = plan.ValidateUpdateLive(v.schemas, req.OldObject.Raw, req.Object.Raw, v.liveFor(ctx, req.Kind.Kind))
 			code = http.StatusForbidden
 		}
+	case admissionv1.Delete:
+		errs = plan.ValidateDeleteLive(v.schemas, req.OldObject.Raw, v.liveFor(ctx, req.Kind.Kind))
+		code = http.StatusForbidden
 	default:
 		return admission.Allowed("")
 	}

@@ -46,14 +46,14 @@ func request(t testing.TB, op admissionv1.Operation, oldDoc, newDoc string) admi
 	}}
 }
 
-// fakeLive answers with a fixed topology or error.
+// fakeLive answers with a fixed topology, no volumes, or an error.
 type fakeLive struct {
 	topology *storagev1alpha1.StorageTopology
 	err      error
 }
 
 func (f fakeLive) Live(context.Context, string) (plan.Live, error) {
-	return plan.Live{Topology: f.topology}, f.err
+	return plan.Live{Topology: f.topology, Volumes: []storagev1alpha1.StorageVolume{}}, f.err
 }
 
 func TestHandle(t *testing.T) {

@@ -45,9 +45,16 @@ func (l *ClusterLive) Live(ctx context.Context, kind string) (plan.Live, error) 
 	switch kind {
 	case "LinstorSatelliteConfiguration":
 		t, err := l.topology(ctx)
-		return plan.Live{Topology: t}, err
+		if err != nil {
+			return plan.Live{}, err
+		}
+		vols, err := l.volumes(ctx)
+		return plan.Live{Topology: t, Volumes: vols}, err
 	case "StorageTopology":
-		return plan.Live{VolumeInUse: func(v *storagev1alpha1.Volume) bool { return l.volumeInUse(ctx, v) }}, nil
+		vols, err := l.volumes(ctx)
+		return plan.Live{Volumes: vols}, err
+	case "StorageVolume":
+		return plan.Live{VolumeInUse: func(v *storagev1alpha1.StorageVolume) bool { return l.volumeInUse(ctx, v) }}, nil
 	}
 	return plan.Live{}, nil
 }
@@ -65,19 +72,40 @@ func (l *ClusterLive) topology(ctx context.Context) (*storagev1alpha1.StorageTop
 	return &list.Items[0], nil
 }
 
-// volumeInUse: the volume's PersistentVolume or claim still exists. Read
-// errors count as in use.
-func (l *ClusterLive) volumeInUse(ctx context.Context, v *storagev1alpha1.Volume) bool {
-	if v.PersistentVolume != "" {
-		if exists, err := l.exists(ctx, types.NamespacedName{Name: v.PersistentVolume}, &corev1.PersistentVolume{}); exists || err != nil {
+// volumes lists the cluster's StorageVolumes (an empty list, not nil, when
+// there are none: that proves pools and nodes empty).
+func (l *ClusterLive) volumes(ctx context.Context) ([]storagev1alpha1.StorageVolume, error) {
+	var list storagev1alpha1.StorageVolumeList
+	if err := l.client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list storagevolumes: %w", err)
+	}
+	if list.Items == nil {
+		return []storagev1alpha1.StorageVolume{}, nil
+	}
+	return list.Items, nil
+}
+
+// volumeInUse: the volume's claim still exists and is not being deleted
+// (CSI deletes the volume once the claim is gone and its PV released), or,
+// without a claim, its PersistentVolume is bound. Read errors count as in use.
+func (l *ClusterLive) volumeInUse(ctx context.Context, v *storagev1alpha1.StorageVolume) bool {
+	if c := v.Spec.Claim; c != nil {
+		pvc := &corev1.PersistentVolumeClaim{}
+		exists, err := l.exists(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Name}, pvc)
+		switch {
+		case err != nil:
+			return true
+		case exists && pvc.DeletionTimestamp == nil && (c.UID == "" || string(pvc.UID) == c.UID):
 			return true
 		}
+		return false
 	}
-	if v.Claim != nil {
-		exists, err := l.exists(ctx, types.NamespacedName{Namespace: v.Claim.Namespace, Name: v.Claim.Name}, &corev1.PersistentVolumeClaim{})
-		return exists || err != nil
+	if v.Spec.PersistentVolume != "" {
+		pv := &corev1.PersistentVolume{}
+		exists, err := l.exists(ctx, types.NamespacedName{Name: v.Spec.PersistentVolume}, pv)
+		return err != nil || exists && pv.Status.Phase == corev1.VolumeBound
 	}
-	return v.PersistentVolume == ""
+	return false
 }
 
 func (l *ClusterLive) exists(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {

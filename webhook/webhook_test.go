@@ -45,8 +45,8 @@ const (
 	filesPool = "  - name: files\n    filePool: {}\n"
 )
 
-// topologyYAML places volume pvc-1 in pool "files" on node a, a pool that
-// LinstorSatelliteConfiguration "storage" gave it.
+// topologyYAML is node a with the pools LinstorSatelliteConfiguration
+// "storage" gave it, and volume pvc-1 in pool "files" on it.
 const topologyYAML = `apiVersion: storage.piraeus.io/v1alpha1
 kind: StorageTopology
 metadata:
@@ -58,14 +58,17 @@ spec:
     storagePools:
     - {name: vg1, providerKind: LVM, volumeGroup: linstor, satelliteConfiguration: storage}
     - {name: files, providerKind: FILE, directory: /var/lib/linstor-pools/files, satelliteConfiguration: storage}
+---
+apiVersion: storage.piraeus.io/v1alpha1
+kind: StorageVolume
+metadata:
+  name: pvc-1
+spec:
+  resourceGroup: rg
   volumes:
-  - name: pvc-1
-    resourceGroup: rg
-    sizeBytes: 1073741824
-    port: 7000
-    minor: 1000
-    replicas:
-    - {node: a, storagePool: files, nodeId: 0}
+  - {number: 0, sizeBytes: 1073741824}
+  replicas:
+  - {node: a, storagePool: files, nodeId: 0, port: 7000, minors: [1000]}
 `
 
 // dryRunCreate creates the YAML object with a server-side dry run.
@@ -136,7 +139,7 @@ func TestWebhookWithKubectl(t *testing.T) {
 
 	out, err = kubectl(t, strings.Replace(topologyYAML, "port: 7000", "port: 7001", 1), "apply", "-f", "-")
 	require.Error(t, err, out)
-	require.Contains(t, out, `StorageTopology/piraeus: spec.volumes[0].port: Forbidden: the DRBD port of volume "pvc-1" cannot change from 7000 to 7001`)
+	require.Contains(t, out, `The StorageVolume "pvc-1" is invalid: spec.replicas[0]: Invalid value: "object": the DRBD port of a replica cannot change once allocated: its peers connect to it`)
 
 	// A patch copied from upstream that targets nothing here is admitted
 	// with plan's warning, planned with the cluster's nodes.

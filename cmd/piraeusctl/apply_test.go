@@ -13,7 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 
 	"github.com/piraeusctl/piraeusctl/gencert"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
@@ -72,6 +76,8 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, stdout, stderr := runCLI(t, append([]string{"plan", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	objects := strings.Count(stdout, "\n---\n") + 1
+	applied := filepath.Join(t.TempDir(), "applied.yaml")
+	require.NoError(t, os.WriteFile(applied, []byte(stdout), 0o600))
 
 	code, stdout, stderr = runCLI(t, append([]string{"apply", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
@@ -92,11 +98,26 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, stdout, stderr = runCLI(t, append([]string{"diff", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, "live diff after apply:\n%s%s", stdout, stderr)
 
-	// worker-3 leaves the inputs: apply --prune removes its satellite
-	// DaemonSet and nothing else (the webhook admits the new topology).
+	// worker-3 leaves the inputs while its volumes still have replicas
+	// there: the webhook refuses the topology, and apply stops before
+	// pruning anything.
 	removed := "../../testdata/node-removed/input"
-	code, _, stderr = runCLI(t, append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune",
-		"--previous", "../../testdata/node-removed/previous.yaml"}, kube...)...)
+	removeArgs := append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune", "--previous", applied}, kube...)
+	code, _, stderr = runCLI(t, removeArgs...)
+	require.NotEqual(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `node "worker-3" was removed, but it still holds`)
+	require.NotContains(t, stderr, " pruned")
+
+	// Gone for good: named in the topology's force-remove annotation (as
+	// `kubectl annotate` would), the node may leave, and apply --prune
+	// removes its satellite DaemonSet and nothing else.
+	dyn, err := dynamic.NewForConfig(env.Config(t))
+	require.NoError(t, err)
+	topologies := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagetopologies"))
+	patch := []byte(`{"metadata":{"annotations":{"` + plan.ForceRemoveNodesAnnotation + `":"worker-3"}}}`)
+	_, err = topologies.Patch(t.Context(), "default", types.MergePatchType, patch, metav1.PatchOptions{})
+	require.NoError(t, err)
+	code, _, stderr = runCLI(t, removeArgs...)
 	require.Equal(t, exitOK, code, stderr)
 	require.EqualValues(t, 1, strings.Count(stderr, " pruned"), stderr)
 	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
@@ -120,7 +141,10 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, stdout, stderr = runCLI(t, append([]string{"plan", "--from-cluster", "--summary"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Regexp(t, `linstor-satellite \(DaemonSet\) +3\n`, stdout)
-	assert.Contains(t, stdout, "3 nodes, 6 storage pools, 2 resource groups, 2 volumes with 6 replicas")
+	// The cluster's StorageVolumes are storage state and plan again: the
+	// example's two and the two the node-removed inputs brought (prune
+	// never deletes a volume).
+	assert.Contains(t, stdout, "3 nodes, 6 storage pools, 2 resource groups, 4 volumes with 12 replicas")
 }
 
 // serveWebhook does what the plan's gencert and operator Deployments do in

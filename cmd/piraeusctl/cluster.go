@@ -29,4 +29,8 @@ var planInputKinds = []apply.ClusterKind{
 	{GroupVersionKind: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorCluster"}, Optional: true},
 	{GroupVersionKind: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorSatelliteConfiguration"}, Optional: true},
 	{GroupVersionKind: schema.GroupVersionKind{Group: "piraeus.io", Version: "v1", Kind: "LinstorNodeConnection"}, Optional: true},
+	// The storage state: the previous topology's settings and every volume
+	// with its placement and allocations, which the next plan keeps.
+	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageTopology"}, Optional: true},
+	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageVolume"}, Optional: true},
 }

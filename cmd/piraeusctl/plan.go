@@ -79,11 +79,11 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 		opts.Render.Images[name] = ref
 	}
 	if f.previous != "" {
-		prev, err := planfile.ReadTopology(f.previous)
+		prev, vols, err := planfile.ReadPrevious(f.previous)
 		if err != nil {
 			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
 		}
-		opts.Build.Previous, opts.Build.PreviousSource = prev, f.previous
+		opts.Build.Previous, opts.Build.PreviousVolumes, opts.Build.PreviousSource = prev, vols, f.previous
 	}
 	return opts, nil
 }
@@ -211,7 +211,7 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 	case o.explain:
 		if o.output == "json" {
 			return writeJSON(stdout, explanation{
-				Volumes: built.Placement.Spec.Volumes, Moves: built.Placement.Moves, Unplaced: built.Placement.Unplaced,
+				Volumes: explainedVolumes(built.Placement.Volumes), Moves: built.Placement.Moves, Unplaced: built.Placement.Unplaced,
 			})
 		}
 		return built.Placement.WriteExplanation(stdout)
@@ -242,7 +242,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 }
 
 func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
-	report, err := placement.WhatIf(&built.Model.Topology.Spec, o.failNodes, built.Model.PodClaims())
+	report, err := placement.WhatIf(&built.Model.Topology.Spec, built.Model.Volumes, o.failNodes, built.Model.PodClaims())
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (o *planOptions) writeWhatIf(w io.Writer, built *plan.Built) error {
 // writePlan prints the plan, or replaces the --out file with it whole.
 func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered *render.Plan) error {
 	if o.summary && o.out == "" {
-		return render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement)
+		return render.WriteSummary(cmd.OutOrStdout(), rendered, &built.Model.Topology.Spec, built.Placement)
 	}
 	var buf bytes.Buffer
 	var w io.Writer = &buf
@@ -277,7 +277,7 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 		}
 	}
 	if o.summary {
-		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, built.Placement); err != nil {
+		if err := render.WriteSummary(cmd.OutOrStdout(), rendered, &built.Model.Topology.Spec, built.Placement); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "\nFull plan written to %s\n", o.out)
@@ -288,9 +288,25 @@ func (o *planOptions) writePlan(cmd *cobra.Command, built *plan.Built, rendered 
 // explanation is plan --explain -o json: every volume with its replicas and
 // their reasons, and what moved or could not be placed.
 type explanation struct {
-	Volumes  []storagev1alpha1.Volume `json:"volumes"`
-	Moves    []placement.Move         `json:"moves,omitempty"`
-	Unplaced []placement.Unplaced     `json:"unplaced,omitempty"`
+	Volumes  []explainedVolume    `json:"volumes"`
+	Moves    []placement.Move     `json:"moves,omitempty"`
+	Unplaced []placement.Unplaced `json:"unplaced,omitempty"`
+}
+
+// explainedVolume is one volume of plan --explain -o json.
+type explainedVolume struct {
+	Name          string                    `json:"name"`
+	ResourceGroup string                    `json:"resourceGroup"`
+	SizeBytes     int64                     `json:"sizeBytes"`
+	Replicas      []storagev1alpha1.Replica `json:"replicas,omitempty"`
+}
+
+func explainedVolumes(vols []storagev1alpha1.StorageVolume) []explainedVolume {
+	out := make([]explainedVolume, len(vols))
+	for i, v := range vols {
+		out[i] = explainedVolume{Name: v.Name, ResourceGroup: v.Spec.ResourceGroup, SizeBytes: v.Spec.SizeBytes(), Replicas: v.Spec.Replicas}
+	}
+	return out
 }
 
 func writeJSON(w io.Writer, v any) error {

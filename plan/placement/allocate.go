@@ -7,96 +7,155 @@ import (
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
-// Default allocation ranges, as LINSTOR and DRBD have them.
-const (
-	DefaultPortMin  = 7000
-	DefaultPortMax  = 7999
-	DefaultMinorMin = 1000
-	DefaultMinorMax = 1048575
-)
-
-// allocationRange is one numbered resource volumes draw from.
-type allocationRange struct {
-	what     string // "DRBD port"
-	min, max int32
-	used     map[int32]string // number → volume
-	next     int32
+// nodeBooks are every node's port and minor ranges during one Place call.
+type nodeBooks struct {
+	a      storagev1alpha1.AllocationSettings
+	ports  map[string]*Numbers
+	minors map[string]*Numbers
 }
 
-func newRange(what string, lo, hi, defLo, defHi int32) (*allocationRange, error) {
-	if lo == 0 && hi == 0 {
-		lo, hi = defLo, defHi
-	}
-	if lo > hi || lo < 0 {
-		return nil, &AllocationError{Message: fmt.Sprintf("%s range %d-%d is empty", what, lo, hi)}
-	}
-	return &allocationRange{what: what, min: lo, max: hi, used: map[int32]string{}, next: lo}, nil
+func newNodeBooks(a storagev1alpha1.AllocationSettings) *nodeBooks {
+	return &nodeBooks{a: a, ports: map[string]*Numbers{}, minors: map[string]*Numbers{}}
 }
 
-// claim records an existing allocation; two volumes on one number is an error.
-func (r *allocationRange) claim(n int32, volume string) error {
-	if other, ok := r.used[n]; ok {
-		return &AllocationError{Message: fmt.Sprintf("%s %d is allocated to both volume %s and volume %s", r.what, n, other, volume)}
+func (b *nodeBooks) book(node, what string) *Numbers {
+	m, lo, hi := b.ports, b.a.PortMin, b.a.PortMax
+	if what == KindMinor {
+		m, lo, hi = b.minors, b.a.MinorMin, b.a.MinorMax
 	}
-	r.used[n] = volume
+	n := m[node]
+	if n == nil {
+		n = NewNumbers(what, node, lo, hi)
+		m[node] = n
+	}
+	return n
+}
+
+// allocateNumbers keeps every port and minor the volumes record and gives
+// each DRBD replica without one a number of its own node: preferably the
+// one the volume already uses on another node (so a volume's replicas
+// usually share one port and one minor), else the node's lowest free.
+// Volumes are handled in name order; storage-only volumes get none.
+func allocateNumbers(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.StorageVolume, drbd []bool) error {
+	if a.PortMin > a.PortMax || a.MinorMin > a.MinorMax {
+		return &AllocationError{Message: fmt.Sprintf("allocation ranges %d-%d (ports), %d-%d (minors): a range is empty", a.PortMin, a.PortMax, a.MinorMin, a.MinorMax)}
+	}
+	b := newNodeBooks(a)
+	for i := range vols {
+		if err := b.claimRecorded(&vols[i]); err != nil {
+			return err
+		}
+	}
+	for i := range vols {
+		if drbd[i] {
+			if err := b.fill(&vols[i]); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
-// take allocates the lowest free number.
-func (r *allocationRange) take(volume string) (int32, error) {
-	for r.next <= r.max {
-		n := r.next
-		r.next++
-		if _, ok := r.used[n]; !ok {
-			r.used[n] = volume
-			return n, nil
+// claimRecorded registers the numbers a volume's replicas record.
+func (b *nodeBooks) claimRecorded(v *storagev1alpha1.StorageVolume) error {
+	h := Holder{Volume: v.Name, UID: string(v.UID)}
+	for _, r := range v.Spec.Replicas {
+		nums := map[string][]int32{KindPort: {r.Port}, KindMinor: r.Minors}
+		for _, what := range []string{KindPort, KindMinor} {
+			for _, num := range nums[what] {
+				if num == 0 {
+					continue
+				}
+				if _, err := b.book(r.Node, what).Claim(num, h); err != nil {
+					return &AllocationError{Message: err.Error()}
+				}
+			}
 		}
 	}
-	return 0, &AllocationError{Message: fmt.Sprintf("no free %s in range %d-%d for volume %s: all %d are in use; widen the range",
-		r.what, r.min, r.max, volume, int(r.max-r.min)+1)}
+	return nil
 }
 
-// allocatePortsAndMinors keeps existing ports and minors and gives the
-// DRBD volumes without one the lowest free number, in volume-name order;
-// storage-only volumes get none.
-func allocatePortsAndMinors(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.Volume, states []volumeState) error {
-	ports, err := newRange("DRBD port", a.PortMin, a.PortMax, DefaultPortMin, DefaultPortMax)
-	if err != nil {
-		return err
-	}
-	minors, err := newRange("DRBD minor", a.MinorMin, a.MinorMax, DefaultMinorMin, DefaultMinorMax)
-	if err != nil {
-		return err
-	}
-	for i := range vols {
-		if n := states[i].port; n != 0 {
-			if err := ports.claim(n, vols[i].Name); err != nil {
-				return err
+// fill gives the volume's replicas the numbers they lack.
+func (b *nodeBooks) fill(v *storagev1alpha1.StorageVolume) error {
+	h := Holder{Volume: v.Name, UID: string(v.UID)}
+	prefer := preferredNumbers(v)
+	for i := range v.Spec.Replicas {
+		r := &v.Spec.Replicas[i]
+		if r.Port == 0 {
+			port, _, err := b.book(r.Node, KindPort).Take(h, prefer.Port, nil)
+			if err != nil {
+				return &AllocationError{Message: err.Error()}
 			}
+			r.Port = port
+			prefer.Port = cmpOr(prefer.Port, port)
 		}
-		if n := states[i].minor; n != 0 {
-			if err := minors.claim(n, vols[i].Name); err != nil {
-				return err
-			}
+		minors, err := FillMinors(b.book(r.Node, KindMinor), h, r.Minors, prefer.Minors, len(v.Spec.Volumes))
+		if err != nil {
+			return &AllocationError{Message: err.Error()}
+		}
+		r.Minors = minors
+		for j := range prefer.Minors {
+			prefer.Minors[j] = cmpOr(prefer.Minors[j], minors[j])
 		}
 	}
-	for i := range vols {
-		st := &states[i]
-		if !st.drbd {
+	return nil
+}
+
+// numbersWanted is what a replica should get: a port, and one minor per
+// volume definition (0 where the preferred number is not known).
+type numbersWanted struct {
+	Port   int32
+	Minors []int32
+}
+
+// preferredNumbers are the numbers the volume already uses on some node.
+func preferredNumbers(v *storagev1alpha1.StorageVolume) numbersWanted {
+	p := numbersWanted{Minors: make([]int32, len(v.Spec.Volumes))}
+	for _, r := range v.Spec.Replicas {
+		p.Port = cmpOr(p.Port, r.Port)
+		for j := range min(len(r.Minors), len(p.Minors)) {
+			p.Minors[j] = cmpOr(p.Minors[j], r.Minors[j])
+		}
+	}
+	return p
+}
+
+// FillMinors completes a replica's minors to one per volume definition:
+// recorded ones stay, missing ones are taken from the node's range,
+// preferring the minors the volume uses elsewhere. The controller's ledger
+// allocates through it too.
+func FillMinors(book *Numbers, h Holder, have, prefer []int32, count int) ([]int32, error) {
+	out := make([]int32, count)
+	copy(out, have)
+	taken := map[int32]bool{}
+	for _, m := range out {
+		if m != 0 {
+			taken[m] = true
+		}
+	}
+	for j := range out {
+		if out[j] != 0 {
 			continue
 		}
-		if st.port == 0 {
-			if st.port, err = ports.take(vols[i].Name); err != nil {
-				return err
-			}
+		var pref int32
+		if j < len(prefer) {
+			pref = prefer[j]
 		}
-		if st.minor == 0 {
-			if st.minor, err = minors.take(vols[i].Name); err != nil {
-				return err
-			}
+		m, _, err := book.Take(h, pref, taken)
+		if err != nil {
+			return nil, err
 		}
+		out[j] = m
+		taken[m] = true
 	}
-	return nil
+	return out, nil
+}
+
+func cmpOr(a, b int32) int32 {
+	if a != 0 {
+		return a
+	}
+	return b
 }
 
 // assignNodeIDs gives each replica a DRBD node id: its previous one when it
@@ -122,7 +181,7 @@ func assignNodeIDs(volume string, replicas []storagev1alpha1.Replica, prev map[s
 		}
 		replicas[i].NodeID = id
 		if id < 0 || id >= MaxNodeIDs || taken[id] {
-			conflicts = append(conflicts, fmt.Sprintf("the replica on %s has DRBD node id %d, out of range (0-%d) or another replica's; it is not rewritten: fix the previous topology",
+			conflicts = append(conflicts, fmt.Sprintf("the replica on %s has DRBD node id %d, out of range (0-%d) or another replica's; it is not rewritten: fix the previous volume",
 				replicas[i].Node, id, MaxNodeIDs-1))
 			continue
 		}

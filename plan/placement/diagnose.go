@@ -10,7 +10,7 @@ import (
 // diagnose explains, constraint by constraint, why fewer than the wanted
 // diskful replicas could be placed: it follows the nodes through each filter
 // and names the first one that leaves too few.
-func (p *placer) diagnose(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState, sel *selection, wanted int) []string {
+func (p *placer) diagnose(g *groupIndex, v *storagev1alpha1.StorageVolume, st *volumeState, sel *selection, wanted int) []string {
 	need := wanted + len(st.kept)
 	pools := poolsText(g)
 	why := []string{fmt.Sprintf("needs %s with %s", plural(need, "node"), pools) + constraintsText(g)}

@@ -11,7 +11,7 @@ import (
 
 // diskless returns the volume's diskless replicas: kept ones, clientList,
 // disklessOnRemaining, or a tie-breaker for exactly two diskful replicas.
-func (p *placer) diskless(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState, diskful []storagev1alpha1.Replica) []storagev1alpha1.Replica {
+func (p *placer) diskless(g *groupIndex, v *storagev1alpha1.StorageVolume, st *volumeState, diskful []storagev1alpha1.Replica) []storagev1alpha1.Replica {
 	holds := make(map[string]bool, len(diskful)+2)
 	for _, r := range diskful {
 		holds[r.Node] = true
@@ -56,7 +56,7 @@ func HasDRBD(rg *storagev1alpha1.ResourceGroup) bool {
 
 // remaining lists up to room nodes without a replica and not cordoned, in
 // rendezvous order (so the cap at 32 node ids is stable).
-func (p *placer) remaining(v *storagev1alpha1.Volume, holds map[string]bool, room int) []*node {
+func (p *placer) remaining(v *storagev1alpha1.StorageVolume, holds map[string]bool, room int) []*node {
 	h := hashString(v.Name)
 	var out []*node
 	for _, n := range p.c.nodes {

@@ -13,8 +13,8 @@ import (
 // the moves of a Result.
 func (r *Result) WriteExplanation(w io.Writer) error {
 	var b strings.Builder
-	for _, v := range r.Spec.Volumes {
-		writeVolumeExplanation(&b, &v)
+	for i := range r.Volumes {
+		writeVolumeExplanation(&b, &r.Volumes[i])
 	}
 	if len(r.Moves) > 0 {
 		b.WriteString("Moves:\n")
@@ -32,9 +32,9 @@ func (r *Result) WriteExplanation(w io.Writer) error {
 	return err
 }
 
-func writeVolumeExplanation(b *strings.Builder, v *storagev1alpha1.Volume) {
-	fmt.Fprintf(b, "%s (group %s, %s, port %d, minor %d):\n", v.Name, v.ResourceGroup, bytesIEC(v.SizeBytes), v.Port, v.Minor)
-	for _, r := range v.Replicas {
+func writeVolumeExplanation(b *strings.Builder, v *storagev1alpha1.StorageVolume) {
+	fmt.Fprintf(b, "%s (group %s, %s):\n", v.Name, v.Spec.ResourceGroup, bytesIEC(v.Spec.SizeBytes()))
+	for _, r := range v.Spec.Replicas {
 		kind := "pool " + r.StoragePool
 		switch {
 		case r.TieBreaker:
@@ -42,6 +42,18 @@ func writeVolumeExplanation(b *strings.Builder, v *storagev1alpha1.Volume) {
 		case r.Diskless:
 			kind = "diskless"
 		}
-		fmt.Fprintf(b, "  %-20s id %-2d %-16s %s\n", r.Node, r.NodeID, kind, r.Reason)
+		fmt.Fprintf(b, "  %-20s id %-2d port %-5d minor %-7s %-16s %s\n", r.Node, r.NodeID, r.Port, minorsText(r.Minors), kind, r.Reason)
 	}
+}
+
+// minorsText is a replica's minors, comma-separated ("-" for none).
+func minorsText(minors []int32) string {
+	if len(minors) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(minors))
+	for i, m := range minors {
+		parts[i] = fmt.Sprint(m)
+	}
+	return strings.Join(parts, ",")
 }

@@ -47,24 +47,57 @@ func testGroup(name string, count int32, pools []string, different ...string) st
 	}
 }
 
-func testVolumes(group string, n int, sizeGi int64) []storagev1alpha1.Volume {
-	vols := make([]storagev1alpha1.Volume, n)
+func testVolume(name, group string, sizeGi int64) storagev1alpha1.StorageVolume {
+	v := storagev1alpha1.StorageVolume{}
+	v.Name = name
+	v.Spec.ResourceGroup = group
+	v.Spec.Volumes = []storagev1alpha1.VolumeDefinition{{SizeBytes: sizeGi * gi}}
+	return v
+}
+
+func testVolumes(group string, n int, sizeGi int64) []storagev1alpha1.StorageVolume {
+	vols := make([]storagev1alpha1.StorageVolume, n)
 	for i := range vols {
-		vols[i] = storagev1alpha1.Volume{Name: fmt.Sprintf("pvc-%s-%04d", group, i), ResourceGroup: group, SizeBytes: sizeGi * gi}
+		vols[i] = testVolume(fmt.Sprintf("pvc-%s-%04d", group, i), group, sizeGi)
 	}
 	return vols
 }
 
-func testSpec(nodes []storagev1alpha1.TopologyNode, groups []storagev1alpha1.ResourceGroup, vols ...[]storagev1alpha1.Volume) *storagev1alpha1.StorageTopologySpec {
-	s := &storagev1alpha1.StorageTopologySpec{
+// scenario is a topology and the volumes to place on it.
+type scenario struct {
+	storagev1alpha1.StorageTopologySpec
+	volumes []storagev1alpha1.StorageVolume
+}
+
+// DeepCopy copies topology and volumes.
+func (s *scenario) DeepCopy() *scenario {
+	out := &scenario{StorageTopologySpec: *s.StorageTopologySpec.DeepCopy()}
+	for i := range s.volumes {
+		out.volumes = append(out.volumes, *s.volumes[i].DeepCopy())
+	}
+	return out
+}
+
+// with is the scenario's topology with other volumes (e.g. a result's).
+func (s *scenario) with(vols []storagev1alpha1.StorageVolume) *scenario {
+	return &scenario{StorageTopologySpec: s.StorageTopologySpec, volumes: vols}
+}
+
+func testSpec(nodes []storagev1alpha1.TopologyNode, groups []storagev1alpha1.ResourceGroup, vols ...[]storagev1alpha1.StorageVolume) *scenario {
+	s := &scenario{StorageTopologySpec: storagev1alpha1.StorageTopologySpec{
 		Allocation:     storagev1alpha1.AllocationSettings{PortMin: 7000, PortMax: 7999, MinorMin: 1000, MinorMax: 1048575},
 		Nodes:          nodes,
 		ResourceGroups: groups,
-	}
+	}}
 	for _, v := range vols {
-		s.Volumes = append(s.Volumes, v...)
+		s.volumes = append(s.volumes, v...)
 	}
 	return s
+}
+
+// place places a scenario, keeping previous volumes' placements.
+func place(s *scenario, previous []storagev1alpha1.StorageVolume, opts Options) (*Result, error) {
+	return Place(&s.StorageTopologySpec, s.volumes, previous, opts)
 }
 
 const zoneKey = "Aux/topology/topology.kubernetes.io/zone"

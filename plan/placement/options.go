@@ -26,6 +26,9 @@ type Options struct {
 	// MaxOversubscriptionRatio for thin pools when neither the pool's nor the
 	// cluster's properties set MaxOversubscriptionRatio. 0 means the default.
 	MaxOversubscriptionRatio float64
+	// NoNumbers leaves the DRBD ports and minors of new replicas at 0: the
+	// controller reserves them in the NodeAllocation ledgers instead.
+	NoNumbers bool
 }
 
 // DefaultOptions returns the options `piraeusctl plan` uses without flags.
@@ -35,9 +38,9 @@ func DefaultOptions() Options {
 
 // Result is the outcome of Place.
 type Result struct {
-	// Spec is a copy of the input spec with every volume's replicas, port and
-	// minor filled in. The input spec is not modified.
-	Spec *storagev1alpha1.StorageTopologySpec `json:"spec"`
+	// Volumes are copies of the input volumes, sorted by name, with their
+	// replicas, node ids, ports and minors filled in. The input is not modified.
+	Volumes []storagev1alpha1.StorageVolume `json:"volumes"`
 	// Unplaced lists volumes with fewer replicas than their group asks for,
 	// sorted by volume name.
 	Unplaced []Unplaced `json:"unplaced,omitempty"`

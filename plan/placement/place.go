@@ -9,48 +9,55 @@ import (
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
-// Place fills every volume's Replicas, Port and Minor in a copy of spec and
-// returns it in Result.Spec; see the package documentation for the rules.
-// previous (may be nil) is the last placement, e.g. the StorageTopology
-// committed to git; allocations already on spec's volumes take precedence.
+// Place places every volume of vols on the topology's nodes and returns
+// copies of them, sorted by name, with their replicas, node ids and (unless
+// opts.NoNumbers) per-node DRBD ports and minors; see the package
+// documentation for the rules. Placements and allocations a volume records
+// are kept; a volume that records none takes them from previous (the last
+// plan's volumes, by name) when it has them there.
 //
 // Volumes that cannot get all their diskful replicas are listed in
 // Result.Unplaced (and placed as far as possible); unless
 // opts.AllowUnplaced, Place then also returns an *UnplacedError. Exhausted
 // or conflicting allocations return an *AllocationError and no result.
-func Place(spec, previous *storagev1alpha1.StorageTopologySpec, opts Options) (*Result, error) {
-	if spec == nil {
+func Place(topo *storagev1alpha1.StorageTopologySpec, vols, previous []storagev1alpha1.StorageVolume, opts Options) (*Result, error) {
+	if topo == nil {
 		return nil, errors.New("placement: no topology spec")
 	}
-	out := spec.DeepCopy()
-	slices.SortFunc(out.Volumes, func(a, b storagev1alpha1.Volume) int { return cmp.Compare(a.Name, b.Name) })
+	out := make([]storagev1alpha1.StorageVolume, len(vols))
+	for i := range vols {
+		vols[i].DeepCopyInto(&out[i])
+	}
+	slices.SortFunc(out, func(a, b storagev1alpha1.StorageVolume) int { return cmp.Compare(a.Name, b.Name) })
 	p := &placer{
-		c:       newCluster(out, opts),
+		c:       newCluster(topo, opts),
 		groups:  map[string]*storagev1alpha1.ResourceGroup{},
 		indexes: map[string]*groupIndex{},
-		result:  &Result{Spec: out},
+		result:  &Result{Volumes: out},
 	}
-	for i := range out.ResourceGroups {
-		p.groups[out.ResourceGroups[i].Name] = &out.ResourceGroups[i]
+	for i := range topo.ResourceGroups {
+		p.groups[topo.ResourceGroups[i].Name] = &topo.ResourceGroups[i]
 	}
-	prev := map[string]*storagev1alpha1.Volume{}
-	if previous != nil {
-		for i := range previous.Volumes {
-			prev[previous.Volumes[i].Name] = &previous.Volumes[i]
+	prev := map[string]*storagev1alpha1.StorageVolume{}
+	for i := range previous {
+		prev[previous[i].Name] = &previous[i]
+	}
+	states := make([]volumeState, len(out))
+	drbd := make([]bool, len(out))
+	for i := range out {
+		states[i] = p.carryOver(&out[i], prev[out[i].Name])
+		if rg := p.groups[out[i].Spec.ResourceGroup]; rg != nil {
+			drbd[i] = HasDRBD(rg)
+			states[i].drbd = drbd[i]
 		}
 	}
-	states := make([]volumeState, len(out.Volumes))
-	for i := range out.Volumes {
-		states[i] = p.carryOver(&out.Volumes[i], prev[out.Volumes[i].Name])
-		if rg := p.groups[out.Volumes[i].ResourceGroup]; rg != nil {
-			states[i].drbd = HasDRBD(rg)
+	for i := range out {
+		if err := p.place(&out[i], &states[i]); err != nil {
+			return nil, err
 		}
 	}
-	if err := allocatePortsAndMinors(out.Allocation, out.Volumes, states); err != nil {
-		return nil, err
-	}
-	for i := range out.Volumes {
-		if err := p.place(&out.Volumes[i], &states[i]); err != nil {
+	if !opts.NoNumbers {
+		if err := allocateNumbers(topo.Allocation, out, drbd); err != nil {
 			return nil, err
 		}
 	}
@@ -68,33 +75,32 @@ type placer struct {
 
 // volumeState is what carryOver learnt about a volume's existing state.
 type volumeState struct {
-	port, minor    int32
 	kept           []storagev1alpha1.Replica // diskful, staying
 	evacuees       []storagev1alpha1.Replica // diskful on storage-cordoned nodes
 	keptDiskless   []storagev1alpha1.Replica // diskless (not tie-breaker), staying
 	prevTieBreaker string
 	prevIDs        map[string]int32 // node → node id of the existing replicas
-	leaving        []Move           // diskful replicas that must leave (To filled later)
-	// drbd: the volume's layers include DRBD, so it needs a port, a minor
-	// and node ids; a storage-only volume gets none.
+	// prevNumbers: node → the existing replica's port and minors; a replica
+	// placed again on the same node (a tie-breaker chosen anew) keeps them.
+	prevNumbers map[string]storagev1alpha1.Replica
+	leaving     []Move // diskful replicas that must leave (To filled later)
+	// drbd: the volume's layers include DRBD, so its replicas need ports,
+	// minors and node ids; a storage-only volume gets none.
 	drbd bool
 }
 
 // carryOver takes the volume's existing replicas (its own, else the previous
 // spec's), keeps what may stay and accounts the space they use.
-func (p *placer) carryOver(v *storagev1alpha1.Volume, prev *storagev1alpha1.Volume) volumeState {
-	st := volumeState{port: v.Port, minor: v.Minor, prevIDs: map[string]int32{}}
-	src := v.Replicas
-	if prev != nil {
-		if len(src) == 0 {
-			src = prev.Replicas
-		}
-		st.port = cmp.Or(st.port, prev.Port)
-		st.minor = cmp.Or(st.minor, prev.Minor)
+func (p *placer) carryOver(v *storagev1alpha1.StorageVolume, prev *storagev1alpha1.StorageVolume) volumeState {
+	st := volumeState{prevIDs: map[string]int32{}, prevNumbers: map[string]storagev1alpha1.Replica{}}
+	src := v.Spec.Replicas
+	if prev != nil && len(src) == 0 {
+		src = prev.Spec.Replicas
 	}
-	v.Replicas = nil
+	v.Spec.Replicas = nil
 	for _, r := range src {
 		st.prevIDs[r.Node] = r.NodeID
+		st.prevNumbers[r.Node] = r
 		n := p.c.byName[r.Node]
 		switch {
 		case r.Diskless && r.TieBreaker:
@@ -109,7 +115,7 @@ func (p *placer) carryOver(v *storagev1alpha1.Volume, prev *storagev1alpha1.Volu
 		case n.pool(r.StoragePool) == nil:
 			st.leaving = append(st.leaving, Move{Volume: v.Name, From: r.Node, Why: fmt.Sprintf("node no longer has pool %s", r.StoragePool)})
 		default:
-			n.pool(r.StoragePool).allocated += v.SizeBytes
+			n.pool(r.StoragePool).allocated += v.Spec.SizeBytes()
 			if p.c.trackVolumes {
 				n.volumes = append(n.volumes, v.Name)
 			}
@@ -153,9 +159,8 @@ func (p *placer) index(name string) (*groupIndex, error) {
 }
 
 // place chooses the volume's replicas and node ids.
-func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
-	v.Port, v.Minor = st.port, st.minor
-	g, err := p.index(v.ResourceGroup)
+func (p *placer) place(v *storagev1alpha1.StorageVolume, st *volumeState) error {
+	g, err := p.index(v.Spec.ResourceGroup)
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
@@ -181,6 +186,11 @@ func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
 			return err
 		}
 		why = append(why, conflicts...)
+		for i := range replicas {
+			if prev, ok := st.prevNumbers[replicas[i].Node]; ok && replicas[i].Port == 0 && len(replicas[i].Minors) == 0 {
+				replicas[i].Port, replicas[i].Minors = prev.Port, prev.Minors
+			}
+		}
 	}
 	// A volume short of replicas, or whose node ids conflict, is reported:
 	// it fails the plan unless AllowUnplaced, and never stops the others.
@@ -190,14 +200,14 @@ func (p *placer) place(v *storagev1alpha1.Volume, st *volumeState) error {
 		})
 	}
 	slices.SortFunc(replicas, func(a, b storagev1alpha1.Replica) int { return cmp.Compare(a.Node, b.Node) })
-	v.Replicas = replicas
+	v.Spec.Replicas = replicas
 	return nil
 }
 
 // settleEvacuees returns the volume's diskful replicas: kept and added ones,
 // plus replicas on storage-cordoned nodes as long as too few others exist.
 // It records the moves of replicas that left.
-func (p *placer) settleEvacuees(v *storagev1alpha1.Volume, st *volumeState, added []storagev1alpha1.Replica, want int) []storagev1alpha1.Replica {
+func (p *placer) settleEvacuees(v *storagev1alpha1.StorageVolume, st *volumeState, added []storagev1alpha1.Replica, want int) []storagev1alpha1.Replica {
 	count := len(st.kept) + len(added)
 	leaving := slices.Clone(st.leaving)
 	var stay []storagev1alpha1.Replica
@@ -209,7 +219,7 @@ func (p *placer) settleEvacuees(v *storagev1alpha1.Volume, st *volumeState, adde
 			continue
 		}
 		leaving = append(leaving, Move{Volume: v.Name, From: r.Node, Why: "node is storage-cordoned"})
-		p.c.byName[r.Node].pool(r.StoragePool).allocated -= v.SizeBytes
+		p.c.byName[r.Node].pool(r.StoragePool).allocated -= v.Spec.SizeBytes()
 	}
 	for i := range leaving {
 		if i < len(added) {
@@ -227,7 +237,7 @@ func (p *placer) settleEvacuees(v *storagev1alpha1.Volume, st *volumeState, adde
 // autoplace chooses need new diskful replicas. With replicasOnSame and no
 // existing replica to anchor the value, it tries the best value combination
 // first and moves on to the next when that one cannot hold them all.
-func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState, need int) ([]storagev1alpha1.Replica, []string) {
+func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.StorageVolume, st *volumeState, need int) ([]storagev1alpha1.Replica, []string) {
 	excluded := map[string]bool{}
 	var best []pickResult
 	var bestSel *selection
@@ -254,7 +264,7 @@ func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.Volume, st *volumeS
 	added := make([]storagev1alpha1.Replica, len(best))
 	for i, r := range best {
 		added[i] = storagev1alpha1.Replica{Node: r.c.p.node.name, StoragePool: r.c.p.name, Reason: g.reason(r)}
-		r.c.p.allocated += v.SizeBytes
+		r.c.p.allocated += v.Spec.SizeBytes()
 		if p.c.trackVolumes {
 			r.c.p.node.volumes = append(r.c.p.node.volumes, v.Name)
 		}
@@ -268,9 +278,9 @@ func (p *placer) autoplace(g *groupIndex, v *storagev1alpha1.Volume, st *volumeS
 
 // newSelection starts choosing replicas for a volume: its kept replicas'
 // nodes are taken.
-func (p *placer) newSelection(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState) *selection {
+func (p *placer) newSelection(g *groupIndex, v *storagev1alpha1.StorageVolume, st *volumeState) *selection {
 	p.stamp++
-	sel := &selection{volHash: hashString(v.Name), size: v.SizeBytes, stamp: p.stamp, diffTaken: make([][]int32, len(g.diffKeys)),
+	sel := &selection{volHash: hashString(v.Name), size: v.Spec.SizeBytes(), stamp: p.stamp, diffTaken: make([][]int32, len(g.diffKeys)),
 		xCount: make([]map[int32]int32, len(g.xKeys))}
 	for k := range sel.xCount {
 		sel.xCount[k] = map[int32]int32{}
@@ -282,7 +292,7 @@ func (p *placer) newSelection(g *groupIndex, v *storagev1alpha1.Volume, st *volu
 }
 
 // placeListed places diskful replicas on the group's nodeList.
-func (p *placer) placeListed(g *groupIndex, v *storagev1alpha1.Volume, st *volumeState) ([]storagev1alpha1.Replica, []string) {
+func (p *placer) placeListed(g *groupIndex, v *storagev1alpha1.StorageVolume, st *volumeState) ([]storagev1alpha1.Replica, []string) {
 	var added []storagev1alpha1.Replica
 	var why []string
 	for _, name := range g.rg.NodeList {
@@ -301,11 +311,11 @@ func (p *placer) placeListed(g *groupIndex, v *storagev1alpha1.Volume, st *volum
 			why = append(why, fmt.Sprintf("nodeList names %s, which is storage-cordoned", name))
 		case pl == nil:
 			why = append(why, fmt.Sprintf("nodeList names %s, which has no pool %s", name, poolsText(g)))
-		case !pl.fits(v.SizeBytes):
+		case !pl.fits(v.Spec.SizeBytes()):
 			free, _ := pl.free()
-			why = append(why, fmt.Sprintf("nodeList names %s, whose pool %s has %s free, less than %s", name, pl.name, bytesIEC(free), bytesIEC(v.SizeBytes)))
+			why = append(why, fmt.Sprintf("nodeList names %s, whose pool %s has %s free, less than %s", name, pl.name, bytesIEC(free), bytesIEC(v.Spec.SizeBytes())))
 		default:
-			pl.allocated += v.SizeBytes
+			pl.allocated += v.Spec.SizeBytes()
 			added = append(added, storagev1alpha1.Replica{Node: name, StoragePool: pl.name, Reason: fmt.Sprintf("nodeList of resource group %s; pool %s", g.rg.Name, pl.name)})
 		}
 	}

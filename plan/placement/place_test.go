@@ -2,6 +2,7 @@ package placement
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -14,9 +15,9 @@ import (
 	"github.com/piraeusctl/piraeusctl/internal/golden"
 )
 
-func nodesOf(v storagev1alpha1.Volume, diskless bool) []string {
+func nodesOf(v storagev1alpha1.StorageVolume, diskless bool) []string {
 	var out []string
-	for _, r := range v.Replicas {
+	for _, r := range v.Spec.Replicas {
 		if r.Diskless == diskless {
 			out = append(out, r.Node)
 		}
@@ -27,24 +28,24 @@ func nodesOf(v storagev1alpha1.Volume, diskless bool) []string {
 func TestPlaceRules(t *testing.T) {
 	tests := []struct {
 		name  string
-		spec  func() *storagev1alpha1.StorageTopologySpec
+		spec  func() *scenario
 		check func(t *testing.T, res *Result)
 	}{
 		{
 			name: "thick capacity is a hard limit",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				return testSpec([]storagev1alpha1.TopologyNode{
 					testNode("a", "", thick("p", 10)), testNode("b", "", thick("p", 100)), testNode("c", "", thick("p", 100)),
 				}, []storagev1alpha1.ResourceGroup{testGroup("g", 2, nil)}, testVolumes("g", 1, 50))
 			},
 			check: func(t *testing.T, res *Result) {
-				assert.Equal(t, []string{"b", "c"}, nodesOf(res.Spec.Volumes[0], false))
-				assert.Equal(t, []string{"a"}, nodesOf(res.Spec.Volumes[0], true), "a takes the tie-breaker")
+				assert.Equal(t, []string{"b", "c"}, nodesOf(res.Volumes[0], false))
+				assert.Equal(t, []string{"a"}, nodesOf(res.Volumes[0], true), "a takes the tie-breaker")
 			},
 		},
 		{
 			name: "thin pools over-subscribe by the pool's ratio",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				s := testSpec([]storagev1alpha1.TopologyNode{testNode("a", "", thin("p", 10))},
 					[]storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 3, 10))
 				s.Nodes[0].StoragePools[0].Properties = map[string]string{OversubscriptionProperty: "2"}
@@ -58,7 +59,7 @@ func TestPlaceRules(t *testing.T) {
 		},
 		{
 			name: "cluster ratio applies when the pool has none",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				s := testSpec([]storagev1alpha1.TopologyNode{testNode("a", "", thin("p", 10))},
 					[]storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 2, 10))
 				s.Properties = map[string]string{OversubscriptionProperty: "1"}
@@ -68,22 +69,22 @@ func TestPlaceRules(t *testing.T) {
 		},
 		{
 			name: "unknown capacity balances by allocation",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				return testSpec([]storagev1alpha1.TopologyNode{
 					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)), testNode("c", "", thin("p", 0)),
 				}, []storagev1alpha1.ResourceGroup{testGroup("g", 1, nil)}, testVolumes("g", 6, 1))
 			},
 			check: func(t *testing.T, res *Result) {
 				count := map[string]int{}
-				for _, v := range res.Spec.Volumes {
-					count[v.Replicas[0].Node]++
+				for _, v := range res.Volumes {
+					count[v.Spec.Replicas[0].Node]++
 				}
 				assert.Equal(t, map[string]int{"a": 2, "b": 2, "c": 2}, count)
 			},
 		},
 		{
 			name: "replicasOnSame keeps replicas in one zone with room",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 2, nil)
 				g.ReplicasOnSame = []string{zoneKey}
 				return testSpec([]storagev1alpha1.TopologyNode{
@@ -91,14 +92,14 @@ func TestPlaceRules(t *testing.T) {
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 4, 1))
 			},
 			check: func(t *testing.T, res *Result) {
-				for _, v := range res.Spec.Volumes {
+				for _, v := range res.Volumes {
 					assert.Equal(t, []string{"b", "c"}, nodesOf(v, false), v.Name)
 				}
 			},
 		},
 		{
 			name: "replicasOnSame with a value pins it; property wins over label",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 1, nil)
 				g.ReplicasOnSame = []string{"Aux/rack=r9"}
 				s := testSpec([]storagev1alpha1.TopologyNode{
@@ -111,14 +112,14 @@ func TestPlaceRules(t *testing.T) {
 				return s
 			},
 			check: func(t *testing.T, res *Result) {
-				for _, v := range res.Spec.Volumes {
+				for _, v := range res.Volumes {
 					assert.Equal(t, []string{"b"}, nodesOf(v, false))
 				}
 			},
 		},
 		{
 			name: "nodeList and clientList",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 0, nil)
 				g.NodeList = []string{"a", "c"}
 				g.ClientList = []string{"b", "ghost"}
@@ -127,15 +128,15 @@ func TestPlaceRules(t *testing.T) {
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
 			},
 			check: func(t *testing.T, res *Result) {
-				v := res.Spec.Volumes[0]
+				v := res.Volumes[0]
 				assert.Equal(t, []string{"a", "c"}, nodesOf(v, false))
 				assert.Equal(t, []string{"b"}, nodesOf(v, true))
-				assert.False(t, v.Replicas[1].TieBreaker, "a clientList replica already breaks ties")
+				assert.False(t, v.Spec.Replicas[1].TieBreaker, "a clientList replica already breaks ties")
 			},
 		},
 		{
 			name: "disklessOnRemaining stops at 32 node ids",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				var nodes []storagev1alpha1.TopologyNode
 				for i := 0; i < 40; i++ {
 					nodes = append(nodes, testNode(string(rune('A'+i)), "", thin("p", 0)))
@@ -145,25 +146,25 @@ func TestPlaceRules(t *testing.T) {
 				return testSpec(nodes, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
 			},
 			check: func(t *testing.T, res *Result) {
-				v := res.Spec.Volumes[0]
-				assert.Len(t, v.Replicas, 32)
+				v := res.Volumes[0]
+				assert.Len(t, v.Spec.Replicas, 32)
 				assert.Len(t, nodesOf(v, true), 29)
 			},
 		},
 		{
 			name: "no tie-breaker without DRBD",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 2, nil)
 				g.LayerList = []string{"storage"}
 				return testSpec([]storagev1alpha1.TopologyNode{
 					testNode("a", "", thin("p", 0)), testNode("b", "", thin("p", 0)), testNode("c", "", thin("p", 0)),
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 1, 1))
 			},
-			check: func(t *testing.T, res *Result) { assert.Len(t, res.Spec.Volumes[0].Replicas, 2) },
+			check: func(t *testing.T, res *Result) { assert.Len(t, res.Volumes[0].Spec.Replicas, 2) },
 		},
 		{
 			name: "a storage-only volume gets no DRBD port, minor or node ids",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 2, nil)
 				g.LayerList = []string{"storage"}
 				return testSpec([]storagev1alpha1.TopologyNode{
@@ -171,18 +172,18 @@ func TestPlaceRules(t *testing.T) {
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 2, 1))
 			},
 			check: func(t *testing.T, res *Result) {
-				for _, v := range res.Spec.Volumes {
-					assert.Zero(t, v.Port, v.Name)
-					assert.Zero(t, v.Minor, v.Name)
-					for _, r := range v.Replicas {
+				for _, v := range res.Volumes {
+					for _, r := range v.Spec.Replicas {
 						assert.Zero(t, r.NodeID, "%s on %s", v.Name, r.Node)
+						assert.Zero(t, r.Port, "%s on %s", v.Name, r.Node)
+						assert.Empty(t, r.Minors, "%s on %s", v.Name, r.Node)
 					}
 				}
 			},
 		},
 		{
 			name: "xReplicasOnDifferent fills a zone with X replicas before the next",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 3, nil)
 				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 2}
 				return testSpec([]storagev1alpha1.TopologyNode{
@@ -192,9 +193,9 @@ func TestPlaceRules(t *testing.T) {
 				}, []storagev1alpha1.ResourceGroup{g}, testVolumes("g", 6, 1))
 			},
 			check: func(t *testing.T, res *Result) {
-				for _, v := range res.Spec.Volumes {
+				for _, v := range res.Volumes {
 					zones := map[string]int{}
-					for _, r := range v.Replicas {
+					for _, r := range v.Spec.Replicas {
 						if !r.Diskless {
 							zones[r.Node[:1]]++
 						}
@@ -206,7 +207,7 @@ func TestPlaceRules(t *testing.T) {
 		},
 		{
 			name: "xReplicasOnDifferent that cannot be met says why",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 3, nil)
 				g.XReplicasOnDifferent = map[string]int32{"topology.kubernetes.io/zone": 1}
 				return testSpec([]storagev1alpha1.TopologyNode{
@@ -220,7 +221,7 @@ func TestPlaceRules(t *testing.T) {
 		},
 		{
 			name: "doNotPlaceWithRegex avoids nodes holding matching volumes",
-			spec: func() *storagev1alpha1.StorageTopologySpec {
+			spec: func() *scenario {
 				g := testGroup("g", 1, nil)
 				g.DoNotPlaceWithRegex = "^pvc-g-"
 				return testSpec([]storagev1alpha1.TopologyNode{
@@ -235,9 +236,10 @@ func TestPlaceRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Place(tt.spec(), nil, Options{AllowUnplaced: true})
+			spec := tt.spec()
+			res, err := place(spec, nil, Options{AllowUnplaced: true})
 			require.NoError(t, err)
-			checkInvariants(t, res.Spec)
+			checkInvariants(t, spec.with(res.Volumes))
 			tt.check(t, res)
 		})
 	}
@@ -245,35 +247,35 @@ func TestPlaceRules(t *testing.T) {
 
 func TestPlaceCordonedNodeIsEvacuated(t *testing.T) {
 	spec := threeNodes()
-	first, err := Place(spec, nil, DefaultOptions())
+	first, err := place(spec, nil, DefaultOptions())
 	require.NoError(t, err)
 
 	spec.Nodes = append(spec.Nodes, testNode("node-d", "", thin("thin", 100)))
 	spec.Nodes[1].StorageCordoned = true
-	second, err := Place(spec, first.Spec, DefaultOptions())
+	second, err := place(spec, first.Volumes, DefaultOptions())
 	require.NoError(t, err)
 	require.Len(t, second.Moves, 4)
 	for i, m := range second.Moves {
-		assert.Equal(t, Move{Volume: first.Spec.Volumes[i].Name, From: "node-b", To: "node-d", Why: "node is storage-cordoned"}, m)
-		assert.Equal(t, []string{"node-a", "node-c", "node-d"}, nodesOf(second.Spec.Volumes[i], false))
+		assert.Equal(t, Move{Volume: first.Volumes[i].Name, From: "node-b", To: "node-d", Why: "node is storage-cordoned"}, m)
+		assert.Equal(t, []string{"node-a", "node-c", "node-d"}, nodesOf(second.Volumes[i], false))
 	}
 
 	// with nowhere to go, replicas stay on the cordoned node
 	spec.Nodes = spec.Nodes[:3]
-	third, err := Place(spec, first.Spec, DefaultOptions())
+	third, err := place(spec, first.Volumes, DefaultOptions())
 	require.NoError(t, err)
 	assert.Empty(t, third.Moves)
-	assert.Equal(t, first.Spec.Volumes[0].Replicas[1].Node, third.Spec.Volumes[0].Replicas[1].Node)
-	assert.Contains(t, third.Spec.Volumes[0].Replicas[1].Reason, "kept on storage-cordoned node")
+	assert.Equal(t, first.Volumes[0].Spec.Replicas[1].Node, third.Volumes[0].Spec.Replicas[1].Node)
+	assert.Contains(t, third.Volumes[0].Spec.Replicas[1].Reason, "kept on storage-cordoned node")
 }
 
 func TestPlaceLostPool(t *testing.T) {
 	spec := threeNodes()
-	first, err := Place(spec, nil, DefaultOptions())
+	first, err := place(spec, nil, DefaultOptions())
 	require.NoError(t, err)
 	spec.Nodes[0].StoragePools[0].Name = "renamed"
 	spec.Nodes = append(spec.Nodes, testNode("node-d", "", thin("thin", 100)))
-	second, err := Place(spec, first.Spec, DefaultOptions())
+	second, err := place(spec, first.Volumes, DefaultOptions())
 	require.NoError(t, err)
 	require.NotEmpty(t, second.Moves)
 	assert.Equal(t, "node no longer has pool thin", second.Moves[0].Why)
@@ -281,7 +283,7 @@ func TestPlaceLostPool(t *testing.T) {
 }
 
 func TestPlaceUnplacedError(t *testing.T) {
-	_, err := Place(unplaceable(), nil, DefaultOptions())
+	_, err := place(unplaceable(), nil, DefaultOptions())
 	var ue *UnplacedError
 	require.ErrorAs(t, err, &ue)
 	assert.Contains(t, err.Error(), "volume pvc-spread-0000 (resource group spread): placed 2 of 3 diskful replicas: needs 3 nodes with pool thin")
@@ -289,44 +291,75 @@ func TestPlaceUnplacedError(t *testing.T) {
 }
 
 func TestPlaceAllocation(t *testing.T) {
-	t.Run("ports exhausted", func(t *testing.T) {
+	t.Run("ports are per node: each node can hold as many replicas as its range", func(t *testing.T) {
+		spec := threeNodes()
+		spec.Allocation.PortMax = 7002 // 3 ports per node
+		spec.Nodes = append(spec.Nodes, testNode("node-d", "", thin("thin", 100)))
+		spec.volumes = testVolumes("replicated", 4, 1) // 12 replicas on 4 nodes: 3 each
+		res, err := place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		checkInvariants(t, spec.with(res.Volumes))
+	})
+	t.Run("ports exhausted on a node", func(t *testing.T) {
 		spec := threeNodes()
 		spec.Allocation.PortMax = 7002
-		_, err := Place(spec, nil, DefaultOptions())
+		_, err := place(spec, nil, DefaultOptions())
 		var ae *AllocationError
 		require.ErrorAs(t, err, &ae)
-		assert.EqualError(t, err, "no free DRBD port in range 7000-7002 for volume pvc-replicated-0003: all 3 are in use; widen the range")
+		assert.EqualError(t, err, "node node-a: no free DRBD port in 7000-7002 for volume pvc-replicated-0003: all 3 are in use; widen the range (LinstorCluster allocation)")
 	})
 	t.Run("minors exhausted", func(t *testing.T) {
 		spec := threeNodes()
 		spec.Allocation.MinorMin, spec.Allocation.MinorMax = 5, 5
-		_, err := Place(spec, nil, DefaultOptions())
-		assert.EqualError(t, err, "no free DRBD minor in range 5-5 for volume pvc-replicated-0001: all 1 are in use; widen the range")
+		_, err := place(spec, nil, DefaultOptions())
+		assert.EqualError(t, err, "node node-a: no free DRBD minor in 5-5 for volume pvc-replicated-0001: all 1 are in use; widen the range (LinstorCluster allocation)")
 	})
-	t.Run("conflicting input", func(t *testing.T) {
+	t.Run("one port of a node recorded for two volumes", func(t *testing.T) {
 		spec := threeNodes()
-		spec.Volumes[1].Port, spec.Volumes[2].Port = 7100, 7100
-		_, err := Place(spec, nil, DefaultOptions())
-		assert.EqualError(t, err, "DRBD port 7100 is allocated to both volume pvc-replicated-0001 and volume pvc-replicated-0002")
+		spec.volumes[1].Spec.Replicas = []storagev1alpha1.Replica{{Node: "node-a", StoragePool: "thin", Port: 7100}}
+		spec.volumes[2].Spec.Replicas = []storagev1alpha1.Replica{{Node: "node-a", StoragePool: "thin", Port: 7100}}
+		_, err := place(spec, nil, DefaultOptions())
+		assert.EqualError(t, err, "DRBD port 7100 on node node-a is recorded for volume pvc-replicated-0002 but held by volume pvc-replicated-0001")
 	})
-	t.Run("existing allocations are kept and not reused", func(t *testing.T) {
+	t.Run("one port on two nodes is fine", func(t *testing.T) {
 		spec := threeNodes()
-		spec.Volumes[2].Port, spec.Volumes[2].Minor = 7000, 1000
-		res, err := Place(spec, nil, DefaultOptions())
+		spec.volumes[1].Spec.Replicas = []storagev1alpha1.Replica{{Node: "node-a", StoragePool: "thin", Port: 7100}}
+		spec.volumes[2].Spec.Replicas = []storagev1alpha1.Replica{{Node: "node-b", StoragePool: "thin", Port: 7100}}
+		res, err := place(spec, nil, DefaultOptions())
 		require.NoError(t, err)
-		got := [][2]int32{}
-		for _, v := range res.Spec.Volumes {
-			got = append(got, [2]int32{v.Port, v.Minor})
+		checkInvariants(t, spec.with(res.Volumes))
+	})
+	t.Run("recorded numbers are kept; new replicas take the volume's number where it is free, else the lowest free", func(t *testing.T) {
+		spec := threeNodes()
+		spec.volumes[2].Spec.Replicas = []storagev1alpha1.Replica{{Node: "node-b", StoragePool: "thin", NodeID: 0, Port: 7000, Minors: []int32{1000}}}
+		res, err := place(spec, nil, DefaultOptions())
+		require.NoError(t, err)
+		got := map[string]string{}
+		for _, v := range res.Volumes {
+			got[v.Name] = fmt.Sprint(numbersOf(v))
 		}
-		assert.Equal(t, [][2]int32{{7001, 1001}, {7002, 1002}, {7000, 1000}, {7003, 1003}}, got)
+		assert.Equal(t, map[string]string{
+			"pvc-replicated-0000": "map[node-a:7000 [1000] node-b:7001 [1001] node-c:7000 [1000]]",
+			"pvc-replicated-0001": "map[node-a:7001 [1001] node-b:7002 [1002] node-c:7001 [1001]]",
+			"pvc-replicated-0002": "map[node-a:7002 [1002] node-b:7000 [1000] node-c:7002 [1002]]",
+			"pvc-replicated-0003": "map[node-a:7003 [1003] node-b:7003 [1003] node-c:7003 [1003]]",
+		}, got)
 	})
 	t.Run("defaults when the spec has no ranges", func(t *testing.T) {
 		spec := threeNodes()
 		spec.Allocation = storagev1alpha1.AllocationSettings{}
-		res, err := Place(spec, nil, DefaultOptions())
+		res, err := place(spec, nil, DefaultOptions())
 		require.NoError(t, err)
-		assert.Equal(t, int32(DefaultPortMin), res.Spec.Volumes[0].Port)
-		assert.Equal(t, int32(DefaultMinorMin), res.Spec.Volumes[0].Minor)
+		assert.Equal(t, int32(DefaultPortMin), res.Volumes[0].Spec.Replicas[0].Port)
+		assert.Equal(t, []int32{DefaultMinorMin}, res.Volumes[0].Spec.Replicas[0].Minors)
+	})
+	t.Run("NoNumbers leaves them to the caller", func(t *testing.T) {
+		res, err := place(threeNodes(), nil, Options{NoNumbers: true})
+		require.NoError(t, err)
+		for _, r := range res.Volumes[0].Spec.Replicas {
+			assert.Zero(t, r.Port)
+			assert.Empty(t, r.Minors)
+		}
 	})
 	t.Run("node ids of removed replicas are not reused at once", func(t *testing.T) {
 		replicas := []storagev1alpha1.Replica{{Node: "a"}, {Node: "c"}, {Node: "d"}}
@@ -346,16 +379,17 @@ func TestPlaceAllocation(t *testing.T) {
 	})
 	t.Run("a volume with conflicting node ids is unplaced, the others are placed", func(t *testing.T) {
 		spec := threeNodes()
-		first, err := Place(spec, nil, DefaultOptions())
+		first, err := place(spec, nil, DefaultOptions())
 		require.NoError(t, err)
-		prev := first.Spec.DeepCopy()
-		prev.Volumes[0].Replicas[1].NodeID = prev.Volumes[0].Replicas[0].NodeID
-		res, err := Place(spec, prev, Options{AllowUnplaced: true})
+		prev := first.Volumes
+		prev[0].Spec.Replicas[1].NodeID = prev[0].Spec.Replicas[0].NodeID
+		prev[0].Spec.Replicas[1].Port = 0 // so that the ports do not clash too
+		res, err := place(spec, prev, Options{AllowUnplaced: true})
 		require.NoError(t, err)
 		require.Len(t, res.Unplaced, 1)
-		assert.Equal(t, prev.Volumes[0].Name, res.Unplaced[0].Volume)
+		assert.Equal(t, prev[0].Name, res.Unplaced[0].Volume)
 		assert.Contains(t, strings.Join(res.Unplaced[0].Reasons, "; "), "it is not rewritten")
-		assert.Equal(t, prev.Volumes[0].Replicas[0].NodeID, res.Spec.Volumes[0].Replicas[1].NodeID)
+		assert.Equal(t, prev[0].Spec.Replicas[0].NodeID, res.Volumes[0].Spec.Replicas[1].NodeID)
 	})
 	t.Run("too many replicas", func(t *testing.T) {
 		replicas := make([]storagev1alpha1.Replica, 33)
@@ -368,11 +402,11 @@ func TestPlaceAllocation(t *testing.T) {
 }
 
 func TestPlaceInputErrors(t *testing.T) {
-	_, err := Place(nil, nil, DefaultOptions())
+	_, err := Place(nil, nil, nil, DefaultOptions())
 	require.Error(t, err)
 	spec := threeNodes()
-	spec.Volumes[0].ResourceGroup = "missing"
-	_, err = Place(spec, nil, DefaultOptions())
+	spec.volumes[0].Spec.ResourceGroup = "missing"
+	_, err = place(spec, nil, DefaultOptions())
 	assert.EqualError(t, err, `volume pvc-replicated-0000: placement: resource group "missing" not found in the topology`)
 	assert.False(t, errors.As(err, new(*UnplacedError)))
 }
@@ -380,13 +414,13 @@ func TestPlaceInputErrors(t *testing.T) {
 func TestPlaceDoesNotModifyInput(t *testing.T) {
 	spec := zones3x3()
 	before := spec.DeepCopy()
-	_, err := Place(spec, nil, DefaultOptions())
+	_, err := place(spec, nil, DefaultOptions())
 	require.NoError(t, err)
 	assert.Equal(t, before, spec)
 }
 
 func TestWriteExplanation(t *testing.T) {
-	res, err := Place(nodeRemoved(), placed(zones3x3)(), DefaultOptions())
+	res, err := place(nodeRemoved(), placed(zones3x3)(), DefaultOptions())
 	require.NoError(t, err)
 	var b strings.Builder
 	require.NoError(t, res.WriteExplanation(&b))

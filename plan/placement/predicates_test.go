@@ -27,14 +27,16 @@ func TestFiltersAreTheDecision(t *testing.T) {
 	group := testGroup("rg", 2, []string{"thin", "thick"}, zoneKey)
 	group.DoNotPlaceWithRegex = "^db-"
 	spec := testSpec(nodes, []storagev1alpha1.ResourceGroup{group})
-	spec.Volumes = []storagev1alpha1.Volume{{Name: "db-0", ResourceGroup: "rg", SizeBytes: gi, Replicas: []storagev1alpha1.Replica{{Node: "holds-db", StoragePool: "thin"}}}}
-	p := &placer{c: newCluster(spec, Options{}), groups: map[string]*storagev1alpha1.ResourceGroup{"rg": &spec.ResourceGroups[0]},
+	db := testVolume("db-0", "rg", 1)
+	db.Spec.Replicas = []storagev1alpha1.Replica{{Node: "holds-db", StoragePool: "thin"}}
+	spec.volumes = []storagev1alpha1.StorageVolume{db}
+	p := &placer{c: newCluster(&spec.StorageTopologySpec, Options{}), groups: map[string]*storagev1alpha1.ResourceGroup{"rg": &spec.ResourceGroups[0]},
 		indexes: map[string]*groupIndex{}}
 	p.c.byName["holds-db"].volumes = []string{"db-0"}
 	g, err := p.index("rg")
 	require.NoError(t, err)
-	v := &storagev1alpha1.Volume{Name: "new", ResourceGroup: "rg", SizeBytes: 10 * gi}
-	sel := p.newSelection(g, v, &volumeState{})
+	v := testVolume("new", "rg", 10)
+	sel := p.newSelection(g, &v, &volumeState{})
 
 	var passing, eligible []string
 	for _, n := range p.c.nodes {

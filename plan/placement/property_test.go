@@ -13,7 +13,7 @@ import (
 )
 
 // checkInvariants verifies what must hold for any placement.
-func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
+func checkInvariants(t *testing.T, s *scenario) {
 	t.Helper()
 	nodes := map[string]*storagev1alpha1.TopologyNode{}
 	for i := range s.Nodes {
@@ -23,26 +23,15 @@ func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
 	for i := range s.ResourceGroups {
 		groups[s.ResourceGroups[i].Name] = &s.ResourceGroups[i]
 	}
-	ports, minors := map[int32]string{}, map[int32]string{}
-	used := map[string]int64{} // node/pool → bytes
-	for _, v := range s.Volumes {
-		rg := groups[v.ResourceGroup]
+	ports, minors := map[string]string{}, map[string]string{} // node/number → volume
+	used := map[string]int64{}                                // node/pool → bytes
+	for _, v := range s.volumes {
+		rg := groups[v.Spec.ResourceGroup]
 		drbd := rg == nil || HasDRBD(rg)
-		if drbd {
-			require.GreaterOrEqual(t, v.Port, s.Allocation.PortMin, v.Name)
-			require.LessOrEqual(t, v.Port, s.Allocation.PortMax, v.Name)
-			require.GreaterOrEqual(t, v.Minor, s.Allocation.MinorMin, v.Name)
-			require.LessOrEqual(t, v.Minor, s.Allocation.MinorMax, v.Name)
-			require.NotContains(t, ports, v.Port, "port of %s", v.Name)
-			require.NotContains(t, minors, v.Minor, "minor of %s", v.Name)
-			ports[v.Port], minors[v.Minor] = v.Name, v.Name
-		} else {
-			require.Zero(t, v.Port, "storage-only volume %s has a DRBD port", v.Name)
-			require.Zero(t, v.Minor, "storage-only volume %s has a DRBD minor", v.Name)
-		}
 		onNode, ids := map[string]bool{}, map[int32]bool{}
 		var diskful []*storagev1alpha1.TopologyNode
-		for _, r := range v.Replicas {
+		for _, r := range v.Spec.Replicas {
+			checkNumbers(t, s, v, r, drbd, ports, minors)
 			require.False(t, onNode[r.Node], "%s: two replicas on %s", v.Name, r.Node)
 			onNode[r.Node] = true
 			if drbd {
@@ -60,7 +49,7 @@ func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
 			require.False(t, n.StorageCordoned && !strings.Contains(r.Reason, "cordoned"), "%s: new replica on cordoned %s", v.Name, r.Node)
 			require.True(t, rg == nil || len(rg.StoragePools) == 0 || contains(rg.StoragePools, r.StoragePool), "%s: pool %s not allowed", v.Name, r.StoragePool)
 			require.True(t, hasPool(n, r.StoragePool), "%s: node %s lacks pool %s", v.Name, r.Node, r.StoragePool)
-			used[r.Node+"/"+r.StoragePool] += v.SizeBytes
+			used[r.Node+"/"+r.StoragePool] += v.Spec.SizeBytes()
 			diskful = append(diskful, n)
 		}
 		if rg != nil {
@@ -73,6 +62,30 @@ func checkInvariants(t *testing.T, s *storagev1alpha1.StorageTopologySpec) {
 				require.LessOrEqual(t, used[n.Name+"/"+p.Name], *p.CapacityBytes, "pool %s/%s over capacity", n.Name, p.Name)
 			}
 		}
+	}
+}
+
+// checkNumbers verifies a replica's port and minors: in range and unique on
+// its node with DRBD, absent without.
+func checkNumbers(t *testing.T, s *scenario, v storagev1alpha1.StorageVolume, r storagev1alpha1.Replica, drbd bool, ports, minors map[string]string) {
+	t.Helper()
+	if !drbd {
+		require.Zero(t, r.Port, "storage-only volume %s has a DRBD port", v.Name)
+		require.Empty(t, r.Minors, "storage-only volume %s has DRBD minors", v.Name)
+		return
+	}
+	require.GreaterOrEqual(t, r.Port, s.Allocation.PortMin, v.Name)
+	require.LessOrEqual(t, r.Port, s.Allocation.PortMax, v.Name)
+	key := fmt.Sprint(r.Node, "/", r.Port)
+	require.NotContains(t, ports, key, "port %s of %s", key, v.Name)
+	ports[key] = v.Name
+	require.Len(t, r.Minors, len(v.Spec.Volumes), v.Name)
+	for _, m := range r.Minors {
+		require.GreaterOrEqual(t, m, s.Allocation.MinorMin, v.Name)
+		require.LessOrEqual(t, m, s.Allocation.MinorMax, v.Name)
+		key := fmt.Sprint(r.Node, "/", m)
+		require.NotContains(t, minors, key, "minor %s of %s", key, v.Name)
+		minors[key] = v.Name
 	}
 }
 
@@ -134,7 +147,7 @@ func hasPool(n *storagev1alpha1.TopologyNode, name string) bool {
 
 // randomCluster builds a cluster of up to 30 nodes in up to 4 zones with
 // random pools, capacities, cordons, groups and volumes.
-func randomCluster(rng *rand.Rand) *storagev1alpha1.StorageTopologySpec {
+func randomCluster(rng *rand.Rand) *scenario {
 	nNodes := 3 + rng.Intn(28)
 	zones := 1 + rng.Intn(4)
 	var nodes []storagev1alpha1.TopologyNode
@@ -158,7 +171,7 @@ func randomCluster(rng *rand.Rand) *storagev1alpha1.StorageTopologySpec {
 	}
 	groups[2].ReplicasOnSame = []string{"Aux/topology/rack"}
 	groups[0].DisklessOnRemaining = rng.Intn(4) == 0
-	var vols [][]storagev1alpha1.Volume
+	var vols [][]storagev1alpha1.StorageVolume
 	for _, g := range groups {
 		vols = append(vols, testVolumes(g.Name, rng.Intn(15), 1+int64(rng.Intn(40))))
 	}
@@ -169,30 +182,30 @@ func TestPropertyInvariants(t *testing.T) {
 	for seed := int64(1); seed <= 300; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		spec := randomCluster(rng)
-		res, err := Place(spec, nil, Options{AllowUnplaced: true})
+		res, err := place(spec, nil, Options{AllowUnplaced: true})
 		require.NoError(t, err, "seed %d", seed)
-		checkInvariants(t, res.Spec)
+		checkInvariants(t, spec.with(res.Volumes))
 		unplaced := map[string]bool{}
 		for _, u := range res.Unplaced {
 			unplaced[u.Volume] = true
 			require.NotEmpty(t, u.Reasons, "seed %d", seed)
 		}
-		for _, v := range res.Spec.Volumes {
+		for _, v := range res.Volumes {
 			if !unplaced[v.Name] {
-				require.Equal(t, int(groupOf(res.Spec, v.ResourceGroup).PlaceCount), countDiskful(v), "seed %d %s", seed, v.Name)
+				require.Equal(t, int(groupOf(spec, v.Spec.ResourceGroup).PlaceCount), countDiskful(v), "seed %d %s", seed, v.Name)
 			}
 		}
 
 		// identical across runs and input orders
 		shuffled := spec.DeepCopy()
 		rng.Shuffle(len(shuffled.Nodes), func(i, j int) { shuffled.Nodes[i], shuffled.Nodes[j] = shuffled.Nodes[j], shuffled.Nodes[i] })
-		rng.Shuffle(len(shuffled.Volumes), func(i, j int) { shuffled.Volumes[i], shuffled.Volumes[j] = shuffled.Volumes[j], shuffled.Volumes[i] })
+		rng.Shuffle(len(shuffled.volumes), func(i, j int) { shuffled.volumes[i], shuffled.volumes[j] = shuffled.volumes[j], shuffled.volumes[i] })
 		rng.Shuffle(len(shuffled.ResourceGroups), func(i, j int) {
 			shuffled.ResourceGroups[i], shuffled.ResourceGroups[j] = shuffled.ResourceGroups[j], shuffled.ResourceGroups[i]
 		})
-		res2, err := Place(shuffled, nil, Options{AllowUnplaced: true})
+		res2, err := place(shuffled, nil, Options{AllowUnplaced: true})
 		require.NoError(t, err)
-		require.Equal(t, res.Spec.Volumes, res2.Spec.Volumes, "seed %d: order changed the placement", seed)
+		require.Equal(t, res.Volumes, res2.Volumes, "seed %d: order changed the placement", seed)
 		require.Equal(t, res.Unplaced, res2.Unplaced)
 	}
 }
@@ -201,28 +214,32 @@ func TestPropertyAddingNodeMovesNothing(t *testing.T) {
 	for seed := int64(1); seed <= 200; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		spec := randomCluster(rng)
-		first, err := Place(spec, nil, Options{AllowUnplaced: true})
+		first, err := place(spec, nil, Options{AllowUnplaced: true})
 		require.NoError(t, err)
 
 		grown := spec.DeepCopy()
 		grown.Nodes = append(grown.Nodes, testNode("zz-new", "z0", thin("thin", 1000), thick("thick", 1000)))
-		grown.Volumes = append(grown.Volumes, testVolumes("g2", 3, 1)...)
-		for i := range grown.Volumes {
-			grown.Volumes[i].Name += "-x" // the new volumes have new names
-			if i >= len(spec.Volumes) {
+		grown.volumes = append(grown.volumes, testVolumes("g2", 3, 1)...)
+		for i := range grown.volumes {
+			grown.volumes[i].Name += "-x" // the new volumes have new names
+			if i >= len(spec.volumes) {
 				continue
 			}
-			grown.Volumes[i].Name = spec.Volumes[i].Name
+			grown.volumes[i].Name = spec.volumes[i].Name
 		}
-		second, err := Place(grown, first.Spec, Options{AllowUnplaced: true})
+		second, err := place(grown, first.Volumes, Options{AllowUnplaced: true})
 		require.NoError(t, err)
-		checkInvariants(t, second.Spec)
+		checkInvariants(t, grown.with(second.Volumes))
 		require.Empty(t, second.Moves, "seed %d", seed)
-		after := volumesByName(second.Spec)
-		for _, v := range first.Spec.Volumes {
+		after := volumesByName(second.Volumes)
+		for _, v := range first.Volumes {
 			got := after[v.Name]
-			require.Equal(t, v.Port, got.Port)
-			require.Equal(t, v.Minor, got.Minor)
+			now := numbersOf(got)
+			for node, nums := range numbersOf(v) {
+				if now[node] != "" { // a tie-breaker may go to the new node
+					require.Equal(t, nums, now[node], "seed %d %s: numbers on %s kept", seed, v.Name, node)
+				}
+			}
 			require.Subset(t, diskfulKeys(got), diskfulKeys(v), "seed %d %s: existing replica moved", seed, v.Name)
 		}
 	}
@@ -232,25 +249,29 @@ func TestPropertyRemovingNodeMovesOnlyItsReplicas(t *testing.T) {
 	for seed := int64(1); seed <= 200; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		spec := randomCluster(rng)
-		first, err := Place(spec, nil, Options{AllowUnplaced: true})
+		first, err := place(spec, nil, Options{AllowUnplaced: true})
 		require.NoError(t, err)
 		gone := spec.Nodes[rng.Intn(len(spec.Nodes))].Name
 
 		shrunk := spec.DeepCopy()
 		shrunk.Nodes = removeNode(shrunk.Nodes, gone)
-		second, err := Place(shrunk, first.Spec, Options{AllowUnplaced: true})
+		second, err := place(shrunk, first.Volumes, Options{AllowUnplaced: true})
 		require.NoError(t, err)
-		checkInvariants(t, second.Spec)
-		after := volumesByName(second.Spec)
-		for _, v := range first.Spec.Volumes {
+		checkInvariants(t, shrunk.with(second.Volumes))
+		after := volumesByName(second.Volumes)
+		for _, v := range first.Volumes {
 			got := after[v.Name]
-			require.Equal(t, v.Port, got.Port)
-			require.Equal(t, v.Minor, got.Minor)
+			before, now := numbersOf(v), numbersOf(got)
+			for node, nums := range before {
+				if node != gone && now[node] != "" {
+					require.Equal(t, nums, now[node], "seed %d %s: numbers on %s kept", seed, v.Name, node)
+				}
+			}
 			ids := map[string]int32{}
-			for _, r := range got.Replicas {
+			for _, r := range got.Spec.Replicas {
 				ids[r.Node] = r.NodeID
 			}
-			for _, r := range v.Replicas {
+			for _, r := range v.Spec.Replicas {
 				if r.Node == gone || r.Diskless {
 					continue
 				}
@@ -264,7 +285,7 @@ func TestPropertyRemovingNodeMovesOnlyItsReplicas(t *testing.T) {
 	}
 }
 
-func groupOf(s *storagev1alpha1.StorageTopologySpec, name string) *storagev1alpha1.ResourceGroup {
+func groupOf(s *scenario, name string) *storagev1alpha1.ResourceGroup {
 	for i := range s.ResourceGroups {
 		if s.ResourceGroups[i].Name == name {
 			return &s.ResourceGroups[i]
@@ -273,9 +294,9 @@ func groupOf(s *storagev1alpha1.StorageTopologySpec, name string) *storagev1alph
 	return nil
 }
 
-func countDiskful(v storagev1alpha1.Volume) int {
+func countDiskful(v storagev1alpha1.StorageVolume) int {
 	n := 0
-	for _, r := range v.Replicas {
+	for _, r := range v.Spec.Replicas {
 		if !r.Diskless {
 			n++
 		}
@@ -283,9 +304,9 @@ func countDiskful(v storagev1alpha1.Volume) int {
 	return n
 }
 
-func diskfulKeys(v storagev1alpha1.Volume) []string {
+func diskfulKeys(v storagev1alpha1.StorageVolume) []string {
 	var out []string
-	for _, r := range v.Replicas {
+	for _, r := range v.Spec.Replicas {
 		if !r.Diskless {
 			out = append(out, r.Node+"/"+r.StoragePool)
 		}
@@ -293,10 +314,19 @@ func diskfulKeys(v storagev1alpha1.Volume) []string {
 	return out
 }
 
-func volumesByName(s *storagev1alpha1.StorageTopologySpec) map[string]storagev1alpha1.Volume {
-	m := map[string]storagev1alpha1.Volume{}
-	for _, v := range s.Volumes {
+func volumesByName(vols []storagev1alpha1.StorageVolume) map[string]storagev1alpha1.StorageVolume {
+	m := map[string]storagev1alpha1.StorageVolume{}
+	for _, v := range vols {
 		m[v.Name] = v
+	}
+	return m
+}
+
+// numbersOf maps node → port and node → minors of a volume's replicas.
+func numbersOf(v storagev1alpha1.StorageVolume) map[string]string {
+	m := map[string]string{}
+	for _, r := range v.Spec.Replicas {
+		m[r.Node] = fmt.Sprint(r.Port, r.Minors)
 	}
 	return m
 }

@@ -83,15 +83,15 @@ type PodImpact struct {
 	Reason    string    `json:"reason"`
 }
 
-// WhatIf reports what the failure of failedNodes does to a placed spec
-// (the Spec of a Place result): volumes that lose quorum or all data,
+// WhatIf reports what the failure of failedNodes does to placed volumes
+// (the Volumes of a Place result) on a topology: volumes that lose quorum or all data,
 // replicas that would be re-placed and where, and Pods that would be evicted
 // or blocked.
 //
 // Quorum follows DRBD: the surviving diskful replicas must be a majority of
 // the diskful ones; exactly half suffices when a diskless replica (e.g. the
 // tie-breaker) survives too.
-func WhatIf(spec *storagev1alpha1.StorageTopologySpec, failedNodes []string, pods []PodClaims) (*WhatIfReport, error) {
+func WhatIf(spec *storagev1alpha1.StorageTopologySpec, vols []storagev1alpha1.StorageVolume, failedNodes []string, pods []PodClaims) (*WhatIfReport, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("what-if: no topology spec")
 	}
@@ -104,28 +104,28 @@ func WhatIf(spec *storagev1alpha1.StorageTopologySpec, failedNodes []string, pod
 	}
 	report := &WhatIfReport{FailedNodes: slices.Sorted(maps.Keys(failed))}
 	impacts := map[string]*VolumeImpact{}
-	for i := range spec.Volumes {
-		if vi := volumeImpact(&spec.Volumes[i], failed); vi != nil {
+	for i := range vols {
+		if vi := volumeImpact(&vols[i], failed); vi != nil {
 			report.Volumes = append(report.Volumes, *vi)
 			impacts[vi.Volume] = vi
 		}
 	}
 	slices.SortFunc(report.Volumes, func(a, b VolumeImpact) int { return cmp.Compare(a.Volume, b.Volume) })
-	if err := report.replace(spec, failed); err != nil {
+	if err := report.replace(spec, vols, failed); err != nil {
 		return nil, err
 	}
-	report.Pods = podImpacts(spec, failed, impacts, pods)
+	report.Pods = podImpacts(vols, failed, impacts, pods)
 	return report, nil
 }
 
 // volumeImpact is the effect on one volume, nil when it loses nothing.
-func volumeImpact(v *storagev1alpha1.Volume, failed map[string]bool) *VolumeImpact {
+func volumeImpact(v *storagev1alpha1.StorageVolume, failed map[string]bool) *VolumeImpact {
 	vi := VolumeImpact{Volume: v.Name}
-	if v.Claim != nil {
-		vi.Claim = v.Claim.Namespace + "/" + v.Claim.Name
+	if c := v.Spec.Claim; c != nil {
+		vi.Claim = c.Namespace + "/" + c.Name
 	}
 	disklessSurvives := false
-	for _, r := range v.Replicas {
+	for _, r := range v.Spec.Replicas {
 		if !r.Diskless {
 			vi.Diskful++
 		}
@@ -154,10 +154,10 @@ func volumeImpact(v *storagev1alpha1.Volume, failed map[string]bool) *VolumeImpa
 }
 
 // replace re-runs placement without the failed nodes.
-func (r *WhatIfReport) replace(spec *storagev1alpha1.StorageTopologySpec, failed map[string]bool) error {
+func (r *WhatIfReport) replace(spec *storagev1alpha1.StorageTopologySpec, vols []storagev1alpha1.StorageVolume, failed map[string]bool) error {
 	survivors := spec.DeepCopy()
 	survivors.Nodes = slices.DeleteFunc(survivors.Nodes, func(n storagev1alpha1.TopologyNode) bool { return failed[n.Name] })
-	res, err := Place(survivors, nil, Options{AllowUnplaced: true})
+	res, err := Place(survivors, vols, nil, Options{AllowUnplaced: true})
 	if err != nil {
 		return fmt.Errorf("what-if: re-placing without %s: %w", strings.Join(r.FailedNodes, ", "), err)
 	}
@@ -167,11 +167,11 @@ func (r *WhatIfReport) replace(spec *storagev1alpha1.StorageTopologySpec, failed
 }
 
 // podImpacts finds the Pods whose claims are affected or which run on a failed node.
-func podImpacts(spec *storagev1alpha1.StorageTopologySpec, failed map[string]bool, impacts map[string]*VolumeImpact, pods []PodClaims) []PodImpact {
+func podImpacts(vols []storagev1alpha1.StorageVolume, failed map[string]bool, impacts map[string]*VolumeImpact, pods []PodClaims) []PodImpact {
 	byClaim := map[string]string{}
-	for _, v := range spec.Volumes {
-		if v.Claim != nil {
-			byClaim[v.Claim.Namespace+"/"+v.Claim.Name] = v.Name
+	for _, v := range vols {
+		if c := v.Spec.Claim; c != nil {
+			byClaim[c.Namespace+"/"+c.Name] = v.Name
 		}
 	}
 	var out []PodImpact

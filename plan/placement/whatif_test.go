@@ -14,27 +14,27 @@ import (
 
 // whatIfSpec: zones3x3 placed, plus a 2-replica volume with a tie-breaker
 // and a single-replica volume, each with a claim.
-func whatIfSpec(t *testing.T) *storagev1alpha1.StorageTopologySpec {
+func whatIfSpec(t *testing.T) *scenario {
 	t.Helper()
 	s := zones3x3()
 	s.ResourceGroups = append(s.ResourceGroups, testGroup("two", 2, nil, zoneKey), testGroup("single", 1, nil))
-	s.Volumes = append(s.Volumes, testVolumes("two", 1, 1)...)
-	s.Volumes = append(s.Volumes, testVolumes("single", 1, 1)...)
-	for i := range s.Volumes {
-		s.Volumes[i].Claim = &storagev1alpha1.ClaimReference{Namespace: "app", Name: "data-" + s.Volumes[i].Name}
+	s.volumes = append(s.volumes, testVolumes("two", 1, 1)...)
+	s.volumes = append(s.volumes, testVolumes("single", 1, 1)...)
+	for i := range s.volumes {
+		s.volumes[i].Spec.Claim = &storagev1alpha1.ClaimReference{Namespace: "app", Name: "data-" + s.volumes[i].Name}
 	}
-	res, err := Place(s, nil, DefaultOptions())
+	res, err := place(s, nil, DefaultOptions())
 	require.NoError(t, err)
-	return res.Spec
+	return s.with(res.Volumes)
 }
 
 func TestWhatIf(t *testing.T) {
 	spec := whatIfSpec(t)
-	byName := volumesByName(spec)
+	byName := volumesByName(spec.volumes)
 	single := byName["pvc-single-0000"]
 	two := byName["pvc-two-0000"]
 	// fail the single replica's node and one diskful node of the 2-replica volume
-	failed := []string{single.Replicas[0].Node, nodesOf(two, false)[0]}
+	failed := []string{single.Spec.Replicas[0].Node, nodesOf(two, false)[0]}
 	if failed[0] == failed[1] {
 		failed = failed[:1]
 	}
@@ -44,7 +44,7 @@ func TestWhatIf(t *testing.T) {
 		{Namespace: "app", Name: "unknown-node", Claims: []string{"data-pvc-two-0000"}},
 		{Namespace: "app", Name: "unrelated", Node: "node-c3", Claims: []string{"other"}},
 	}
-	report, err := WhatIf(spec, failed, pods)
+	report, err := WhatIf(&spec.StorageTopologySpec, spec.volumes, failed, pods)
 	require.NoError(t, err)
 
 	impacts := map[string]VolumeImpact{}
@@ -90,16 +90,16 @@ func TestWhatIfQuorum(t *testing.T) {
 			for _, n := range tt.failed {
 				failed[n] = true
 			}
-			vi := volumeImpact(&storagev1alpha1.Volume{Name: "v", Replicas: tt.replicas}, failed)
+			vi := volumeImpact(volumeWith(tt.replicas), failed)
 			require.NotNil(t, vi)
 			assert.Equal(t, tt.want, vi.Outcome)
 		})
 	}
-	assert.Nil(t, volumeImpact(&storagev1alpha1.Volume{Name: "v", Replicas: diskfulOn("a")}, map[string]bool{"b": true}))
+	assert.Nil(t, volumeImpact(volumeWith(diskfulOn("a")), map[string]bool{"b": true}))
 }
 
 func TestWhatIfUnknownNode(t *testing.T) {
-	_, err := WhatIf(threeNodes(), []string{"nope"}, nil)
+	_, err := WhatIf(threeNodes().StorageTopologySpec.DeepCopy(), nil, []string{"nope"}, nil)
 	assert.EqualError(t, err, `what-if: node "nope" is not a storage node of the topology`)
 }
 
@@ -109,4 +109,11 @@ func diskfulOn(nodes ...string) []storagev1alpha1.Replica {
 		out[i] = storagev1alpha1.Replica{Node: n, StoragePool: "p"}
 	}
 	return out
+}
+
+func volumeWith(replicas []storagev1alpha1.Replica) *storagev1alpha1.StorageVolume {
+	v := &storagev1alpha1.StorageVolume{}
+	v.Name = "v"
+	v.Spec.Replicas = replicas
+	return v
 }

@@ -1,8 +1,11 @@
 // Package v1alpha1 holds piraeusctl's own storage API (group
-// storage.piraeus.io): the StorageTopology that `piraeusctl plan` computes and
-// the in-cluster controller converges node storage to. It is state as well as
-// intent: placements and DRBD allocations, once made, are kept by feeding the
-// previous topology back into the next plan.
+// storage.piraeus.io): the StorageTopology (the cluster's shape: nodes,
+// pools, node connections, resource groups), one StorageVolume per volume
+// and one StorageSnapshot per snapshot, which `piraeusctl plan` computes and
+// the controller converges node storage to, and the NodeAllocation ledgers
+// of DRBD numbers. Volumes are state as well as intent: placements and DRBD
+// allocations, once made, are kept by feeding the previous volumes back into
+// the next plan, and the API server refuses to change an allocation.
 //
 // +kubebuilder:object:generate=true
 // +groupName=storage.piraeus.io

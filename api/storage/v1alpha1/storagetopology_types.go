@@ -6,7 +6,10 @@ import (
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 )
 
-// StorageTopologySpec is the complete desired storage state of the cluster.
+// StorageTopologySpec is the shape of the storage cluster: nodes, pools, node
+// connections, resource groups and allocation settings. Volumes are
+// StorageVolume objects of their own, so the cluster is not capped by the
+// size of one object.
 // Every list is sorted by name so the document is byte-for-byte reproducible.
 type StorageTopologySpec struct {
 	// Allocation holds the ranges DRBD ports and minors are taken from.
@@ -31,12 +34,6 @@ type StorageTopologySpec struct {
 	// +listType=map
 	// +listMapKey=name
 	ResourceGroups []ResourceGroup `json:"resourceGroups,omitempty"`
-
-	// Volumes that exist or are requested, with their placement.
-	// +kubebuilder:validation:Optional
-	// +listType=map
-	// +listMapKey=name
-	Volumes []Volume `json:"volumes,omitempty"`
 }
 
 // AllocationSettings are the ranges DRBD resources draw from.
@@ -250,68 +247,6 @@ type NFSExport struct {
 	// a second volume of the resource (default 300Mi).
 	// +kubebuilder:validation:Optional
 	RecoveryVolumeBytes int64 `json:"recoveryVolumeBytes,omitempty"`
-}
-
-// Volume is one replicated volume (a LINSTOR resource definition with one volume).
-type Volume struct {
-	// Name of the volume: pvc-<claim uid>, as linstor-csi names it.
-	Name string `json:"name"`
-	// ResourceGroup the volume belongs to.
-	ResourceGroup string `json:"resourceGroup"`
-	// SizeBytes of the volume.
-	SizeBytes int64 `json:"sizeBytes"`
-	// Claim that asked for the volume, when known.
-	// +kubebuilder:validation:Optional
-	Claim *ClaimReference `json:"claim,omitempty"`
-	// PersistentVolume bound to the volume, when known.
-	// +kubebuilder:validation:Optional
-	PersistentVolume string `json:"persistentVolume,omitempty"`
-	// Port is the DRBD TCP port (0 until allocated).
-	// +kubebuilder:validation:Optional
-	Port int32 `json:"port,omitempty"`
-	// Minor is the DRBD minor number (0 until allocated).
-	// +kubebuilder:validation:Optional
-	Minor int32 `json:"minor,omitempty"`
-	// Replicas of the volume, sorted by node name.
-	// +kubebuilder:validation:Optional
-	Replicas []Replica `json:"replicas,omitempty"`
-}
-
-// ClaimReference names the PersistentVolumeClaim behind a volume.
-type ClaimReference struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	// +kubebuilder:validation:Optional
-	UID string `json:"uid,omitempty"`
-}
-
-// Replica is one copy (or diskless attachment) of a volume on a node.
-type Replica struct {
-	// Node holding the replica.
-	Node string `json:"node"`
-	// StoragePool holding the data ("" for diskless).
-	// +kubebuilder:validation:Optional
-	StoragePool string `json:"storagePool,omitempty"`
-	// Diskless replicas hold no data.
-	// +kubebuilder:validation:Optional
-	Diskless bool `json:"diskless,omitempty"`
-	// TieBreaker marks a diskless replica added for quorum.
-	// +kubebuilder:validation:Optional
-	TieBreaker bool `json:"tieBreaker,omitempty"`
-	// NodeID is the DRBD node id (0-31) within the volume.
-	NodeID int32 `json:"nodeId"`
-	// Port is the DRBD TCP port this replica listens on; unique on its node
-	// (0 until allocated, and without the DRBD layer).
-	// +kubebuilder:validation:Optional
-	Port int32 `json:"port,omitempty"`
-	// Minors are the DRBD minor numbers of the volumes on this node, one per
-	// volume definition in spec.volumes order; unique on the node (empty until
-	// allocated, and without the DRBD layer).
-	// +kubebuilder:validation:Optional
-	Minors []int32 `json:"minors,omitempty"`
-	// Reason says why the replica is here (shown by plan --explain).
-	// +kubebuilder:validation:Optional
-	Reason string `json:"reason,omitempty"`
 }
 
 // StorageTopologyStatus is the observed state of the topology.

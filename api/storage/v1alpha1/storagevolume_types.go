@@ -32,6 +32,7 @@ type StorageVolumeSpec struct {
 	// Volumes are the volume definitions (LINSTOR: vlmDfn), sorted by number.
 	// A resource definition may exist without any yet.
 	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
 	// +listMapKey=number
 	Volumes []VolumeDefinition `json:"volumes,omitempty"`
@@ -62,8 +63,9 @@ type StorageVolumeSpec struct {
 
 	// Replicas of the volume, sorted by node name. Empty until placed: the
 	// controller places a volume without replicas with the same code as
-	// `piraeusctl plan` (unless manualPlacement).
+	// `piraeusctl plan` (unless manualPlacement). At most 32: DRBD's node ids.
 	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=32
 	// +listType=map
 	// +listMapKey=node
 	Replicas []Replica `json:"replicas,omitempty"`
@@ -206,7 +208,7 @@ func init() { SchemeBuilder.Register(&StorageVolume{}, &StorageVolumeList{}) }
 
 // SizeBytes is the sum of the volume definitions' sizes: what the volume takes
 // in a pool, before DRBD metadata.
-func (s *StorageVolumeSpec) SizeBytes() int64 {
+func (s StorageVolumeSpec) SizeBytes() int64 {
 	var n int64
 	for _, v := range s.Volumes {
 		n += v.SizeBytes
@@ -222,4 +224,47 @@ func (s *StorageVolumeSpec) Replica(node string) *Replica {
 		}
 	}
 	return nil
+}
+
+// ClaimReference names the PersistentVolumeClaim behind a volume.
+type ClaimReference struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// +kubebuilder:validation:Optional
+	UID string `json:"uid,omitempty"`
+}
+
+// Replica is one copy (or diskless attachment) of a volume on a node. Its
+// DRBD node id, port and minors are live state on disks: once allocated
+// they never change (the API server refuses it).
+// +kubebuilder:validation:XValidation:rule="self.nodeId == oldSelf.nodeId",message="the DRBD node id of a replica cannot change: its peers and metadata know it by that id"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.port) || (has(self.port) && self.port == oldSelf.port)",message="the DRBD port of a replica cannot change once allocated: its peers connect to it"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.minors) || (has(self.minors) && oldSelf.minors.all(m, m in self.minors))",message="the DRBD minors of a replica cannot change once allocated: /dev/drbd<minor> is in use on its node"
+type Replica struct {
+	// Node holding the replica.
+	Node string `json:"node"`
+	// StoragePool holding the data ("" for diskless).
+	// +kubebuilder:validation:Optional
+	StoragePool string `json:"storagePool,omitempty"`
+	// Diskless replicas hold no data.
+	// +kubebuilder:validation:Optional
+	Diskless bool `json:"diskless,omitempty"`
+	// TieBreaker marks a diskless replica added for quorum.
+	// +kubebuilder:validation:Optional
+	TieBreaker bool `json:"tieBreaker,omitempty"`
+	// NodeID is the DRBD node id (0-31) within the volume.
+	NodeID int32 `json:"nodeId"`
+	// Port is the DRBD TCP port this replica listens on; unique on its node
+	// (0 until allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	Port int32 `json:"port,omitempty"`
+	// Minors are the DRBD minor numbers of the volumes on this node, one per
+	// volume definition in spec.volumes order; unique on the node (empty until
+	// allocated, and without the DRBD layer).
+	// +kubebuilder:validation:Optional
+	// +kubebuilder:validation:MaxItems=64
+	Minors []int32 `json:"minors,omitempty"`
+	// Reason says why the replica is here (shown by plan --explain).
+	// +kubebuilder:validation:Optional
+	Reason string `json:"reason,omitempty"`
 }
