@@ -172,6 +172,23 @@ func placed(v *storagev1alpha1.StorageVolume) bool {
 	return meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced)
 }
 
+// mixedVolumes returns n DRBD volumes of 8 MiB named prefix-NNN, half of
+// three replicas and half of two and a tie-breaker, and their names.
+func mixedVolumes(prefix string, n int) ([]*storagev1alpha1.StorageVolume, []string) {
+	var vols []*storagev1alpha1.StorageVolume
+	var names []string
+	for i := range n {
+		group := localup.ClassReplicated
+		if i%2 == 1 {
+			group = localup.ClassTwo
+		}
+		v := newVolume(fmt.Sprintf("%s-%03d", prefix, i), group, 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	return vols, names
+}
+
 // createConcurrently creates the volumes from n goroutines at once.
 func createConcurrently(t testing.TB, c client.Client, vols []*storagev1alpha1.StorageVolume) {
 	t.Helper()
@@ -314,17 +331,7 @@ func TestStorageOnlyVolumes(t *testing.T) {
 func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 	env := localDatastore(t, localup.Options{Controllers: 2, ControllerArgs: []string{"--leader-elect=false"}})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("race-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("race", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 5*time.Minute, "Placed", placed)
 	assertAllocationsUnique(t, c)
@@ -342,17 +349,7 @@ func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 func TestHundredVolumes(t *testing.T) {
 	env := localDatastore(t, localup.Options{})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("hundred-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("hundred", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 10*time.Minute, "Ready", ready)
 	assertAllocationsUnique(t, c)
