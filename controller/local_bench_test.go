@@ -26,17 +26,7 @@ func BenchmarkCreateToReady100(b *testing.B) {
 	round := 0
 	for b.Loop() {
 		round++
-		var vols []*storagev1alpha1.StorageVolume
-		var names []string
-		for i := range 100 {
-			group := localup.ClassReplicated
-			if i%2 == 1 {
-				group = localup.ClassTwo
-			}
-			v := newVolume(fmt.Sprintf("bench-%d-%03d", round, i), group, 8<<20)
-			vols = append(vols, v)
-			names = append(names, v.Name)
-		}
+		vols, names := mixedVolumes(fmt.Sprintf("bench-%d", round), 100)
 		start := time.Now()
 		createConcurrently(b, c, vols)
 		done := waitVolumes(b, c, names, 15*time.Minute, "Ready", ready)

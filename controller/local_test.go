@@ -172,6 +172,25 @@ func placed(v *storagev1alpha1.StorageVolume) bool {
 	return meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced)
 }
 
+// volumeSet returns n volumes of 8 MiB named prefix-NNN, taking their
+// groups in turn from groups, and their names.
+func volumeSet(prefix string, n int, groups ...string) ([]*storagev1alpha1.StorageVolume, []string) {
+	var vols []*storagev1alpha1.StorageVolume
+	var names []string
+	for i := range n {
+		v := newVolume(fmt.Sprintf("%s-%03d", prefix, i), groups[i%len(groups)], 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	return vols, names
+}
+
+// mixedVolumes returns n DRBD volumes, half of three replicas and half of
+// two and a tie-breaker.
+func mixedVolumes(prefix string, n int) ([]*storagev1alpha1.StorageVolume, []string) {
+	return volumeSet(prefix, n, localup.ClassReplicated, localup.ClassTwo)
+}
+
 // createConcurrently creates the volumes from n goroutines at once.
 func createConcurrently(t testing.TB, c client.Client, vols []*storagev1alpha1.StorageVolume) {
 	t.Helper()
@@ -314,17 +333,7 @@ func TestStorageOnlyVolumes(t *testing.T) {
 func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 	env := localDatastore(t, localup.Options{Controllers: 2, ControllerArgs: []string{"--leader-elect=false"}})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("race-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("race", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 5*time.Minute, "Placed", placed)
 	assertAllocationsUnique(t, c)
@@ -342,17 +351,7 @@ func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 func TestHundredVolumes(t *testing.T) {
 	env := localDatastore(t, localup.Options{})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("hundred-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("hundred", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 10*time.Minute, "Ready", ready)
 	assertAllocationsUnique(t, c)
@@ -394,13 +393,7 @@ func TestControllerKilledMidway(t *testing.T) {
 func TestAgentRestartIsRetold(t *testing.T) {
 	env := localDatastore(t, localup.Options{})
 	c := kubeClient(t, env)
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range 6 {
-		v := newVolume(fmt.Sprintf("retold-%d", i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet("retold", 6, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	before := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total")
@@ -468,13 +461,7 @@ func TestCRDDeletedDataStays(t *testing.T) {
 // createReady creates n single-replica volumes and waits until they are Ready.
 func createReady(t *testing.T, c client.Client, prefix string, n int) []string {
 	t.Helper()
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range n {
-		v := newVolume(fmt.Sprintf("%s-%d", prefix, i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet(prefix, n, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	return names
@@ -515,13 +502,7 @@ func waitOrphans(t *testing.T, c client.Client, n int) {
 func TestIdleCostsNothing(t *testing.T) {
 	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--resync=3s"}})
 	c := kubeClient(t, env)
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range 10 {
-		v := newVolume(fmt.Sprintf("idle-%d", i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet("idle", 10, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	time.Sleep(5 * time.Second) // let status and topology writes settle
