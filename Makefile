@@ -53,8 +53,10 @@ test-deps:
 	hack/kube-apiserver.sh ensure
 	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi
 
-# Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab).
+# Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab);
+# its controller group also needs the real kube-apiserver.
 test-lab:
+	hack/kube-apiserver.sh ensure
 	hack/lab/lab.sh ensure >/dev/null
 	$(GO) test -count=1 -v -timeout 25m -run '^TestLab' ./internal/lab/
 
