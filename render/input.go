@@ -137,7 +137,7 @@ func clusterTLS(spec *piraeusv1.LinstorClusterSpec) TLSInput {
 	}
 	if spec.InternalTLS != nil {
 		internal := *spec.InternalTLS
-		internal.SecretName = orDefault(internal.SecretName, "linstor-controller-internal-tls")
+		internal.SecretName = orDefault(internal.SecretName, ControllerInternalTLSSecret)
 		t.Internal = &internal
 	}
 	return t
