@@ -26,11 +26,14 @@ type InternalOptions struct {
 	// CASecretName is the Opaque Secret holding the CA bundle (ca.crt) and
 	// the signing CA's key (ca.key). No Pod mounts it.
 	CASecretName string
-	// ControllerSecretName is the controller's client certificate.
+	// ControllerSecretName is the controller's client certificate; empty
+	// when the user or cert-manager provides it.
 	ControllerSecretName string
 	// SatelliteSelector selects the satellite DaemonSets in the namespace;
 	// each names its node (annotation storage.piraeus.io/node) and mounts
-	// its Secret as the volume internal-tls.
+	// its Secret as the volume internal-tls. Only those annotated
+	// storage.piraeus.io/internal-tls-issuer=piraeus-operator-gencert are
+	// gencert's: the others' Secrets come from the user or cert-manager.
 	SatelliteSelector string
 }
 
@@ -49,8 +52,8 @@ func (o *InternalOptions) Validate() error {
 	if !o.Enabled {
 		return nil
 	}
-	if o.CASecretName == "" || o.ControllerSecretName == "" {
-		return errors.New("--internal-ca-secret and --internal-controller-secret are required with --internal-tls")
+	if o.CASecretName == "" {
+		return errors.New("--internal-ca-secret is required with --internal-tls")
 	}
 	if o.CASecretName == o.ControllerSecretName {
 		return fmt.Errorf("--internal-ca-secret and --internal-controller-secret must differ (both %q): the CA key must not reach the controller", o.CASecretName)
@@ -69,8 +72,11 @@ type satellite struct {
 }
 
 // satelliteOf reads a satellite DaemonSet; ok is false when it names no
-// node or mounts no internal TLS Secret.
+// node, mounts no internal TLS Secret or its Secret is not gencert's.
 func satelliteOf(ds *appsv1.DaemonSet) (satellite, bool) {
+	if ds.Annotations[render.TLSIssuerAnnotation] != render.GencertIssuer {
+		return satellite{}, false
+	}
 	node := ds.Annotations[render.NodeAnnotation]
 	var secret string
 	for _, v := range ds.Spec.Template.Spec.Volumes {
@@ -99,7 +105,7 @@ func (g *Gencert) satellites(ctx context.Context) ([]satellite, error) {
 		sat, ok := satelliteOf(ds)
 		switch {
 		case !ok:
-			g.opts.Logger.Warn("satellite daemonset names no node or mounts no internal-tls Secret; skipped", "daemonset", ds.Name)
+			g.opts.Logger.Debug("satellite daemonset's internal TLS is not gencert's; skipped", "daemonset", ds.Name)
 		case seen[sat.secret] || sat.secret == g.opts.Internal.ControllerSecretName || sat.secret == g.opts.Internal.CASecretName:
 			g.opts.Logger.Warn("satellite daemonset mounts a Secret another certificate uses; skipped", "daemonset", ds.Name, "secret", sat.secret)
 		default:
@@ -153,8 +159,10 @@ func (g *Gencert) passInternal(ctx context.Context) ([]string, time.Time, error)
 		targets = append(targets, target{live: live, want: want})
 		return nil
 	}
-	if err := add(in.ControllerSecretName, controllerProfile(), nil, ""); err != nil {
-		return nil, time.Time{}, err
+	if in.ControllerSecretName != "" {
+		if err := add(in.ControllerSecretName, controllerProfile(), nil, ""); err != nil {
+			return nil, time.Time{}, err
+		}
 	}
 	for _, s := range sats {
 		if err := add(s.secret, satelliteProfile(s.node), &s.owner, s.node); err != nil {

@@ -18,7 +18,7 @@ func satelliteDaemonSet(ns, node, secret string) *appsv1.DaemonSet {
 	sel := map[string]string{render.ComponentLabel: render.SatelliteComponent, "piraeus.io/satellite": node}
 	return &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "linstor-satellite-" + node, Namespace: ns, Labels: sel,
-			Annotations: map[string]string{render.NodeAnnotation: node}},
+			Annotations: map[string]string{render.NodeAnnotation: node, render.TLSIssuerAnnotation: render.GencertIssuer}},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{

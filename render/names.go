@@ -95,3 +95,10 @@ const SatelliteComponent = "linstor-satellite"
 // SatelliteTLSVolume is the volume of a satellite Pod that mounts the
 // node's internal TLS Secret (templates/linstor-satellite.jsonnet).
 const SatelliteTLSVolume = "internal-tls"
+
+// TLSIssuerAnnotation on a satellite DaemonSet says who provisions the
+// Secret it mounts; GencertIssuer when piraeus-operator-gencert does.
+const (
+	TLSIssuerAnnotation = "storage.piraeus.io/internal-tls-issuer"
+	GencertIssuer       = "piraeus-operator-gencert"
+)

@@ -77,7 +77,7 @@ in the Secret.`,
 	fl.DurationVar(&f.opts.Policy.Grace, "rotation-grace", f.opts.Policy.Grace, "time between the steps of a CA rotation (API server sees the bundle, kubelet refreshes the mounted Secret)")
 	fl.BoolVar(&f.opts.Internal.Enabled, "internal-tls", f.opts.Internal.Enabled, "also keep the internal CA and the controller's and satellites' certificates")
 	fl.StringVar(&f.opts.Internal.CASecretName, "internal-ca-secret", f.opts.Internal.CASecretName, "Opaque Secret holding the internal CA bundle and key")
-	fl.StringVar(&f.opts.Internal.ControllerSecretName, "internal-controller-secret", f.opts.Internal.ControllerSecretName, "kubernetes.io/tls Secret of the controller's client certificate for the agents")
+	fl.StringVar(&f.opts.Internal.ControllerSecretName, "internal-controller-secret", f.opts.Internal.ControllerSecretName, "kubernetes.io/tls Secret of the controller's client certificate for the agents (empty: the user or cert-manager provides it)")
 	fl.StringVar(&f.opts.Internal.SatelliteSelector, "satellite-selector", f.opts.Internal.SatelliteSelector, "label selector of the satellite DaemonSets in the namespace")
 	fl.BoolVar(&f.opts.Once, "once", false, "do one pass and exit (for Jobs, scripts and tests)")
 	fl.BoolVar(&f.opts.LeaderElect, "leader-elect", f.opts.LeaderElect, "run the loop only while holding the Lease --lease-name")
