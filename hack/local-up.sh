@@ -12,7 +12,8 @@
 # DRBD module), the controller and the webhook. Certificates come the
 # cluster's way: `piraeusctl gencert --once` writes the webhook's and the
 # internal TLS Secrets, which are copied where the processes read them, as
-# the kubelet mounts them. Needs root (loop devices, mounts). Everything lives in $PIRAEUSCTL_LOCAL_DIR (default /tmp/piraeusctl-local).
+# the kubelet mounts them. Needs root (loop devices, mounts). Everything
+# lives in $PIRAEUSCTL_LOCAL_DIR (default /tmp/piraeusctl-local).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${PIRAEUSCTL_LOCAL_DIR:-/tmp/piraeusctl-local}
