@@ -52,7 +52,7 @@ func Run(ctx context.Context, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	tlsConf, err := ServerTLS(opts.TLS, log)
+	tlsConf, err := ServerTLS(opts.TLS)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func startSimNode(t *testing.T, ca *testpki.CA, simDir, name string) *simNode {
 	t.Cleanup(func() { detachPool(n.pool.Directory) })
 	n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Logger: discard})
 	require.NoError(t, err)
-	conf, err := ServerTLS(serverTLS(t, ca), nil)
+	conf, err := ServerTLS(serverTLS(t, ca))
 	require.NoError(t, err)
 	lis, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)

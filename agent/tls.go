@@ -16,12 +16,13 @@ type TLSFiles = tlsfiles.Files
 // present a certificate signed by a CA of the bundle: there is no
 // plain-text or unauthenticated mode. The files are read again at every
 // handshake, so a renewed certificate or CA bundle (gencert rotates them
-// in the mounted Secret) serves new connections while open ones go on.
-func ServerTLS(files TLSFiles, log *slog.Logger) (*tls.Config, error) {
+// in the mounted Secret) serves new connections while open ones go on;
+// unreadable files are logged and the last good ones kept.
+func ServerTLS(files TLSFiles) (*tls.Config, error) {
 	if files.Cert == "" || files.Key == "" || files.CA == "" {
 		return nil, errors.New("mutual TLS is mandatory: --tls-cert, --tls-key and --tls-ca (or --tls-dir) are required")
 	}
-	r, err := tlsfiles.NewReloader(files, log)
+	r, err := tlsfiles.NewReloader(files, slog.Default())
 	if err != nil {
 		return nil, err
 	}

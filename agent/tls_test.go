@@ -18,14 +18,14 @@ func serverTLS(t *testing.T, ca *testpki.CA) TLSFiles {
 }
 
 func TestServerTLSRequiresFiles(t *testing.T) {
-	_, err := ServerTLS(TLSFiles{}, nil)
+	_, err := ServerTLS(TLSFiles{})
 	assert.Error(t, err, "want error without TLS files: mutual TLS is mandatory")
 	files := serverTLS(t, testpki.NewCA(t, "ca"))
 	bad := filepath.Join(t.TempDir(), "ca.crt")
 	require.NoError(t, os.WriteFile(bad, []byte("not pem"), 0o600))
 	files.CA = bad
-	_, err = ServerTLS(files, nil)
+	_, err = ServerTLS(files)
 	assert.Error(t, err, "want error for a CA file without certificates")
-	_, err = ServerTLS(TLSFiles{Cert: files.Cert, Key: files.Cert, CA: files.CA}, nil)
+	_, err = ServerTLS(TLSFiles{Cert: files.Cert, Key: files.Cert, CA: files.CA})
 	assert.Error(t, err, "want error for a key that is not a key")
 }

@@ -116,7 +116,7 @@ func TestConnectionSurvivesRotation(t *testing.T) {
 	r0 := step(t0, nil, nil)
 	publish(r0)
 
-	conf, err := agent.ServerTLS(tlsfiles.InDir(agentDir), nil)
+	conf, err := agent.ServerTLS(tlsfiles.InDir(agentDir))
 	require.NoError(t, err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
