@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,10 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 	}
 	if opts.DRBD == "" {
 		opts.DRBD = DRBD9
+	}
+	if len(opts.GuestForwards) > 0 {
+		_, err := exec.LookPath("socat")
+		require.NoError(t, err, "guest forwards need socat on the host (hack/lab/lab.sh ensure installs it)")
 	}
 	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
 	for i := range opts.VMs {
