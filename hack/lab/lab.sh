@@ -51,7 +51,7 @@ DRBD_URL=${LAB_DRBD_URL:-https://pkg.linbit.com//downloads/drbd/9/drbd-$DRBD_VER
 # Bump when the way DRBD is built changes: it names the cached modules.
 DRBD_RECIPE=1
 
-PACKAGES=(qemu-system-x86 busybox-static lvm2 drbd-utils kmod util-linux coreutils
+PACKAGES=(qemu-system-x86 socat busybox-static lvm2 drbd-utils kmod util-linux coreutils
   build-essential coccinelle binutils)
 
 # Kernel modules every guest loads, in an order modprobe resolves with

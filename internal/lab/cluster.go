@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,7 +31,23 @@ type Options struct {
 	// DRBD is the DRBD module set the guests load: DRBD9 (the default, built
 	// by hack/lab/lab.sh) or DRBD84 (the kernel's in-tree module).
 	DRBD DRBDModule
+	// GuestForwards are host services the guests reach through qemu's user
+	// network (for a component in a guest that calls the host, such as the
+	// ha-controller calling the API server).
+	GuestForwards []GuestForward
 }
+
+// GuestForward carries a guest's TCP connections to GuestForwardAddr:
+// GuestPort to 127.0.0.1:HostPort on the host: qemu's guestfwd runs socat
+// for each connection, so the traffic stays on loopback and the guest's
+// user network stays restricted to the forwards.
+type GuestForward struct {
+	GuestPort, HostPort int
+}
+
+// GuestForwardAddr is the address in the guests' user network where the
+// GuestForwards answer.
+const GuestForwardAddr = "10.0.2.100"
 
 // DRBDModule names a DRBD module set of the lab's initramfs.
 type DRBDModule string
@@ -75,6 +92,10 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 	if opts.DRBD == "" {
 		opts.DRBD = DRBD9
 	}
+	if len(opts.GuestForwards) > 0 {
+		_, err := exec.LookPath("socat")
+		require.NoError(t, err, "guest forwards need socat on the host (hack/lab/lab.sh ensure installs it)")
+	}
 	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
 	for i := range opts.VMs {
 		vm, err := newVM(t.TempDir(), i, art, opts)
@@ -104,7 +125,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 	}
 	vm := &VM{
 		Name: fmt.Sprintf("node-%c", 'a'+i), Addr: fmt.Sprintf("192.168.77.%d", i+1), Disk: "/dev/vda",
-		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token,
+		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token, guestFwds: opts.GuestForwards,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	if vm.ctlPort, err = freePort(); err != nil {

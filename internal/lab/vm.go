@@ -50,6 +50,7 @@ type VM struct {
 	ctlPort   int
 	agentPort int
 	links     []link
+	guestFwds []GuestForward
 	client    *http.Client
 	agentConn
 
@@ -101,7 +102,7 @@ func (vm *VM) qemuArgs() []string {
 		// QMP on a unix socket in the VM's folder: SetLinks cuts the cables.
 		"-qmp", "unix:" + vm.qmpPath() + ",server=on,wait=off",
 		"-netdev", fmt.Sprintf("user,id=ctl,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
-			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort),
+			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort) + vm.guestFwdParams(),
 		"-device", "virtio-net-pci,netdev=ctl,mac=" + ctlMAC,
 	}
 	for i, l := range vm.links {
@@ -114,6 +115,16 @@ func (vm *VM) qemuArgs() []string {
 			"-device", "virtio-net-pci,netdev="+id+",mac="+l.mac)
 	}
 	return args
+}
+
+// guestFwdParams are the user netdev's guestfwd rules of vm.guestFwds
+// (restrict=on still lets them through).
+func (vm *VM) guestFwdParams() string {
+	var b strings.Builder
+	for _, f := range vm.guestFwds {
+		fmt.Fprintf(&b, ",guestfwd=tcp:%s:%d-cmd:socat STDIO TCP:127.0.0.1:%d", GuestForwardAddr, f.GuestPort, f.HostPort)
+	}
+	return b.String()
 }
 
 // Start boots the VM (again) and returns once qemu runs; Ready waits for
