@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -98,9 +99,16 @@ func TestApplyDemoPlan(t *testing.T) {
 	code, stdout, stderr = runCLI(t, append([]string{"diff", "-f", examples}, kube...)...)
 	require.Equal(t, exitOK, code, "live diff after apply:\n%s%s", stdout, stderr)
 
+	// The controller's part: the volumes' replicas on worker-3 are
+	// deployed, as their status says.
+	dyn, err := dynamic.NewForConfig(env.Config(t))
+	require.NoError(t, err)
+	markDeployed(t, dyn, "worker-3")
+
 	// worker-3 leaves the inputs while its volumes still have replicas
-	// there: the webhook refuses the topology, and apply stops before
-	// pruning anything.
+	// there: the webhook refuses the topology (whatever the order in which
+	// apply sends it and the volumes), and apply stops before pruning
+	// anything.
 	removed := "../../testdata/node-removed/input"
 	removeArgs := append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune", "--previous", applied}, kube...)
 	code, _, stderr = runCLI(t, removeArgs...)
@@ -111,8 +119,6 @@ func TestApplyDemoPlan(t *testing.T) {
 	// Gone for good: named in the topology's force-remove annotation (as
 	// `kubectl annotate` would), the node may leave, and apply --prune
 	// removes its satellite DaemonSet and nothing else.
-	dyn, err := dynamic.NewForConfig(env.Config(t))
-	require.NoError(t, err)
 	topologies := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagetopologies"))
 	patch := []byte(`{"metadata":{"annotations":{"` + plan.ForceRemoveNodesAnnotation + `":"worker-3"}}}`)
 	_, err = topologies.Patch(t.Context(), "default", types.MergePatchType, patch, metav1.PatchOptions{})
@@ -145,6 +151,30 @@ func TestApplyDemoPlan(t *testing.T) {
 	// example's two and the two the node-removed inputs brought (prune
 	// never deletes a volume).
 	assert.Contains(t, stdout, "3 nodes, 6 storage pools, 2 resource groups, 4 volumes with 12 replicas")
+}
+
+// markDeployed writes, as the controller would, a status saying each
+// StorageVolume's replica on node is deployed.
+func markDeployed(t *testing.T, dyn dynamic.Interface, node string) {
+	t.Helper()
+	volumes := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagevolumes"))
+	list, err := volumes.List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	marked := 0
+	for i := range list.Items {
+		v := &list.Items[i]
+		replicas, _, _ := unstructured.NestedSlice(v.Object, "spec", "replicas")
+		for _, r := range replicas {
+			if r.(map[string]any)["node"] != node {
+				continue
+			}
+			require.NoError(t, unstructured.SetNestedSlice(v.Object, []any{map[string]any{"node": node, "deployed": true}}, "status", "replicas"))
+			_, err := volumes.UpdateStatus(t.Context(), v, metav1.UpdateOptions{})
+			require.NoError(t, err)
+			marked++
+		}
+	}
+	require.Positive(t, marked, "no volume has a replica on %s", node)
 }
 
 // serveWebhook does what the plan's gencert and operator Deployments do in
