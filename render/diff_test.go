@@ -33,6 +33,8 @@ func TestDiffGolden(t *testing.T) {
 		"apps/v1/DaemonSet/piraeus-datastore/linstor-satellite-node-0003": objdiff.Added,
 		"apps/v1/DaemonSet/piraeus-datastore/linstor-satellite-node-0002": objdiff.Removed,
 		"storage.piraeus.io/v1alpha1/StorageTopology/default":             objdiff.Changed,
+		"piraeus.io/v1/LinstorSatellite/node-0003":                        objdiff.Added,
+		"piraeus.io/v1/LinstorSatellite/node-0002":                        objdiff.Removed,
 	}
 	for id, a := range want {
 		assert.Equal(t, a, actions[id], "%s: %q, want %q", id, actions[id], a)

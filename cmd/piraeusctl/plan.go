@@ -54,10 +54,25 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 	if len(f.files) == 0 && len(extra) == 0 {
 		return pipeline.Options{}, errors.New("no input: give -f FILE|DIR|- (repeatable)")
 	}
+	opts, err := f.renderOptions(explain)
+	if err != nil {
+		return opts, err
+	}
+	opts.Files, opts.Stdin, opts.Sources, opts.BatchGC = f.files, cmd.InOrStdin(), extra, true
+	if f.previous != "" {
+		prev, vols, err := planfile.ReadPrevious(f.previous)
+		if err != nil {
+			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
+		}
+		opts.Build.Previous, opts.Build.PreviousVolumes, opts.Build.PreviousSource = prev, vols, f.previous
+	}
+	return opts, nil
+}
+
+// renderOptions are the pipeline's options without inputs: how to build
+// and render (the operator adds the cluster's inputs at every pass).
+func (f *specFlags) renderOptions(explain bool) (pipeline.Options, error) {
 	opts := pipeline.Options{
-		Files:   f.files,
-		Stdin:   cmd.InOrStdin(),
-		Sources: extra,
 		Build: plan.BuildOptions{
 			LoadOptions: plan.LoadOptions{
 				Namespace:        f.namespace,
@@ -67,8 +82,7 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 			Placement: placement.DefaultOptions(),
 			Explain:   explain,
 		},
-		Render:  render.Options{TemplatesDir: f.templatesDir, Images: map[string]string{}, Version: imageVersion()},
-		BatchGC: true,
+		Render: render.Options{TemplatesDir: f.templatesDir, Images: map[string]string{}, Version: imageVersion()},
 	}
 	opts.Build.Placement.AllowUnplaced = f.allowUnplaced
 	for _, kv := range f.images {
@@ -77,13 +91,6 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 			return opts, fmt.Errorf("--image %q: expected NAME=REF", kv)
 		}
 		opts.Render.Images[name] = ref
-	}
-	if f.previous != "" {
-		prev, vols, err := planfile.ReadPrevious(f.previous)
-		if err != nil {
-			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
-		}
-		opts.Build.Previous, opts.Build.PreviousVolumes, opts.Build.PreviousSource = prev, vols, f.previous
 	}
 	return opts, nil
 }
