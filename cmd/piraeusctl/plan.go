@@ -12,6 +12,7 @@ import (
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/operator"
 	"github.com/piraeusctl/piraeusctl/pipeline"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
@@ -237,7 +238,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 	if err != nil {
 		return nil, err
 	}
-	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, planInputKinds, "") // claims of every namespace
+	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, operator.InputKinds, "") // claims of every namespace
 	if err != nil {
 		return nil, fmt.Errorf("read the spec from the cluster: %w", err)
 	}

@@ -1,0 +1,73 @@
+package operator_test
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/kubetest"
+	"github.com/piraeusctl/piraeusctl/internal/localup"
+	"github.com/piraeusctl/piraeusctl/internal/testsupport"
+)
+
+// binary is piraeusctl, built once for the package's tests: local-up runs
+// the webhook, the agents and the controller with it.
+var binary string
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	flag.Parse()
+	if testsupport.IntegrationSkipped() || testing.Short() {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "piraeusctl-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "piraeusctl")
+	cmd := exec.Command("go", "build", "-o", binary, "../cmd/piraeusctl")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build piraeusctl:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// localDatastore starts hack/local-up.sh's datastore with the operator as
+// the webhook only: the tests run their own loops.
+func localDatastore(t testing.TB) *localup.Env {
+	t.Helper()
+	if binary == "" {
+		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
+	}
+	testsupport.RequireRoot(t, "loop devices and mounts")
+	_, err := kubetest.AssetsDir()
+	require.NoError(t, err)
+	opts := localup.Options{Binary: binary, Dir: filepath.Join(t.TempDir(), "local"), NoConverge: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	env, err := localup.Up(t.Context(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(env.Dir, "logs", "*.log"))
+			for _, l := range logs {
+				data, _ := os.ReadFile(l)
+				lines := strings.Split(string(data), "\n")
+				t.Logf("=== %s\n%s", filepath.Base(l), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+		env.Down()
+	})
+	return env
+}
