@@ -20,9 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
@@ -400,21 +403,19 @@ func startElected(t *testing.T, cfg *rest.Config, id string) *running {
 	return r
 }
 
+// resourceVersions are the live versions of the planned objects.
 func resourceVersions(t *testing.T, cfg *rest.Config, objs []*unstructured.Unstructured) map[string]string {
 	dyn := dynamic.NewForConfigOrDie(cfg)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 	out := map[string]string{}
 	for _, o := range objs {
-		gvr := schema.GroupVersionResource{Group: o.GroupVersionKind().Group, Version: o.GroupVersionKind().Version,
-			Resource: strings.ToLower(o.GetKind()) + "s"}
-		switch o.GetKind() {
-		case "StorageClass", "LinstorSatellite", "StorageTopology", "StorageVolume", "DaemonSet", "Deployment", "Service", "ClusterRole":
-		default:
-			continue
+		gvk := o.GroupVersionKind()
+		if gvk.Group == operator.StorageGroup {
+			continue // the controller writes their status: not a sync's doing
 		}
-		if o.GetKind() == "StorageClass" {
-			gvr.Resource = "storageclasses"
-		}
-		live, err := dyn.Resource(gvr).Namespace(o.GetNamespace()).Get(t.Context(), o.GetName(), metav1.GetOptions{})
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		require.NoError(t, err)
+		live, err := dyn.Resource(m.Resource).Namespace(o.GetNamespace()).Get(t.Context(), o.GetName(), metav1.GetOptions{})
 		require.NoError(t, err)
 		out[planfile.ObjectID(o)] = live.GetResourceVersion()
 	}
@@ -487,4 +488,3 @@ func conditionGeneration(obj *unstructured.Unstructured, t string) int64 {
 	g, _ := condition(obj, t)["observedGeneration"].(int64)
 	return g
 }
-
