@@ -80,7 +80,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		case <-next.C:
 		}
-		out := l.pass(ctx)
+		out := l.Pass(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -35,8 +35,9 @@ type Outcome struct {
 // Err is the pass's error: an invalid plan or a failed apply.
 func (o Outcome) Err() error { return errors.Join(o.PlanErr, o.ApplyErr) }
 
-// pass plans the cluster's inputs and converges the cluster to the plan.
-func (l *Loop) pass(ctx context.Context) (out Outcome) {
+// Pass runs one pass at once, outside Run's schedule (benchmarks, tools):
+// plan the cluster's inputs and converge the cluster to the plan.
+func (l *Loop) Pass(ctx context.Context) (out Outcome) {
 	out.Started = time.Now()
 	defer func() { out.Duration = time.Since(out.Started) }()
 	out.Plan, out.PlanErr = l.Plan(ctx)
