@@ -56,7 +56,7 @@ test-deps:
 # Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab).
 test-lab:
 	hack/lab/lab.sh ensure >/dev/null
-	$(GO) test -count=1 -v -timeout 15m -run '^TestLab' ./internal/lab/
+	$(GO) test -count=1 -v -timeout 25m -run '^TestLab' ./internal/lab/
 
 vet:
 	$(GO) vet $(PKGS)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
@@ -124,22 +125,45 @@ func (c *converge) adjust(ctx context.Context, adm drbd.Admin, written bool, s *
 	return c.do(ctx, adm.Adjust(), s, "adjust")
 }
 
-// resize grows DRBD devices whose backing volume grew.
+// resize grows DRBD devices whose backing volume grew. It reads DRBD's
+// state again first: on DRBD 9 a resize is cluster-wide (DRBD takes the
+// smallest backing device of the diskful replicas), so a peer's resize may
+// have grown this device meanwhile, and DRBD then resyncs the area it added;
+// during a resync DRBD refuses to resize, and the resize waits (pending).
 func (c *converge) resize(ctx context.Context, adm drbd.Admin, vols []local, kernel drbd.Resource, s *step) error {
+	if !slices.ContainsFunc(vols, func(l local) bool { return needsResize(l, kernel) }) {
+		return nil
+	}
+	kernel, err := c.reread(ctx, adm.Resource)
+	if err != nil {
+		return err
+	}
 	for _, l := range vols {
-		dev, ok := kernel.Device(int(l.spec.GetNumber()))
-		if !ok || l.backing == nil || dev.SizeKiB == 0 || dev.DiskState == "Diskless" || dev.SizeKiB >= l.spec.GetSizeKib() {
+		if !needsResize(l, kernel) {
 			continue
 		}
 		if why := c.agent.resizeBlocked(kernel); why != "" {
 			s.pending = append(s.pending, why)
 			continue
 		}
-		if err := c.do(ctx, adm.Resize(l.spec.GetNumber()), s, fmt.Sprintf("resize volume %d", l.spec.GetNumber())); err != nil {
+		res, err := c.exec.Run(ctx, adm.Resize(l.spec.GetNumber()))
+		if err != nil && strings.Contains(string(res.Stderr)+string(res.Stdout), "Resize not allowed during resync") {
+			s.pending = append(s.pending, fmt.Sprintf("volume %d: DRBD refuses to resize during a resync: resizing after it", l.spec.GetNumber()))
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		s.did("resize volume %d", l.spec.GetNumber())
 	}
 	return nil
+}
+
+// needsResize reports whether the DRBD device of a local diskful volume is
+// smaller than wanted.
+func needsResize(l local, kernel drbd.Resource) bool {
+	dev, ok := kernel.Device(int(l.spec.GetNumber()))
+	return ok && l.backing != nil && dev.SizeKiB != 0 && dev.DiskState != "Diskless" && dev.SizeKiB < l.spec.GetSizeKib()
 }
 
 // initialSync makes the data start on the initial_primary node: once every

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -250,6 +252,56 @@ func TestResizeGolden(t *testing.T) {
 	st := f.agent.Status(t.Context())
 	assert.Equal(t, "UpToDate", st.Resources[0].Volumes[0].DiskState, "status after resize: %v", st)
 	assertNoop(t, f, desired("node-a", r))
+}
+
+// TestResizeRefusedDuringResync: real DRBD refuses to resize during a
+// resync, and on DRBD 9 a peer's resize starts one for the area it added,
+// so a resize can meet one that began after the agent read the state. The
+// agent grows the backing volume, reports the resize pending, and resizes
+// on a later converge.
+func TestResizeRefusedDuringResync(t *testing.T) {
+	f := upNodeA(t)
+	r := pvc1("node-a")
+	r.Volumes[0].SizeKib = 2 << 20
+	f.rec.Next = refusesResize{next: f.sim}
+	res, log := f.apply(desired("node-a", r))
+	got := res.Resources[0]
+	assert.Equal(t, agentv1.Outcome_PENDING, got.Outcome, "outcome %s %q; want PENDING naming the resync", got.Outcome, got.Message)
+	assert.Contains(t, got.Message, "resync")
+	assert.Contains(t, log, "write: lvextend", "want the backing volume grown")
+	assert.Contains(t, log, "resize pvc-1/0", "want a resize tried")
+	f.rec.Next = f.sim
+	res, _ = f.apply(desired("node-a", r))
+	assert.Equal(t, []string{"resize volume 0"}, res.Resources[0].Actions, "after the resync")
+	rb := pvc1("node-b")
+	rb.Volumes[0].SizeKib = 2 << 20
+	f.peers["node-b"].apply(desired("node-b", rb))
+	assertNoop(t, f, desired("node-a", r))
+}
+
+// refusesResize answers `drbdadm resize` as DRBD does during a resync.
+type refusesResize struct{ next hostexec.Executor }
+
+func (r refusesResize) Run(ctx context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
+	if cmd.Name != "drbdadm" || !slices.Contains(cmd.Args, "resize") {
+		return r.next.Run(ctx, cmd)
+	}
+	stderr := "1000: Failure: (130) Resize not allowed during resync.\nCommand 'drbdsetup resize 1000' terminated with exit code 10\n"
+	return hostexec.Result{Stderr: []byte(stderr), ExitCode: 10}, &hostexec.ExitError{Cmd: cmd, ExitCode: 10, Stderr: stderr}
+}
+
+// TestResizeBlockedByResync: the agent does not even try to resize while
+// DRBD reports a resync with any peer, in either direction.
+func TestResizeBlockedByResync(t *testing.T) {
+	a := newFixture(t, "node-a").agent
+	for repl, want := range map[string]bool{"Established": false, "SyncSource": true, "SyncTarget": true, "PausedSyncT": true, "Off": false} {
+		r := drbd.Resource{Name: "pvc-1", Role: "Secondary", Connections: []drbd.Connection{
+			{Name: "node-b", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: "Established"}}},
+			{Name: "node-c", PeerDevices: []drbd.PeerDevice{{Volume: 0, ReplicationState: repl}}},
+		}}
+		got := a.resizeBlocked(r)
+		assert.Equal(t, want, got != "", "peer %s: resizeBlocked = %q, want blocked %t", repl, got, want)
+	}
 }
 
 func TestDeleteResourceGolden(t *testing.T) {

@@ -60,9 +60,12 @@ func (a *Agent) metadataDiskState(minor uint32, disk string) hostexec.Cmd {
 	return drbd.MetadataDiskState(minor, disk)
 }
 
-// resizeBlocked says why DRBD cannot resize r now: 8.4 resizes only while
-// one of the two nodes is Primary.
+// resizeBlocked says why DRBD cannot resize r now: no DRBD resizes during
+// a resync, and 8.4 resizes only while one of the two nodes is Primary.
 func (a *Agent) resizeBlocked(r drbd.Resource) string {
+	if r.Resyncing() {
+		return "DRBD resizes only when no resync runs: waiting for the resync to finish"
+	}
 	if !a.drbdVersion().Is84() || r.Role == "Primary" {
 		return ""
 	}

@@ -2,43 +2,29 @@ package agent
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
+	"log/slog"
+
+	"github.com/piraeusctl/piraeusctl/internal/tlsfiles"
 )
 
-// TLSFiles names the agent's certificate, key and the cluster CA that
-// signs the clients (the controller) it accepts.
-type TLSFiles struct {
-	Cert string
-	Key  string
-	CA   string
-}
+// TLSFiles names the agent's certificate, key and the cluster CA bundle
+// that signs the clients (the controller) it accepts.
+type TLSFiles = tlsfiles.Files
 
 // ServerTLS returns a TLS configuration that requires every client to
-// present a certificate signed by the CA: there is no plain-text or
-// unauthenticated mode.
+// present a certificate signed by a CA of the bundle: there is no
+// plain-text or unauthenticated mode. The files are read again at every
+// handshake, so a renewed certificate or CA bundle (gencert rotates them
+// in the mounted Secret) serves new connections while open ones go on;
+// unreadable files are logged and the last good ones kept.
 func ServerTLS(files TLSFiles) (*tls.Config, error) {
 	if files.Cert == "" || files.Key == "" || files.CA == "" {
 		return nil, errors.New("mutual TLS is mandatory: --tls-cert, --tls-key and --tls-ca (or --tls-dir) are required")
 	}
-	cert, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+	r, err := tlsfiles.NewReloader(files, slog.Default())
 	if err != nil {
-		return nil, fmt.Errorf("load agent certificate %s: %w", files.Cert, err)
+		return nil, err
 	}
-	caPEM, err := os.ReadFile(files.CA)
-	if err != nil {
-		return nil, fmt.Errorf("load cluster CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("load cluster CA %s: no PEM certificate found", files.CA)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS13,
-	}, nil
+	return r.ServerConfig(), nil
 }

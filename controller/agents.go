@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,41 +17,31 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/tlsfiles"
 )
 
-// AgentTLS names the controller's client certificate and the CA that signs
-// the agents' certificates (a kubernetes.io/tls Secret mounted as a folder:
-// tls.crt, tls.key, ca.crt). The files are read at every dial, so a rotated
-// certificate is used by the next connection without a restart, and open
-// connections are not broken.
+// AgentTLS names the controller's client certificate and the CA bundle
+// that signs the agents' certificates (a kubernetes.io/tls Secret mounted
+// as a folder: tls.crt, tls.key, ca.crt). The files are read at every TLS
+// handshake, also when gRPC reconnects an existing channel, so a renewed
+// certificate or a CA bundle changed by a rotation is used by the next
+// connection without a restart, and open connections are not broken.
 type AgentTLS struct {
 	Dir string
 }
 
 // config builds the client TLS configuration for a connection to node's
-// agent. The agent's certificate must be signed by the CA and name the node
-// (DNS SAN or common name): the address it is reached at does not matter.
+// agent. The agent's certificate must be signed by a CA of the bundle and
+// name the node (DNS SAN or common name): the address it is reached at
+// does not matter.
 func (a AgentTLS) config(node string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(a.Dir, "tls.crt"), filepath.Join(a.Dir, "tls.key"))
+	r, err := tlsfiles.NewReloader(tlsfiles.InDir(a.Dir), nil)
 	if err != nil {
-		return nil, fmt.Errorf("load controller client certificate from %s: %w", a.Dir, err)
+		return nil, fmt.Errorf("controller client certificate for the agents (--internal-tls-dir %s): %w", a.Dir, err)
 	}
-	caPEM, err := os.ReadFile(filepath.Join(a.Dir, "ca.crt"))
-	if err != nil {
-		return nil, fmt.Errorf("load agents' CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("load agents' CA %s: no PEM certificate", filepath.Join(a.Dir, "ca.crt"))
-	}
-	return &tls.Config{
-		Certificates:       []tls.Certificate{cert},
-		MinVersion:         tls.VersionTLS13,
-		InsecureSkipVerify: true, // verified below: chain to the CA and the node's name, not the dialled address
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyAgent(cs, pool, node)
-		},
-	}, nil
+	return r.ClientConfig(func(cs tls.ConnectionState, roots *x509.CertPool) error {
+		return verifyAgent(cs, roots, node)
+	}), nil
 }
 
 // verifyAgent checks the agent's certificate chain against the CA and that

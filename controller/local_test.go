@@ -65,7 +65,7 @@ func runMain(m *testing.M) int {
 }
 
 // localDatastore starts hack/local-up.sh's datastore for one test.
-func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
+func localDatastore(t testing.TB, opts localup.Options) *localup.Env {
 	t.Helper()
 	if binary == "" {
 		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
@@ -93,14 +93,14 @@ func localDatastore(t *testing.T, opts localup.Options) *localup.Env {
 	return env
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func dumpLogs(t *testing.T, dir string) {
+func dumpLogs(t testing.TB, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
 	for _, l := range logs {
 		data, _ := os.ReadFile(l)
@@ -112,7 +112,7 @@ func dumpLogs(t *testing.T, dir string) {
 	}
 }
 
-func kubeClient(t *testing.T, env *localup.Env) client.Client {
+func kubeClient(t testing.TB, env *localup.Env) client.Client {
 	scheme, err := controller.Scheme()
 	require.NoError(t, err)
 	c, err := client.New(env.Config, client.Options{Scheme: scheme})
@@ -131,7 +131,7 @@ func newVolume(name, group string, size int64) *storagev1alpha1.StorageVolume {
 }
 
 // waitVolumes waits until every named volume satisfies ok.
-func waitVolumes(t *testing.T, c client.Client, names []string, timeout time.Duration, what string, ok func(*storagev1alpha1.StorageVolume) bool) map[string]time.Time {
+func waitVolumes(t testing.TB, c client.Client, names []string, timeout time.Duration, what string, ok func(*storagev1alpha1.StorageVolume) bool) map[string]time.Time {
 	t.Helper()
 	done := map[string]time.Time{}
 	deadline := time.Now().Add(timeout)
@@ -172,8 +172,27 @@ func placed(v *storagev1alpha1.StorageVolume) bool {
 	return meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced)
 }
 
+// volumeSet returns n volumes of 8 MiB named prefix-NNN, taking their
+// groups in turn from groups, and their names.
+func volumeSet(prefix string, n int, groups ...string) ([]*storagev1alpha1.StorageVolume, []string) {
+	var vols []*storagev1alpha1.StorageVolume
+	var names []string
+	for i := range n {
+		v := newVolume(fmt.Sprintf("%s-%03d", prefix, i), groups[i%len(groups)], 8<<20)
+		vols = append(vols, v)
+		names = append(names, v.Name)
+	}
+	return vols, names
+}
+
+// mixedVolumes returns n DRBD volumes, half of three replicas and half of
+// two and a tie-breaker.
+func mixedVolumes(prefix string, n int) ([]*storagev1alpha1.StorageVolume, []string) {
+	return volumeSet(prefix, n, localup.ClassReplicated, localup.ClassTwo)
+}
+
 // createConcurrently creates the volumes from n goroutines at once.
-func createConcurrently(t *testing.T, c client.Client, vols []*storagev1alpha1.StorageVolume) {
+func createConcurrently(t testing.TB, c client.Client, vols []*storagev1alpha1.StorageVolume) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(vols))
@@ -188,7 +207,7 @@ func createConcurrently(t *testing.T, c client.Client, vols []*storagev1alpha1.S
 }
 
 // backingFiles lists the files in every node's pool.
-func backingFiles(t *testing.T, env *localup.Env) []string {
+func backingFiles(t testing.TB, env *localup.Env) []string {
 	var out []string
 	for _, n := range env.Nodes {
 		entries, err := os.ReadDir(n.PoolDir)
@@ -314,17 +333,7 @@ func TestStorageOnlyVolumes(t *testing.T) {
 func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 	env := localDatastore(t, localup.Options{Controllers: 2, ControllerArgs: []string{"--leader-elect=false"}})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("race-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("race", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 5*time.Minute, "Placed", placed)
 	assertAllocationsUnique(t, c)
@@ -342,17 +351,7 @@ func TestTwoControllersNeverDoubleAllocate(t *testing.T) {
 func TestHundredVolumes(t *testing.T) {
 	env := localDatastore(t, localup.Options{})
 	c := kubeClient(t, env)
-	var vols []*storagev1alpha1.StorageVolume
-	var names []string
-	for i := range 100 {
-		group := localup.ClassReplicated
-		if i%2 == 1 {
-			group = localup.ClassTwo
-		}
-		v := newVolume(fmt.Sprintf("hundred-%03d", i), group, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := mixedVolumes("hundred", 100)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 10*time.Minute, "Ready", ready)
 	assertAllocationsUnique(t, c)
@@ -394,21 +393,15 @@ func TestControllerKilledMidway(t *testing.T) {
 func TestAgentRestartIsRetold(t *testing.T) {
 	env := localDatastore(t, localup.Options{})
 	c := kubeClient(t, env)
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range 6 {
-		v := newVolume(fmt.Sprintf("retold-%d", i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet("retold", 6, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
-	before := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	before := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total")
 	agent := "agent-" + env.Nodes[0].Name
 	require.NoError(t, env.Kill(agent))
 	require.NoError(t, env.Restart(t.Context(), agent))
 	require.Eventually(t, func() bool {
-		return metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total") > before
+		return metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total") > before
 	}, time.Minute, 200*time.Millisecond, "the restarted agent is told its state")
 	logData, err := os.ReadFile(filepath.Join(env.Dir, "logs", agent+".log"))
 	require.NoError(t, err)
@@ -468,13 +461,7 @@ func TestCRDDeletedDataStays(t *testing.T) {
 // createReady creates n single-replica volumes and waits until they are Ready.
 func createReady(t *testing.T, c client.Client, prefix string, n int) []string {
 	t.Helper()
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range n {
-		v := newVolume(fmt.Sprintf("%s-%d", prefix, i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet(prefix, n, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	return names
@@ -515,21 +502,15 @@ func waitOrphans(t *testing.T, c client.Client, n int) {
 func TestIdleCostsNothing(t *testing.T) {
 	env := localDatastore(t, localup.Options{ControllerArgs: []string{"--resync=3s"}})
 	c := kubeClient(t, env)
-	var names []string
-	var vols []*storagev1alpha1.StorageVolume
-	for i := range 10 {
-		v := newVolume(fmt.Sprintf("idle-%d", i), localup.ClassLocal, 8<<20)
-		vols = append(vols, v)
-		names = append(names, v.Name)
-	}
+	vols, names := volumeSet("idle", 10, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
 	time.Sleep(5 * time.Second) // let status and topology writes settle
-	writes := metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total")
-	mutating := metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total")
-	applies := metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total")
+	writes := metric(t, env.ControllerMetrics, "piraeusctl_controller_api_writes_total")
+	mutating := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_mutating_commands_total")
+	applies := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total")
 	time.Sleep(10 * time.Second) // three resyncs
-	assert.Equal(t, writes, metric(t, env.ControllerMetrics, "piraeus_controller_api_writes_total"), "API writes during idle resyncs")
-	assert.Equal(t, mutating, metric(t, env.ControllerMetrics, "piraeus_controller_agent_mutating_commands_total"), "mutating host commands during idle resyncs")
-	assert.Greater(t, metric(t, env.ControllerMetrics, "piraeus_controller_agent_applies_total"), applies, "the resyncs did tell the agents")
+	assert.Equal(t, writes, metric(t, env.ControllerMetrics, "piraeusctl_controller_api_writes_total"), "API writes during idle resyncs")
+	assert.Equal(t, mutating, metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_mutating_commands_total"), "mutating host commands during idle resyncs")
+	assert.Greater(t, metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_applies_total"), applies, "the resyncs did tell the agents")
 }

@@ -18,32 +18,32 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		volumes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "piraeus_controller_volumes",
+			Name: "piraeusctl_controller_volumes",
 			Help: "StorageVolumes by state: ready, degraded, pending (not ready yet), deleting.",
 		}, []string{"state"}),
 		agentsConnected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "piraeus_controller_agents_connected",
+			Name: "piraeusctl_controller_agents_connected",
 			Help: "Node agents with an open status stream.",
 		}),
 		convergeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "piraeus_controller_converge_seconds",
+			Name:    "piraeusctl_controller_converge_seconds",
 			Help:    "Time from a StorageVolume's creation to its first Ready.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}),
 		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "piraeus_controller_agent_applies_total",
+			Name: "piraeusctl_controller_agent_applies_total",
 			Help: "Apply calls to node agents, by result (ok, error).",
 		}, []string{"result"}),
 		mutatingCommands: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "piraeus_controller_agent_mutating_commands_total",
+			Name: "piraeusctl_controller_agent_mutating_commands_total",
 			Help: "Host commands that changed a node, as the agents report them.",
 		}),
 		apiWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "piraeus_controller_api_writes_total",
+			Name: "piraeusctl_controller_api_writes_total",
 			Help: "Writes to the API server, by kind of object.",
 		}, []string{"kind"}),
 		orphans: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "piraeus_controller_orphans",
+			Name: "piraeusctl_controller_orphans",
 			Help: "Resources on nodes that no StorageVolume claims (left in place).",
 		}),
 	}

@@ -52,21 +52,40 @@ func newCA(now time.Time, validity time.Duration, name string) (*x509.Certificat
 	}, nil, nil)
 }
 
-// newServingCert creates a server certificate for the names, signed by ca.
-// It never outlives the CA.
-func newServingCert(now time.Time, validity time.Duration, names SANs, ca *x509.Certificate, caKey crypto.Signer) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// profile is what a leaf certificate must be: its subject, names and use.
+type profile struct {
+	// what names the certificate in logs ("serving certificate").
+	what       string
+	commonName string
+	names      SANs
+	usage      []x509.ExtKeyUsage
+}
+
+// servingProfile is the webhook's serving certificate for the names.
+func servingProfile(names SANs) profile {
+	return profile{what: "serving certificate", commonName: names.commonName(), names: names, usage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+}
+
+// matches reports whether cert has the profile's subject, names and uses.
+func (p profile) matches(cert *x509.Certificate) bool {
+	return cert.Subject.CommonName == p.commonName && p.names.coveredBy(cert) && slices.Equal(cert.ExtKeyUsage, p.usage)
+}
+
+// newLeafCert creates a certificate of the profile, signed by ca. It never
+// outlives the CA.
+func newLeafCert(now time.Time, validity time.Duration, prof profile, ca *x509.Certificate, caKey crypto.Signer) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	notAfter := now.Add(validity)
 	if notAfter.After(ca.NotAfter) {
 		notAfter = ca.NotAfter
 	}
-	return issue("serving", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: names.commonName()},
+	return issue(prof.what, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: prof.commonName},
 		NotBefore:   now.Add(-backdate),
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:    names.DNS,
-		IPAddresses: names.IPs,
+		ExtKeyUsage: prof.usage,
+		DNSNames:    prof.names.DNS,
+		IPAddresses: prof.names.IPs,
 	}, ca, caKey)
 }
 

@@ -18,8 +18,13 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 )
 
-// FieldManager owns the caBundle fields gencert writes with server-side apply.
+// FieldManager owns the caBundle fields gencert writes with server-side
+// apply, and is the managed-by label of the Secrets gencert creates.
 const FieldManager = "piraeusctl-gencert"
+
+// ManagedByLabel marks the Secrets gencert keeps; it updates no internal
+// TLS Secret without it (a certificate brought by the user stays theirs).
+const ManagedByLabel = "app.kubernetes.io/managed-by"
 
 // Options say which Secret and webhook configuration gencert keeps.
 type Options struct {
@@ -35,6 +40,8 @@ type Options struct {
 	ExtraSANs []string
 	// Policy is how long certificates live and when they are renewed.
 	Policy Policy
+	// Internal is the internal TLS between the controller and the agents.
+	Internal InternalOptions
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Logger receives one line per change; never key material.
@@ -49,6 +56,7 @@ func DefaultOptions() Options {
 		WebhookConfigName: "piraeus-operator-validating-webhook-configuration",
 		ServiceName:       "piraeus-operator-webhook-service",
 		Policy:            DefaultPolicy(),
+		Internal:          DefaultInternalOptions(),
 	}
 }
 
@@ -58,6 +66,9 @@ func (o *Options) Validate() error {
 		if v == "" {
 			return fmt.Errorf("%s is required", flag)
 		}
+	}
+	if err := o.Internal.Validate(); err != nil {
+		return err
 	}
 	return o.Policy.Validate()
 }
@@ -88,14 +99,38 @@ type PassResult struct {
 	Changes []string
 	// SecretWritten and BundleWritten say which objects were written.
 	SecretWritten, BundleWritten bool
+	// InternalWritten lists the internal TLS Secrets written.
+	InternalWritten []string
 	// Next is when the next pass has something to do.
 	Next time.Time
 }
 
-// Pass reads the Secret and the webhook configuration, renews what is due
-// and writes only what changed: a pass with nothing to do writes nothing.
+// Pass keeps the webhook's Secret and caBundle and, when enabled, the
+// internal TLS current, writing only what changed: a pass with nothing to
+// do writes nothing.
 func (g *Gencert) Pass(ctx context.Context) (*PassResult, error) {
-	secret, err := g.getSecret(ctx)
+	res, err := g.passWebhook(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !g.opts.Internal.Enabled {
+		return res, nil
+	}
+	written, next, err := g.passInternal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.InternalWritten = written
+	if next.Before(res.Next) {
+		res.Next = next
+	}
+	return res, nil
+}
+
+// passWebhook reads the webhook's Secret and configuration, renews what is
+// due and writes what changed.
+func (g *Gencert) passWebhook(ctx context.Context) (*PassResult, error) {
+	secret, err := g.getSecret(ctx, g.opts.SecretName, corev1.SecretTypeTLS)
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +149,10 @@ func (g *Gencert) Pass(ctx context.Context) (*PassResult, error) {
 	}
 	res := &PassResult{Changes: r.changes, Next: r.next}
 	if r.changed(current) {
-		if err := g.writeSecret(ctx, secret, r.data); err != nil {
+		if err := g.writeSecret(ctx, secret, g.newSecret(g.opts.SecretName, corev1.SecretTypeTLS), r); err != nil {
 			return nil, err
 		}
 		res.SecretWritten = true
-		for _, c := range r.changes {
-			g.opts.Logger.Info("certificate change", "secret", g.opts.Namespace+"/"+g.opts.SecretName, "change", c)
-		}
 	}
 	if config != nil && !bundleCurrent(config, r.data[KeyCACert]) {
 		if err := g.applyBundle(ctx, config, r.data[KeyCACert]); err != nil {
@@ -132,15 +164,17 @@ func (g *Gencert) Pass(ctx context.Context) (*PassResult, error) {
 	return res, nil
 }
 
-func (g *Gencert) getSecret(ctx context.Context) (*corev1.Secret, error) {
-	s, err := g.client.CoreV1().Secrets(g.opts.Namespace).Get(ctx, g.opts.SecretName, metav1.GetOptions{})
+// getSecret returns the Secret, nil when it does not exist; a Secret of
+// another type is an error.
+func (g *Gencert) getSecret(ctx context.Context, name string, typ corev1.SecretType) (*corev1.Secret, error) {
+	s, err := g.client.CoreV1().Secrets(g.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("get secret %s/%s: %w", g.opts.Namespace, g.opts.SecretName, err)
-	case s.Type != corev1.SecretTypeTLS:
-		return nil, fmt.Errorf("secret %s/%s has type %s, expected %s; delete it and gencert creates it again", g.opts.Namespace, g.opts.SecretName, s.Type, corev1.SecretTypeTLS)
+		return nil, fmt.Errorf("get secret %s/%s: %w", g.opts.Namespace, name, err)
+	case s.Type != typ:
+		return nil, fmt.Errorf("secret %s/%s has type %s, expected %s; delete it and gencert creates it again", g.opts.Namespace, name, s.Type, typ)
 	}
 	return s, nil
 }
@@ -157,27 +191,38 @@ func (g *Gencert) getWebhookConfig(ctx context.Context) (*admissionregistrationv
 	return c, nil
 }
 
-// writeSecret creates the Secret or updates it (optimistic concurrency: a
-// concurrent writer makes this pass fail and the next one start over).
-func (g *Gencert) writeSecret(ctx context.Context, live *corev1.Secret, data map[string][]byte) error {
+// newSecret is a Secret gencert creates: labelled as gencert's.
+func (g *Gencert) newSecret(name string, typ corev1.SecretType) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: g.opts.Namespace, Labels: map[string]string{
+			ManagedByLabel: FieldManager,
+		}},
+		Type: typ,
+	}
+}
+
+// writeSecret creates want with r's data when live is nil, or updates live
+// with r's data and want's labels, annotations and owners (optimistic
+// concurrency: a concurrent writer makes this pass fail and the next one
+// start over). Each change is logged.
+func (g *Gencert) writeSecret(ctx context.Context, live, want *corev1.Secret, r *rotation) error {
 	secrets := g.client.CoreV1().Secrets(g.opts.Namespace)
 	if live == nil {
-		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: g.opts.SecretName, Namespace: g.opts.Namespace, Labels: map[string]string{
-				"app.kubernetes.io/managed-by": FieldManager,
-			}},
-			Type: corev1.SecretTypeTLS,
-			Data: data,
-		}
+		s := want.DeepCopy()
+		s.Data = r.data
 		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
-			return fmt.Errorf("create secret %s/%s: %w", g.opts.Namespace, g.opts.SecretName, err)
+			return fmt.Errorf("create secret %s/%s: %w", g.opts.Namespace, want.Name, err)
 		}
-		return nil
+	} else {
+		s := live.DeepCopy()
+		s.Data = r.data
+		mergeMeta(&s.ObjectMeta, &want.ObjectMeta)
+		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+			return fmt.Errorf("update secret %s/%s: %w", g.opts.Namespace, want.Name, err)
+		}
 	}
-	s := live.DeepCopy()
-	s.Data = data
-	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		return fmt.Errorf("update secret %s/%s: %w", g.opts.Namespace, g.opts.SecretName, err)
+	for _, c := range r.changes {
+		g.opts.Logger.Info("certificate change", "secret", g.opts.Namespace+"/"+want.Name, "change", c)
 	}
 	return nil
 }

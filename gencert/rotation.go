@@ -60,25 +60,32 @@ func (p Policy) Validate() error {
 	return nil
 }
 
-// rotation is the outcome of one decision: the Secret data to store, what
-// changed (for logs; never key material) and when to look again.
+// rotation is the outcome of one decision for one Secret: the data to
+// store, what changed (for logs; never key material) and when to look again.
 type rotation struct {
 	data    map[string][]byte
 	changes []string
 	next    time.Time
 }
 
-// secretState is the parsed Secret: trusted CAs (unexpired, newest first
-// once rotate has run), the signing CA with its key, and the serving pair.
-type secretState struct {
+func newRotation(now time.Time, current map[string][]byte, p Policy) *rotation {
+	r := &rotation{data: maps.Clone(current), next: now.Add(p.CAValidity)}
+	if r.data == nil {
+		r.data = map[string][]byte{}
+	}
+	return r
+}
+
+// caState is the parsed CA part of a Secret: trusted CAs (unexpired,
+// newest first once ensureCA has run) and the signing CA with its key.
+type caState struct {
 	cas     []*x509.Certificate
 	signing *x509.Certificate
 	caKey   crypto.Signer
-	cert    *x509.Certificate // nil when missing, unparsable or not matching its key
 }
 
-func readState(now time.Time, data map[string][]byte) secretState {
-	var s secretState
+func readCA(now time.Time, data map[string][]byte) caState {
+	var s caState
 	cas, _ := ParseCerts(data[KeyCACert])
 	for _, c := range cas {
 		if c.IsCA && now.Before(c.NotAfter) {
@@ -93,12 +100,18 @@ func readState(now time.Time, data map[string][]byte) secretState {
 			}
 		}
 	}
+	return s
+}
+
+// readLeaf returns the Secret's certificate, nil when missing, unparsable
+// or not matching its key.
+func readLeaf(data map[string][]byte) *x509.Certificate {
 	certs, err := ParseCerts(data[KeyTLSCert])
 	key, keyErr := parseKey(data[KeyTLSKey])
 	if err == nil && keyErr == nil && keyMatches(certs[0], key) {
-		s.cert = certs[0]
+		return certs[0]
 	}
-	return s
+	return nil
 }
 
 // issuerOf returns the CA among cas that signed cert, or nil.
@@ -114,29 +127,28 @@ func issuerOf(cert *x509.Certificate, cas []*x509.Certificate) *x509.Certificate
 	return nil
 }
 
-// rotate decides one pass: it returns the Secret data that should be stored
-// now. published reports whether the webhook configuration's caBundle
-// already trusts a CA.
+// rotate decides one pass of the webhook's Secret, which holds the CA and
+// the serving certificate: it returns the Secret data that should be
+// stored now. published reports whether the webhook configuration's
+// caBundle already trusts a CA.
 func rotate(now time.Time, current map[string][]byte, names SANs, published func(*x509.Certificate) bool, p Policy) (*rotation, error) {
-	s := readState(now, current)
-	r := &rotation{data: maps.Clone(current), next: now.Add(p.CAValidity)}
-	if r.data == nil {
-		r.data = map[string][]byte{}
-	}
-	if err := r.ensureCA(now, &s, p); err != nil {
+	ca := readCA(now, current)
+	r := newRotation(now, current, p)
+	if err := r.ensureCA(now, &ca, p); err != nil {
 		return nil, err
 	}
-	if err := r.ensureServing(now, &s, names, published, p); err != nil {
+	cert, err := r.ensureLeaf(now, readLeaf(current), &ca, servingProfile(names), published, p)
+	if err != nil {
 		return nil, err
 	}
-	r.retireCAs(now, &s, p)
-	r.set(KeyCACert, encodeCerts(s.cas...), "")
+	r.retireCAs(now, &ca, []*x509.Certificate{cert}, p)
+	r.set(KeyCACert, encodeCerts(ca.cas...), "")
 	return r, nil
 }
 
 // ensureCA makes a new CA when there is no usable one or it is due; older
 // CAs stay in the bundle.
-func (r *rotation) ensureCA(now time.Time, s *secretState, p Policy) error {
+func (r *rotation) ensureCA(now time.Time, s *caState, p Policy) error {
 	reason := ""
 	switch {
 	case s.signing == nil:
@@ -146,7 +158,7 @@ func (r *rotation) ensureCA(now time.Time, s *secretState, p Policy) error {
 	}
 	if reason == "" {
 		r.wake(s.signing.NotAfter.Add(-p.CARenewBefore))
-		r.orderCAs(s)
+		s.orderCAs()
 		return nil
 	}
 	ca, key, err := newCA(now, p.CAValidity, p.CAName)
@@ -165,7 +177,7 @@ func (r *rotation) ensureCA(now time.Time, s *secretState, p Policy) error {
 }
 
 // orderCAs puts the signing CA first.
-func (r *rotation) orderCAs(s *secretState) {
+func (s *caState) orderCAs() {
 	out := []*x509.Certificate{s.signing}
 	for _, c := range s.cas {
 		if c != s.signing {
@@ -175,62 +187,71 @@ func (r *rotation) orderCAs(s *secretState) {
 	s.cas = out
 }
 
-// ensureServing reissues the serving certificate when it is missing,
+// ensureLeaf reissues the Secret's certificate when it is missing,
 // expired, untrusted, for other names or due, and moves it to the signing
-// CA once that CA has been published for the grace period.
-func (r *rotation) ensureServing(now time.Time, s *secretState, names SANs, published func(*x509.Certificate) bool, p Policy) error {
-	issuer := issuerOf(s.cert, s.cas)
+// CA once that CA has been published for the grace period. It returns the
+// certificate the Secret holds afterwards.
+func (r *rotation) ensureLeaf(now time.Time, cert *x509.Certificate, s *caState, prof profile, published func(*x509.Certificate) bool, p Policy) (*x509.Certificate, error) {
+	issuer := issuerOf(cert, s.cas)
 	reason, urgent := "", false
 	switch {
-	case s.cert == nil:
-		reason, urgent = "no valid serving certificate", true
-	case !now.Before(s.cert.NotAfter):
-		reason, urgent = "serving certificate expired", true
+	case cert == nil:
+		reason, urgent = "no valid "+prof.what, true
+	case !now.Before(cert.NotAfter):
+		reason, urgent = prof.what+" expired", true
 	case issuer == nil:
-		reason, urgent = "serving certificate not signed by a trusted CA", true
-	case !names.coveredBy(s.cert):
-		reason = "serving certificate names changed"
-	case !now.Before(s.cert.NotAfter.Add(-p.CertRenewBefore)):
-		reason = fmt.Sprintf("serving certificate expires %s", s.cert.NotAfter.UTC().Format(time.RFC3339))
+		reason, urgent = prof.what+" not signed by a trusted CA", true
+	case !prof.matches(cert):
+		reason = prof.what + " names changed"
+	case !now.Before(cert.NotAfter.Add(-p.CertRenewBefore)):
+		reason = fmt.Sprintf("%s expires %s", prof.what, cert.NotAfter.UTC().Format(time.RFC3339))
 	case issuer != s.signing:
-		reason = "moving the serving certificate to the new CA"
+		reason = "moving the " + prof.what + " to the new CA"
 	}
 	if reason == "" {
-		r.wake(s.cert.NotAfter.Add(-p.CertRenewBefore))
-		return nil
+		r.wake(cert.NotAfter.Add(-p.CertRenewBefore))
+		return cert, nil
 	}
 	if !urgent && issuer != s.signing {
 		ready := born(s.signing).Add(p.Grace)
 		if !published(s.signing) || now.Before(ready) {
-			r.wake(ready) // the old CA keeps serving until the new one is trusted everywhere
-			return nil
+			r.wake(ready) // the old CA keeps signing until the new one is trusted everywhere
+			return cert, nil
 		}
 	}
-	cert, key, err := newServingCert(now, p.CertValidity, names, s.signing, s.caKey)
+	cert, key, err := newLeafCert(now, p.CertValidity, prof, s.signing, s.caKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.cert = cert
-	r.set(KeyTLSCert, encodeCerts(cert), fmt.Sprintf("new serving certificate (serial %x, valid until %s): %s", cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339), reason))
+	r.set(KeyTLSCert, encodeCerts(cert), fmt.Sprintf("new %s (serial %x, valid until %s): %s", prof.what, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339), reason))
 	r.set(KeyTLSKey, keyPEM, "")
 	r.wake(cert.NotAfter.Add(-p.CertRenewBefore))
-	return nil
+	return cert, nil
 }
 
-// retireCAs drops the older CAs once the serving certificate from the
-// signing CA has been out for the grace period.
-func (r *rotation) retireCAs(now time.Time, s *secretState, p Policy) {
-	if len(s.cas) < 2 || issuerOf(s.cert, s.cas) != s.signing {
-		for _, c := range s.cas[1:] {
-			r.wake(c.NotAfter)
-		}
+// retireCAs drops the older CAs once every certificate of certs comes from
+// the signing CA and the last of them has been out for the grace period.
+func (r *rotation) retireCAs(now time.Time, s *caState, certs []*x509.Certificate, p Policy) {
+	if len(s.cas) < 2 {
 		return
 	}
-	if ready := born(s.cert).Add(p.Grace); now.Before(ready) {
+	var newest time.Time
+	for _, c := range certs {
+		if issuerOf(c, s.cas) != s.signing {
+			for _, old := range s.cas[1:] {
+				r.wake(old.NotAfter)
+			}
+			return
+		}
+		if b := born(c); b.After(newest) {
+			newest = b
+		}
+	}
+	if ready := newest.Add(p.Grace); now.Before(ready) {
 		r.wake(ready)
 		return
 	}

@@ -78,8 +78,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts RunOptions) error {
 }
 
 // loop runs passes until ctx ends, each when the last one said something
-// is due (or after Resync).
+// is due, a satellite DaemonSet came, went or changed, or after Resync.
 func (g *Gencert) loop(ctx context.Context, opts RunOptions) error {
+	satellitesChanged, err := g.watchSatellites(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		wait := opts.Resync
 		res, err := g.Pass(ctx)
@@ -98,6 +102,7 @@ func (g *Gencert) loop(ctx context.Context, opts RunOptions) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
+		case <-satellitesChanged:
 		}
 	}
 }

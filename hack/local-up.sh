@@ -11,7 +11,11 @@
 # FILE_THIN pool on a loop-backed folder (DRBD simulated: this kernel has no
 # DRBD module), the controller, and the operator: its webhook and the
 # converge loop that keeps the cluster at the plan, as in a real cluster.
-# Needs root (loop devices, mounts). Everything lives in $PIRAEUSCTL_LOCAL_DIR (default /tmp/piraeusctl-local).
+# Certificates come the cluster's way: `piraeusctl gencert --once` writes the
+# webhook's and the internal TLS Secrets, which are copied where the
+# processes read them, as the kubelet mounts them. Needs root (loop devices,
+# mounts). Everything lives in $PIRAEUSCTL_LOCAL_DIR (default
+# /tmp/piraeusctl-local).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${PIRAEUSCTL_LOCAL_DIR:-/tmp/piraeusctl-local}

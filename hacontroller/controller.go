@@ -513,13 +513,15 @@ func (c *Controller) execute(ctx context.Context, d Decision, drbdVersion string
 }
 
 // actionKey names an action and the version of its object; taints have
-// none (they are read fresh and are no-ops when already so).
+// none (they are read fresh and are no-ops when already so). A Pod evicted
+// or deleted once is terminating whatever version the watch shows next (a
+// late status update is not a new Pod), so its version is its UID alone.
 func actionKey(a Action, drbdVersion string) (key, version string) {
 	switch a.Kind {
 	case Taint, Untaint:
 		return "", ""
 	case EvictPod, DeletePod:
-		return string(a.Kind) + "/" + string(a.Pod.UID), a.Pod.ResourceVersion
+		return string(a.Kind) + "/" + string(a.Pod.UID), string(a.Pod.UID)
 	case DeleteVolumeAttachment:
 		return string(a.Kind) + "/" + string(a.Attachment.UID), a.Attachment.ResourceVersion
 	default:

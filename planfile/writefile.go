@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/google/renameio/v2"
 )
 
 // WriteFile replaces the regular file at path with data atomically: data
@@ -35,26 +37,11 @@ func WriteFile(path string, data []byte) error {
 	return writeInDir(filepath.Dir(path), filepath.Base(path), data)
 }
 
-// writeInDir replaces dir/name with data atomically (a temporary file in
-// dir, renamed over dir/name once complete), never following a symbolic
-// link at dir/name.
+// writeInDir replaces dir/name with data atomically (renameio: a
+// temporary file in dir, synced, renamed over dir/name once complete), never
+// following a symbolic link at dir/name.
 func writeInDir(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return renameio.WriteFile(filepath.Join(dir, name), data, 0o644, renameio.WithStaticPermissions(0o644))
 }
 
 // writeStream writes data to something that is not a regular file. A named

@@ -53,10 +53,14 @@ type Components struct {
 	HAController  bool `json:"haController"`
 }
 
-// TLSInput holds the cluster-level TLS Secrets (nil when not configured).
+// TLSInput holds the cluster-level TLS Secrets: API nil when not
+// configured; Internal always set (mutual TLS to the agents is mandatory).
 type TLSInput struct {
 	API      *piraeusv1.LinstorClusterApiTLS `json:"api"`
 	Internal *piraeusv1.TLSConfig            `json:"internal"`
+	// InternalGencert: gencert keeps the controller's internal Secret (the
+	// user named no Secret of their own and no cert-manager issuer).
+	InternalGencert bool `json:"internalGencert"`
 }
 
 // SatelliteInput is one node's satellite.
@@ -84,6 +88,15 @@ type PoolDir struct {
 type SatelliteTLS struct {
 	SecretName      string `json:"secretName"`
 	HandshakeDaemon bool   `json:"handshakeDaemon"`
+	// Gencert: gencert keeps the Secret (no user Secret, no cert-manager).
+	Gencert bool `json:"gencert"`
+}
+
+// byGencert reports whether gencert keeps the Secret of an internal TLS
+// setting: as upstream, a Secret named by the user or provisioned by
+// cert-manager is theirs.
+func byGencert(c *piraeusv1.TLSConfig) bool {
+	return c.SecretName == "" && c.CertManager == nil
 }
 
 // buildInput derives the template input from the model.
@@ -138,11 +151,15 @@ func clusterTLS(spec *piraeusv1.LinstorClusterSpec) TLSInput {
 		api.AffinityControllerSecretName = orDefault(api.AffinityControllerSecretName, "linstor-affinity-controller-tls")
 		t.API = &api
 	}
+	// The agents accept only mutual TLS, so the controller always mounts
+	// its client certificate: the configured Secret, else gencert's.
+	internal := piraeusv1.TLSConfig{}
 	if spec.InternalTLS != nil {
-		internal := *spec.InternalTLS
-		internal.SecretName = orDefault(internal.SecretName, "linstor-controller-internal-tls")
-		t.Internal = &internal
+		internal = *spec.InternalTLS
 	}
+	t.InternalGencert = byGencert(&internal)
+	internal.SecretName = orDefault(internal.SecretName, ControllerInternalTLSSecret)
+	t.Internal = &internal
 	return t
 }
 
@@ -182,6 +199,7 @@ func satelliteInput(s *plan.Satellite, node *storagev1alpha1.TopologyNode, k8sNo
 	sat.TLS = &SatelliteTLS{
 		SecretName:      orDefault(tlsCfg.SecretName, SatelliteTLSSecretName(s.Node)),
 		HandshakeDaemon: tlsCfg.TLSHandshakeDaemon,
+		Gencert:         byGencert(&tlsCfg.TLSConfig),
 	}
 	return sat, nil
 }

@@ -84,3 +84,21 @@ func instanceLabel(name string) string {
 	}
 	return shortened(name, name, validation.LabelValueMaxLength)
 }
+
+// ControllerInternalTLSSecret is the default Secret of the controller's
+// client certificate for the agents (kept by gencert).
+const ControllerInternalTLSSecret = "linstor-controller-internal-tls"
+
+// SatelliteComponent is the component label of the satellite DaemonSets.
+const SatelliteComponent = "linstor-satellite"
+
+// SatelliteTLSVolume is the volume of a satellite Pod that mounts the
+// node's internal TLS Secret (templates/linstor-satellite.jsonnet).
+const SatelliteTLSVolume = "internal-tls"
+
+// TLSIssuerAnnotation on a satellite DaemonSet says who provisions the
+// Secret it mounts; GencertIssuer when piraeus-operator-gencert does.
+const (
+	TLSIssuerAnnotation = "storage.piraeus.io/internal-tls-issuer"
+	GencertIssuer       = "piraeus-operator-gencert"
+)

@@ -9,13 +9,15 @@ local clusterRules = [
   k.rule([''], ['nodes'], ['get', 'list', 'watch']),
 ] + k.eventRules;
 
+// The agents accept only mutual TLS: the controller always mounts its client
+// certificate (kept by piraeus-operator-gencert unless the user brings it).
 local tlsVolumes(input) =
   (if input.tls.api != null then [k.secretVolume('api-tls', input.tls.api.apiSecretName)] else [])
-  + (if input.tls.internal != null then [k.secretVolume('internal-tls', input.tls.internal.secretName)] else []);
+  + [k.secretVolume('internal-tls', input.tls.internal.secretName)];
 
 local tlsMounts(input) =
   (if input.tls.api != null then [k.mount('api-tls', '/etc/linstor/ssl-api', readOnly=true)] else [])
-  + (if input.tls.internal != null then [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)] else []);
+  + [k.mount('internal-tls', '/etc/linstor/ssl', readOnly=true)];
 
 local passphraseEnv(input) =
   local secret = std.get(input.cluster, 'linstorPassphraseSecret', '');
@@ -30,7 +32,7 @@ function(input)
     local portName = if input.tls.api != null then 'api-tls' else 'api';
     local args = ['controller', '--namespace=$(POD_NAMESPACE)', '--leader-elect']
                  + (if input.tls.api != null then ['--api-tls-dir=/etc/linstor/ssl-api'] else [])
-                 + (if input.tls.internal != null then ['--internal-tls-dir=/etc/linstor/ssl'] else []);
+                 + ['--internal-tls-dir=/etc/linstor/ssl'];
     k.identity(input, component, name, clusterRules, [k.leaseRule])
     + [
       k.deployment(input, component, name, {
@@ -42,10 +44,10 @@ function(input)
             ports+: [{ name: portName, containerPort: port, protocol: 'TCP' }],
             securityContext: k.restricted,
             resources: { requests: { cpu: '50m', memory: '128Mi' } },
-            [if std.length(tlsMounts(input)) > 0 then 'volumeMounts']: tlsMounts(input),
+            volumeMounts: tlsMounts(input),
           },
         ],
-        [if std.length(tlsVolumes(input)) > 0 then 'volumes']: tlsVolumes(input),
+        volumes: tlsVolumes(input),
       }, annotations={
         // Rolls the controller when cluster-level properties change.
         'piraeus.io/properties-hash': std.native('sha256')(std.manifestJsonMinified(std.get(input.cluster, 'properties', []))),

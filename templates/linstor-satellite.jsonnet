@@ -76,7 +76,11 @@ local daemonSet(input, shared, sat) =
       name: sat.name,
       namespace: input.namespace,
       labels: shared.labels,
-      annotations: { 'storage.piraeus.io/node': sat.node },
+      annotations: {
+        'storage.piraeus.io/node': sat.node,
+        // gencert keeps this node's Secret (none named by the user, no cert-manager).
+        [if sat.tls.gencert then 'storage.piraeus.io/internal-tls-issuer']: 'piraeus-operator-gencert',
+      },
     },
     spec: {
       revisionHistoryLimit: 5,

@@ -1,5 +1,7 @@
 // piraeus-operator-gencert: keeps the webhook's serving certificate (Secret
-// webhook-server-cert) and the caBundle of the webhook configuration current.
+// webhook-server-cert) and the caBundle of the webhook configuration current,
+// and the internal TLS between controller and agents: the internal CA, the
+// controller's client certificate and one certificate per satellite.
 // Also renders the webhook Service and the ValidatingWebhookConfiguration.
 local k = import 'lib/k8s.libsonnet';
 local component = 'piraeus-operator-gencert';
@@ -7,13 +9,29 @@ local name = 'piraeus-operator-gencert';
 local secret = 'webhook-server-cert';
 local webhookConfig = 'piraeus-operator-validating-webhook-configuration';
 local webhookService = 'piraeus-operator-webhook-service';
+local internalCA = 'linstor-internal-ca';
 
-// Least privilege: the one Secret and the one webhook configuration, by name.
+// The controller's internal Secret, when gencert keeps it (not when the user
+// names their own or cert-manager provisions it).
+local controllerSecrets(input) = if input.tls.internalGencert then [input.tls.internal.secretName] else [];
+
+// Every Secret gencert keeps: the webhook's, the internal CA, the
+// controller's and each satellite's that is gencert's (the plan knows them
+// all; a new node re-renders this Role).
+local secrets(input) = std.uniq(std.sort(
+  [secret, internalCA] + controllerSecrets(input)
+  + [sat.tls.secretName for sat in input.satellites if sat.tls.gencert]
+));
+
+// Least privilege: these Secrets and the one webhook configuration, by name.
 // `create` cannot be limited by resourceNames, so it is a rule of its own.
-// The Lease of its leader election likewise.
-local namespacedRules = [
-  k.rule([''], ['secrets'], ['get', 'update'], names=[secret]),
+// The Lease of its leader election likewise. Satellite DaemonSets are read
+// to learn each node's Secret; gencert deletes nothing: a satellite's Secret
+// is owned by its DaemonSet and goes with it (garbage collector).
+local namespacedRules(input) = [
+  k.rule([''], ['secrets'], ['get', 'update'], names=secrets(input)),
   k.rule([''], ['secrets'], ['create']),
+  k.rule(['apps'], ['daemonsets'], ['list', 'watch']),
   k.rule(['coordination.k8s.io'], ['leases'], ['get', 'update'], names=[name]),
   k.rule(['coordination.k8s.io'], ['leases'], ['create']),
 ];
@@ -47,7 +65,7 @@ local webhook(input, hookName, group, version, resource, operations=['CREATE', '
 
 function(input)
   if !input.components.operator then [] else
-    k.identity(input, component, name, clusterRules, namespacedRules)
+    k.identity(input, component, name, clusterRules, namespacedRules(input))
     + [
       k.deployment(input, component, name, {
         serviceAccountName: name,
@@ -59,6 +77,8 @@ function(input)
             '--secret-name=' + secret,
             '--webhook-config-name=' + webhookConfig,
             '--webhook-service-name=' + webhookService,
+            '--internal-ca-secret=' + internalCA,
+            '--internal-controller-secret=' + std.join('', controllerSecrets(input)),
           ]) + k.healthProbes + {
             env: k.podEnv,
             securityContext: k.restricted,

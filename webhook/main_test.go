@@ -64,12 +64,15 @@ func newTestEnv(t *testing.T) *testEnv {
 }
 
 // gencertOptions are the options for this test's Secret and configuration,
-// with 127.0.0.1 in the certificate since the API server calls by URL.
+// with 127.0.0.1 in the certificate since the API server calls by URL. The
+// internal TLS is off: these tests count the webhook's writes (package
+// gencert tests the internal TLS).
 func (e *testEnv) gencertOptions() gencert.Options {
 	o := gencert.DefaultOptions()
 	o.Namespace = e.namespace
 	o.WebhookConfigName = e.config
 	o.ExtraSANs = []string{"127.0.0.1"}
+	o.Internal.Enabled = false
 	return o
 }
 

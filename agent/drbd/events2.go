@@ -16,13 +16,20 @@ import (
 //
 // Action is exists, create, change, destroy, call or response; Object is
 // resource, device, connection, peer-device, path, helper or "-" (the end
-// of the initial `exists` dump).
+// of the initial `exists` dump). drbdsetup's gap marker "- skipped N" is an
+// Event with Action "-", Object "skipped" and Skipped set.
 type Event struct {
 	// Time is set when events2 ran with --timestamps.
 	Time   time.Time
 	Action string
 	Object string
 	Props  map[string]string
+	// Skipped is N of a "- skipped N" line: the kernel's notification
+	// sequence numbers jumped (N > 0: N notifications never arrived) or went
+	// back (N < 0: they arrived out of order). Real DRBD 9 prints it when a
+	// Primary's peer fails; a state built from the stream may then differ
+	// from the kernel's until it is read again (`events2 --now`).
+	Skipped int
 }
 
 // ParseEvent parses one events2 line.
@@ -40,6 +47,14 @@ func ParseEvent(line string) (Event, error) {
 		return Event{}, fmt.Errorf("events2 line %q: want <action> <object> key:value...", line)
 	}
 	ev.Action, ev.Object = fields[0], fields[1]
+	if ev.Action == "-" && ev.Object == "skipped" {
+		n, err := strconv.Atoi(strings.Join(fields[2:], " "))
+		if err != nil || n == 0 {
+			return Event{}, fmt.Errorf("events2 line %q: want \"- skipped N\" with N a non-zero number", line)
+		}
+		ev.Skipped, ev.Props = n, map[string]string{}
+		return ev, nil
+	}
 	switch ev.Action {
 	case "exists", "create", "change", "destroy", "call", "response", "rename":
 	default:
@@ -58,7 +73,8 @@ func ParseEvent(line string) (Event, error) {
 
 // Events2 follows an events2 stream and keeps the resulting state.
 type Events2 struct {
-	res map[string]*Resource
+	res  map[string]*Resource
+	gaps int
 }
 
 // NewEvents2 returns an empty state.
@@ -129,8 +145,17 @@ func (r *Resource) clone() Resource {
 	return c
 }
 
+// Gaps is the number of "- skipped" markers seen so far. When it grows,
+// events were lost or reordered, and the state may be stale until it is
+// read again.
+func (s *Events2) Gaps() int { return s.gaps }
+
 // Apply updates the state with one event.
 func (s *Events2) Apply(ev Event) error {
+	if ev.Skipped != 0 {
+		s.gaps++
+		return nil
+	}
 	if ev.Object == "-" || ev.Action == "call" || ev.Action == "response" || ev.Object == "helper" {
 		return nil
 	}

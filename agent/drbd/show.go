@@ -12,7 +12,9 @@ type Options struct {
 	// Quorum is "off", "majority", "all" or a number; empty when not set
 	// (drbdsetup show omits defaults, and the default is off).
 	Quorum string
-	// OnNoQuorum is "io-error" or "suspend-io"; empty when not set.
+	// OnNoQuorum is "io-error" or "suspend-io"; empty when not set, which
+	// is DRBD's default, suspend-io: real `drbdsetup show` omits default
+	// values, so a resource configured with suspend-io also reads empty.
 	OnNoQuorum string
 }
 

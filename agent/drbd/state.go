@@ -1,5 +1,7 @@
 package drbd
 
+import "strings"
+
 // Resource is the kernel's view of one DRBD resource on this node.
 type Resource struct {
 	Name string
@@ -62,4 +64,17 @@ func (r *Resource) Connection(name string) (*Connection, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Resyncing reports whether a resync runs (or is paused) between this node
+// and a peer, in either direction.
+func (r *Resource) Resyncing() bool {
+	for _, c := range r.Connections {
+		for _, pd := range c.PeerDevices {
+			if strings.HasPrefix(pd.ReplicationState, "Sync") || strings.HasPrefix(pd.ReplicationState, "PausedSync") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package drbd
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,8 +88,11 @@ func TestParseEventErrors(t *testing.T) {
 }
 
 func FuzzParseStatusJSON(f *testing.F) {
-	seed, _ := os.ReadFile("testdata/status-3node.json")
-	f.Add(seed)
+	files, _ := filepath.Glob("testdata/status*.json") // the lab's real DRBD 9 output included
+	for _, file := range files {
+		seed, _ := os.ReadFile(file)
+		f.Add(seed)
+	}
 	f.Add([]byte("[]"))
 	f.Add([]byte(`[{"name":"a","devices":[{"volume":0,"size":-1}]}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -102,7 +106,8 @@ func FuzzParseStatusJSON(f *testing.F) {
 }
 
 func FuzzParseEvents2(f *testing.F) {
-	for _, file := range []string{"testdata/events2-now.txt", "testdata/events2-follow.txt"} {
+	files, _ := filepath.Glob("testdata/events2*.txt") // the lab's real DRBD 8.4 and 9 output included
+	for _, file := range files {
 		seed, _ := os.ReadFile(file)
 		f.Add(string(seed))
 	}
@@ -145,5 +150,31 @@ func TestParseShowJSON(t *testing.T) {
 	for _, bad := range []string{`{`, `[{"options": {}}]`, `[{"resource": "x", "options": {"quorum": true}}]`} {
 		_, err := ParseShowJSON([]byte(bad))
 		assert.Error(t, err, "%s: want error", bad)
+	}
+}
+
+// TestParseEvents2Gaps: real DRBD 9 output has drbdsetup's gap markers
+// ("- skipped N", N negative when notifications arrive out of order, with
+// --timestamps before them); they change no resource and are counted.
+func TestParseEvents2Gaps(t *testing.T) {
+	st := NewEvents2()
+	for _, line := range []string{
+		"2026-12-02T04:17:06.825261+00:00 change resource name:r role:Secondary",
+		"2026-12-02T04:17:07.056912+00:00 - skipped 1",
+		"2026-12-02T04:17:07.058346+00:00 - skipped -2",
+		"- skipped 3",
+		"change resource name:r role:Primary",
+	} {
+		ev, err := ParseEvent(line)
+		require.NoError(t, err)
+		require.NoError(t, st.Apply(ev))
+	}
+	assert.Equal(t, 3, st.Gaps())
+	r, _ := st.Resource("r")
+	assert.Equal(t, "Primary", r.Role, "state %+v", r)
+	assert.Equal(t, []string{"r"}, st.Names())
+	for _, bad := range []string{"- skipped", "- skipped x", "- skipped 0", "- skipped 1 2"} {
+		_, err := ParseEvent(bad)
+		assert.Error(t, err, "%q: want error", bad)
 	}
 }

@@ -139,7 +139,7 @@ func statusJSON(views []view) string {
 
 func (w view) writeJSON(b *strings.Builder) {
 	me := w.me
-	fmt.Fprintf(b, "{\n  \"name\": \"%s\",\n  \"node-id\": %d,\n  \"role\": \"%s\",\n  \"suspended\": false,\n  \"write-ordering\": \"flush\",\n  \"devices\": [\n",
+	fmt.Fprintf(b, "{\n  \"name\": \"%s\",\n  \"node-id\": %d,\n  \"role\": \"%s\",\n  \"suspended\": false,\n  \"suspended-user\": false,\n  \"suspended-no-data\": false,\n  \"suspended-fencing\": false,\n  \"suspended-quorum\": false,\n  \"force-io-failures\": false,\n  \"write-ordering\": \"flush\",\n  \"devices\": [\n",
 		me.Resource, me.NodeID, role(me.Role))
 	devs := w.devices()
 	for i, v := range devs {

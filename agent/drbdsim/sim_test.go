@@ -23,6 +23,16 @@ func threeReplicas(l *lab, cDiskless bool) {
 	l.resource("pvc-1", 1000, gib, true, member{"node-a", 0, false}, member{"node-b", 1, false}, member{"node-c", 2, cDiskless})
 }
 
+// inSyncWithTieBreaker brings pvc-1 up on node-a and node-b (diskful) and
+// node-c (diskless), in sync without an initial resync.
+func inSyncWithTieBreaker(l *lab) {
+	threeReplicas(l, true)
+	l.up("node-a", "pvc-1", true)
+	l.up("node-b", "pvc-1", true)
+	l.up("node-c", "pvc-1", false)
+	l.run("node-a", l.admin("node-a", "pvc-1").ClearBitmapNewUUID(0))
+}
+
 // TestThreeReplicasSkipInitialSync is the agent's path for a new thin
 // volume: create-md and up everywhere, then --clear-bitmap on one node
 // makes every connected replica UpToDate at once.
@@ -183,11 +193,7 @@ func firstField(s string) string { f, _, _ := strings.Cut(s, ":"); return f }
 // diskful node's backing device has grown, as DRBD negotiates it.
 func TestResizeNeedsEveryDisk(t *testing.T) {
 	l := newLab(t, 0, "node-a", "node-b", "node-c")
-	threeReplicas(l, true)
-	l.up("node-a", "pvc-1", true)
-	l.up("node-b", "pvc-1", true)
-	l.up("node-c", "pvc-1", false)
-	l.run("node-a", l.admin("node-a", "pvc-1").ClearBitmapNewUUID(0))
+	inSyncWithTieBreaker(l)
 	old, grown := usableBytes(gib, 7)/1024, usableBytes(2*gib, 7)/1024
 	l.host.setSize(l.disk("node-a", "pvc-1"), 2*gib)
 	l.run("node-a", l.admin("node-a", "pvc-1").Resize(0))

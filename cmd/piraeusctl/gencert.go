@@ -23,7 +23,7 @@ func newGencertCommand() *cobra.Command {
 	f.opts.Identity = os.Getenv("POD_NAME")
 	cmd := &cobra.Command{
 		Use:   "gencert",
-		Short: "Keep the webhook's CA, serving certificate and caBundle current",
+		Short: "Keep the webhook's and the internal TLS certificates current",
 		Long: `gencert keeps the kubernetes.io/tls Secret of the validating webhook (tls.crt,
 tls.key, ca.crt and the CA key ca.key) and the caBundle of every webhook in the
 ValidatingWebhookConfiguration current: it creates a private CA and a serving
@@ -31,6 +31,16 @@ certificate for the webhook Service's DNS names, renews them before they
 expire or when the names change, and rotates the CA in three steps (new CA
 trusted next to the old one, then the serving certificate moves to it, then
 the old CA is dropped) so that no admission request fails.
+
+With --internal-tls (the default) it also keeps the internal TLS between the
+controller and the agents: an internal CA (Opaque Secret --internal-ca-secret,
+mounted by no Pod), the controller's client certificate (--internal-controller-secret)
+and one serving certificate per satellite DaemonSet (the Secret its Pod
+mounts as the volume internal-tls, naming the node of its
+storage.piraeus.io/node annotation). Each satellite's Secret is owned by its
+DaemonSet, so it goes when the satellite goes. The internal CA rotates in
+the same three steps, with both CAs in every ca.crt while certificates move.
+A Secret of that name that gencert did not create is left alone.
 
 It runs as a loop with leader election (a Lease); --once does one pass and
 exits. A pass with nothing to do writes nothing. Private keys are kept only
@@ -65,6 +75,10 @@ in the Secret.`,
 	fl.DurationVar(&f.opts.Policy.CertValidity, "cert-validity", f.opts.Policy.CertValidity, "lifetime of a new serving certificate")
 	fl.DurationVar(&f.opts.Policy.CertRenewBefore, "renew-before", f.opts.Policy.CertRenewBefore, "reissue the serving certificate when it has less than this left")
 	fl.DurationVar(&f.opts.Policy.Grace, "rotation-grace", f.opts.Policy.Grace, "time between the steps of a CA rotation (API server sees the bundle, kubelet refreshes the mounted Secret)")
+	fl.BoolVar(&f.opts.Internal.Enabled, "internal-tls", f.opts.Internal.Enabled, "also keep the internal CA and the controller's and satellites' certificates")
+	fl.StringVar(&f.opts.Internal.CASecretName, "internal-ca-secret", f.opts.Internal.CASecretName, "Opaque Secret holding the internal CA bundle and key")
+	fl.StringVar(&f.opts.Internal.ControllerSecretName, "internal-controller-secret", f.opts.Internal.ControllerSecretName, "kubernetes.io/tls Secret of the controller's client certificate for the agents (empty: the user or cert-manager provides it)")
+	fl.StringVar(&f.opts.Internal.SatelliteSelector, "satellite-selector", f.opts.Internal.SatelliteSelector, "label selector of the satellite DaemonSets in the namespace")
 	fl.BoolVar(&f.opts.Once, "once", false, "do one pass and exit (for Jobs, scripts and tests)")
 	fl.BoolVar(&f.opts.LeaderElect, "leader-elect", f.opts.LeaderElect, "run the loop only while holding the Lease --lease-name")
 	fl.StringVar(&f.opts.LeaseName, "lease-name", f.opts.LeaseName, "Lease used for leader election")

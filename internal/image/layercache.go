@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/piraeusctl/piraeusctl/internal/image/debian"
@@ -115,19 +117,7 @@ func writeAtomic(dir, file string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".layer-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	return renameio.WriteFile(file, data, 0o644)
 }
 
 // pruneLayers keeps the layerCacheKeep most recently used layers of a

@@ -12,10 +12,17 @@ import (
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
 
-// DirEnv names a prepared artefact folder (vmlinuz, initrd.gz); then the
-// tests use it as it is and build nothing. The variables that skip the lab
+// Environment variables that control the lab. The variables that skip it
 // are testsupport.SkipLabEnv and testsupport.SkipIntegrationEnv.
-const DirEnv = "PIRAEUSCTL_LAB_DIR"
+const (
+	// DirEnv names a prepared artefact folder (vmlinuz, initrd.cpio); then the
+	// tests use it as it is and build nothing.
+	DirEnv = "PIRAEUSCTL_LAB_DIR"
+	// RecordEnv names a folder the DRBD 9 scenarios write the real
+	// `drbdsetup events2` and `status --json` output they capture to
+	// (agent/drbd/testdata refreshes the recorded parser inputs).
+	RecordEnv = "PIRAEUSCTL_LAB_RECORD"
+)
 
 // Artefacts are the files a VM boots from.
 type Artefacts struct {
@@ -54,7 +61,7 @@ func Prepare(ctx context.Context) (Artefacts, error) {
 		}
 		dir = strings.TrimSpace(string(out))
 	}
-	a := Artefacts{Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.gz")}
+	a := Artefacts{Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.cpio")}
 	for _, f := range []string{a.Kernel, a.Initrd} {
 		if _, err := os.Stat(f); err != nil {
 			return Artefacts{}, fmt.Errorf("lab artefact: %w (run hack/lab/lab.sh ensure)", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,15 +24,46 @@ type Options struct {
 	MemoryMiB int
 	// DiskMiB is the size of each guest's raw disk; 0 means DefaultDiskMiB.
 	DiskMiB int
-	// BootTimeout bounds the boot of all guests; 0 means two minutes.
+	// BootTimeout bounds the boot of all guests; 0 means six minutes (a
+	// guest boots in ~15 s on idle cores, but takes minutes when the host is
+	// shared with busy builds).
 	BootTimeout time.Duration
+	// DRBD is the DRBD module set the guests load: DRBD9 (the default, built
+	// by hack/lab/lab.sh) or DRBD84 (the kernel's in-tree module).
+	DRBD DRBDModule
+	// GuestForwards are host services the guests reach through qemu's user
+	// network (for a component in a guest that calls the host, such as the
+	// ha-controller calling the API server).
+	GuestForwards []GuestForward
 }
+
+// GuestForward carries a guest's TCP connections to GuestForwardAddr:
+// GuestPort to 127.0.0.1:HostPort on the host: qemu's guestfwd runs socat
+// for each connection, so the traffic stays on loopback and the guest's
+// user network stays restricted to the forwards.
+type GuestForward struct {
+	GuestPort, HostPort int
+}
+
+// GuestForwardAddr is the address in the guests' user network where the
+// GuestForwards answer.
+const GuestForwardAddr = "10.0.2.100"
+
+// DRBDModule names a DRBD module set of the lab's initramfs.
+type DRBDModule string
+
+// The DRBD module sets; the value is the guest's lab.drbd parameter.
+const (
+	DRBD9  DRBDModule = "9"
+	DRBD84 DRBDModule = "8.4"
+)
 
 // Defaults of Options.
 const (
 	// DefaultMemoryMiB: 256 MiB is the measured floor without our binary;
-	// the static piraeusctl (~50 MB) lives in the initramfs too.
-	DefaultMemoryMiB = 320
+	// the static piraeusctl (~50 MB) lives in the initramfs too. With DRBD 9
+	// and two resources up, a 384 MiB guest has ~160 MiB free.
+	DefaultMemoryMiB = 384
 	DefaultDiskMiB   = 384
 )
 
@@ -55,7 +87,14 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 		opts.DiskMiB = DefaultDiskMiB
 	}
 	if opts.BootTimeout == 0 {
-		opts.BootTimeout = 2 * time.Minute
+		opts.BootTimeout = 6 * time.Minute
+	}
+	if opts.DRBD == "" {
+		opts.DRBD = DRBD9
+	}
+	if len(opts.GuestForwards) > 0 {
+		_, err := exec.LookPath("socat")
+		require.NoError(t, err, "guest forwards need socat on the host (hack/lab/lab.sh ensure installs it)")
 	}
 	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
 	for i := range opts.VMs {
@@ -86,7 +125,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 	}
 	vm := &VM{
 		Name: fmt.Sprintf("node-%c", 'a'+i), Addr: fmt.Sprintf("192.168.77.%d", i+1), Disk: "/dev/vda",
-		index: i, art: art, memMiB: opts.MemoryMiB, dir: dir, token: token,
+		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token, guestFwds: opts.GuestForwards,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	if vm.ctlPort, err = freePort(); err != nil {
@@ -150,6 +189,11 @@ func (c *Cluster) Restart(ctx context.Context, vm *VM) error {
 }
 
 func (c *Cluster) stop() {
+	if c.t.Failed() {
+		for _, vm := range c.VMs {
+			c.t.Logf("==== DRBD on %s ====\n%s", vm.Name, vm.drbdState())
+		}
+	}
 	for _, vm := range c.VMs {
 		vm.Stop()
 	}
@@ -157,8 +201,23 @@ func (c *Cluster) stop() {
 		return
 	}
 	for _, vm := range c.VMs {
-		c.t.Logf("==== console of %s (%s) ====\n%s", vm.Name, vm.ConsolePath(), lastLines(vm.Console(), 400))
+		c.t.Logf("==== console of %s (%s) ====\n%s", vm.Name, vm.ConsolePath(), lastLines(vm.Console(), 600))
 	}
+}
+
+// drbdState is what DRBD says about all resources of a running VM, for
+// the log of a failed test.
+func (vm *VM) drbdState() string {
+	if !vm.Running() {
+		return "(not running)"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := vm.Shell(ctx, "drbdsetup status --verbose --statistics 2>&1")
+	if err != nil {
+		return fmt.Sprintf("%s(%v)", out, err)
+	}
+	return out
 }
 
 func lastLines(s string, n int) string {

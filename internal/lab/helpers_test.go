@@ -15,12 +15,12 @@ import (
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
 
-// bootWithAgents boots n VMs and starts an agent in each (debug logs, so the
+// bootWithAgents boots VMs and starts an agent in each (debug logs, so the
 // executor's command log is on the console).
-func bootWithAgents(t *testing.T, n int) *lab.Cluster {
+func bootWithAgents(t *testing.T, opts lab.Options) *lab.Cluster {
 	t.Helper()
 	needLab(t)
-	c := lab.Boot(t, artefacts, lab.Options{VMs: n})
+	c := lab.Boot(t, artefacts, opts)
 	for _, vm := range c.VMs {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		err := c.StartAgent(ctx, vm, agentFlags...)
@@ -28,6 +28,26 @@ func bootWithAgents(t *testing.T, n int) *lab.Cluster {
 		require.NoError(t, err)
 	}
 	return c
+}
+
+// scenario is one step of a VM group's run; later ones build on earlier ones.
+type scenario struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runScenarios runs the scenarios in order as subtests, logs each one's
+// time and stops at the first failure.
+func runScenarios(t *testing.T, scenarios []scenario) {
+	t.Helper()
+	for _, s := range scenarios {
+		ok := t.Run(s.name, func(t *testing.T) {
+			begin := time.Now()
+			s.run(t)
+			t.Logf("timing: scenario %s: %s", s.name, time.Since(begin).Round(100*time.Millisecond))
+		})
+		require.True(t, ok, "scenario %s failed; the later ones build on it", s.name)
+	}
 }
 
 // agentFlags are the extra flags the lab runs the agent with.

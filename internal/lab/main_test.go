@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -19,8 +20,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if lab.SkipReason() == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	flag.Parse() // for testing.Short
+	if skipReason() == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		start := time.Now()
 		artefacts, prepareErr = lab.Prepare(ctx)
 		cancel()
@@ -31,11 +33,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needLab skips only on the explicit environment variables and fails when
-// the lab is not prepared.
+// skipReason says why the VM tests are skipped: -short (the fast unit-test
+// pass; the lab takes minutes) or the lab's skip variables.
+func skipReason() string {
+	if testing.Short() {
+		return "-short: skipping the real-storage lab (qemu VMs)"
+	}
+	return lab.SkipReason()
+}
+
+// needLab skips only on -short and the explicit environment variables, and
+// fails when the lab is not prepared.
 func needLab(t *testing.T) {
 	t.Helper()
-	if r := lab.SkipReason(); r != "" {
+	if r := skipReason(); r != "" {
 		t.Skip(r)
 	}
 	require.NoError(t, prepareErr, "lab not prepared")

@@ -44,11 +44,13 @@ type VM struct {
 	index     int
 	art       Artefacts
 	memMiB    int
+	drbd      DRBDModule
 	dir       string
 	token     string
 	ctlPort   int
 	agentPort int
 	links     []link
+	guestFwds []GuestForward
 	client    *http.Client
 	agentConn
 
@@ -86,16 +88,21 @@ func (vm *VM) qemuArgs() []string {
 		linkParam = append(linkParam, l.mac+","+vm.Addr+","+l.peerAddr)
 	}
 	ctlMAC := vm.mac(0x99, 0)
-	appendLine := fmt.Sprintf("console=ttyS0 quiet panic=-1 lab.host=%s lab.token=%s lab.ctl=%s lab.link=%s",
-		vm.Name, vm.token, ctlMAC, strings.Join(linkParam, ";"))
+	// no_timer_check: under a loaded host, TCG can be too slow for the
+	// kernel's early IO-APIC timer check, which then panics ("IO-APIC +
+	// timer doesn't work"); VMs skip that check.
+	appendLine := fmt.Sprintf("console=ttyS0 quiet panic=-1 no_timer_check lab.host=%s lab.token=%s lab.ctl=%s lab.drbd=%s lab.link=%s",
+		vm.Name, vm.token, ctlMAC, vm.drbd, strings.Join(linkParam, ";"))
 	args := []string{
 		"-machine", "q35", "-accel", "tcg,tb-size=64", "-cpu", "max", "-smp", "1",
 		"-m", strconv.Itoa(vm.memMiB), "-display", "none", "-no-reboot", "-nodefaults",
 		"-chardev", "file,id=con,append=on,path=" + vm.ConsolePath(), "-serial", "chardev:con",
 		"-kernel", vm.art.Kernel, "-initrd", vm.art.Initrd, "-append", appendLine,
 		"-drive", "file=" + vm.hostDisk + ",if=virtio,format=raw,cache=unsafe",
+		// QMP on a unix socket in the VM's folder: SetLinks cuts the cables.
+		"-qmp", "unix:" + vm.qmpPath() + ",server=on,wait=off",
 		"-netdev", fmt.Sprintf("user,id=ctl,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
-			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort),
+			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort) + vm.guestFwdParams(),
 		"-device", "virtio-net-pci,netdev=ctl,mac=" + ctlMAC,
 	}
 	for i, l := range vm.links {
@@ -103,11 +110,21 @@ func (vm *VM) qemuArgs() []string {
 		if l.listen {
 			mode = "listen"
 		}
-		id := "l" + strconv.Itoa(i)
+		id := linkID(i)
 		args = append(args, "-netdev", fmt.Sprintf("socket,id=%s,%s=127.0.0.1:%d", id, mode, l.port),
 			"-device", "virtio-net-pci,netdev="+id+",mac="+l.mac)
 	}
 	return args
+}
+
+// guestFwdParams are the user netdev's guestfwd rules of vm.guestFwds
+// (restrict=on still lets them through).
+func (vm *VM) guestFwdParams() string {
+	var b strings.Builder
+	for _, f := range vm.guestFwds {
+		fmt.Fprintf(&b, ",guestfwd=tcp:%s:%d-cmd:socat STDIO TCP:127.0.0.1:%d", GuestForwardAddr, f.GuestPort, f.HostPort)
+	}
+	return b.String()
 }
 
 // Start boots the VM (again) and returns once qemu runs; Ready waits for

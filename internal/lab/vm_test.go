@@ -14,7 +14,7 @@ import (
 func TestQemuArgsOnlyLoopback(t *testing.T) {
 	c := &Cluster{t: t}
 	for i := range 3 {
-		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.gz"}, Options{MemoryMiB: 320, DiskMiB: 8})
+		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
 		require.NoError(t, err)
 		c.VMs = append(c.VMs, vm)
 	}
@@ -32,7 +32,8 @@ func TestQemuArgsOnlyLoopback(t *testing.T) {
 			}
 		}
 		assert.Contains(t, line, "user,id=ctl,restrict=on,", "%s: user-mode network not restricted: %s", vm.Name, line)
-		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw"} {
+		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw",
+			"lab.drbd=9 ", "no_timer_check", "-qmp unix:" + vm.qmpPath() + ","} {
 			assert.Contains(t, line, want, "%s: %q missing in %s", vm.Name, want, line)
 		}
 	}

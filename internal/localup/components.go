@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/render"
 )
 
 // Names the plan renders that local-up needs.
@@ -81,30 +83,63 @@ func (e *Env) createNodes(ctx context.Context) error {
 	return nil
 }
 
-// startWebhook runs gencert once (CA, serving certificate, caBundle) and the
-// webhook server (`piraeusctl operator`) on the webhook Service's ClusterIP,
-// which is a loopback address here, then applies the user's piraeus.io
-// inputs through it.
-func (e *Env) startWebhook(ctx context.Context) error {
-	if err := e.run(ctx, "gencert", "--once", "--kubeconfig", e.Kubeconfig, "--namespace", Namespace); err != nil {
+// runGencert runs `piraeusctl gencert --once` as the cluster runs it: it
+// writes the webhook's Secret and caBundle, the internal CA, the
+// controller's client certificate and one Secret per satellite DaemonSet of
+// the applied plan.
+func (e *Env) runGencert(ctx context.Context) error {
+	return e.run(ctx, "gencert", "--once", "--kubeconfig", e.Kubeconfig, "--namespace", Namespace, "--health-addr", "")
+}
+
+// mountSecret writes the Secret's keys into dir as the kubelet mounts a
+// Secret volume.
+func (e *Env) mountSecret(ctx context.Context, cs kubernetes.Interface, name, dir string, keys ...string) error {
+	sec, err := cs.CoreV1().Secrets(Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("secret %s: %w", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	for _, k := range keys {
+		if err := os.WriteFile(filepath.Join(dir, k), sec.Data[k], 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountInternalTLS puts the Secrets gencert made for the controller and
+// each node's satellite where the local processes read them.
+func (e *Env) mountInternalTLS(ctx context.Context) error {
 	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		return err
 	}
-	sec, err := cs.CoreV1().Secrets(Namespace).Get(ctx, webhookSecret, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("webhook Secret: %w", err)
-	}
-	certDir := filepath.Join(e.Dir, "webhook")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
+	keys := []string{"tls.crt", "tls.key", "ca.crt"}
+	if err := e.mountSecret(ctx, cs, render.ControllerInternalTLSSecret, e.ControllerTLSDir, keys...); err != nil {
 		return err
 	}
-	for _, k := range []string{"tls.crt", "tls.key"} {
-		if err := os.WriteFile(filepath.Join(certDir, k), sec.Data[k], 0o600); err != nil {
+	for _, n := range e.Nodes {
+		if err := e.mountSecret(ctx, cs, render.SatelliteTLSSecretName(n.Name), n.TLSDir, keys...); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startWebhook runs the webhook server (`piraeusctl operator`) with the
+// certificate gencert made, on the webhook Service's ClusterIP, which is a
+// loopback address here, then applies the user's piraeus.io inputs
+// through it.
+func (e *Env) startWebhook(ctx context.Context) error {
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return err
+	}
+	certDir := filepath.Join(e.Dir, "webhook")
+	if err := e.mountSecret(ctx, cs, webhookSecret, certDir, "tls.crt", "tls.key"); err != nil {
+		return err
 	}
 	svc, err := cs.CoreV1().Services(Namespace).Get(ctx, webhookService, metav1.GetOptions{})
 	if err != nil {

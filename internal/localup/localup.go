@@ -119,9 +119,10 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"prepare " + e.Dir, e.prepare},
 		{"start etcd and kube-apiserver", e.startAPIServer},
 		{"create loop-backed pools", e.createPools},
-		{"issue certificates", e.issueCertificates},
 		{"apply the plan", e.applyPlan},
+		{"run gencert once (webhook and internal TLS Secrets)", e.runGencert},
 		{"start the webhook", e.startWebhook},
+		{"mount the internal TLS Secrets", e.mountInternalTLS},
 		{"start the agents", e.startAgents},
 		{"start the controller", e.startController},
 		{"start the operator's converge loop", e.startConverge},
@@ -211,19 +212,6 @@ func (e *Env) createPools(ctx context.Context) error {
 		e.mounts = append(e.mounts, n.PoolDir)
 	}
 	return nil
-}
-
-func (e *Env) issueCertificates(context.Context) error {
-	ca, err := newCA("piraeusctl local internal CA")
-	if err != nil {
-		return err
-	}
-	for _, n := range e.Nodes {
-		if err := ca.writeDir(n.TLSDir, n.Name, true); err != nil {
-			return err
-		}
-	}
-	return ca.writeDir(e.ControllerTLSDir, "linstor-controller", false)
 }
 
 // Down stops every component, unmounts and detaches the pools, stops the API
