@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -11,6 +12,10 @@ import (
 // fieldDepth is how deep ChangedFields names a path: deep enough to say
 // spec.template.spec.containers, short enough for an Event.
 const fieldDepth = 5
+
+// daemonSetGenerationAnnotation is written by the API server on every
+// DaemonSet template change: not a field anyone sets.
+const daemonSetGenerationAnnotation = "deprecated.daemonset.template.generation"
 
 // ChangedFields lists, sorted, the paths where two versions of an object
 // differ, down to fieldDepth levels (lists count as one value), leaving out
@@ -34,7 +39,12 @@ func comparable(o *unstructured.Unstructured) map[string]any {
 		case "status", "apiVersion", "kind":
 		case "metadata":
 			md, _ := v.(map[string]any)
-			out[k] = map[string]any{"labels": md["labels"], "annotations": md["annotations"]}
+			ann, _ := md["annotations"].(map[string]any)
+			if _, ok := ann[daemonSetGenerationAnnotation]; ok {
+				ann = maps.Clone(ann)
+				delete(ann, daemonSetGenerationAnnotation)
+			}
+			out[k] = map[string]any{"labels": md["labels"], "annotations": ann}
 		default:
 			out[k] = v
 		}
