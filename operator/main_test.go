@@ -1,11 +1,8 @@
 package operator_test
 
 import (
-	"flag"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,28 +18,7 @@ import (
 // the webhook, the agents and the controller with it.
 var binary string
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testsupport.IntegrationSkipped() || testing.Short() {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "piraeusctl-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "piraeusctl")
-	cmd := exec.Command("go", "build", "-o", binary, "../cmd/piraeusctl")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build piraeusctl:", err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testsupport.MainWithBinary(m, &binary)) }
 
 // localDatastore starts hack/local-up.sh's datastore with the operator as
 // the webhook only: the tests run their own loops.
