@@ -30,7 +30,7 @@ func localDatastore(t testing.TB) *localup.Env {
 	testsupport.RequireRoot(t, "loop devices and mounts")
 	_, err := kubetest.AssetsDir()
 	require.NoError(t, err)
-	opts := localup.Options{Binary: binary, Dir: filepath.Join(t.TempDir(), "local"), NoConverge: true,
+	opts := localup.Options{Binary: binary, Dir: filepath.Join(t.TempDir(), "local"),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	env, err := localup.Up(t.Context(), opts)
 	require.NoError(t, err)

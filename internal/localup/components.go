@@ -173,7 +173,7 @@ const OperatorName = "piraeus-operator"
 // inputs are in the API server: from here on the local datastore is kept by
 // the loop that keeps a real one.
 func (e *Env) startConverge(ctx context.Context) error {
-	if e.opts.NoConverge {
+	if !e.opts.Converge {
 		return nil
 	}
 	e.mu.Lock()

@@ -43,9 +43,10 @@ type Options struct {
 	Controllers int
 	// ControllerArgs are extra flags of the controller.
 	ControllerArgs []string
-	// NoConverge runs the operator as the webhook only, without its
-	// converge loop (tests that run their own loop).
-	NoConverge bool
+	// Converge runs the operator's converge loop too (hack/local-up.sh
+	// does); without it the operator is the webhook only, for tests that
+	// drive the cluster themselves or run their own loop.
+	Converge bool
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
 	Logger       *slog.Logger
