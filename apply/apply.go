@@ -58,7 +58,7 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context, objs []*unstructured.Unstructured) error {
 	if r.opts.Namespace != "" {
-		r.set = newApplySet(r.opts.ApplySetName, r.opts.Namespace, r.opts.DryRun)
+		r.set = newApplySet(r.opts.ApplySetName, r.opts.Namespace, r.opts.DryRun, r.opts.FieldManager)
 		r.set.label(objs)
 		r.result.ApplySet = r.set.id
 	}
@@ -164,9 +164,10 @@ func (r *runner) applyObject(ctx context.Context, obj *unstructured.Unstructured
 	if err != nil && !apierrors.IsNotFound(err) {
 		return failed(ref, objectErr(ref, "get", err))
 	}
-	if exists && ownedFieldsMatch(obj, live, FieldManager) {
+	if exists && ownedFieldsMatch(obj, live, r.opts.FieldManager) {
 		return Change{Object: ref, Action: Unchanged}, nil
 	}
+	var fields []string
 	if r.opts.DryRun == DryRunClient {
 		c := Change{Object: ref, Action: createdOr(exists)}
 		if exists {
@@ -182,8 +183,9 @@ func (r *runner) applyObject(ctx context.Context, obj *unstructured.Unstructured
 		if equality.Semantic.DeepEqual(live.Object, dry.Object) {
 			return Change{Object: ref, Action: Unchanged}, nil
 		}
+		fields = ChangedFields(live, dry)
 		if r.opts.DryRun == DryRunServer {
-			return Change{Object: ref, Action: Configured}, nil
+			return Change{Object: ref, Action: Configured, Fields: fields}, nil
 		}
 	}
 	if _, err := ri.Apply(ctx, obj.GetName(), obj, r.applyOptions(r.opts.DryRun == DryRunServer)); err != nil {
@@ -192,7 +194,7 @@ func (r *runner) applyObject(ctx context.Context, obj *unstructured.Unstructured
 		}
 		return failed(ref, objectErr(ref, "apply", err))
 	}
-	return Change{Object: ref, Action: createdOr(exists)}, nil
+	return Change{Object: ref, Action: createdOr(exists), Fields: fields}, nil
 }
 
 // failOrSkip handles an object whose kind cannot be mapped: in a dry run its
@@ -205,7 +207,7 @@ func (r *runner) failOrSkip(ref ObjectRef, err error) (Change, error) {
 }
 
 func (r *runner) applyOptions(dryRun bool) metav1.ApplyOptions {
-	o := metav1.ApplyOptions{FieldManager: FieldManager, Force: r.opts.ForceConflicts}
+	o := metav1.ApplyOptions{FieldManager: r.opts.FieldManager, Force: r.opts.ForceConflicts}
 	if dryRun {
 		o.DryRun = []string{metav1.DryRunAll}
 	}

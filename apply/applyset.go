@@ -43,14 +43,15 @@ type applySet struct {
 	name, namespace string
 	id              string
 	dryRun          DryRun
+	manager         string // field manager of the parent's writes
 	// current are the group-kinds and namespaces the parent listed before the run.
 	currentGKs, currentNS sets.Set[string]
 	exists                bool
 }
 
-func newApplySet(name, namespace string, dryRun DryRun) *applySet {
+func newApplySet(name, namespace string, dryRun DryRun, manager string) *applySet {
 	return &applySet{
-		name: name, namespace: namespace, dryRun: dryRun,
+		name: name, namespace: namespace, dryRun: dryRun, manager: manager,
 		id:         ApplySetID(name, namespace, secretGVK.GroupKind()),
 		currentGKs: sets.New[string](), currentNS: sets.New[string](),
 	}
@@ -143,7 +144,7 @@ func (a *applySet) write(ctx context.Context, c *cluster, gks, nss sets.Set[stri
 		AnnotationGroupKinds:   gkList,
 		AnnotationAdditionalNS: nsList,
 	})
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	opts := metav1.ApplyOptions{FieldManager: a.manager, Force: true}
 	if a.dryRun == DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}

@@ -43,7 +43,7 @@ func Diff(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructur
 		if name == "" {
 			name = DefaultOptions().ApplySetName
 		}
-		newApplySet(name, opts.Namespace, DryRunServer).label(objs)
+		newApplySet(name, opts.Namespace, DryRunServer, FieldManager).label(objs)
 	}
 	var out []objdiff.ObjectDiff
 	var errs []error

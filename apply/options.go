@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// FieldManager is the server-side apply field manager of piraeusctl.
+// FieldManager is the server-side apply field manager of `piraeusctl apply`
+// (Options.FieldManager chooses another).
 const FieldManager = "piraeusctl"
 
 // DryRun selects whether and how a run avoids writing.
@@ -55,6 +56,9 @@ type Options struct {
 	Concurrency int
 	// Progress receives one line per object outcome and wait message; nil discards.
 	Progress io.Writer
+	// FieldManager names the writes (default FieldManager): the CLI and the
+	// in-cluster operator loop apply alike under managers of their own.
+	FieldManager string
 }
 
 // DefaultOptions returns the options `piraeusctl apply` uses without flags.
@@ -102,6 +106,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.FieldManager == "" {
+		o.FieldManager = FieldManager
 	}
 	return o
 }

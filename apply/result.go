@@ -59,6 +59,9 @@ type Change struct {
 	Action Action    `json:"action"`
 	// Message explains a failure, a skip or why an object was kept.
 	Message string `json:"message,omitempty"`
+	// Fields are the paths (e.g. spec.template.spec.containers) where a
+	// configured object differed from the plan, as the server merged it.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // String is the progress line: "Deployment/ns/name configured (dry run)".

@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,28 +39,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testsupport.IntegrationSkipped() || testing.Short() {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "piraeusctl-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "piraeusctl")
-	cmd := exec.Command("go", "build", "-o", binary, "../cmd/piraeusctl")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build piraeusctl:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testsupport.MainWithBinary(m, &binary))
 }
 
 // localDatastore starts hack/local-up.sh's datastore for one test.

@@ -133,6 +133,9 @@ func (c *Controller) writeTopologyStatus(ctx context.Context) {
 // topologyStatus is the topology's status from the agents' reports.
 func (c *Controller) topologyStatus(topo *storagev1alpha1.StorageTopology) storagev1alpha1.StorageTopologyStatus {
 	out := *topo.Status.DeepCopy()
+	// The generation the controller runs with (the operator's LinstorCluster
+	// Configured condition reads it).
+	out.ObservedGeneration = topo.Generation
 	out.Nodes = nil
 	reports := c.reportsCopy()
 	connected, orphans := 0, 0

@@ -9,11 +9,13 @@
 # of a 3-node local cluster with `piraeusctl apply`, and runs each component
 # as a local process of bin/piraeusctl: a node agent per node with a
 # FILE_THIN pool on a loop-backed folder (DRBD simulated: this kernel has no
-# DRBD module), the controller and the webhook. Certificates come the
-# cluster's way: `piraeusctl gencert --once` writes the webhook's and the
-# internal TLS Secrets, which are copied where the processes read them, as
-# the kubelet mounts them. Needs root (loop devices, mounts). Everything
-# lives in $PIRAEUSCTL_LOCAL_DIR (default /tmp/piraeusctl-local).
+# DRBD module), the controller, and the operator: its webhook and the
+# converge loop that keeps the cluster at the plan, as in a real cluster.
+# Certificates come the cluster's way: `piraeusctl gencert --once` writes the
+# webhook's and the internal TLS Secrets, which are copied where the
+# processes read them, as the kubelet mounts them. Needs root (loop devices,
+# mounts). Everything lives in $PIRAEUSCTL_LOCAL_DIR (default
+# /tmp/piraeusctl-local).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${PIRAEUSCTL_LOCAL_DIR:-/tmp/piraeusctl-local}

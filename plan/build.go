@@ -182,7 +182,8 @@ func mergeSatellites(nodes []*corev1.Node, cfgs []located[piraeusv1.LinstorSatel
 }
 
 func satelliteOf(s *mergedSatellite) Satellite {
-	sat := Satellite{Node: s.node.Name, Configurations: s.configs, InternalTLS: s.internalTLS}
+	sat := Satellite{Node: s.node.Name, Configurations: s.configs, InternalTLS: s.internalTLS,
+		StoragePools: s.pools, Properties: s.properties, IPFamilies: s.ipFamilies, DeletionPolicy: s.deletion}
 	for _, c := range s.templates {
 		if len(c.obj.Spec.PodTemplate) > 0 {
 			sat.PodTemplates = append(sat.PodTemplates, json.RawMessage(c.obj.Spec.PodTemplate))

@@ -77,4 +77,11 @@ type Satellite struct {
 	Patches []piraeusv1.Patch
 	// InternalTLS of the satellite, when set.
 	InternalTLS *piraeusv1.TLSConfigWithHandshakeDaemon
+	// StoragePools and Properties as merged from the configurations (the
+	// LinstorSatellite's spec shows them).
+	StoragePools []piraeusv1.LinstorStoragePool
+	Properties   []piraeusv1.LinstorNodeProperty
+	// IPFamilies and DeletionPolicy as merged, when set.
+	IPFamilies     []piraeusv1.IPFamily
+	DeletionPolicy piraeusv1.DeletionPolicy
 }

@@ -33,6 +33,8 @@ func TestDiffGolden(t *testing.T) {
 		"apps/v1/DaemonSet/piraeus-datastore/linstor-satellite-node-0003": objdiff.Added,
 		"apps/v1/DaemonSet/piraeus-datastore/linstor-satellite-node-0002": objdiff.Removed,
 		"storage.piraeus.io/v1alpha1/StorageTopology/default":             objdiff.Changed,
+		"piraeus.io/v1/LinstorSatellite/node-0003":                        objdiff.Added,
+		"piraeus.io/v1/LinstorSatellite/node-0002":                        objdiff.Removed,
 		// gencert may keep only the Secrets of the nodes in the plan.
 		"rbac.authorization.k8s.io/v1/Role/piraeus-datastore/piraeus-operator-gencert": objdiff.Changed,
 	}

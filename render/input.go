@@ -74,6 +74,8 @@ type SatelliteInput struct {
 	ModuleLoaderImage string        `json:"moduleLoaderImage"`
 	PoolDirs          []PoolDir     `json:"poolDirs"`
 	TLS               *SatelliteTLS `json:"tls"`
+	// Spec is the node's LinstorSatellite spec.
+	Spec piraeusv1.LinstorSatelliteSpec `json:"spec"`
 }
 
 // PoolDir is a FILE pool directory outside poolRoot, mounted from the host.
@@ -132,6 +134,7 @@ func buildInput(m *plan.Model, imgs *images, version string) (*Input, error) {
 		if err != nil {
 			return nil, err
 		}
+		sat.Spec = linstorSatelliteSpec(&m.Satellites[i], m.Cluster.Name, in)
 		in.Satellites = append(in.Satellites, sat)
 	}
 	return in, nil
@@ -199,6 +202,25 @@ func satelliteInput(s *plan.Satellite, node *storagev1alpha1.TopologyNode, k8sNo
 		Gencert:         byGencert(&tlsCfg.TLSConfig),
 	}
 	return sat, nil
+}
+
+// linstorSatelliteSpec is the spec of a node's LinstorSatellite: its
+// cluster and the configurations' merged settings, as upstream shows them.
+func linstorSatelliteSpec(s *plan.Satellite, cluster string, in *Input) piraeusv1.LinstorSatelliteSpec {
+	spec := piraeusv1.LinstorSatelliteSpec{
+		ClusterRef:     piraeusv1.ClusterReference{Name: orDefault(cluster, plan.DefaultClusterName), ExternalController: in.Cluster.ExternalController},
+		Repository:     in.Cluster.Repository,
+		Patches:        s.Patches,
+		StoragePools:   s.StoragePools,
+		Properties:     s.Properties,
+		InternalTLS:    s.InternalTLS,
+		IPFamilies:     s.IPFamilies,
+		DeletionPolicy: s.DeletionPolicy,
+	}
+	if in.TLS.API != nil {
+		spec.ClusterRef.ClientSecretName = in.TLS.API.ClientSecretName
+	}
+	return spec
 }
 
 // topologyHash is the sha256 of the node's topology entry: a change in the

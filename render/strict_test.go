@@ -35,6 +35,9 @@ func newStrictChecker(t *testing.T) *strictChecker {
 	s := runtime.NewScheme()
 	require.NoError(t, clientgoscheme.AddToScheme(s))
 	require.NoError(t, apiextensionsv1.AddToScheme(s))
+	// piraeus.io kinds the plan renders (LinstorSatellite) are outputs, not
+	// plan inputs: they decode strictly into their Go types.
+	require.NoError(t, piraeusv1.AddToScheme(s))
 	schemas, err := plan.NewSchemas()
 	require.NoError(t, err)
 	return &strictChecker{scheme: s, schemas: schemas}

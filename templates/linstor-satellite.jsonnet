@@ -1,5 +1,6 @@
 // linstor-satellite: one DaemonSet per node, pinned to that node, running the
-// node agent (`piraeusctl agent`) privileged on the host network. Per-node
+// node agent (`piraeusctl agent`) privileged on the host network, and the
+// node's LinstorSatellite. Per-node
 // settings (pool directories, TLS, the hash of the node's topology entry)
 // are in each DaemonSet, so a change on one node rolls only that node.
 local k = import 'lib/k8s.libsonnet';
@@ -126,6 +127,19 @@ local daemonSet(input, shared, sat) =
     },
   };
 
+// The node's LinstorSatellite, as upstream keeps one per node: the merged
+// configuration in its spec; the operator fills its status conditions.
+local linstorSatellite(shared, sat) = {
+  apiVersion: 'piraeus.io/v1',
+  kind: 'LinstorSatellite',
+  metadata: {
+    name: sat.node,
+    labels: shared.labels,
+    annotations: { 'storage.piraeus.io/node': sat.node },
+  },
+  spec: sat.spec,
+};
+
 function(input)
   if std.length(input.satellites) == 0 then [] else
     local shared = {
@@ -137,3 +151,4 @@ function(input)
     };
     [k.serviceAccount(input, component, name)]
     + [daemonSet(input, shared, sat) for sat in input.satellites]
+    + [linstorSatellite(shared, sat) for sat in input.satellites]

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/operator"
 	"github.com/piraeusctl/piraeusctl/planfile"
 )
 
@@ -105,7 +106,7 @@ func (o *applyOptions) run(cmd *cobra.Command) error {
 	}
 	opts := apply.DefaultOptions()
 	opts.Namespace = namespace
-	opts.Keep = keepRules()
+	opts.Keep = operator.KeepRules()
 	opts.Prune, opts.Wait, opts.Timeout = o.prune, o.wait, o.timeout
 	opts.DryRun, opts.ForceConflicts = apply.DryRun(o.dryRun), o.forceConflicts
 	if o.output == "text" {

@@ -118,15 +118,16 @@ func TestApplyDemoPlan(t *testing.T) {
 
 	// Gone for good: named in the topology's force-remove annotation (as
 	// `kubectl annotate` would), the node may leave, and apply --prune
-	// removes its satellite DaemonSet and nothing else.
+	// removes its satellite DaemonSet and LinstorSatellite and nothing else.
 	topologies := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagetopologies"))
 	patch := []byte(`{"metadata":{"annotations":{"` + plan.ForceRemoveNodesAnnotation + `":"worker-3"}}}`)
 	_, err = topologies.Patch(t.Context(), "default", types.MergePatchType, patch, metav1.PatchOptions{})
 	require.NoError(t, err)
 	code, _, stderr = runCLI(t, removeArgs...)
 	require.Equal(t, exitOK, code, stderr)
-	require.EqualValues(t, 1, strings.Count(stderr, " pruned"), stderr)
+	require.EqualValues(t, 2, strings.Count(stderr, " pruned"), stderr)
 	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
+	require.Contains(t, stderr, "LinstorSatellite/worker-3 pruned")
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", examples, "--prune"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	require.NotContains(t, stderr, " pruned")

@@ -55,9 +55,10 @@ func TestOperatorCommand(t *testing.T) {
 	require.Contains(t, out.Response.Result.Message, `LinstorSatelliteConfiguration/storage: spec.storagePools[0]: Invalid value: "nopool": expected exactly one of`)
 }
 
-// startOperator runs `piraeusctl operator` with args (and a health address)
-// until the test ends, when it must exit cleanly, and waits until its
-// /readyz answers.
+// startOperator runs `piraeusctl operator` as the webhook only
+// (--converge=false: these tests converge with the CLI) with args (and a
+// health address) until the test ends, when it must exit cleanly, and waits
+// until its /readyz answers.
 func startOperator(t *testing.T, args ...string) {
 	t.Helper()
 	health := freeAddr(t)
@@ -65,7 +66,7 @@ func startOperator(t *testing.T, args ...string) {
 	done := make(chan int, 1)
 	var logs syncBuffer
 	go func() {
-		done <- run(ctx, append([]string{"operator", "--health-addr", health}, args...), strings.NewReader(""), io.Discard, &logs)
+		done <- run(ctx, append([]string{"operator", "--converge=false", "--health-addr", health}, args...), strings.NewReader(""), io.Discard, &logs)
 	}()
 	t.Cleanup(func() {
 		cancel()

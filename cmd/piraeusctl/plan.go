@@ -12,6 +12,7 @@ import (
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/apply"
+	"github.com/piraeusctl/piraeusctl/operator"
 	"github.com/piraeusctl/piraeusctl/pipeline"
 	"github.com/piraeusctl/piraeusctl/plan"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
@@ -54,10 +55,25 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 	if len(f.files) == 0 && len(extra) == 0 {
 		return pipeline.Options{}, errors.New("no input: give -f FILE|DIR|- (repeatable)")
 	}
+	opts, err := f.renderOptions(explain)
+	if err != nil {
+		return opts, err
+	}
+	opts.Files, opts.Stdin, opts.Sources, opts.BatchGC = f.files, cmd.InOrStdin(), extra, true
+	if f.previous != "" {
+		prev, vols, err := planfile.ReadPrevious(f.previous)
+		if err != nil {
+			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
+		}
+		opts.Build.Previous, opts.Build.PreviousVolumes, opts.Build.PreviousSource = prev, vols, f.previous
+	}
+	return opts, nil
+}
+
+// renderOptions are the pipeline's options without inputs: how to build
+// and render (the operator adds the cluster's inputs at every pass).
+func (f *specFlags) renderOptions(explain bool) (pipeline.Options, error) {
 	opts := pipeline.Options{
-		Files:   f.files,
-		Stdin:   cmd.InOrStdin(),
-		Sources: extra,
 		Build: plan.BuildOptions{
 			LoadOptions: plan.LoadOptions{
 				Namespace:        f.namespace,
@@ -67,8 +83,7 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 			Placement: placement.DefaultOptions(),
 			Explain:   explain,
 		},
-		Render:  render.Options{TemplatesDir: f.templatesDir, Images: map[string]string{}, Version: imageVersion()},
-		BatchGC: true,
+		Render: render.Options{TemplatesDir: f.templatesDir, Images: map[string]string{}, Version: imageVersion()},
 	}
 	opts.Build.Placement.AllowUnplaced = f.allowUnplaced
 	for _, kv := range f.images {
@@ -77,13 +92,6 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 			return opts, fmt.Errorf("--image %q: expected NAME=REF", kv)
 		}
 		opts.Render.Images[name] = ref
-	}
-	if f.previous != "" {
-		prev, vols, err := planfile.ReadPrevious(f.previous)
-		if err != nil {
-			return opts, fmt.Errorf("previous plan %s: %w", f.previous, err)
-		}
-		opts.Build.Previous, opts.Build.PreviousVolumes, opts.Build.PreviousSource = prev, vols, f.previous
 	}
 	return opts, nil
 }
@@ -230,7 +238,7 @@ func (o *planOptions) clusterSources(cmd *cobra.Command) ([]plan.Source, error) 
 	if err != nil {
 		return nil, err
 	}
-	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, planInputKinds, "") // claims of every namespace
+	read, err := apply.ReadClusterInputs(cmd.Context(), cfg, operator.InputKinds, "") // claims of every namespace
 	if err != nil {
 		return nil, fmt.Errorf("read the spec from the cluster: %w", err)
 	}

@@ -20,6 +20,7 @@ func main() {
 	flag.StringVar(&opts.Dir, "dir", "/tmp/piraeusctl-local", "folder for everything local-up creates (removed at exit)")
 	flag.StringVar(&opts.Binary, "binary", "bin/piraeusctl", "piraeusctl binary to run the components with")
 	flag.IntVar(&opts.Nodes, "nodes", 3, "number of local nodes")
+	flag.BoolVar(&opts.Converge, "converge", true, "run the operator's converge loop (false: the webhook only)")
 	flag.Parse()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,9 +153,9 @@ func (e *Env) startWebhook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.readyAddr["piraeus-operator"] = addr
-	p, err := e.start("piraeus-operator", "operator", "--kubeconfig", e.Kubeconfig, "--cert-dir", certDir,
-		"--webhook-addr", addr, "--health-addr", "127.0.0.1:"+strconv.Itoa(health))
+	e.readyAddr[OperatorName] = addr
+	p, err := e.start(OperatorName, "operator", "--kubeconfig", e.Kubeconfig, "--cert-dir", certDir,
+		"--webhook-addr", addr, "--health-addr", "127.0.0.1:"+strconv.Itoa(health), "--namespace", Namespace, "--converge=false")
 	if err != nil {
 		return err
 	}
@@ -162,6 +163,30 @@ func (e *Env) startWebhook(ctx context.Context) error {
 		return err
 	}
 	return e.applyInputs(ctx)
+}
+
+// OperatorName is the operator's component name (Kill, Restart).
+const OperatorName = "piraeus-operator"
+
+// startConverge starts the operator again, now with its converge loop (the
+// same process serves the webhook, as in the cluster), once the user's
+// inputs are in the API server: from here on the local datastore is kept by
+// the loop that keeps a real one.
+func (e *Env) startConverge(ctx context.Context) error {
+	if !e.opts.Converge {
+		return nil
+	}
+	e.mu.Lock()
+	p := e.procs[OperatorName]
+	e.mu.Unlock()
+	p.stop(10 * time.Second)
+	args := append(append(slices.DeleteFunc(slices.Clone(p.args), func(a string) bool { return a == "--converge=false" }),
+		"--converge=true"), e.opts.OperatorArgs...)
+	np, err := e.start(OperatorName, args...)
+	if err != nil {
+		return err
+	}
+	return e.waitReady(ctx, np)
 }
 
 // applyInputs server-side applies the user's piraeus.io objects, so the
@@ -265,6 +290,7 @@ func (e *Env) writeEnvFile(context.Context) error {
 		fmt.Fprintf(&b, "# linstor-controller: health http://%s/readyz, metrics http://%s/metrics, log %s\n",
 			e.ControllerHealth, e.ControllerMetrics, filepath.Join(e.Dir, "logs", ControllerName+".log"))
 	}
+	fmt.Fprintf(&b, "# piraeus-operator (webhook and converge loop): log %s\n", filepath.Join(e.Dir, "logs", OperatorName+".log"))
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "# agent %s: %s (mTLS: %s), pool %s on %s\n", n.Name, n.AgentAddress, n.TLSDir, n.PoolDir, n.Loop)
 	}

@@ -2,7 +2,7 @@
 // kube-apiserver, the plan of a local cluster applied to it, and each
 // component as a local process of the piraeusctl binary (a node agent per
 // local node with a FILE_THIN pool on a loop-backed folder, the controller,
-// the webhook). hack/local-up.sh runs it for people; integration tests run
+// the operator with its webhook and converge loop). hack/local-up.sh runs it for people; integration tests run
 // it in-process. One way to run the datastore locally, for both.
 package localup
 
@@ -43,7 +43,13 @@ type Options struct {
 	Controllers int
 	// ControllerArgs are extra flags of the controller.
 	ControllerArgs []string
-	Logger         *slog.Logger
+	// Converge runs the operator's converge loop too (hack/local-up.sh
+	// does); without it the operator is the webhook only, for tests that
+	// drive the cluster themselves or run their own loop.
+	Converge bool
+	// OperatorArgs are extra flags of the operator (e.g. --resync).
+	OperatorArgs []string
+	Logger       *slog.Logger
 }
 
 // Node is one local node.
@@ -120,6 +126,7 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"mount the internal TLS Secrets", e.mountInternalTLS},
 		{"start the agents", e.startAgents},
 		{"start the controller", e.startController},
+		{"start the operator's converge loop", e.startConverge},
 		{"write " + e.EnvFile(), e.writeEnvFile},
 	}
 	for _, s := range steps {

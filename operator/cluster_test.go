@@ -1,4 +1,4 @@
-package main
+package operator
 
 import (
 	"testing"
@@ -14,7 +14,7 @@ func TestKeepRules(t *testing.T) {
 	keep := func(apiVersion, kind string, spec map[string]any) string {
 		o := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
 			"metadata": map[string]any{"name": "x"}, "spec": spec}}
-		for _, rule := range keepRules() {
+		for _, rule := range KeepRules() {
 			reason, err := rule(t.Context(), nil, o) // no rule asks the cluster about these
 			require.NoError(t, err)
 			if reason != "" {
@@ -27,7 +27,7 @@ func TestKeepRules(t *testing.T) {
 	assert.Contains(t, keep("v1", "PersistentVolumeClaim", nil), "never pruned")
 	assert.Equal(t, "storage state (storage.piraeus.io) is never pruned", keep("storage.piraeus.io/v1alpha1", "StorageTopology", nil))
 	assert.Equal(t, "defines storage state (storage.piraeus.io): never pruned",
-		keep("apiextensions.k8s.io/v1", "CustomResourceDefinition", map[string]any{"group": storageGroup}))
+		keep("apiextensions.k8s.io/v1", "CustomResourceDefinition", map[string]any{"group": StorageGroup}))
 	assert.Empty(t, keep("apps/v1", "DaemonSet", nil))
 	assert.Empty(t, keep("piraeus.io/v1", "LinstorCluster", nil))
 }

@@ -1,4 +1,4 @@
-package main
+package operator
 
 import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -6,22 +6,22 @@ import (
 	"github.com/piraeusctl/piraeusctl/apply"
 )
 
-// storageGroup is the API group of the datastore's storage state.
-const storageGroup = "storage.piraeus.io"
+// StorageGroup is the API group of the datastore's storage state.
+const StorageGroup = "storage.piraeus.io"
 
-// keepRules are what apply --prune never deletes: Kubernetes' data-holding
+// KeepRules are what apply --prune and the loop never delete: Kubernetes' data-holding
 // objects (apply.DataSafetyRules) and the datastore's storage state, which
 // says where every volume's data lives.
-func keepRules() []apply.KeepRule {
-	storage := apply.KeepGroup(storageGroup, "storage state ("+storageGroup+") is never pruned",
-		"defines storage state ("+storageGroup+"): never pruned")
+func KeepRules() []apply.KeepRule {
+	storage := apply.KeepGroup(StorageGroup, "storage state ("+StorageGroup+") is never pruned",
+		"defines storage state ("+StorageGroup+"): never pruned")
 	return append([]apply.KeepRule{storage}, apply.DataSafetyRules()...)
 }
 
-// planInputKinds are the kinds plan --from-cluster reads: what a Piraeus
+// InputKinds are the kinds plan --from-cluster and the loop read: what a Piraeus
 // user has in the cluster (the piraeus.io kinds only where their CRDs are
 // installed).
-var planInputKinds = []apply.ClusterKind{
+var InputKinds = []apply.ClusterKind{
 	{GroupVersionKind: schema.GroupVersionKind{Version: "v1", Kind: "Node"}},
 	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"}},
 	{GroupVersionKind: schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolume"}},
