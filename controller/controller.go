@@ -105,9 +105,10 @@ type Controller struct {
 	metrics   *metrics
 	dial      Dialer
 
-	volumes workqueue.TypedRateLimitingInterface[string]
-	nodes   workqueue.TypedRateLimitingInterface[string]
-	placer  *placer
+	volumes   workqueue.TypedRateLimitingInterface[string]
+	nodes     workqueue.TypedRateLimitingInterface[string]
+	snapshots workqueue.TypedRateLimitingInterface[string]
+	placer    *placer
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -115,6 +116,8 @@ type Controller struct {
 	applied  map[string]appliedState
 	// deleted: volume uid → node → its replica was deleted there.
 	deleted map[types.UID]map[string]bool
+	// snapDeleted: snapshot uid → node → its snapshot was deleted there.
+	snapDeleted map[types.UID]map[string]bool
 	// unplaced: volume name → why placement failed.
 	unplaced map[string]string
 	// topoDirty: the topology status must be recomputed.
@@ -138,21 +141,23 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		opts.Logger = slog.Default()
 	}
 	ctl := &Controller{
-		opts:       opts,
-		informers:  informers,
-		reader:     reader,
-		log:        opts.Logger,
-		recorder:   recorder,
-		metrics:    m,
-		dial:       opts.Dialer,
-		sessions:   map[string]*session{},
-		reports:    map[string]*NodeReport{},
-		applied:    map[string]appliedState{},
-		deleted:    map[types.UID]map[string]bool{},
-		unplaced:   map[string]string{},
-		refusedCRD: map[types.UID]bool{},
-		volumes:    workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes"}),
-		nodes:      workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodes"}),
+		opts:        opts,
+		informers:   informers,
+		reader:      reader,
+		log:         opts.Logger,
+		recorder:    recorder,
+		metrics:     m,
+		dial:        opts.Dialer,
+		sessions:    map[string]*session{},
+		reports:     map[string]*NodeReport{},
+		applied:     map[string]appliedState{},
+		deleted:     map[types.UID]map[string]bool{},
+		snapDeleted: map[types.UID]map[string]bool{},
+		unplaced:    map[string]string{},
+		refusedCRD:  map[types.UID]bool{},
+		volumes:     workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes"}),
+		nodes:       workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodes"}),
+		snapshots:   workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "snapshots"}),
 	}
 	ctl.client = countingClient(c, m)
 	if ctl.dial == nil {
@@ -264,6 +269,9 @@ func (c *Controller) onStatus(node string, st *agentv1.NodeStatus, connected boo
 	}
 	for _, name := range changedResources(prev, st, connected != wasConnected) {
 		c.volumes.Add(name)
+	}
+	for _, name := range changedSnapshots(prev, st, connected != wasConnected) {
+		c.snapshots.Add(name)
 	}
 }
 
