@@ -278,17 +278,23 @@ func (c *Controller) onStatus(node string, st *agentv1.NodeStatus, connected boo
 // changedResources names resources whose status differs between two
 // reports (all of them when all flag is set).
 func changedResources(prev, cur *agentv1.NodeStatus, all bool) []string {
-	index := func(st *agentv1.NodeStatus) map[string]*agentv1.ResourceStatus {
-		m := map[string]*agentv1.ResourceStatus{}
-		for _, r := range st.GetResources() {
-			m[r.GetName()] = r
+	return changedNames(prev.GetResources(), cur.GetResources(), (*agentv1.ResourceStatus).GetName, all)
+}
+
+// changedNames names the entries, keyed by key, that differ between two
+// lists of a report, or appear in only one (all of them when all is set).
+func changedNames[T proto.Message](prev, cur []T, key func(T) string, all bool) []string {
+	index := func(list []T) map[string]T {
+		m := make(map[string]T, len(list))
+		for _, e := range list {
+			m[key(e)] = e
 		}
 		return m
 	}
 	a, b := index(prev), index(cur)
 	var out []string
-	for name, r := range a {
-		if all || !proto.Equal(r, b[name]) {
+	for name, e := range a {
+		if other, ok := b[name]; all || !ok || !proto.Equal(e, other) {
 			out = append(out, name)
 		}
 	}

@@ -86,7 +86,26 @@ func TestSnapshotRestoreClone(t *testing.T) {
 		return c.List(ctx, list) == nil && len(list.Items) == 0 && len(snapshotFiles(t, env)) == 0
 	}, time.Minute, 200*time.Millisecond, "the clone's transient snapshot is dropped")
 
-	for _, name := range []string{"snap-clone", "snap-dst"} {
+	// Three DRBD replicas (DRBD simulated): the snapshot is taken on the
+	// three nodes with I/O suspended, and restored on the three of them.
+	rep := newVolume("snap-rep", localup.ClassReplicated, size)
+	require.NoError(t, c.Create(ctx, rep))
+	waitVolumes(t, c, []string{"snap-rep"}, time.Minute, "Ready", ready)
+	rs := &storagev1alpha1.StorageSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "snap-rep.s1"},
+		Spec: storagev1alpha1.StorageSnapshotSpec{Volume: "snap-rep", SnapshotName: "s1"}}
+	require.NoError(t, c.Create(ctx, rs))
+	rs = waitSnapshot(t, c, rs.Name, func(s *storagev1alpha1.StorageSnapshot) bool { return s.Status.ReadyToUse })
+	assert.Len(t, rs.Status.Nodes, 3, "taken on every diskful replica")
+	rep2 := newVolume("snap-rep2", localup.ClassReplicated, size)
+	rep2.Spec.Source = &storagev1alpha1.VolumeSource{Snapshot: rs.Name}
+	require.NoError(t, c.Create(ctx, rep2))
+	waitVolumes(t, c, []string{"snap-rep2"}, time.Minute, "Ready", ready)
+	require.NoError(t, c.Get(ctx, types.NamespacedName{Name: "snap-rep2"}, rep2))
+	assert.Len(t, rep2.Spec.Replicas, 3)
+	require.NoError(t, c.Delete(ctx, rs))
+	waitObjectGone(t, c, rs)
+
+	for _, name := range []string{"snap-clone", "snap-dst", "snap-rep", "snap-rep2"} {
 		v := &storagev1alpha1.StorageVolume{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		require.NoError(t, c.Delete(ctx, v))
 		waitObjectGone(t, c, v)
@@ -191,4 +210,3 @@ func snapshotFiles(t *testing.T, env *localup.Env) []string {
 	}
 	return out
 }
-

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -474,26 +473,9 @@ func (c *Controller) confirmSnapshotDeletion(ctx context.Context, s *storagev1al
 // changedSnapshots names the StorageSnapshots whose agent status differs
 // between two reports.
 func changedSnapshots(prev, cur *agentv1.NodeStatus, all bool) []string {
-	index := func(st *agentv1.NodeStatus) map[string]*agentv1.SnapshotStatus {
-		m := map[string]*agentv1.SnapshotStatus{}
-		for _, s := range st.GetSnapshots() {
-			m[storagev1alpha1.SnapshotObjectName(s.GetResource(), s.GetName())] = s
-		}
-		return m
-	}
-	a, b := index(prev), index(cur)
-	var out []string
-	for name, s := range a {
-		if all || !proto.Equal(s, b[name]) {
-			out = append(out, name)
-		}
-	}
-	for name := range b {
-		if _, ok := a[name]; !ok {
-			out = append(out, name)
-		}
-	}
-	return out
+	return changedNames(prev.GetSnapshots(), cur.GetSnapshots(), func(s *agentv1.SnapshotStatus) string {
+		return storagev1alpha1.SnapshotObjectName(s.GetResource(), s.GetName())
+	}, all)
 }
 
 // placeFromSnapshot places a volume created from a snapshot on the nodes
