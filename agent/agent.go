@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -29,8 +30,23 @@ type Config struct {
 	// ProcDRBD is read for the kernel's DRBD version (8.4 gets 8.4 syntax
 	// and commands); empty means DefaultProcDRBD.
 	ProcDRBD string
+	// Workers is how many resources converge at once in one Apply; 0
+	// means DefaultWorkers. 1 keeps commands in the desired state's order
+	// (command goldens).
+	Workers int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// DefaultWorkers is how many resources converge at once by default: most
+// of a converge waits on lvm2, drbd-utils and the kernel, not on the CPU.
+const DefaultWorkers = 8
+
+func (a *Agent) workers() int {
+	if a.cfg.Workers > 0 {
+		return a.cfg.Workers
+	}
+	return DefaultWorkers
 }
 
 // Agent converges one node. Apply and DeleteResource are serialised.
@@ -87,13 +103,13 @@ func invalid(format string, args ...any) error {
 // counting wraps the executor for one call and counts what it ran.
 type counting struct {
 	next            hostexec.Executor
-	total, mutating uint32
+	total, mutating atomic.Uint32
 }
 
 func (c *counting) Run(ctx context.Context, cmd hostexec.Cmd) (hostexec.Result, error) {
-	c.total++
+	c.total.Add(1)
 	if cmd.Mutating {
-		c.mutating++
+		c.mutating.Add(1)
 	}
 	return c.next.Run(ctx, cmd)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/piraeusctl/piraeusctl/agent/storage"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
@@ -28,9 +29,9 @@ func (a *Agent) Apply(ctx context.Context, d *agentv1.NodeDesiredState) (*agentv
 	if err := c.run(ctx); err != nil {
 		return nil, err
 	}
-	c.result.CommandsRun, c.result.MutatingCommandsRun = exec.total, exec.mutating
+	c.result.CommandsRun, c.result.MutatingCommandsRun = exec.total.Load(), exec.mutating.Load()
 	a.log.InfoContext(ctx, "applied desired state", "pools", len(d.GetStoragePools()), "resources", len(d.GetResources()),
-		"commands", exec.total, "mutating", exec.mutating, "orphans", len(c.result.Orphans))
+		"commands", exec.total.Load(), "mutating", exec.mutating.Load(), "orphans", len(c.result.Orphans))
 	return c.result, nil
 }
 
@@ -120,12 +121,28 @@ func (c *converge) run(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, r := range c.desired.GetResources() {
-		c.result.Resources = append(c.result.Resources, c.resource(ctx, r))
-	}
+	c.result.Resources = c.resources(ctx, c.desired.GetResources())
 	c.snapshots(ctx)
-	c.result.Orphans = orphans(c.desired, c.host)
+	c.result.Orphans = orphans(c.desired, &c.host)
 	return nil
+}
+
+// resources converges each resource, up to the agent's Workers at a time:
+// a burst of new volumes does not wait for one another's commands. Results
+// keep the order of the desired state.
+func (c *converge) resources(ctx context.Context, rs []*agentv1.Resource) []*agentv1.ResourceResult {
+	out := make([]*agentv1.ResourceResult, len(rs))
+	sem := make(chan struct{}, c.agent.workers())
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = c.resource(ctx, r)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // needKernel: DRBD is asked only when a resource uses it or a resource file
@@ -222,7 +239,7 @@ func (c *converge) backingVolumes(ctx context.Context, r *agentv1.Resource, s *s
 func (c *converge) backingVolume(ctx context.Context, r *agentv1.Resource, v *agentv1.Volume, p *pool, s *step) (storage.Volume, bool, error) {
 	name := storage.VolumeName(r.GetName(), v.GetNumber())
 	size := grossSize(r, v)
-	b, ok := p.volumes[name]
+	b, ok := c.host.volume(p, name)
 	if !ok && r.GetRestoreFrom() != nil {
 		b, err := c.restoreVolume(ctx, r, v, p)
 		if err != nil {
@@ -236,7 +253,7 @@ func (c *converge) backingVolume(ctx context.Context, r *agentv1.Resource, v *ag
 			}
 			s.did("grow volume %d to %d KiB", v.GetNumber(), size)
 		}
-		p.volumes[name] = b
+		c.host.setVolume(p, name, b)
 		return b, true, nil
 	}
 	if !ok {
@@ -244,7 +261,7 @@ func (c *converge) backingVolume(ctx context.Context, r *agentv1.Resource, v *ag
 		if err != nil {
 			return b, false, err
 		}
-		p.volumes[name] = b
+		c.host.setVolume(p, name, b)
 		s.did("create volume %d in pool %s (%d KiB)", v.GetNumber(), p.spec.GetName(), size)
 		return b, true, nil
 	}
@@ -265,7 +282,7 @@ func (c *converge) backingVolume(ctx context.Context, r *agentv1.Resource, v *ag
 		}
 		s.did("grow volume %d to %d KiB", v.GetNumber(), size)
 	}
-	p.volumes[name] = b
+	c.host.setVolume(p, name, b)
 	return b, false, nil
 }
 
@@ -286,7 +303,7 @@ func sortedVolumes(r *agentv1.Resource) []*agentv1.Volume {
 
 // writeIfChanged writes a resource file when its content differs.
 func (c *converge) writeIfChanged(name string, data []byte) (bool, error) {
-	if f, ok := c.host.resFiles[name]; ok && bytes.Equal(f.data, data) {
+	if f, ok := c.host.resFile(name); ok && bytes.Equal(f.data, data) {
 		return false, nil
 	}
 	if err := os.MkdirAll(c.agent.cfg.ConfigDir, 0o755); err != nil {
@@ -296,6 +313,6 @@ func (c *converge) writeIfChanged(name string, data []byte) (bool, error) {
 	if err := writeFileAtomic(path, data); err != nil {
 		return false, err
 	}
-	c.host.resFiles[name] = resFile{path: path, data: data, uid: resFileUID(data)}
+	c.host.setResFile(name, resFile{path: path, data: data, uid: resFileUID(data)})
 	return true, nil
 }

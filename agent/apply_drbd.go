@@ -20,7 +20,7 @@ func (c *converge) admin(name string) drbd.Admin {
 // drbdSteps writes the resource file and brings DRBD to it: metadata, up or
 // adjust, resize, and the initial sync decision.
 func (c *converge) drbdSteps(ctx context.Context, r *agentv1.Resource, vols []local, s *step) error {
-	if f, ok := c.host.resFiles[r.GetName()]; ok && f.uid != r.GetUid() {
+	if f, ok := c.host.resFile(r.GetName()); ok && f.uid != r.GetUid() {
 		return &ConflictError{Err: fmt.Errorf("DRBD config %s belongs to uid %q, not %q: refusing to change it", f.path, f.uid, r.GetUid())}
 	}
 	file := &drbd.ResFile{Node: c.agent.cfg.NodeName, UID: r.GetUid(), Name: r.GetName(), DRBD: r.GetDrbd()}
@@ -43,7 +43,7 @@ func (c *converge) drbdSteps(ctx context.Context, r *agentv1.Resource, vols []lo
 		s.did("write %s", c.agent.resPath(r.GetName()))
 	}
 	adm := c.admin(r.GetName())
-	kernel, up := c.host.kernel[r.GetName()]
+	kernel, up := c.host.kernelOf(r.GetName())
 	if err := c.ensureMetadata(ctx, adm, vols, kernel, s); err != nil {
 		return err
 	}
@@ -73,14 +73,16 @@ func (c *converge) do(ctx context.Context, cmd hostexec.Cmd, s *step, action str
 	return nil
 }
 
-// reread reads one resource's kernel state after a change.
+// reread reads one resource's kernel state after a change (that resource
+// only: rereading all of them after each would make a burst quadratic).
 func (c *converge) reread(ctx context.Context, name string) (drbd.Resource, error) {
-	k, err := c.agent.readKernel(ctx, c.exec)
+	k, err := c.agent.readKernel(ctx, c.exec, name)
 	if err != nil {
 		return drbd.Resource{}, err
 	}
-	c.host.kernel = k
-	return k[name], nil
+	r, ok := k[name]
+	c.host.setKernel(name, r, ok)
+	return r, nil
 }
 
 // ensureMetadata creates metadata on diskful volumes that have none: new

@@ -52,7 +52,7 @@ func newFixtureIn(t *testing.T, node, simDir string) *fixture {
 	s := newDRBDSim(t, node, simDir, h)
 	rec := &hostexec.Recorder{Next: s}
 	dir := t.TempDir()
-	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, ProcDRBD: s.ProcDRBD(), Logger: slog.New(slog.DiscardHandler)})
+	a, err := New(Config{NodeName: node, ConfigDir: dir, Exec: rec, ProcDRBD: s.ProcDRBD(), Workers: 1, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	return &fixture{t: t, host: h, sim: s, simDir: simDir, rec: rec, agent: a, dir: dir, peers: map[string]*fixture{}}
 }

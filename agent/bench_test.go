@@ -36,3 +36,25 @@ func BenchmarkApplyNoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(rec.Commands()))/float64(b.N), "cmds/op")
 }
+
+// BenchmarkApplyCreate100 measures one converge that creates 100 new
+// resources on a node (a burst of new volumes: backing volumes, metadata,
+// resource files, DRBD up), one at a time and DefaultWorkers at a time.
+func BenchmarkApplyCreate100(b *testing.B) {
+	for _, workers := range []int{1, DefaultWorkers} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				s := newDRBDSim(b, "node-a", b.TempDir(), newLVMHost(&testing.T{}).withThinPool())
+				a, err := New(Config{NodeName: "node-a", ConfigDir: b.TempDir(), Exec: s, ProcDRBD: s.ProcDRBD(),
+					Workers: workers, Logger: slog.New(slog.DiscardHandler)})
+				require.NoError(b, err)
+				d := burst(100)
+				b.StartTimer()
+				res, err := a.Apply(b.Context(), d)
+				require.NoError(b, err)
+				require.Len(b, res.GetResources(), 100)
+			}
+		})
+	}
+}

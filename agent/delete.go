@@ -31,7 +31,7 @@ func (a *Agent) DeleteResource(ctx context.Context, req *agentv1.DeleteResourceR
 	exec := &counting{next: a.cfg.Exec}
 	d := &deletion{agent: a, exec: exec, req: req, result: &agentv1.DeleteResourceResult{}}
 	err := d.run(ctx)
-	d.result.CommandsRun, d.result.MutatingCommandsRun = exec.total, exec.mutating
+	d.result.CommandsRun, d.result.MutatingCommandsRun = exec.total.Load(), exec.mutating.Load()
 	if err != nil {
 		return d.result, err
 	}

@@ -80,11 +80,11 @@ func (a *Agent) resizeBlocked(r drbd.Resource) string {
 // readKernel reads DRBD's state of all resources: `drbdsetup status
 // --json` on DRBD 9; on 8.4 (no --json) `drbdsetup events2 --now`, device
 // sizes from sysfs and peer names from the resource files.
-func (a *Agent) readKernel(ctx context.Context, exec hostexec.Executor) (map[string]drbd.Resource, error) {
+func (a *Agent) readKernel(ctx context.Context, exec hostexec.Executor, names ...string) (map[string]drbd.Resource, error) {
 	if !a.drbdVersion().Is84() {
-		return readKernel(ctx, exec)
+		return readKernel(ctx, exec, names...)
 	}
-	res, err := exec.Run(ctx, drbd.EventsNow())
+	res, err := exec.Run(ctx, drbd.EventsNow(names...))
 	if err != nil {
 		return nil, fmt.Errorf("read DRBD state: %w", err)
 	}

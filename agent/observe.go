@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/storage"
@@ -39,6 +40,57 @@ type host struct {
 	pools    map[string]*pool
 	resFiles map[string]resFile       // by resource name
 	kernel   map[string]drbd.Resource // by resource name; nil when not read
+
+	// mu guards the maps above (and each pool's volumes) while resources
+	// converge in parallel; each resource touches only its own keys.
+	mu sync.Mutex
+}
+
+func (h *host) volume(p *pool, name string) (storage.Volume, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := p.volumes[name]
+	return v, ok
+}
+
+func (h *host) setVolume(p *pool, name string, v storage.Volume) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p.volumes[name] = v
+}
+
+func (h *host) resFile(name string) (resFile, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.resFiles[name]
+	return f, ok
+}
+
+func (h *host) setResFile(name string, f resFile) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resFiles[name] = f
+}
+
+func (h *host) kernelOf(name string) (drbd.Resource, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k, ok := h.kernel[name]
+	return k, ok
+}
+
+// setKernel records one resource's kernel state (absent: not configured).
+func (h *host) setKernel(name string, k drbd.Resource, present bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.kernel == nil {
+		h.kernel = map[string]drbd.Resource{}
+	}
+	if present {
+		h.kernel[name] = k
+	} else {
+		delete(h.kernel, name)
+	}
 }
 
 func (a *Agent) resPath(name string) string {
@@ -86,8 +138,8 @@ func resFileUID(data []byte) string {
 }
 
 // readKernel reads DRBD's state of all resources.
-func readKernel(ctx context.Context, exec hostexec.Executor) (map[string]drbd.Resource, error) {
-	res, err := exec.Run(ctx, drbd.StatusJSON())
+func readKernel(ctx context.Context, exec hostexec.Executor, names ...string) (map[string]drbd.Resource, error) {
+	res, err := exec.Run(ctx, drbd.StatusJSON(names...))
 	if err != nil {
 		return nil, fmt.Errorf("read DRBD state: %w", err)
 	}

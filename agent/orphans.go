@@ -10,7 +10,7 @@ import (
 
 // orphans lists what the host holds in our naming scheme that the desired
 // state does not claim. Nothing here is ever deleted by Apply.
-func orphans(d *agentv1.NodeDesiredState, h host) []*agentv1.Orphan {
+func orphans(d *agentv1.NodeDesiredState, h *host) []*agentv1.Orphan {
 	claimed := map[string]bool{} // pool + "/" + volume name
 	drbdRes := map[string]bool{}
 	for _, r := range d.GetResources() {

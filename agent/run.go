@@ -30,6 +30,8 @@ type Options struct {
 	ConfigDir string
 	// CommandTimeout bounds each host command.
 	CommandTimeout time.Duration
+	// Workers is how many resources converge at once (0: DefaultWorkers).
+	Workers int
 	// DRBDSimDir, when set, simulates DRBD (package drbdsim) with its
 	// state in this directory, shared by the agents of one test or local
 	// datastore. Test and local-datastore mode only.
@@ -43,7 +45,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults of `piraeusctl agent`.
 func DefaultOptions() Options {
-	return Options{Listen: DefaultListen, ConfigDir: DefaultConfigDir, CommandTimeout: hostexec.DefaultTimeout}
+	return Options{Listen: DefaultListen, ConfigDir: DefaultConfigDir, CommandTimeout: hostexec.DefaultTimeout, Workers: DefaultWorkers}
 }
 
 // Run serves the agent until ctx ends.
@@ -60,7 +62,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a, err := New(Config{NodeName: opts.NodeName, ConfigDir: opts.ConfigDir, Logger: log, Exec: exec, ProcDRBD: procDRBD})
+	a, err := New(Config{NodeName: opts.NodeName, ConfigDir: opts.ConfigDir, Workers: opts.Workers, Logger: log, Exec: exec, ProcDRBD: procDRBD})
 	if err != nil {
 		return err
 	}

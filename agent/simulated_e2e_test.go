@@ -48,7 +48,7 @@ func startSimNode(t *testing.T, ca *testpki.CA, simDir, name string) *simNode {
 	n := &simNode{name: name, sim: sim, conf: t.TempDir(),
 		pool: &agentv1.StoragePool{Name: "files", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: filepath.Join(t.TempDir(), "pool")}}
 	t.Cleanup(func() { detachPool(n.pool.Directory) })
-	n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Logger: discard})
+	n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Workers: 1, Logger: discard}) // goldens keep command order
 	require.NoError(t, err)
 	conf, err := ServerTLS(serverTLS(t, ca))
 	require.NoError(t, err)

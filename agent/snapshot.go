@@ -118,13 +118,13 @@ func (c *converge) missingSnapshotParts(s *agentv1.Snapshot) ([]snapshotPart, er
 func (c *converge) takeSnapshot(ctx context.Context, s *agentv1.Snapshot, parts []snapshotPart) (err error) {
 	origins := make([]storage.Volume, len(parts))
 	for i, part := range parts {
-		v, ok := part.pool.volumes[storage.VolumeName(s.GetResource(), part.number)]
+		v, ok := c.host.volume(part.pool, storage.VolumeName(s.GetResource(), part.number))
 		if !ok || v.UID != s.GetResourceUid() {
 			return fmt.Errorf("volume %d of %s (uid %s) is not in pool %s on this node", part.number, s.GetResource(), s.GetResourceUid(), part.pool.spec.GetName())
 		}
 		origins[i] = v
 	}
-	if _, up := c.host.kernel[s.GetResource()]; up {
+	if _, up := c.host.kernelOf(s.GetResource()); up {
 		adm := drbd.Admin{Node: c.agent.cfg.NodeName, ConfFile: c.agent.resPath(s.GetResource()), Resource: s.GetResource()}
 		if _, err := c.exec.Run(ctx, adm.SuspendIO()); err != nil {
 			return fmt.Errorf("suspend I/O of %s: %w", s.GetResource(), err)
@@ -177,7 +177,7 @@ func (a *Agent) snapshotErrors() map[string]string {
 
 // snapshotStatuses reports every desired snapshot and every snapshot found
 // on the host, sorted by resource and name.
-func snapshotStatuses(desired *agentv1.NodeDesiredState, h host, errs map[string]string) []*agentv1.SnapshotStatus {
+func snapshotStatuses(desired *agentv1.NodeDesiredState, h *host, errs map[string]string) []*agentv1.SnapshotStatus {
 	byKey := map[string]*agentv1.SnapshotStatus{}
 	wantVols := map[string]int{}
 	for _, s := range desired.GetSnapshots() {
@@ -216,7 +216,7 @@ func snapshotStatuses(desired *agentv1.NodeDesiredState, h host, errs map[string
 }
 
 // snapshotOrphans lists snapshot volumes the desired state does not claim.
-func snapshotOrphans(d *agentv1.NodeDesiredState, h host) []*agentv1.Orphan {
+func snapshotOrphans(d *agentv1.NodeDesiredState, h *host) []*agentv1.Orphan {
 	claimed := map[string]bool{}
 	for _, s := range d.GetSnapshots() {
 		for _, v := range s.GetVolumes() {
@@ -271,12 +271,12 @@ func (a *Agent) DeleteSnapshot(ctx context.Context, req *agentv1.DeleteSnapshotR
 	}
 	for _, t := range targets {
 		if err := t.pool.provider.DeleteSnapshot(ctx, t.snap); err != nil {
-			res.CommandsRun, res.MutatingCommandsRun = exec.total, exec.mutating
+			res.CommandsRun, res.MutatingCommandsRun = exec.total.Load(), exec.mutating.Load()
 			return res, err
 		}
 		res.Actions = append(res.Actions, fmt.Sprintf("delete snapshot volume %d in pool %s", t.snap.Number, t.pool.spec.GetName()))
 	}
-	res.CommandsRun, res.MutatingCommandsRun = exec.total, exec.mutating
+	res.CommandsRun, res.MutatingCommandsRun = exec.total.Load(), exec.mutating.Load()
 	a.log.InfoContext(ctx, "deleted snapshot", "resource", req.GetResource(), "snapshot", req.GetName(), "uid", req.GetUid(),
 		"actions", strings.Join(res.Actions, "; "))
 	return res, nil

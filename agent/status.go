@@ -35,9 +35,9 @@ func (a *Agent) Status(ctx context.Context) *agentv1.NodeStatus {
 			st.Errors = append(st.Errors, err.Error())
 		}
 	}
-	st.Resources = a.resourceStatuses(desired, h)
-	st.Snapshots = snapshotStatuses(desired, h, a.snapshotErrors())
-	st.Orphans = orphans(desired, h)
+	st.Resources = a.resourceStatuses(desired, &h)
+	st.Snapshots = snapshotStatuses(desired, &h, a.snapshotErrors())
+	st.Orphans = orphans(desired, &h)
 	return st
 }
 
@@ -58,7 +58,7 @@ func poolStatus(ctx context.Context, p *pool) *agentv1.PoolStatus {
 
 // resourceStatuses reports every desired resource and every resource the
 // host has volumes, files or DRBD state of.
-func (a *Agent) resourceStatuses(desired *agentv1.NodeDesiredState, h host) []*agentv1.ResourceStatus {
+func (a *Agent) resourceStatuses(desired *agentv1.NodeDesiredState, h *host) []*agentv1.ResourceStatus {
 	byName := map[string]*agentv1.ResourceStatus{}
 	get := func(name string) *agentv1.ResourceStatus {
 		if rs, ok := byName[name]; ok {

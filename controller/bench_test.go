@@ -53,6 +53,7 @@ func benchmarkVolumes(b *testing.B, nodes, volumes int) {
 		waitAllReady(b, ctl, volumes, time.Hour)
 		b.ReportMetric(time.Since(start).Seconds(), "s-to-all-ready")
 		b.ReportMetric(apiWrites(ctl)/float64(volumes), "writes-per-volume")
+		b.ReportMetric(testutil.ToFloat64(ctl.metrics.conflicts)/float64(volumes), "conflicts-per-volume")
 		stop()
 
 		runtime.GC()

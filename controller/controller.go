@@ -230,17 +230,15 @@ func (c *Controller) report(node string) *NodeReport {
 	return r
 }
 
-// reportsCopy snapshots the reports (shallow: NodeStatus values are replaced, not mutated).
+// reportsCopy snapshots the reports. Shallow: a report's Status, index and
+// Problems are replaced, never mutated, so the copy shares them safely (it
+// is taken for every volume status, so it must not cost the cluster's size).
 func (c *Controller) reportsCopy() map[string]*NodeReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]*NodeReport, len(c.reports))
 	for n, r := range c.reports {
 		cp := *r
-		cp.Problems = make(map[string]string, len(r.Problems))
-		for k, v := range r.Problems {
-			cp.Problems[k] = v
-		}
 		out[n] = &cp
 	}
 	return out
@@ -256,7 +254,7 @@ func (c *Controller) onStatus(node string, st *agentv1.NodeStatus, connected boo
 	wasConnected := r.Connected
 	r.Connected = connected
 	if st != nil {
-		r.Status = st
+		r.setStatus(st)
 		r.Error = ""
 	}
 	if err != nil {

@@ -13,6 +13,7 @@ type metrics struct {
 	mutatingCommands prometheus.Counter
 	apiWrites        *prometheus.CounterVec
 	orphans          prometheus.Gauge
+	conflicts        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,9 +47,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "piraeusctl_controller_orphans",
 			Help: "Resources on nodes that no StorageVolume claims (left in place).",
 		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "piraeusctl_controller_write_conflicts_total",
+			Help: "Reconciles whose write met a newer version of the object (requeued, not failed).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.volumes, m.agentsConnected, m.convergeSeconds, m.applies, m.mutatingCommands, m.apiWrites, m.orphans)
+		reg.MustRegister(m.volumes, m.agentsConnected, m.convergeSeconds, m.applies, m.mutatingCommands, m.apiWrites, m.orphans, m.conflicts)
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -256,7 +257,11 @@ func (c *Controller) setProblem(node, volume, msg string) {
 	c.mu.Lock()
 	rep := c.report(node)
 	changed := rep.Problems[volume] != msg
-	rep.Problems[volume] = msg
+	if changed { // copy on write: reportsCopy shares the map
+		next := maps.Clone(rep.Problems)
+		next[volume] = msg
+		rep.Problems = next
+	}
 	c.mu.Unlock()
 	if changed {
 		c.volumes.Add(volume)
@@ -293,8 +298,12 @@ func (c *Controller) volumesOn(ctx context.Context, node string) ([]*storagev1al
 	// while an agent still reports them: the deletion loop finds them by report.
 	rep := c.reportsCopy()[node]
 	if rep != nil && rep.Status != nil {
+		listed := make(map[string]bool, len(out))
+		for _, v := range out {
+			listed[v.Name] = true
+		}
 		for _, rs := range rep.Status.GetResources() {
-			if slices.ContainsFunc(out, func(v *storagev1alpha1.StorageVolume) bool { return v.Name == rs.GetName() }) {
+			if listed[rs.GetName()] {
 				continue
 			}
 			v := &storagev1alpha1.StorageVolume{}

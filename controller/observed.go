@@ -26,6 +26,8 @@ type NodeReport struct {
 	Problems map[string]string
 	// Error is why the node cannot be driven at all (no address, dial failed).
 	Error string
+
+	byName map[string]*agentv1.ResourceStatus // Status's resources; set with setStatus
 }
 
 // resource returns the agent's status of the named resource, nil when absent.
@@ -33,12 +35,26 @@ func (r *NodeReport) resource(name string) *agentv1.ResourceStatus {
 	if r == nil || r.Status == nil {
 		return nil
 	}
+	if r.byName != nil {
+		return r.byName[name]
+	}
 	for _, rs := range r.Status.GetResources() {
 		if rs.GetName() == name {
 			return rs
 		}
 	}
 	return nil
+}
+
+// setStatus takes the agent's latest status and indexes its resources by
+// name: every volume's status reads its replicas here, and a node holds
+// hundreds of resources.
+func (r *NodeReport) setStatus(st *agentv1.NodeStatus) {
+	r.Status = st
+	r.byName = make(map[string]*agentv1.ResourceStatus, len(st.GetResources()))
+	for _, rs := range st.GetResources() {
+		r.byName[rs.GetName()] = rs
+	}
 }
 
 // ObserveReplica is one replica's status on node from its agent's report,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"net/http"
 	"time"
 
@@ -159,6 +160,14 @@ func (c *Controller) work(ctx context.Context, q workqueueLike, reconcile func(c
 		}
 		after, err := reconcile(ctx, key)
 		switch {
+		case apierrors.IsConflict(err):
+			// A newer version exists: its informer event queues the key
+			// again, so this is no failure. The rate limiter (10 retries a
+			// second for the whole queue) would otherwise throttle a burst
+			// of thousands of volumes to a crawl.
+			c.metrics.conflicts.Inc()
+			q.Forget(key)
+			q.AddAfter(key, conflictRequeue)
 		case err != nil && ctx.Err() == nil:
 			c.log.Warn("reconcile failed; retrying", "key", key, "err", err)
 			q.AddRateLimited(key)

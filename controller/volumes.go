@@ -35,6 +35,9 @@ const (
 	conflictRetry           = time.Minute
 	placementRetry          = 30 * time.Second
 	deletionWaitingInterval = 5 * time.Second
+	// conflictRequeue: a reconcile that met a newer version looks again
+	// this soon (its informer event usually requeues it first).
+	conflictRequeue = 200 * time.Millisecond
 )
 
 // volumeEvent queues the volume of an informer event, and its nodes when

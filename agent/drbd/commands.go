@@ -2,6 +2,7 @@ package drbd
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/piraeusctl/piraeusctl/hostexec"
@@ -80,11 +81,16 @@ func MetadataDiskState(minor uint32, disk string) hostexec.Cmd {
 	return hostexec.Read("drbdmeta", strconv.FormatUint(uint64(minor), 10), "v09", disk, "internal", "dstate")
 }
 
-// StatusJSON reads the state of all resources.
-func StatusJSON() hostexec.Cmd { return hostexec.Read("drbdsetup", "status", "--json") }
+// StatusJSON reads the state of the named resources, or of all.
+func StatusJSON(resources ...string) hostexec.Cmd {
+	return hostexec.Read("drbdsetup", slices.Concat([]string{"status"}, resources, []string{"--json"})...)
+}
 
-// EventsNow reads the state of all resources as an events2 dump.
-func EventsNow() hostexec.Cmd { return hostexec.Read("drbdsetup", "events2", "--now") }
+// EventsNow reads the state of the named resources, or of all, as an
+// events2 dump.
+func EventsNow(resources ...string) hostexec.Cmd {
+	return hostexec.Read("drbdsetup", slices.Concat([]string{"events2", "--now"}, resources)...)
+}
 
 // EventsFollow follows state changes: the current state as `exists` lines,
 // then `exists -`, then one line per change, each with its time.

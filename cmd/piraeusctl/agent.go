@@ -46,6 +46,7 @@ resource.`,
 	fl.StringVar(&f.opts.TLS.Key, "tls-key", "", "agent private key (PEM)")
 	fl.StringVar(&f.opts.TLS.CA, "tls-ca", "", "cluster CA that signs accepted client certificates (PEM)")
 	fl.StringVar(&f.opts.ConfigDir, "drbd-config-dir", f.opts.ConfigDir, "directory for the DRBD resource files")
+	fl.IntVar(&f.opts.Workers, "workers", f.opts.Workers, "how many resources converge at once")
 	f.log.register(cmd, "debug (also logs every host command), info, warn, error")
 	fl.DurationVar(&f.opts.CommandTimeout, "command-timeout", f.opts.CommandTimeout, "timeout of each host command")
 	fl.StringVar(&f.opts.DRBDSimDir, "drbd-sim-dir", "", "test and local-datastore mode: simulate DRBD (no kernel module needed) with state in this directory, "+
