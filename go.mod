@@ -3,6 +3,7 @@ module github.com/piraeusctl/piraeusctl
 go 1.26.8
 
 require (
+	github.com/LINBIT/golinstor v0.64.1
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/go-logr/logr v1.4.4
 	github.com/google/go-containerregistry v0.22.1
@@ -34,7 +35,6 @@ require (
 
 require (
 	cel.dev/expr v0.25.3 // indirect
-	github.com/LINBIT/golinstor v0.64.1 // indirect
 	github.com/anchore/go-struct-converter v0.1.0 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
