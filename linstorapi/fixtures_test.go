@@ -66,11 +66,17 @@ func testScheme(t testing.TB) *runtime.Scheme {
 // /dev/drbd<1000+node id>) and lets deleted objects go.
 type fakeEnv struct {
 	c   client.Client
+	srv *Server
 	api *lapi.Client
 	url string
 }
 
 func newFakeEnv(t testing.TB, objs ...client.Object) *fakeEnv {
+	return newFakeEnvWith(t, true, objs...)
+}
+
+// newFakeEnvWith runs the fake controller or not (read-only benchmarks).
+func newFakeEnvWith(t testing.TB, controller bool, objs ...client.Object) *fakeEnv {
 	t.Helper()
 	objs = append(objs, testTopology())
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
@@ -80,11 +86,13 @@ func newFakeEnv(t testing.TB, objs ...client.Object) *fakeEnv {
 	t.Cleanup(ts.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go fakeController(ctx, c)
+	if controller {
+		go fakeController(ctx, c)
+	}
 	u, _ := url.Parse(ts.URL)
 	api, err := lapi.NewClient(lapi.BaseURL(u))
 	require.NoError(t, err)
-	return &fakeEnv{c: c, api: api, url: ts.URL}
+	return &fakeEnv{c: c, srv: srv, api: api, url: ts.URL}
 }
 
 // fakeController plays the controller: status follows the spec.
