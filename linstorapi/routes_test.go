@@ -101,7 +101,9 @@ func TestRoutesGolinstor(t *testing.T) {
 		{name: "rd exists (names are case-insensitive)", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.ResourceDefinitions.Create(ctx, lapi.ResourceDefinitionCreate{ResourceDefinition: lapi.ResourceDefinition{Name: "vol_one", ResourceGroupName: "rg1"}})
 		}, mask: linstor.FailExistsRscDfn},
-		{name: "rd get", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.ResourceDefinitions.Get(ctx, "Vol_One") },
+		{name: "rd get", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.ResourceDefinitions.Get(ctx, "Vol_One")
+		},
 			check: func(t *testing.T, a any) {
 				rd := a.(lapi.ResourceDefinition)
 				require.Equal(t, "Vol_One", rd.Name)
@@ -131,7 +133,9 @@ func TestRoutesGolinstor(t *testing.T) {
 			require.NotNil(t, vd.VolumeNumber)
 			require.Equal(t, uint64(1<<20), vd.SizeKib)
 		}},
-		{name: "vd not found", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.ResourceDefinitions.GetVolumeDefinition(ctx, "Vol_One", 7) }, notFound: true},
+		{name: "vd not found", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.ResourceDefinitions.GetVolumeDefinition(ctx, "Vol_One", 7)
+		}, notFound: true},
 		{name: "rd list with vds", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return c.ResourceDefinitions.GetAll(ctx, lapi.RDGetAllRequest{WithVolumeDefinitions: true})
 		}, check: func(t *testing.T, a any) {
@@ -171,7 +175,9 @@ func TestRoutesGolinstor(t *testing.T) {
 		{name: "resource volume props", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.Resources.ModifyVolume(ctx, "Vol_One", "n2", 0, lapi.GenericPropsModify{OverrideProps: map[string]string{"Aux/csi-created-for": "x"}})
 		}},
-		{name: "resource volume", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.Resources.GetVolume(ctx, "Vol_One", "n2", 0) },
+		{name: "resource volume", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.Resources.GetVolume(ctx, "Vol_One", "n2", 0)
+		},
 			check: func(t *testing.T, a any) { require.Equal(t, "x", a.(lapi.Volume).Props["Aux/csi-created-for"]) }},
 		{name: "resize", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.ResourceDefinitions.ModifyVolumeDefinition(ctx, "Vol_One", 0, lapi.VolumeDefinitionModify{SizeKib: 2 << 20})
@@ -195,8 +201,12 @@ func TestRoutesGolinstor(t *testing.T) {
 				require.Len(t, s[0].Snapshots, 2)
 				require.Equal(t, uint64(2<<20), s[0].VolumeDefinitions[0].SizeKib)
 			}},
-		{name: "snapshot get", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.Resources.GetSnapshot(ctx, "Vol_One", "snap1") }},
-		{name: "snapshot not found", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.Resources.GetSnapshot(ctx, "Vol_One", "nope") }, notFound: true},
+		{name: "snapshot get", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.Resources.GetSnapshot(ctx, "Vol_One", "snap1")
+		}},
+		{name: "snapshot not found", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.Resources.GetSnapshot(ctx, "Vol_One", "nope")
+		}, notFound: true},
 		{name: "rd delete refused while a snapshot exists", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.ResourceDefinitions.Delete(ctx, "Vol_One")
 		}, mask: linstor.FailExistsSnapshotDfn},
@@ -217,7 +227,9 @@ func TestRoutesGolinstor(t *testing.T) {
 		}},
 		{name: "clone", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return c.ResourceDefinitions.Clone(ctx, "restored", lapi.ResourceDefinitionCloneRequest{Name: "cloned"})
-		}, check: func(t *testing.T, a any) { require.Equal(t, "cloned", a.(lapi.ResourceDefinitionCloneStarted).CloneName) }},
+		}, check: func(t *testing.T, a any) {
+			require.Equal(t, "cloned", a.(lapi.ResourceDefinitionCloneStarted).CloneName)
+		}},
 		{name: "clone status", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return c.ResourceDefinitions.CloneStatus(ctx, "restored", "cloned")
 		}, check: func(t *testing.T, a any) {
@@ -227,13 +239,19 @@ func TestRoutesGolinstor(t *testing.T) {
 			return nil, c.Resources.DeleteSnapshot(ctx, "Vol_One", "snap1")
 		}},
 
-		{name: "kv absent", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.KeyValueStore.Get(ctx, "csi-backup-mapping") }, notFound: true},
+		{name: "kv absent", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.KeyValueStore.Get(ctx, "csi-backup-mapping")
+		}, notFound: true},
 		{name: "kv set", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.KeyValueStore.CreateOrModify(ctx, "csi-backup-mapping", lapi.GenericPropsModify{OverrideProps: map[string]string{"a/b": "c"}})
 		}},
-		{name: "kv get", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.KeyValueStore.Get(ctx, "csi-backup-mapping") },
+		{name: "kv get", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.KeyValueStore.Get(ctx, "csi-backup-mapping")
+		},
 			check: func(t *testing.T, a any) { require.Equal(t, "c", a.(*lapi.KV).Props["a/b"]) }},
-		{name: "kv delete", call: func(ctx context.Context, c *lapi.Client) (any, error) { return nil, c.KeyValueStore.Delete(ctx, "csi-backup-mapping") }},
+		{name: "kv delete", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return nil, c.KeyValueStore.Delete(ctx, "csi-backup-mapping")
+		}},
 
 		{name: "resource in use cannot be deleted", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			obj, err := rdName("Vol_One")
@@ -250,8 +268,12 @@ func TestRoutesGolinstor(t *testing.T) {
 		{name: "group delete refused while used", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.ResourceGroups.Delete(ctx, "rg1")
 		}, mask: linstor.FailExistsRscDfn},
-		{name: "rd delete", call: func(ctx context.Context, c *lapi.Client) (any, error) { return nil, c.ResourceDefinitions.Delete(ctx, "cloned") }},
-		{name: "rd gone", call: func(ctx context.Context, c *lapi.Client) (any, error) { return c.ResourceDefinitions.Get(ctx, "cloned") }, notFound: true},
+		{name: "rd delete", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return nil, c.ResourceDefinitions.Delete(ctx, "cloned")
+		}},
+		{name: "rd gone", call: func(ctx context.Context, c *lapi.Client) (any, error) {
+			return c.ResourceDefinitions.Get(ctx, "cloned")
+		}, notFound: true},
 	}
 	for _, s := range steps {
 		got, err := s.call(ctx, e.api)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -21,6 +18,8 @@ import (
 
 	linstor "github.com/LINBIT/golinstor"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/piraeusctl/piraeusctl/internal/tlsfiles"
 )
 
 // Defaults of Options.
@@ -174,12 +173,13 @@ func (s *Server) Serve(ctx context.Context, addr, tlsDir string) error {
 		return fmt.Errorf("linstor api: %w", err)
 	}
 	if tlsDir != "" {
-		cfg, err := serverTLS(tlsDir)
+		// The apiTLS Secret's files, read again at every handshake.
+		files, err := tlsfiles.NewReloader(tlsfiles.InDir(tlsDir), s.log)
 		if err != nil {
 			_ = ln.Close()
-			return err
+			return fmt.Errorf("linstor api: %w", err)
 		}
-		ln = tls.NewListener(ln, cfg)
+		ln = tls.NewListener(ln, files.ServerConfig())
 	}
 	s.log.Info("serving LINSTOR API", "addr", ln.Addr().String(), "tls", tlsDir != "")
 	errc := make(chan error, 1)
@@ -193,32 +193,6 @@ func (s *Server) Serve(ctx context.Context, addr, tlsDir string) error {
 	case err := <-errc:
 		return fmt.Errorf("linstor api: %w", err)
 	}
-}
-
-// serverTLS loads the serving certificate (re-read on every handshake, so a
-// renewed Secret is picked up) and the client CA.
-func serverTLS(dir string) (*tls.Config, error) {
-	crt, key, ca := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
-		return nil, fmt.Errorf("linstor api: TLS directory %s: %w", dir, err)
-	}
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		return nil, fmt.Errorf("linstor api: TLS directory %s: %w", dir, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("linstor api: %s: no PEM certificate", ca)
-	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  pool,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c, err := tls.LoadX509KeyPair(crt, key)
-			return &c, err
-		},
-	}, nil
 }
 
 // listOpts are golinstor's ListOpts as query parameters.
