@@ -256,9 +256,18 @@ func TestLocalConcurrentClients(t *testing.T) {
 		left, _ := filepath.Glob(filepath.Join(n.PoolDir, "pvc-conc-*"))
 		require.Empty(t, left, "backing files left on %s", n.Name)
 	}
-	topo := &storagev1alpha1.StorageTopology{}
-	require.NoError(t, kc.Get(ctx, types.NamespacedName{Name: plan.TopologyName}, topo))
-	for _, n := range topo.Status.Nodes {
-		require.Empty(t, n.Orphans, "orphans on %s", n.Name)
-	}
+	// The topology status catches up with the last deletions within seconds.
+	require.Eventually(t, func() bool {
+		topo := &storagev1alpha1.StorageTopology{}
+		if kc.Get(ctx, types.NamespacedName{Name: plan.TopologyName}, topo) != nil {
+			return false
+		}
+		for _, n := range topo.Status.Nodes {
+			if len(n.Orphans) > 0 {
+				t.Logf("orphans on %s: %v", n.Name, n.Orphans)
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, time.Second, "no orphans left on any node")
 }
