@@ -300,6 +300,7 @@ func (s *Server) makeAvailable(r *http.Request) (int, any, error) {
 func (s *Server) deleteResource(r *http.Request) (int, any, error) {
 	rd, node := r.PathValue("rd"), r.PathValue("node")
 	var canonical string
+	last := false
 	_, err := s.updateVolume(r.Context(), rd, func(v *storagev1alpha1.StorageVolume) error {
 		i := slices.IndexFunc(v.Spec.Replicas, func(x storagev1alpha1.Replica) bool { return strings.EqualFold(x.Node, node) })
 		if i < 0 {
@@ -310,6 +311,7 @@ func (s *Server) deleteResource(r *http.Request) (int, any, error) {
 			return fail(http.StatusConflict, uint64(linstor.FailInUse)|maskRsc|opDelete, "resource %q is in use on node %q", rd, canonical)
 		}
 		v.Spec.Replicas = slices.Delete(v.Spec.Replicas, i, i+1)
+		last = len(v.Spec.Replicas) == 0
 		all := resourceProps(v)
 		delete(all, canonical)
 		setResourceProps(v, all)
@@ -317,6 +319,13 @@ func (s *Server) deleteResource(r *http.Request) (int, any, error) {
 	})
 	if err != nil {
 		return 0, nil, err
+	}
+	if last {
+		// The controller never destroys the last copy of a volume that
+		// still exists: its storage goes with the resource definition
+		// (linstor-csi deletes it next); until then the resource shows
+		// with the DELETE flag.
+		return ok(http.StatusOK, uint64(linstor.Deleted)|maskRsc|opDelete, "Resource '%s' on node '%s' marked for deletion; the last copy's storage goes with the resource definition.", rd, canonical)
 	}
 	vol, err := s.volume(r.Context(), rd)
 	if err == nil {
