@@ -303,6 +303,7 @@ func (s *Server) updateTopology(ctx context.Context, mutate func(*storagev1alpha
 			}
 			return writeError(err, "StorageTopology")
 		}
+		s.waitSeen(ctx, t)
 		return nil
 	})
 	if apierrors.IsConflict(err) {

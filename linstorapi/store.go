@@ -3,10 +3,13 @@ package linstorapi
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	linstor "github.com/LINBIT/golinstor"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,7 +97,30 @@ func (s *Server) updateVolume(ctx context.Context, rd string, mutate func(*stora
 	if apierrors.IsConflict(err) {
 		return nil, fail(409, uint64(linstor.FailUnknownError)|maskRscDfn, "resource definition %q changed concurrently; retry", rd)
 	}
+	if err == nil {
+		s.waitSeen(ctx, out)
+	}
 	return out, err
+}
+
+// waitSeen waits (briefly) until the cache holds obj as written or newer,
+// so that the client's next call reads its own write (linstor-csi creates
+// a group, then at once creates its volume group and reads it back).
+func (s *Server) waitSeen(ctx context.Context, obj client.Object) {
+	written, err := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return
+	}
+	cur := obj.DeepCopyObject().(client.Object)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
+		if err := s.c.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
+			return apierrors.IsNotFound(err), nil
+		}
+		seen, err := strconv.ParseUint(cur.GetResourceVersion(), 10, 64)
+		return err != nil || seen >= written, nil
+	})
 }
 
 // writeError maps an API server refusal to an ApiCallRc: the webhook's
