@@ -51,6 +51,7 @@ test-unit: vet
 test-deps:
 	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux
 	hack/kube-apiserver.sh ensure
+	@if [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/linstor-csi-sanity.sh ensure; fi
 	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi
 
 # Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab);

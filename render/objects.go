@@ -46,6 +46,14 @@ func dataObjects(m *plan.Model) (*dataObjectSet, error) {
 	}
 	set.owned = append(set.owned, topo)
 	for i := range m.Volumes {
+		if m.Volumes[i].Spec.ManualPlacement {
+			// Made through the LINSTOR API (package linstorapi), which
+			// changes its replicas: the plan leaves the object to it, so a
+			// pass of the operator's loop working from a stale read never
+			// puts back a replica the API removed. (Storage state is never
+			// pruned, so leaving it out deletes nothing.)
+			continue
+		}
 		u, err := toUnstructured(&m.Volumes[i])
 		if err != nil {
 			return nil, fmt.Errorf("StorageVolume %s: %w", m.Volumes[i].Name, err)
