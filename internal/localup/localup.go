@@ -81,6 +81,8 @@ type Env struct {
 	ControllerTLSDir string
 	// ControllerHealth and ControllerMetrics are the controller's endpoints.
 	ControllerHealth, ControllerMetrics string
+	// LinstorAPI is the first controller's LINSTOR REST API (http://host:port).
+	LinstorAPI string
 
 	kube      *kubetest.Env
 	mu        sync.Mutex
