@@ -49,6 +49,8 @@ type Options struct {
 	Converge bool
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
+	// NoCSI leaves the CSI driver out (it needs the controller's API).
+	NoCSI bool
 	Logger       *slog.Logger
 }
 
@@ -65,6 +67,8 @@ type Node struct {
 	Loop string
 	// TLSDir holds the agent's certificate.
 	TLSDir string
+	// CSIEndpoint is the node's CSI node service (unix://...).
+	CSIEndpoint string
 }
 
 // Env is a running local datastore.
@@ -83,6 +87,8 @@ type Env struct {
 	ControllerHealth, ControllerMetrics string
 	// LinstorAPI is the first controller's LINSTOR REST API (http://host:port).
 	LinstorAPI string
+	// CSIControllerEndpoint is the CSI controller service (unix://...).
+	CSIControllerEndpoint string
 
 	kube      *kubetest.Env
 	mu        sync.Mutex
@@ -129,6 +135,7 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"start the agents", e.startAgents},
 		{"start the controller", e.startController},
 		{"start the operator's converge loop", e.startConverge},
+		{"start the CSI driver (controller service, a node service per node)", e.startCSI},
 		{"write " + e.EnvFile(), e.writeEnvFile},
 	}
 	for _, s := range steps {
