@@ -232,10 +232,16 @@ func (d *Driver) serveMetrics(ctx context.Context) (stop func(), err error) {
 // lapiLogger sends golinstor's log lines to slog at debug level.
 type lapiLogger struct{ log *slog.Logger }
 
-func (l *lapiLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...), "from", "golinstor") }
-func (l *lapiLogger) Warnf(f string, a ...any)  { l.log.Warn(fmt.Sprintf(f, a...), "from", "golinstor") }
-func (l *lapiLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...), "from", "golinstor") }
-func (l *lapiLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...), "from", "golinstor") }
+func (l *lapiLogger) Errorf(f string, a ...any) {
+	l.log.Error(fmt.Sprintf(f, a...), "from", "golinstor")
+}
+func (l *lapiLogger) Warnf(f string, a ...any) { l.log.Warn(fmt.Sprintf(f, a...), "from", "golinstor") }
+func (l *lapiLogger) Infof(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...), "from", "golinstor")
+}
+func (l *lapiLogger) Debugf(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...), "from", "golinstor")
+}
 
 // keyedMutex is a mutex per key: calls on one volume run one at a time.
 type keyedMutex struct {

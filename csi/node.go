@@ -362,4 +362,3 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csipb.NodeExpandVolu
 	}
 	return &csipb.NodeExpandVolumeResponse{CapacityBytes: size}, nil
 }
-

@@ -50,8 +50,8 @@ type Options struct {
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
 	// NoCSI leaves the CSI driver out (it needs the controller's API).
-	NoCSI bool
-	Logger       *slog.Logger
+	NoCSI  bool
+	Logger *slog.Logger
 }
 
 // Node is one local node.
