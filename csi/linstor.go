@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // Properties the driver keeps on resource definitions (Aux/ is LINSTOR's
@@ -89,7 +91,8 @@ func isConnectError(err error) bool {
 func notFound(err error) bool { return errors.Is(err, lapi.NotFoundError) }
 
 // nodeTopology is a node's CSI topology: its hostname, a key per storage
-// pool and its Aux/ properties without the prefix (as linstor-csi).
+// pool and its Aux/topology/ properties without the prefix (as linstor-csi
+// with piraeus-operator v2's --property-namespace=Aux/topology).
 type nodeTopology struct {
 	name     string
 	segments map[string]string
@@ -122,7 +125,7 @@ func (d *Driver) topology(ctx context.Context) (map[string]*nodeTopology, error)
 func newNodeTopology(n lapi.Node, pools []lapi.StoragePool) *nodeTopology {
 	t := &nodeTopology{name: n.Name, segments: map[string]string{TopologyKeyHostname: n.Name}, pools: map[string]lapi.StoragePool{}}
 	for k, v := range n.Props {
-		if key, ok := strings.CutPrefix(k, auxPrefix); ok && key != "" {
+		if key, ok := strings.CutPrefix(k, plan.TopologyPropertyPrefix); ok && key != "" {
 			t.segments[key] = v
 		}
 	}

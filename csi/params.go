@@ -12,6 +12,8 @@ import (
 	"github.com/LINBIT/golinstor/devicelayerkind"
 	"github.com/google/uuid"
 	"sigs.k8s.io/yaml"
+
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // StorageClass parameter namespaces, spelled as linstor-csi spells them.
@@ -23,8 +25,6 @@ const (
 	PropertyNamespace = "property." + DriverName
 	// drbdOptionsNamespace parameters are DRBD options, set on the resource group.
 	drbdOptionsNamespace = "DrbdOptions"
-	// auxPrefix is the LINSTOR namespace of node labels (topology).
-	auxPrefix = "Aux/"
 	// DefaultDisklessStoragePool is LINSTOR's diskless pool.
 	DefaultDisklessStoragePool = "DfltDisklessStorPool"
 )
@@ -282,13 +282,10 @@ func parseLayerList(v string) ([]devicelayerkind.DeviceLayerKind, error) {
 // fields splits a space-separated list, dropping empty entries.
 func fields(v string) []string { return strings.Fields(v) }
 
-// auxKey is a topology key as LINSTOR names a node property: Aux/<key>.
-func auxKey(k string) string {
-	if strings.HasPrefix(k, auxPrefix) {
-		return k
-	}
-	return auxPrefix + k
-}
+// auxKey is a topology key as LINSTOR names a node property (the plan's
+// rule, linstor-csi's with --property-namespace=Aux/topology, piraeus v2's
+// default): Aux/topology/<key> unless it starts with Aux/.
+func auxKey(k string) string { return plan.NormalizeTopologyKey(k) }
 
 func auxKeys(ks []string) []string {
 	out := make([]string, len(ks))

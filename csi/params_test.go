@@ -44,13 +44,13 @@ func TestParseParameters(t *testing.T) {
 			assert.Equal(t, []devicelayerkind.DeviceLayerKind{devicelayerkind.Storage}, p.LayerList)
 			assert.Equal(t, RemoteAccessLocalOnly, p.AllowRemoteVolumeAccess)
 		}},
-		{name: "topology keys get Aux/", in: map[string]string{
+		{name: "topology keys get Aux/topology/", in: map[string]string{
 			"replicasOnSame": "topology.kubernetes.io/zone Aux/rack", "replicasOnDifferent": "host",
 			"xReplicasOnDifferent": "topology.kubernetes.io/zone: 2",
 		}, check: func(t *testing.T, p Parameters) {
-			assert.Equal(t, []string{"Aux/topology.kubernetes.io/zone", "Aux/rack"}, p.ReplicasOnSame)
-			assert.Equal(t, []string{"Aux/host"}, p.ReplicasOnDifferent)
-			assert.Equal(t, map[string]int{"Aux/topology.kubernetes.io/zone": 2}, p.XReplicasOnDifferent)
+			assert.Equal(t, []string{"Aux/topology/topology.kubernetes.io/zone", "Aux/rack"}, p.ReplicasOnSame)
+			assert.Equal(t, []string{"Aux/topology/host"}, p.ReplicasOnDifferent)
+			assert.Equal(t, map[string]int{"Aux/topology/topology.kubernetes.io/zone": 2}, p.XReplicasOnDifferent)
 		}},
 		{name: "remote access rules", in: map[string]string{"allowRemoteVolumeAccess": "- fromSame: [topology.kubernetes.io/zone]"},
 			check: func(t *testing.T, p Parameters) {
