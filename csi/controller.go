@@ -152,8 +152,8 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 	rd, err := d.lc.ResourceDefinitions.Get(ctx, id)
 	switch {
 	case err == nil:
-		if isDeleting(rd.Flags) {
-			return nil, status.Errorf(codes.Aborted, "volume %s is being deleted", id)
+		if isDeleting(rd.Flags) || isDeletedVolume(rd.Props) {
+			return nil, status.Errorf(codes.Aborted, "volume %s is being deleted (its storage stays until its snapshots are deleted)", id)
 		}
 		if rd.Props[propSource] != source {
 			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with source %q, not %q", id, rd.Props[propSource], source)
@@ -517,9 +517,11 @@ func (d *Driver) accessibleTopology(ctx context.Context, id string, policy Remot
 	return out, nil
 }
 
-// DeleteVolume deletes the volume with every replica. It refuses while a
-// snapshot of it exists or a replica is in use; an unknown volume is
-// already deleted.
+// DeleteVolume deletes the volume with every replica; an unknown volume
+// is already deleted, one in use on a node is FailedPrecondition. While
+// snapshots of it exist its storage stays (they may need it): the volume is
+// only marked deleted, hidden from the CSI calls, and DeleteSnapshot
+// removes it with its last snapshot.
 func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeRequest) (*csipb.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if id == "" {
@@ -535,13 +537,6 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeReques
 	} else if err != nil {
 		return nil, grpcError(err, "get volume %s", id)
 	}
-	snaps, err := d.snapshotsOf(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(snaps) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "volume %s has %d snapshot(s) (%s): delete them first", id, len(snaps), snaps[0].Name)
-	}
 	res, err := d.resources(ctx, id)
 	if err != nil {
 		return nil, err
@@ -551,12 +546,25 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeReques
 			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is in use on node %s", id, r.NodeName)
 		}
 	}
+	snaps, err := d.snapshotsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(snaps) > 0 {
+		d.log.Info("volume deleted, its storage stays for its snapshots", "volume", id, "snapshots", len(snaps))
+		err := d.lc.ResourceDefinitions.Modify(ctx, id, lapi.GenericPropsModify{OverrideProps: map[string]string{propDeleted: "true"}})
+		return &csipb.DeleteVolumeResponse{}, grpcError(err, "mark volume %s deleted", id)
+	}
 	d.log.Info("deleting volume", "volume", id)
 	if err := d.lc.ResourceDefinitions.Delete(ctx, id); err != nil && !notFound(err) {
 		return nil, grpcError(err, "delete volume %s", id)
 	}
 	return &csipb.DeleteVolumeResponse{}, nil
 }
+
+// isDeletedVolume says whether DeleteVolume was called on the volume
+// (kept for its snapshots).
+func isDeletedVolume(props map[string]string) bool { return props[propDeleted] == "true" }
 
 // ControllerPublishVolume makes the volume reachable on the node: nothing
 // to do where a replica exists; elsewhere, when the volume's
@@ -574,9 +582,9 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csipb.Control
 		return nil, status.FromContextError(err).Err()
 	}
 	defer unlock()
-	rd, err := d.lc.ResourceDefinitions.Get(ctx, id)
+	rd, err := d.volume(ctx, id)
 	if err != nil {
-		return nil, grpcError(err, "get volume %s", id)
+		return nil, err
 	}
 	n, err := d.lc.Nodes.Get(ctx, node)
 	if err != nil {
@@ -673,8 +681,8 @@ func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csipb.Vali
 	if len(req.GetVolumeCapabilities()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "volume_capabilities are required")
 	}
-	if _, err := d.lc.ResourceDefinitions.Get(ctx, req.GetVolumeId()); err != nil {
-		return nil, grpcError(err, "get volume %s", req.GetVolumeId())
+	if _, err := d.volume(ctx, req.GetVolumeId()); err != nil {
+		return nil, err
 	}
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return &csipb.ValidateVolumeCapabilitiesResponse{Message: status.Convert(err).Message()}, nil
@@ -699,6 +707,9 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 		return nil, status.FromContextError(err).Err()
 	}
 	defer unlock()
+	if _, err := d.volume(ctx, id); err != nil {
+		return nil, err
+	}
 	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
 	if err != nil {
 		return nil, grpcError(err, "get volume %s", id)
@@ -771,7 +782,7 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csipb.ListVolumesRequest)
 		return nil, grpcError(err, "list volumes")
 	}
 	rds = slices.DeleteFunc(rds, func(r lapi.ResourceDefinitionWithVolumeDefinition) bool {
-		return len(r.VolumeDefinitions) == 0 || isDeleting(r.Flags)
+		return len(r.VolumeDefinitions) == 0 || isDeleting(r.Flags) || isDeletedVolume(r.Props)
 	})
 	slices.SortFunc(rds, func(a, b lapi.ResourceDefinitionWithVolumeDefinition) int { return strings.Compare(a.Name, b.Name) })
 	start, end, next, err := page(len(rds), req.GetStartingToken(), req.GetMaxEntries())
@@ -813,6 +824,9 @@ func (d *Driver) ControllerGetVolume(ctx context.Context, req *csipb.ControllerG
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
+	if _, err := d.volume(ctx, id); err != nil {
+		return nil, err
+	}
 	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
 	if err != nil {
 		return nil, grpcError(err, "get volume %s", id)
@@ -843,8 +857,8 @@ func (d *Driver) ControllerGetVolumeHealth(ctx context.Context, req *csipb.Contr
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
-	if _, err := d.lc.ResourceDefinitions.Get(ctx, id); err != nil {
-		return nil, grpcError(err, "get volume %s", id)
+	if _, err := d.volume(ctx, id); err != nil {
+		return nil, err
 	}
 	res, err := d.resources(ctx, id)
 	if err != nil {
@@ -870,7 +884,7 @@ func (d *Driver) ControllerListVolumeHealth(ctx context.Context, req *csipb.Cont
 	}
 	names := make([]string, 0, len(rds))
 	for _, rd := range rds {
-		if !isDeleting(rd.Flags) {
+		if !isDeleting(rd.Flags) && !isDeletedVolume(rd.Props) {
 			names = append(names, rd.Name)
 		}
 	}

@@ -29,6 +29,9 @@ const (
 	propDisklessPool = "Aux/csi-diskless-storage-pool"
 	// propSource is what the volume was made from: "snapshot:<id>" or "volume:<id>".
 	propSource = "Aux/csi-volume-source"
+	// propDeleted marks a volume DeleteVolume was called on while it had
+	// snapshots: kept for them, gone for the CSI calls.
+	propDeleted = "Aux/csi-volume-deleted"
 	// propCreatedFor marks a resource the driver made for one purpose.
 	propCreatedFor = "Aux/csi-created-for"
 	// createdForAttach is a diskless replica made by ControllerPublish.
@@ -161,6 +164,19 @@ func (t *nodeTopology) hasPool(pools []string) bool {
 // sortedNodes returns the node names in order.
 func sortedNodes(m map[string]*nodeTopology) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// volume gets a volume's resource definition; one DeleteVolume was called
+// on is NotFound.
+func (d *Driver) volume(ctx context.Context, id string) (lapi.ResourceDefinition, error) {
+	rd, err := d.lc.ResourceDefinitions.Get(ctx, id)
+	if err != nil {
+		return rd, grpcError(err, "get volume %s", id)
+	}
+	if isDeletedVolume(rd.Props) {
+		return rd, status.Errorf(codes.NotFound, "volume %s was deleted (its storage stays for its snapshots)", id)
+	}
+	return rd, nil
 }
 
 // resources lists the volume's replicas with their volumes (device paths).

@@ -58,8 +58,8 @@ func (d *Driver) devicePath(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	if len(res) == 0 {
-		if _, err := d.lc.ResourceDefinitions.Get(ctx, id); err != nil {
-			return "", grpcError(err, "get volume %s", id)
+		if _, err := d.volume(ctx, id); err != nil {
+			return "", err
 		}
 	}
 	for _, r := range res {
@@ -311,8 +311,8 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csipb.NodeGetVolu
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
-	if _, err := d.lc.ResourceDefinitions.Get(ctx, id); err != nil {
-		return nil, grpcError(err, "get volume %s", id)
+	if _, err := d.volume(ctx, id); err != nil {
+		return nil, err
 	}
 	res, err := d.resources(ctx, id)
 	if err != nil {

@@ -118,8 +118,8 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csipb.CreateSnapshotRe
 	case status.Code(err) != codes.NotFound:
 		return nil, err
 	}
-	if _, err := d.lc.ResourceDefinitions.Get(ctx, src); err != nil {
-		return nil, grpcError(err, "get volume %s", src)
+	if _, err := d.volume(ctx, src); err != nil {
+		return nil, err
 	}
 	d.log.Info("creating snapshot", "snapshot", snapID, "volume", src)
 	if err := d.lc.Resources.CreateSnapshot(ctx, lapi.Snapshot{Name: snapID, ResourceName: src}); err != nil {
@@ -154,7 +154,28 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csipb.DeleteSnapshotRe
 	if err := d.lc.Resources.DeleteSnapshot(ctx, snap.ResourceName, snap.Name); err != nil && !notFound(err) {
 		return nil, grpcError(err, "delete snapshot %s of %s", snap.Name, snap.ResourceName)
 	}
-	return &csipb.DeleteSnapshotResponse{}, nil
+	return &csipb.DeleteSnapshotResponse{}, d.deleteIfOnlyKeptForSnapshots(ctx, snap.ResourceName)
+}
+
+// deleteIfOnlyKeptForSnapshots deletes a volume DeleteVolume was called on
+// once its last snapshot is gone.
+func (d *Driver) deleteIfOnlyKeptForSnapshots(ctx context.Context, id string) error {
+	rd, err := d.lc.ResourceDefinitions.Get(ctx, id)
+	if notFound(err) || (err == nil && !isDeletedVolume(rd.Props)) {
+		return nil
+	}
+	if err != nil {
+		return grpcError(err, "get volume %s", id)
+	}
+	left, err := d.snapshotsOf(ctx, id)
+	if err != nil || len(left) > 0 {
+		return err
+	}
+	d.log.Info("deleting volume with its last snapshot", "volume", id)
+	if err := d.lc.ResourceDefinitions.Delete(ctx, id); err != nil && !notFound(err) {
+		return grpcError(err, "delete volume %s", id)
+	}
+	return nil
 }
 
 // ListSnapshots lists snapshots (one, or those of one volume) in
@@ -239,8 +260,8 @@ func (d *Driver) waitSnapshotReady(ctx context.Context, snap lapi.Snapshot) (lap
 // clone fills the resource definition id with a copy of the volume src:
 // a snapshot of src, restored into id, then deleted.
 func (d *Driver) clone(ctx context.Context, id, src string, sizeKiB uint64) error {
-	if _, err := d.lc.ResourceDefinitions.Get(ctx, src); err != nil {
-		return grpcError(err, "get source volume %s", src)
+	if _, err := d.volume(ctx, src); err != nil {
+		return err
 	}
 	tmp := lapi.Snapshot{Name: linstorName("clone-for-" + id), ResourceName: src}
 	if err := d.lc.Resources.CreateSnapshot(ctx, tmp); err != nil && !lapi.IsApiCallError(err, linstor.FailExistsSnapshotDfn) {
