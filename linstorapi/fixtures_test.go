@@ -105,6 +105,9 @@ func fakeController(ctx context.Context, c client.Client) {
 			var st []storagev1alpha1.ReplicaStatus
 			for _, r := range v.Spec.Replicas {
 				rs := storagev1alpha1.ReplicaStatus{Node: r.Node, Deployed: true, Quorum: true}
+				if prev := replicaStatus(v, r.Node); prev != nil {
+					rs.InUse = prev.InUse // set by tests, as a Primary would
+				}
 				for _, vd := range v.Spec.Volumes {
 					rs.Volumes = append(rs.Volumes, storagev1alpha1.ReplicaVolumeStatus{Number: vd.Number,
 						DevicePath: fmt.Sprintf("/dev/drbd%d", 1000+r.NodeID), DiskState: "UpToDate", AllocatedBytes: vd.SizeBytes})

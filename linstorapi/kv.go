@@ -66,7 +66,8 @@ func (s *Server) getKV(r *http.Request) (int, any, error) {
 		}
 		return 0, nil, internal(err, "read key-value store")
 	}
-	return http.StatusOK, kvDTO(cm), nil
+	// LINSTOR answers a list of one store.
+	return http.StatusOK, []lapi.KV{kvDTO(cm)}, nil
 }
 
 func (s *Server) modifyKV(r *http.Request) (int, any, error) {

@@ -33,7 +33,8 @@ function(input)
     local args = ['controller', '--namespace=$(POD_NAMESPACE)', '--leader-elect']
                  + (if input.tls.api != null then ['--api-tls-dir=/etc/linstor/ssl-api'] else [])
                  + ['--internal-tls-dir=/etc/linstor/ssl'];
-    k.identity(input, component, name, clusterRules, [k.leaseRule])
+    // ConfigMaps hold the LINSTOR API's key-value store (linstor-kv-<name>).
+    k.identity(input, component, name, clusterRules, [k.leaseRule, k.rule([''], ['configmaps'], ['get', 'list', 'create', 'update', 'delete'])])
     + [
       k.deployment(input, component, name, {
         serviceAccountName: name,
