@@ -483,6 +483,15 @@ func TestIdleCostsNothing(t *testing.T) {
 	vols, names := volumeSet("idle", 10, localup.ClassLocal)
 	createConcurrently(t, c, vols)
 	waitVolumes(t, c, names, 2*time.Minute, "Ready", ready)
+	// A snapshot and a volume restored from it are part of the steady state.
+	s := &storagev1alpha1.StorageSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "idle-000.s1"},
+		Spec: storagev1alpha1.StorageSnapshotSpec{Volume: "idle-000", SnapshotName: "s1"}}
+	require.NoError(t, c.Create(t.Context(), s))
+	waitSnapshot(t, c, s.Name, func(s *storagev1alpha1.StorageSnapshot) bool { return s.Status.ReadyToUse })
+	restored := newVolume("idle-restored", localup.ClassLocal, 8<<20)
+	restored.Spec.Source = &storagev1alpha1.VolumeSource{Snapshot: s.Name}
+	require.NoError(t, c.Create(t.Context(), restored))
+	waitVolumes(t, c, []string{restored.Name}, time.Minute, "Ready", ready)
 	time.Sleep(5 * time.Second) // let status and topology writes settle
 	writes := metric(t, env.ControllerMetrics, "piraeusctl_controller_api_writes_total")
 	mutating := metric(t, env.ControllerMetrics, "piraeusctl_controller_agent_mutating_commands_total")
