@@ -360,39 +360,53 @@ func (d *Driver) place(ctx context.Context, id string, p *Parameters, req *csipb
 	if diskful >= int(p.PlacementCount) {
 		return nil
 	}
-	filter := lapi.AutoSelectFilter{PlaceCount: p.PlacementCount}
 	if len(req.GetRequisite())+len(req.GetPreferred()) > 0 {
+		// First the replicas the topology asks for: on the requisite nodes
+		// (or nodes they may reach), preferred ones first, at most
+		// placementCount of them.
 		topo, err := d.topology(ctx)
 		if err != nil {
 			return err
 		}
 		candidates := topologyCandidates(topo, p, req)
 		if len(candidates) == 0 {
-			return status.Errorf(codes.ResourceExhausted, "no node in the requisite topology has a storage pool of %v", p.StoragePools)
+			return status.Errorf(codes.ResourceExhausted, "no node in the requisite topology (or reachable from it under allowRemoteVolumeAccess %s) has a storage pool of %v",
+				strings.TrimSpace(p.AllowRemoteVolumeAccess.String()), p.StoragePools)
 		}
-		if len(candidates) < int(p.PlacementCount) {
-			return status.Errorf(codes.ResourceExhausted, "placementCount %d, but only %d node(s) in the requisite topology have a storage pool of %v: %v",
-				p.PlacementCount, len(candidates), p.StoragePools, candidates)
+		n := min(int(p.PlacementCount), len(candidates))
+		filter := lapi.AutoSelectFilter{PlaceCount: int32(n), NodeNameList: candidates}
+		if diskful < n {
+			err := d.lc.Resources.Autoplace(ctx, id, lapi.AutoPlaceRequest{SelectFilter: filter})
+			if err != nil {
+				return grpcError(err, "place %d replica(s) of %s on %v", n, id, candidates)
+			}
 		}
-		filter.NodeNameList = candidates
+		if n == int(p.PlacementCount) {
+			return nil
+		}
 	}
-	err = d.lc.Resources.Autoplace(ctx, id, lapi.AutoPlaceRequest{SelectFilter: filter, DisklessOnRemaining: p.DisklessOnRemaining})
+	// Then the rest by the resource group's rules, anywhere.
+	err = d.lc.Resources.Autoplace(ctx, id, lapi.AutoPlaceRequest{SelectFilter: lapi.AutoSelectFilter{PlaceCount: p.PlacementCount},
+		DisklessOnRemaining: p.DisklessOnRemaining})
 	if err != nil {
 		return grpcError(err, "place %d replica(s) of %s", p.PlacementCount, id)
 	}
 	return nil
 }
 
-// topologyCandidates are the nodes in the requisite topology (all nodes
-// without one) that have an allowed pool, preferred ones first in their
-// order.
+// topologyCandidates are the nodes that have an allowed pool and lie in
+// the requisite topology (all nodes without one) or, with DRBD, can be
+// reached from it under allowRemoteVolumeAccess; preferred ones first, in
+// their order.
 func topologyCandidates(topo map[string]*nodeTopology, p *Parameters, req *csipb.TopologyRequirement) []string {
 	var out []string
 	inRequisite := func(t *nodeTopology) bool {
 		if len(req.GetRequisite()) == 0 {
 			return true
 		}
-		return slices.ContainsFunc(req.GetRequisite(), func(s *csipb.Topology) bool { return t.matches(s.GetSegments()) })
+		return slices.ContainsFunc(req.GetRequisite(), func(s *csipb.Topology) bool {
+			return t.matches(s.GetSegments()) || (p.hasDiskless() && p.AllowRemoteVolumeAccess.Allows(s.GetSegments(), t.segments))
+		})
 	}
 	add := func(name string) {
 		t := topo[name]

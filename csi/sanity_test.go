@@ -14,10 +14,12 @@ import (
 	"time"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
@@ -36,6 +38,7 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // the API server's start logs through controller-runtime
 	code := testsupport.MainWithBinary(m, &binary)
 	if shared.env != nil {
 		shared.env.Down()

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	lapi "github.com/LINBIT/golinstor/client"
+	"github.com/LINBIT/golinstor/devicelayerkind"
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/stretchr/testify/assert"
 )
@@ -39,27 +40,36 @@ func TestTopologyCandidates(t *testing.T) {
 		}
 		return &csipb.Topology{Segments: m}
 	}
-	p := &Parameters{StoragePools: []string{"thin"}}
+	p := &Parameters{StoragePools: []string{"thin"}, LayerList: []devicelayerkind.DeviceLayerKind{devicelayerkind.Storage},
+		AllowRemoteVolumeAccess: RemoteAccessLocalOnly}
+	drbdZone := &Parameters{StoragePools: []string{"thin"}, LayerList: []devicelayerkind.DeviceLayerKind{devicelayerkind.Drbd, devicelayerkind.Storage},
+		AllowRemoteVolumeAccess: RemoteAccessPolicy{{FromSame: []string{"topology.kubernetes.io/zone"}}}}
+	drbdAnywhere := &Parameters{StoragePools: []string{"thin"}, LayerList: drbdZone.LayerList, AllowRemoteVolumeAccess: RemoteAccessAnywhere}
 	tests := []struct {
 		name string
+		p    *Parameters
 		req  *csipb.TopologyRequirement
 		want []string
 	}{
-		{"no requirement: every node with the pool", &csipb.TopologyRequirement{}, []string{"a", "b", "c"}},
-		{"requisite zone", &csipb.TopologyRequirement{Requisite: []*csipb.Topology{seg("topology.kubernetes.io/zone", "z2")}}, []string{"c"}},
-		{"preferred first", &csipb.TopologyRequirement{
+		{"no requirement: every node with the pool", p, &csipb.TopologyRequirement{}, []string{"a", "b", "c"}},
+		{"requisite zone", p, &csipb.TopologyRequirement{Requisite: []*csipb.Topology{seg("topology.kubernetes.io/zone", "z2")}}, []string{"c"}},
+		{"preferred first", p, &csipb.TopologyRequirement{
 			Requisite: []*csipb.Topology{seg(TopologyKeyHostname, "a"), seg(TopologyKeyHostname, "c"), seg(TopologyKeyHostname, "b")},
 			Preferred: []*csipb.Topology{seg(TopologyKeyHostname, "c")},
 		}, []string{"c", "a", "b"}},
-		{"preferred outside requisite is not taken", &csipb.TopologyRequirement{
+		{"preferred outside requisite is not taken", p, &csipb.TopologyRequirement{
 			Requisite: []*csipb.Topology{seg("topology.kubernetes.io/zone", "z1")},
 			Preferred: []*csipb.Topology{seg(TopologyKeyHostname, "c")},
 		}, []string{"a", "b"}},
-		{"node without the pool is not a candidate", &csipb.TopologyRequirement{Requisite: []*csipb.Topology{seg(TopologyKeyHostname, "d")}}, nil},
+		{"node without the pool is not a candidate", p, &csipb.TopologyRequirement{Requisite: []*csipb.Topology{seg(TopologyKeyHostname, "d")}}, nil},
+		{"DRBD: nodes of the requisite node's zone can serve it", drbdZone, &csipb.TopologyRequirement{
+			Requisite: []*csipb.Topology{seg(TopologyKeyHostname, "a", "topology.kubernetes.io/zone", "z1")}}, []string{"a", "b"}},
+		{"DRBD reachable from anywhere: every node", drbdAnywhere, &csipb.TopologyRequirement{
+			Requisite: []*csipb.Topology{seg(TopologyKeyHostname, "d", "topology.kubernetes.io/zone", "z2")}}, []string{"a", "b", "c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, topologyCandidates(topo, p, tt.req))
+			assert.Equal(t, tt.want, topologyCandidates(topo, tt.p, tt.req))
 		})
 	}
 }
