@@ -226,8 +226,10 @@ func (d *Driver) reconcileResourceGroup(ctx context.Context, p *Parameters) erro
 		if err != nil && !lapi.IsApiCallError(err, linstor.FailExistsRscGrp) {
 			return grpcError(err, "create resource group %s", p.ResourceGroup)
 		}
-		if err := d.lc.ResourceGroups.CreateVolumeGroup(ctx, p.ResourceGroup, lapi.VolumeGroup{}); err != nil &&
-			!lapi.IsApiCallError(err, linstor.FailExistsVlmGrp) {
+		err = retryNotFound(ctx, func() error {
+			return d.lc.ResourceGroups.CreateVolumeGroup(ctx, p.ResourceGroup, lapi.VolumeGroup{})
+		})
+		if err != nil && !lapi.IsApiCallError(err, linstor.FailExistsVlmGrp) {
 			return grpcError(err, "create volume group of %s", p.ResourceGroup)
 		}
 		return nil
@@ -312,9 +314,33 @@ func (d *Driver) createDefinition(ctx context.Context, id string, p *Parameters,
 		return d.clone(ctx, id, src.GetVolume().GetVolumeId(), sizeKiB)
 	}
 	zero := int32(0)
-	err = d.lc.ResourceDefinitions.CreateVolumeDefinition(ctx, id, lapi.VolumeDefinitionCreate{
-		VolumeDefinition: lapi.VolumeDefinition{VolumeNumber: &zero, SizeKib: sizeKiB}})
+	err = retryNotFound(ctx, func() error {
+		return d.lc.ResourceDefinitions.CreateVolumeDefinition(ctx, id, lapi.VolumeDefinitionCreate{
+			VolumeDefinition: lapi.VolumeDefinition{VolumeNumber: &zero, SizeKib: sizeKiB}})
+	})
 	return grpcError(err, "create volume definition of %s", id)
+}
+
+// readAfterWrite bounds how long an object just created may read as not
+// found: the controller answers from its cache, which may lag its own
+// write by a moment.
+const readAfterWrite = 5 * time.Second
+
+// retryNotFound calls fn until it does not fail with "not found", for
+// calls on an object the driver has just created.
+func retryNotFound(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(readAfterWrite)
+	for {
+		err := fn()
+		if !notFound(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // rollbackTimeout bounds the clean-up of a failed create.

@@ -33,6 +33,7 @@ var binary string
 // share (starting one takes a minute); TestMain stops it.
 var shared struct {
 	once sync.Once
+	dir  string
 	env  *localup.Env
 	err  error
 }
@@ -42,6 +43,9 @@ func TestMain(m *testing.M) {
 	code := testsupport.MainWithBinary(m, &binary)
 	if shared.env != nil {
 		shared.env.Down()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
 	}
 	os.Exit(code)
 }
@@ -63,6 +67,7 @@ func localDatastore(t testing.TB) *localup.Env {
 			shared.err = err
 			return
 		}
+		shared.dir = dir
 		shared.env, shared.err = localup.Up(context.Background(), localup.Options{
 			Binary: binary, Dir: filepath.Join(dir, "local"), PoolBytes: 8 << 30,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
