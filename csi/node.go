@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -321,6 +322,40 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csipb.NodeGetVolu
 	return &csipb.NodeGetVolumeHealthResponse{VolumeHealth: volumeHealth(id, res, d.opts.NodeName)}, nil
 }
 
+// deviceGrowTimeout bounds the wait for a replica's device to reach the
+// volume's new size.
+const deviceGrowTimeout = 60 * time.Second
+
+// waitDeviceGrown waits until the device is as large as the volume
+// definition (and the size asked): ControllerExpandVolume returns when the
+// controller took the new size, the agent grows the device after.
+func (d *Driver) waitDeviceGrown(ctx context.Context, id, dev string, required int64) error {
+	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
+	if err != nil {
+		return grpcError(err, "get volume %s", id)
+	}
+	want := required
+	if len(vds) > 0 {
+		want = max(want, int64(vds[0].SizeKib)*kib)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deviceGrowTimeout)
+	defer cancel()
+	for {
+		size, err := blockSize(dev)
+		if err != nil {
+			return status.Errorf(codes.Internal, "size of %s: %v", dev, err)
+		}
+		if size >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.Errorf(codes.Unavailable, "device %s of volume %s has %d bytes, not yet the %d asked: the replica has not grown yet", dev, id, size, want)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // blockSize is a block device's size in bytes.
 func blockSize(path string) (int64, error) {
 	f, err := os.Open(path)
@@ -351,6 +386,9 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csipb.NodeExpandVolu
 			return nil, status.Errorf(codes.Internal, "size of %s: %v", dev, err)
 		}
 		return &csipb.NodeExpandVolumeResponse{CapacityBytes: size}, nil
+	}
+	if err := d.waitDeviceGrown(ctx, id, dev, req.GetCapacityRange().GetRequiredBytes()); err != nil {
+		return nil, err
 	}
 	d.log.Info("growing filesystem", "volume", id, "device", dev, "path", path)
 	if _, err := mount.NewResizeFs(d.mounter.Exec).Resize(dev, path); err != nil {
