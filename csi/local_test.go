@@ -84,7 +84,7 @@ func TestCreateVolumeBadInput(t *testing.T) {
 
 	_, err = d.ctrl.CreateVolume(t.Context(), &csipb.CreateVolumeRequest{Name: "too-many", VolumeCapabilities: caps,
 		CapacityRange: &csipb.CapacityRange{RequiredBytes: 64 << 20},
-		Parameters: map[string]string{"storagePool": "thin", "placementCount": "4", "layerList": "storage"}})
+		Parameters:    map[string]string{"storagePool": "thin", "placementCount": "4", "layerList": "storage"}})
 	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	assert.ErrorContains(t, err, "4")
 	_, err = d.ctrl.ControllerGetVolume(t.Context(), &csipb.ControllerGetVolumeRequest{VolumeId: "too-many"})

@@ -327,16 +327,17 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csipb.NodeGetVolu
 const deviceGrowTimeout = 60 * time.Second
 
 // waitDeviceGrown waits until the device is as large as the volume
-// definition (and the size asked): ControllerExpandVolume returns when the
-// controller took the new size, the agent grows the device after.
-func (d *Driver) waitDeviceGrown(ctx context.Context, id, dev string, required int64) error {
+// definition: ControllerExpandVolume returns when the controller took the
+// new size, the agent grows the device after. (The size in the request
+// is not waited for: only the controller grows volumes.)
+func (d *Driver) waitDeviceGrown(ctx context.Context, id, dev string) error {
 	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
 	if err != nil {
 		return grpcError(err, "get volume %s", id)
 	}
-	want := required
+	var want int64
 	if len(vds) > 0 {
-		want = max(want, int64(vds[0].SizeKib)*kib)
+		want = int64(vds[0].SizeKib) * kib
 	}
 	ctx, cancel := context.WithTimeout(ctx, deviceGrowTimeout)
 	defer cancel()
@@ -387,7 +388,7 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csipb.NodeExpandVolu
 		}
 		return &csipb.NodeExpandVolumeResponse{CapacityBytes: size}, nil
 	}
-	if err := d.waitDeviceGrown(ctx, id, dev, req.GetCapacityRange().GetRequiredBytes()); err != nil {
+	if err := d.waitDeviceGrown(ctx, id, dev); err != nil {
 		return nil, err
 	}
 	d.log.Info("growing filesystem", "volume", id, "device", dev, "path", path)

@@ -16,11 +16,13 @@ import (
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/piraeusctl/piraeusctl/csi"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
@@ -88,13 +90,15 @@ var sanityParameters = map[string]string{
 }
 
 // TestSanity runs upstream's csi-sanity (csi-test v5) against the driver:
-// the controller service and local-1's node service of the local
-// datastore, with real mkfs and mounts on the agents' loop devices.
+// the local datastore's controller service, and for local-1 the driver in
+// --mode=all in this process (csi-sanity runs its node lifecycle tests
+// only on an endpoint that also offers the controller service), with real
+// mkfs and mounts on the agents' loop devices.
 func TestSanity(t *testing.T) {
 	env := localDatastore(t)
 	dir := t.TempDir()
 	cfg := sanity.NewTestConfig()
-	cfg.Address = env.Nodes[0].CSIEndpoint
+	cfg.Address = runDriver(t, csi.Options{Mode: csi.ModeAll, NodeName: env.Nodes[0].Name, LinstorEndpoint: env.LinstorAPI})
 	cfg.ControllerAddress = env.CSIControllerEndpoint
 	cfg.TargetPath = filepath.Join(dir, "target")
 	cfg.StagingPath = filepath.Join(dir, "staging")
@@ -103,6 +107,28 @@ func TestSanity(t *testing.T) {
 	cfg.TestVolumeParameters = sanityParameters
 	cfg.IdempotentCount = 2
 	sanity.Test(t, cfg)
+}
+
+// runDriver serves the driver in this process until the test ends and
+// returns its endpoint.
+func runDriver(t *testing.T, opts csi.Options) string {
+	t.Helper()
+	opts.Endpoint = "unix://" + filepath.Join(t.TempDir(), "csi.sock")
+	d, err := csi.New(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	id := csipb.NewIdentityClient(dial(t, opts.Endpoint))
+	require.Eventually(t, func() bool {
+		_, err := id.Probe(ctx, &csipb.ProbeRequest{})
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "driver at %s never ready", opts.Endpoint)
+	return opts.Endpoint
 }
 
 // dial connects to a CSI socket.

@@ -178,6 +178,18 @@ func (d *Driver) deleteIfOnlyKeptForSnapshots(ctx context.Context, id string) er
 	return nil
 }
 
+// GetSnapshot reports one snapshot.
+func (d *Driver) GetSnapshot(ctx context.Context, req *csipb.GetSnapshotRequest) (*csipb.GetSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "snapshot_id is required")
+	}
+	snap, err := d.findSnapshot(ctx, req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	return &csipb.GetSnapshotResponse{Snapshot: csiSnapshot(snap)}, nil
+}
+
 // ListSnapshots lists snapshots (one, or those of one volume) in
 // (volume, name) order, max_entries at a time.
 func (d *Driver) ListSnapshots(ctx context.Context, req *csipb.ListSnapshotsRequest) (*csipb.ListSnapshotsResponse, error) {
