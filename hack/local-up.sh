@@ -9,8 +9,10 @@
 # of a 3-node local cluster with `piraeusctl apply`, and runs each component
 # as a local process of bin/piraeusctl: a node agent per node with a
 # FILE_THIN pool on a loop-backed folder (DRBD simulated: this kernel has no
-# DRBD module), the controller, and the operator: its webhook and the
-# converge loop that keeps the cluster at the plan, as in a real cluster.
+# DRBD module), the controller, the operator: its webhook and the
+# converge loop that keeps the cluster at the plan, as in a real cluster,
+# and the CSI driver (controller service, a node service per node; their
+# sockets are printed as CSI_ENDPOINT=unix://...).
 # Certificates come the cluster's way: `piraeusctl gencert --once` writes the
 # webhook's and the internal TLS Secrets, which are copied where the
 # processes read them, as the kubelet mounts them. Needs root (loop devices,

@@ -2,8 +2,9 @@
 // kube-apiserver, the plan of a local cluster applied to it, and each
 // component as a local process of the piraeusctl binary (a node agent per
 // local node with a FILE_THIN pool on a loop-backed folder, the controller,
-// the operator with its webhook and converge loop). hack/local-up.sh runs it for people; integration tests run
-// it in-process. One way to run the datastore locally, for both.
+// the operator with its webhook and converge loop, the CSI driver's
+// controller service and a node service per node). hack/local-up.sh runs it
+// for people; integration tests run it in-process. One way to run the datastore locally, for both.
 package localup
 
 import (
