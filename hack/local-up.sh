@@ -9,8 +9,10 @@
 # of a 3-node local cluster with `piraeusctl apply`, and runs each component
 # as a local process of bin/piraeusctl: a node agent per node with a
 # FILE_THIN pool on a loop-backed folder (DRBD simulated: this kernel has no
-# DRBD module), the controller, and the operator: its webhook and the
-# converge loop that keeps the cluster at the plan, as in a real cluster.
+# DRBD module), the controller, the operator: its webhook and the
+# converge loop that keeps the cluster at the plan, as in a real cluster,
+# and the CSI driver (controller service, a node service per node; their
+# sockets are printed as CSI_ENDPOINT=unix://...).
 # Certificates come the cluster's way: `piraeusctl gencert --once` writes the
 # webhook's and the internal TLS Secrets, which are copied where the
 # processes read them, as the kubelet mounts them. Needs root (loop devices,
@@ -31,7 +33,7 @@ up() {
   fi
   [ "$(id -u)" = 0 ] || { echo "local-up: needs root (loop devices and mounts)" >&2; exit 1; }
   cd "$ROOT"
-  hack/install-deps.sh e2fsprogs util-linux drbd-utils >&2
+  hack/install-deps.sh e2fsprogs util-linux drbd-utils xfsprogs >&2
   hack/kube-apiserver.sh ensure >&2
   echo "local-up: building bin/piraeusctl and bin/local-up" >&2
   make -s build >&2

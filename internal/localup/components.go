@@ -300,6 +300,7 @@ func (e *Env) writeEnvFile(context.Context) error {
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "# agent %s: %s (mTLS: %s), pool %s on %s\n", n.Name, n.AgentAddress, n.TLSDir, n.PoolDir, n.Loop)
 	}
+	b.WriteString(e.csiEnv())
 	fmt.Fprintf(&b, "# controller client certificate for the agents: %s\n", e.ControllerTLSDir)
 	fmt.Fprintf(&b, "# spec (plan inputs): %s\n", e.SpecDir())
 	return os.WriteFile(e.EnvFile(), []byte(b.String()), 0o644)

@@ -2,8 +2,9 @@
 // kube-apiserver, the plan of a local cluster applied to it, and each
 // component as a local process of the piraeusctl binary (a node agent per
 // local node with a FILE_THIN pool on a loop-backed folder, the controller,
-// the operator with its webhook and converge loop). hack/local-up.sh runs it for people; integration tests run
-// it in-process. One way to run the datastore locally, for both.
+// the operator with its webhook and converge loop, the CSI driver's
+// controller service and a node service per node). hack/local-up.sh runs it
+// for people; integration tests run it in-process. One way to run the datastore locally, for both.
 package localup
 
 import (
@@ -49,7 +50,9 @@ type Options struct {
 	Converge bool
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
-	Logger       *slog.Logger
+	// NoCSI leaves the CSI driver out (it needs the controller's API).
+	NoCSI  bool
+	Logger *slog.Logger
 }
 
 // Node is one local node.
@@ -65,6 +68,8 @@ type Node struct {
 	Loop string
 	// TLSDir holds the agent's certificate.
 	TLSDir string
+	// CSIEndpoint is the node's CSI node service (unix://...).
+	CSIEndpoint string
 }
 
 // Env is a running local datastore.
@@ -83,6 +88,8 @@ type Env struct {
 	ControllerHealth, ControllerMetrics string
 	// LinstorAPI is the first controller's LINSTOR REST API (http://host:port).
 	LinstorAPI string
+	// CSIControllerEndpoint is the CSI controller service (unix://...).
+	CSIControllerEndpoint string
 
 	kube      *kubetest.Env
 	mu        sync.Mutex
@@ -129,6 +136,7 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"start the agents", e.startAgents},
 		{"start the controller", e.startController},
 		{"start the operator's converge loop", e.startConverge},
+		{"start the CSI driver (controller service, a node service per node)", e.startCSI},
 		{"write " + e.EnvFile(), e.writeEnvFile},
 	}
 	for _, s := range steps {
