@@ -19,8 +19,8 @@ type proc struct {
 	// binary is what runs: the piraeusctl binary, or a tool such as a CSI sidecar.
 	binary string
 	args   []string
-	log  string
-	cmd  *exec.Cmd
+	log    string
+	cmd    *exec.Cmd
 	// exited is closed when the process has ended; err is then its exit.
 	exited chan struct{}
 	err    error
