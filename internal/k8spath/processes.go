@@ -29,7 +29,7 @@ import (
 var ControllerManagerControllers = []string{
 	"persistentvolume-binder-controller",
 	"persistentvolume-expander-controller",
-	"attachdetach-controller",
+	"persistentvolume-attach-detach-controller",
 	"persistentvolumeclaim-protection-controller",
 	"persistentvolume-protection-controller",
 }
