@@ -49,7 +49,7 @@ test-unit: vet
 
 # Prepares real components for integration tests; each script is idempotent and cached.
 test-deps:
-	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux
+	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux xfsprogs
 	hack/kube-apiserver.sh ensure
 	@if [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/csi-sidecars.sh ensure; fi
 	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi

@@ -20,6 +20,7 @@ import (
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/linstorapi"
 )
 
 // Defaults of Options.
@@ -65,7 +66,13 @@ type Options struct {
 	// ReservationGrace is how long a ledger reservation may wait for its
 	// volume to record it before repair releases it.
 	ReservationGrace time.Duration
-	Logger           *slog.Logger
+	// APIAddr serves LINSTOR's REST API v1 on every replica ("" or "0"
+	// disables); APITLSDir (tls.crt, tls.key, ca.crt) makes it HTTPS with
+	// client certificates.
+	APIAddr, APITLSDir string
+	// APIWaitTimeout bounds how long an API call waits for a resource to deploy.
+	APIWaitTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // DefaultOptions are the flags' defaults.
@@ -79,6 +86,7 @@ func DefaultOptions() Options {
 		MetricsAddr:      ":8080",
 		ReservationGrace: 10 * time.Minute,
 		LeaderElection:   true,
+		APIWaitTimeout:   linstorapi.DefaultWaitTimeout,
 	}
 }
 

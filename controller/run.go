@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/linstorapi"
 )
 
 // Run runs the controller until ctx ends: a controller-runtime manager with
@@ -69,6 +70,13 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	if started != nil {
 		started(ctl)
 	}
+	if opts.APIAddr != "" && opts.APIAddr != "0" {
+		api := linstorapi.New(linstorapi.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: opts.Namespace,
+			WaitTimeout: opts.APIWaitTimeout, Logger: log})
+		if err := mgr.Add(apiRunnable{api: api, addr: opts.APIAddr, tlsDir: opts.APITLSDir}); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -83,6 +91,17 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	log.Info("starting controller", "leaderElection", opts.LeaderElection, "namespace", opts.Namespace, "resync", opts.Resync)
 	return mgr.Start(ctx)
 }
+
+// apiRunnable serves the LINSTOR API on every replica, leader or not:
+// writes go to the objects, the leader places and converges.
+type apiRunnable struct {
+	api          *linstorapi.Server
+	addr, tlsDir string
+}
+
+func (a apiRunnable) Start(ctx context.Context) error { return a.api.Serve(ctx, a.addr, a.tlsDir) }
+
+func (apiRunnable) NeedLeaderElection() bool { return false }
 
 // indexVolumes indexes StorageVolumes by every node they concern: their
 // replicas in spec and in status (a replica leaving a node still concerns it).

@@ -42,7 +42,7 @@ up() {
   fi
   [ "$(id -u)" = 0 ] || { echo "local-up: needs root (loop devices and mounts)" >&2; exit 1; }
   cd "$ROOT"
-  hack/install-deps.sh e2fsprogs util-linux drbd-utils >&2
+  hack/install-deps.sh e2fsprogs util-linux drbd-utils xfsprogs >&2
   hack/kube-apiserver.sh ensure >&2
   if [ ${#extra[@]} -gt 0 ]; then hack/csi-sidecars.sh ensure >&2; fi
   echo "local-up: building bin/piraeusctl and bin/local-up" >&2

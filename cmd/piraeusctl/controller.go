@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/piraeusctl/piraeusctl/controller"
+	"github.com/piraeusctl/piraeusctl/linstorapi"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -41,6 +42,12 @@ name, with its uid.`,
 			}
 			opts := f.opts
 			opts.Config, opts.Logger = cfg, logger
+			if opts.APIAddr == "" {
+				opts.APIAddr = linstorapi.DefaultAddr
+				if opts.APITLSDir != "" {
+					opts.APIAddr = linstorapi.DefaultTLSAddr
+				}
+			}
 			return controller.Run(cmd.Context(), opts)
 		},
 	}
@@ -56,6 +63,9 @@ name, with its uid.`,
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", f.opts.HealthAddr, "address of /healthz and /readyz")
 	fl.StringVar(&f.opts.MetricsAddr, "metrics-addr", f.opts.MetricsAddr, `address of /metrics ("0" disables)`)
 	fl.DurationVar(&f.opts.ReservationGrace, "reservation-grace", f.opts.ReservationGrace, "how long a DRBD number reservation may wait for its volume to record it before it is released")
+	fl.StringVar(&f.opts.APIAddr, "api-addr", "", `address of LINSTOR's REST API v1 ("0" disables; default :3370, or :3371 with --api-tls-dir)`)
+	fl.StringVar(&f.opts.APITLSDir, "api-tls-dir", "", "directory with the API's serving certificate and the clients' CA (tls.crt, tls.key, ca.crt: the apiTLS Secret); the API then requires client certificates")
+	fl.DurationVar(&f.opts.APIWaitTimeout, "api-wait-timeout", f.opts.APIWaitTimeout, "how long an API call that creates or places a resource waits for it to be deployed with its device path")
 	f.log.register(cmd, "debug, info, warn, error")
 	return cmd
 }

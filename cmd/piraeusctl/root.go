@@ -19,7 +19,7 @@ review, diff and commit, then converged.`,
 	}
 	root.AddCommand(newVersionCommand(), newPlanCommand(), newExportCommand(), newDiffCommand(), newApplyCommand())
 	root.AddCommand(newAgentCommand(), newControllerCommand())
-	root.AddCommand(newGencertCommand(), newOperatorCommand(), newHAControllerCommand())
+	root.AddCommand(newGencertCommand(), newOperatorCommand(), newHAControllerCommand(), newCSICommand())
 	return root
 }
 

@@ -12,22 +12,34 @@ import (
 	"time"
 )
 
-// Probes answer /healthz (always ok while serving) and /readyz (ok once
-// Ready was called).
+// Probes answer /healthz (ok while serving and every Check passes) and
+// /readyz (ok once Ready was called).
 type Probes struct {
 	ready atomic.Bool
 	srv   *http.Server
 }
 
+// Check is a liveness condition of /healthz (a dependency answering); an
+// error makes /healthz answer 503 with the error.
+type Check func(context.Context) error
+
 // Serve serves the probes on addr until Stop; an empty addr serves none
 // (the component runs without probes, as in a one-shot run).
-func Serve(ctx context.Context, addr string) (*Probes, error) {
+func Serve(ctx context.Context, addr string, checks ...Check) (*Probes, error) {
 	p := &Probes{}
 	if addr == "" {
 		return p, nil
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		for _, check := range checks {
+			if err := check(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

@@ -268,12 +268,16 @@ func (e *Env) StartController(ctx context.Context, name string, extra ...string)
 	if err != nil {
 		return err
 	}
-	h, m := "127.0.0.1:"+strconv.Itoa(health), "127.0.0.1:"+strconv.Itoa(metrics)
+	api, err := freePort()
+	if err != nil {
+		return err
+	}
+	h, m, a := "127.0.0.1:"+strconv.Itoa(health), "127.0.0.1:"+strconv.Itoa(metrics), "127.0.0.1:"+strconv.Itoa(api)
 	if e.ControllerHealth == "" {
-		e.ControllerHealth, e.ControllerMetrics = h, m
+		e.ControllerHealth, e.ControllerMetrics, e.LinstorAPI = h, m, "http://"+a
 	}
 	args := append([]string{"controller", "--kubeconfig", e.Kubeconfig, "--namespace", Namespace,
-		"--internal-tls-dir", e.ControllerTLSDir, "--health-addr", h, "--metrics-addr", m}, extra...)
+		"--internal-tls-dir", e.ControllerTLSDir, "--health-addr", h, "--metrics-addr", m, "--api-addr", a}, extra...)
 	e.readyAddr[name] = h
 	p, err := e.start(name, args...)
 	if err != nil {
@@ -289,11 +293,14 @@ func (e *Env) writeEnvFile(context.Context) error {
 	if e.ControllerHealth != "" {
 		fmt.Fprintf(&b, "# linstor-controller: health http://%s/readyz, metrics http://%s/metrics, log %s\n",
 			e.ControllerHealth, e.ControllerMetrics, filepath.Join(e.Dir, "logs", ControllerName+".log"))
+		fmt.Fprintf(&b, "# LINSTOR REST API v1 of the first controller (linstor-csi, golinstor, curl $LS_CONTROLLERS/v1/nodes); plain HTTP on loopback, no client certificate\n")
+		fmt.Fprintf(&b, "export LS_CONTROLLERS=%s\n", e.LinstorAPI)
 	}
 	fmt.Fprintf(&b, "# piraeus-operator (webhook and converge loop): log %s\n", filepath.Join(e.Dir, "logs", OperatorName+".log"))
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "# agent %s: %s (mTLS: %s), pool %s on %s\n", n.Name, n.AgentAddress, n.TLSDir, n.PoolDir, n.Loop)
 	}
+	b.WriteString(e.csiEnv())
 	fmt.Fprintf(&b, "# controller client certificate for the agents: %s\n", e.ControllerTLSDir)
 	fmt.Fprintf(&b, "# spec (plan inputs): %s\n", e.SpecDir())
 	for _, l := range e.addonEnv {

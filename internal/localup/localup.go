@@ -49,6 +49,8 @@ type Options struct {
 	Converge bool
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
+	// NoCSI leaves the CSI driver out (it needs the controller's API).
+	NoCSI bool
 	// Addons run once every component is up, before the env file is
 	// written (internal/k8spath: the Kubernetes side of the CSI driver);
 	// what each returns is added to the env file.
@@ -69,6 +71,8 @@ type Node struct {
 	Loop string
 	// TLSDir holds the agent's certificate.
 	TLSDir string
+	// CSIEndpoint is the node's CSI node service (unix://...).
+	CSIEndpoint string
 }
 
 // Env is a running local datastore.
@@ -85,6 +89,10 @@ type Env struct {
 	ControllerTLSDir string
 	// ControllerHealth and ControllerMetrics are the controller's endpoints.
 	ControllerHealth, ControllerMetrics string
+	// LinstorAPI is the first controller's LINSTOR REST API (http://host:port).
+	LinstorAPI string
+	// CSIControllerEndpoint is the CSI controller service (unix://...).
+	CSIControllerEndpoint string
 
 	kube      *kubetest.Env
 	mu        sync.Mutex
@@ -141,6 +149,7 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"start the agents", e.startAgents},
 		{"start the controller", e.startController},
 		{"start the operator's converge loop", e.startConverge},
+		{"start the CSI driver (controller service, a node service per node)", e.startCSI},
 		{"start the addons", e.startAddons},
 		{"write " + e.EnvFile(), e.writeEnvFile},
 	}
