@@ -33,7 +33,8 @@ type Options struct {
 	// Tools is the folder of hack/csi-sidecars.sh (binaries and crd/);
 	// empty: `hack/csi-sidecars.sh dir` of the repository.
 	Tools string
-	// ControllerEndpoint is the CSI controller service's socket (unix://...).
+	// ControllerEndpoint is the CSI controller service's socket
+	// (unix://...); empty: the local datastore's CSI driver, with its nodes'.
 	ControllerEndpoint string
 	// NodeEndpoints maps each node's name to its CSI node service's socket.
 	NodeEndpoints map[string]string
@@ -58,8 +59,11 @@ func Start(ctx context.Context, env *localup.Env, opts Options) (*Path, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.ControllerEndpoint == "" {
+		opts.ControllerEndpoint, opts.NodeEndpoints = csiEndpoints(env)
+	}
 	if opts.ControllerEndpoint == "" || len(opts.NodeEndpoints) == 0 {
-		return nil, errors.New("k8spath: ControllerEndpoint and NodeEndpoints are required")
+		return nil, errors.New("k8spath: no CSI endpoints (the local datastore runs without its CSI driver?)")
 	}
 	if opts.Tools == "" {
 		dir, err := ToolsDir()
@@ -91,13 +95,9 @@ func Start(ctx context.Context, env *localup.Env, opts Options) (*Path, error) {
 	return p, nil
 }
 
-// Addon is Start as a localup addon (hack/local-up.sh --kubernetes): the
-// endpoints come from the local datastore's CSI services unless set.
+// Addon is Start as a localup addon (hack/local-up.sh --kubernetes).
 func Addon(opts Options) func(context.Context, *localup.Env) (string, error) {
 	return func(ctx context.Context, env *localup.Env) (string, error) {
-		if opts.ControllerEndpoint == "" {
-			opts.ControllerEndpoint, opts.NodeEndpoints = csiEndpoints(env)
-		}
 		p, err := Start(ctx, env, opts)
 		if err != nil {
 			return "", err
