@@ -43,6 +43,8 @@ type Agent struct {
 	stateMu sync.Mutex
 	desired *agentv1.NodeDesiredState // last applied, for status only
 	changed chan struct{}             // closed and replaced after each change
+	// snapErrors: snapshot key → why the last Apply could not take it.
+	snapErrors map[string]string
 }
 
 // New returns an Agent.

@@ -62,7 +62,7 @@ func (a *Agent) validate(d *agentv1.NodeDesiredState) error {
 			return &InvalidError{Err: err}
 		}
 	}
-	return nil
+	return validateSnapshots(d, pools)
 }
 
 func validateVolumes(r *agentv1.Resource, pools map[string]bool, minors map[uint32]string) error {
@@ -123,6 +123,7 @@ func (c *converge) run(ctx context.Context) error {
 	for _, r := range c.desired.GetResources() {
 		c.result.Resources = append(c.result.Resources, c.resource(ctx, r))
 	}
+	c.snapshots(ctx)
 	c.result.Orphans = orphans(c.desired, c.host)
 	return nil
 }
@@ -222,6 +223,22 @@ func (c *converge) backingVolume(ctx context.Context, r *agentv1.Resource, v *ag
 	name := storage.VolumeName(r.GetName(), v.GetNumber())
 	size := grossSize(r, v)
 	b, ok := p.volumes[name]
+	if !ok && r.GetRestoreFrom() != nil {
+		b, err := c.restoreVolume(ctx, r, v, p)
+		if err != nil {
+			return b, false, err
+		}
+		src := r.GetRestoreFrom()
+		s.did("restore volume %d in pool %s from snapshot %s/%s", v.GetNumber(), p.spec.GetName(), src.GetResource(), src.GetSnapshot())
+		if b.SizeKiB < size {
+			if b, err = p.provider.Grow(ctx, b, size); err != nil {
+				return b, false, err
+			}
+			s.did("grow volume %d to %d KiB", v.GetNumber(), size)
+		}
+		p.volumes[name] = b
+		return b, true, nil
+	}
 	if !ok {
 		b, err := p.provider.Create(ctx, name, r.GetUid(), size)
 		if err != nil {

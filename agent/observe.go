@@ -22,7 +22,9 @@ type pool struct {
 	spec     *agentv1.StoragePool
 	provider storage.Provider
 	volumes  map[string]storage.Volume // by volume name
-	err      error
+	// snapshots by snapshot volume name
+	snapshots map[string]storage.Snapshot
+	err       error
 }
 
 // resFile is a DRBD resource file found in the config dir.
@@ -103,7 +105,7 @@ func readKernel(ctx context.Context, exec hostexec.Executor) (map[string]drbd.Re
 // openPool makes the provider of a pool and lists its volumes; failures are
 // kept in the pool, so other pools still converge.
 func openPool(ctx context.Context, spec *agentv1.StoragePool, exec hostexec.Executor, ensure bool) (*pool, bool) {
-	p := &pool{spec: spec, volumes: map[string]storage.Volume{}}
+	p := &pool{spec: spec, volumes: map[string]storage.Volume{}, snapshots: map[string]storage.Snapshot{}}
 	prov, err := storage.New(spec, exec)
 	if err != nil {
 		p.err = err
@@ -116,13 +118,16 @@ func openPool(ctx context.Context, spec *agentv1.StoragePool, exec hostexec.Exec
 			return p, changed
 		}
 	}
-	vols, err := prov.Volumes(ctx)
+	vols, snaps, err := prov.Scan(ctx)
 	if err != nil {
 		p.err = err
 		return p, changed
 	}
 	for _, v := range vols {
 		p.volumes[v.Name] = v
+	}
+	for _, s := range snaps {
+		p.snapshots[s.Name] = s
 	}
 	return p, changed
 }

@@ -34,6 +34,7 @@ func orphans(d *agentv1.NodeDesiredState, h host) []*agentv1.Orphan {
 			}
 		}
 	}
+	out = append(out, snapshotOrphans(d, h)...)
 	for _, name := range sortedKeys(h.resFiles) {
 		if !drbdRes[name] {
 			f := h.resFiles[name]

@@ -38,6 +38,15 @@ func (s *Server) DeleteResource(ctx context.Context, req *agentv1.DeleteResource
 	return res, nil
 }
 
+// DeleteSnapshot implements agentv1.AgentServer.
+func (s *Server) DeleteSnapshot(ctx context.Context, req *agentv1.DeleteSnapshotRequest) (*agentv1.DeleteSnapshotResult, error) {
+	res, err := s.Agent.DeleteSnapshot(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return res, nil
+}
+
 // WatchStatus implements agentv1.AgentServer: the first status at once,
 // then each one that differs from the last sent, polled or after a change.
 func (s *Server) WatchStatus(req *agentv1.WatchRequest, stream agentv1.Agent_WatchStatusServer) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +89,12 @@ func (s *lvmHost) dispatch(cmd hostexec.Cmd) (string, string, int) {
 		s.vgs[a[0]] = &simVG{size: uint64(len(a)-1) * simPVBytes, extent: 4 << 20, lvs: map[string]*simLV{}}
 		return "", "", 0
 	case "lvcreate":
+		if slices.Contains(a, "--snapshot") {
+			return s.lvsnapshot(a)
+		}
 		return s.lvcreate(a)
+	case "lvchange":
+		return s.lvchange(a)
 	case "lvextend":
 		vg, lv := s.lv(a[len(a)-1])
 		lv.size = vg.roundUp(parseK(a[1]))
@@ -171,6 +177,52 @@ func (s *lvmHost) lvcreate(a []string) (string, string, int) {
 		return "", fmt.Sprintf("  Logical Volume %q already exists in volume group", name), 5
 	}
 	vg.lvs[name] = lv
+	return "", "", 0
+}
+
+// lvsnapshot is `lvcreate --snapshot` of a thin LV: a thin LV of the same
+// size and pool, inactive with the activation skip flag unless
+// --setactivationskip n, carrying only the tags given (lvm2 copies none).
+func (s *lvmHost) lvsnapshot(a []string) (string, string, int) {
+	vg, origin := s.lv(a[len(a)-1])
+	if origin == nil || origin.pool == "" {
+		return "", fmt.Sprintf("  Failed to find logical volume %q\n", a[len(a)-1]), 5
+	}
+	lv := &simLV{size: origin.size, pool: origin.pool, attr: "Vri---tz-k"}
+	var name string
+	for i := 0; i < len(a)-1; i++ {
+		switch a[i] {
+		case "--name":
+			name = a[i+1]
+		case "--addtag":
+			lv.tags = append(lv.tags, a[i+1])
+		case "--setactivationskip":
+			if a[i+1] == "n" {
+				lv.attr = "Vwi-a-tz--"
+			}
+		}
+	}
+	if _, exists := vg.lvs[name]; exists {
+		return "", fmt.Sprintf("  Logical Volume %q already exists in volume group", name), 5
+	}
+	vg.lvs[name] = lv
+	return "", "", 0
+}
+
+// lvchange handles --deltag and --activate y.
+func (s *lvmHost) lvchange(a []string) (string, string, int) {
+	_, lv := s.lv(a[len(a)-1])
+	if lv == nil {
+		return "", fmt.Sprintf("  Failed to find logical volume %q\n", a[len(a)-1]), 5
+	}
+	for i := 0; i < len(a)-1; i++ {
+		switch a[i] {
+		case "--deltag":
+			lv.tags = slices.DeleteFunc(lv.tags, func(t string) bool { return t == a[i+1] })
+		case "--activate":
+			lv.attr = lv.attr[:4] + "a" + lv.attr[5:]
+		}
+	}
 	return "", "", 0
 }
 

@@ -36,6 +36,7 @@ func (a *Agent) Status(ctx context.Context) *agentv1.NodeStatus {
 		}
 	}
 	st.Resources = a.resourceStatuses(desired, h)
+	st.Snapshots = snapshotStatuses(desired, h, a.snapshotErrors())
 	st.Orphans = orphans(desired, h)
 	return st
 }

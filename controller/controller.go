@@ -113,9 +113,10 @@ type Controller struct {
 	metrics   *metrics
 	dial      Dialer
 
-	volumes workqueue.TypedRateLimitingInterface[string]
-	nodes   workqueue.TypedRateLimitingInterface[string]
-	placer  *placer
+	volumes   workqueue.TypedRateLimitingInterface[string]
+	nodes     workqueue.TypedRateLimitingInterface[string]
+	snapshots workqueue.TypedRateLimitingInterface[string]
+	placer    *placer
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -123,6 +124,8 @@ type Controller struct {
 	applied  map[string]appliedState
 	// deleted: volume uid → node → its replica was deleted there.
 	deleted map[types.UID]map[string]bool
+	// snapDeleted: snapshot uid → node → its snapshot was deleted there.
+	snapDeleted map[types.UID]map[string]bool
 	// unplaced: volume name → why placement failed.
 	unplaced map[string]string
 	// topoDirty: the topology status must be recomputed.
@@ -146,21 +149,23 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		opts.Logger = slog.Default()
 	}
 	ctl := &Controller{
-		opts:       opts,
-		informers:  informers,
-		reader:     reader,
-		log:        opts.Logger,
-		recorder:   recorder,
-		metrics:    m,
-		dial:       opts.Dialer,
-		sessions:   map[string]*session{},
-		reports:    map[string]*NodeReport{},
-		applied:    map[string]appliedState{},
-		deleted:    map[types.UID]map[string]bool{},
-		unplaced:   map[string]string{},
-		refusedCRD: map[types.UID]bool{},
-		volumes:    workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes"}),
-		nodes:      workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodes"}),
+		opts:        opts,
+		informers:   informers,
+		reader:      reader,
+		log:         opts.Logger,
+		recorder:    recorder,
+		metrics:     m,
+		dial:        opts.Dialer,
+		sessions:    map[string]*session{},
+		reports:     map[string]*NodeReport{},
+		applied:     map[string]appliedState{},
+		deleted:     map[types.UID]map[string]bool{},
+		snapDeleted: map[types.UID]map[string]bool{},
+		unplaced:    map[string]string{},
+		refusedCRD:  map[types.UID]bool{},
+		volumes:     workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes"}),
+		nodes:       workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodes"}),
+		snapshots:   workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "snapshots"}),
 	}
 	ctl.client = countingClient(c, m)
 	if ctl.dial == nil {
@@ -273,22 +278,31 @@ func (c *Controller) onStatus(node string, st *agentv1.NodeStatus, connected boo
 	for _, name := range changedResources(prev, st, connected != wasConnected) {
 		c.volumes.Add(name)
 	}
+	for _, name := range changedSnapshots(prev, st, connected != wasConnected) {
+		c.snapshots.Add(name)
+	}
 }
 
 // changedResources names resources whose status differs between two
 // reports (all of them when all flag is set).
 func changedResources(prev, cur *agentv1.NodeStatus, all bool) []string {
-	index := func(st *agentv1.NodeStatus) map[string]*agentv1.ResourceStatus {
-		m := map[string]*agentv1.ResourceStatus{}
-		for _, r := range st.GetResources() {
-			m[r.GetName()] = r
+	return changedNames(prev.GetResources(), cur.GetResources(), (*agentv1.ResourceStatus).GetName, all)
+}
+
+// changedNames names the entries, keyed by key, that differ between two
+// lists of a report, or appear in only one (all of them when all is set).
+func changedNames[T proto.Message](prev, cur []T, key func(T) string, all bool) []string {
+	index := func(list []T) map[string]T {
+		m := make(map[string]T, len(list))
+		for _, e := range list {
+			m[key(e)] = e
 		}
 		return m
 	}
 	a, b := index(prev), index(cur)
 	var out []string
-	for name, r := range a {
-		if all || !proto.Equal(r, b[name]) {
+	for name, e := range a {
+		if other, ok := b[name]; all || !ok || !proto.Equal(e, other) {
 			out = append(out, name)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,9 @@ const volumeCRD = "storagevolumes.storage.piraeus.io"
 func (c *Controller) finalizeVolume(ctx context.Context, v *storagev1alpha1.StorageVolume) (time.Duration, error) {
 	if !controllerutil.ContainsFinalizer(v, storagev1alpha1.StorageVolumeFinalizer) {
 		return 0, nil
+	}
+	if err := c.dropCloneSnapshot(ctx, v); err != nil {
+		return 0, err
 	}
 	pending := c.pendingDeletions(v)
 	if len(pending) > 0 {
@@ -119,6 +123,14 @@ func (c *Controller) confirmDeletion(ctx context.Context, v *storagev1alpha1.Sto
 	}
 	if crd.DeletionTimestamp != nil {
 		return "the StorageVolume CRD is being deleted: storage is kept; remove the finalizers by hand to let the CRD go (the data stays as orphans)", nil
+	}
+	snaps, err := c.snapshotsOfVolume(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if len(snaps) > 0 {
+		return fmt.Sprintf("snapshots %s depend on it: storage is kept until they are deleted (LINSTOR refuses to delete a resource definition with snapshots)",
+			strings.Join(snaps, ", ")), nil
 	}
 	return "", nil
 }

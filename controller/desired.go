@@ -38,8 +38,13 @@ type DesiredInput struct {
 	// allocations registered, not being deleted. Any order.
 	Volumes []*storagev1alpha1.StorageVolume
 	// Fresh reports whether a volume has never been Ready: only then may the
-	// initial sync make one replica's data the start (agent initial_primary).
+	// initial sync make one replica's data the start (agent initial_primary),
+	// and only then is a volume with a source restored from its snapshot.
 	Fresh func(*storagev1alpha1.StorageVolume) bool
+	// Snapshots: all StorageSnapshots; those naming the node are its desired snapshots.
+	Snapshots []*storagev1alpha1.StorageSnapshot
+	// Sources: the snapshots volumes are restored from, by object name.
+	Sources map[string]*storagev1alpha1.StorageSnapshot
 }
 
 // Desired computes the complete desired state of one node: its pools from
@@ -68,6 +73,11 @@ func Desired(node string, in DesiredInput) (*agentv1.NodeDesiredState, map[strin
 		if r != nil {
 			out.Resources = append(out.Resources, r)
 		}
+	}
+	snaps, snapProblems := desiredSnapshots(node, in.Snapshots)
+	out.Snapshots = snaps
+	for name, err := range snapProblems {
+		problems[name] = err
 	}
 	if len(problems) == 0 {
 		problems = nil
@@ -120,6 +130,13 @@ func desiredResource(node string, in DesiredInput, v *storagev1alpha1.StorageVol
 		return nil, err
 	}
 	r := &agentv1.Resource{Name: v.Name, Uid: string(v.UID), Layers: layers}
+	if !self.Diskless && restoreSource(v) != "" && in.Fresh != nil && in.Fresh(v) {
+		src, err := restoreFrom(node, in, v)
+		if err != nil {
+			return nil, err
+		}
+		r.RestoreFrom = src
+	}
 	drbdLayer := slices.Contains(layers, agentv1.Layer_DRBD)
 	if drbdLayer && len(self.Minors) != len(v.Spec.Volumes) {
 		return nil, fmt.Errorf("replica on %s has %d minors for %d volumes: allocation incomplete", node, len(self.Minors), len(v.Spec.Volumes))
@@ -394,4 +411,21 @@ func allThin(t *storagev1alpha1.StorageTopologySpec, replicas []storagev1alpha1.
 		}
 	}
 	return n > 1
+}
+
+// restoreFrom is the snapshot a fresh volume's replica on node is created
+// from. Until that snapshot is taken on the node, the volume is left out
+// (an error): it is never created empty in place of restored.
+func restoreFrom(node string, in DesiredInput, v *storagev1alpha1.StorageVolume) (*agentv1.SnapshotSource, error) {
+	name := restoreSource(v)
+	s := in.Sources[name]
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("waiting for snapshot %s to restore from", name)
+	case s.DeletionTimestamp != nil:
+		return nil, fmt.Errorf("snapshot %s to restore from is being deleted", name)
+	case !takenOn(s, node):
+		return nil, fmt.Errorf("waiting for snapshot %s to be taken on %s", name, node)
+	}
+	return &agentv1.SnapshotSource{Resource: s.Spec.Volume, Snapshot: s.Spec.SnapshotName, Uid: string(s.UID)}, nil
 }

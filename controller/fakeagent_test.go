@@ -85,6 +85,10 @@ func (a *fakeAgent) DeleteResource(_ context.Context, req *agentv1.DeleteResourc
 	return &agentv1.DeleteResourceResult{Actions: []string{"delete " + req.GetName()}}, nil
 }
 
+func (a *fakeAgent) DeleteSnapshot(_ context.Context, req *agentv1.DeleteSnapshotRequest, _ ...grpc.CallOption) (*agentv1.DeleteSnapshotResult, error) {
+	return &agentv1.DeleteSnapshotResult{Actions: []string{"delete snapshot " + req.GetResource() + "/" + req.GetName()}}, nil
+}
+
 func (a *fakeAgent) WatchStatus(ctx context.Context, _ *agentv1.WatchRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[agentv1.NodeStatus], error) {
 	return &fakeStream{ctx: ctx, a: a, first: true}, nil
 }
@@ -114,6 +118,13 @@ func (a *fakeAgent) status() *agentv1.NodeStatus {
 			rs.Peers = append(rs.Peers, ps)
 		}
 		st.Resources = append(st.Resources, rs)
+	}
+	for _, s := range a.desired.GetSnapshots() {
+		ss := &agentv1.SnapshotStatus{Resource: s.GetResource(), Name: s.GetName(), Uid: s.GetUid(), Taken: true}
+		for _, v := range s.GetVolumes() {
+			ss.Volumes = append(ss.Volumes, v.GetNumber())
+		}
+		st.Snapshots = append(st.Snapshots, ss)
 	}
 	return st
 }

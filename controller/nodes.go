@@ -58,7 +58,13 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 		c.log.Debug("node not reachable yet", "node", node, "client", agent != nil)
 		return unreachableRetry, nil
 	}
-	desired, problems := Desired(node, DesiredInput{Topology: orEmpty(spec), Volumes: deployable(vols, node), Fresh: fresh})
+	snaps, err := c.listSnapshots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	dep := deployable(vols, node)
+	desired, problems := Desired(node, DesiredInput{Topology: orEmpty(spec), Volumes: dep, Fresh: fresh,
+		Snapshots: snaps, Sources: c.snapshotSources(ctx, dep)})
 	pending, err := c.applyIfNeeded(ctx, agent, gen, desired, problems)
 	if err != nil {
 		c.log.Warn("node not converged", "node", node, "err", err)
@@ -66,6 +72,7 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 		return unreachableRetry, nil
 	}
 	c.removeReplicas(ctx, agent, node, desired.GetStoragePools(), vols)
+	c.removeSnapshots(ctx, agent, node, desired.GetStoragePools(), snaps)
 	if pending {
 		return pendingRetry, nil
 	}
@@ -126,6 +133,11 @@ func (c *Controller) applyIfNeeded(ctx context.Context, agent agentv1.AgentClien
 	pending := false
 	for _, r := range res.GetResources() {
 		if r.GetOutcome() == agentv1.Outcome_PENDING || r.GetOutcome() == agentv1.Outcome_FAILED {
+			pending = true
+		}
+	}
+	for _, s := range res.GetSnapshots() {
+		if s.GetOutcome() == agentv1.Outcome_FAILED {
 			pending = true
 		}
 	}

@@ -145,10 +145,12 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	defer c.volumes.ShutDown()
 	defer c.nodes.ShutDown()
+	defer c.snapshots.ShutDown()
 	workers := max(c.opts.Workers, 1)
 	for range workers {
 		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.volumes, c.reconcileVolume) }, time.Second)
 		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.nodes, c.reconcileNode) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.snapshots, c.reconcileSnapshot) }, time.Second)
 	}
 	go c.placer.run(ctx)
 	go wait.UntilWithContext(ctx, c.writeTopologyStatus, time.Second)
@@ -214,6 +216,11 @@ func (c *Controller) watch(ctx context.Context) error {
 		UpdateFunc: func(old, o any) { c.topologyUpdated(old, o) },
 		DeleteFunc: func(any) { c.topologyChanged() },
 	}
+	snapHandler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    c.snapshotEvent,
+		UpdateFunc: func(_, o any) { c.snapshotEvent(o) },
+		DeleteFunc: c.snapshotEvent,
+	}
 	nodeHandler := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { c.kubeNodeEvent(nil, o) },
 		UpdateFunc: func(old, o any) { c.kubeNodeEvent(old, o) },
@@ -221,6 +228,7 @@ func (c *Controller) watch(ctx context.Context) error {
 	for _, t := range []target{
 		{&storagev1alpha1.StorageVolume{}, volHandler},
 		{&storagev1alpha1.StorageTopology{}, topoHandler},
+		{&storagev1alpha1.StorageSnapshot{}, snapHandler},
 		{&corev1.Node{}, nodeHandler},
 		{&storagev1alpha1.NodeAllocation{}, toolscache.ResourceEventHandlerFuncs{}},
 	} {

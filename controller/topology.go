@@ -77,6 +77,11 @@ func (c *Controller) resyncAll(ctx context.Context) {
 		}
 	}
 	c.countVolumes(list.Items)
+	if snaps, err := c.listSnapshots(ctx); err == nil {
+		for _, s := range snaps {
+			c.snapshots.Add(s.Name)
+		}
+	}
 }
 
 // countVolumes refreshes the volumes-by-state gauge.

@@ -98,6 +98,9 @@ func (c *Controller) reconcileVolume(ctx context.Context, name string) (time.Dur
 	if err != nil || written {
 		return after, err // a written spec comes back as an update event
 	}
+	if err := c.dropCloneSnapshot(ctx, v); err != nil {
+		return 0, err
+	}
 	return after, c.writeVolumeStatus(ctx, v, topo, placed)
 }
 
@@ -119,6 +122,8 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 	case len(v.Spec.Replicas) == 0 && v.Spec.ManualPlacement:
 		placed.Reason, placed.Message = "WaitingForPlacement", "manual placement: waiting for resources to be created through the LINSTOR API"
 		return placed, 0, false, nil
+	case len(v.Spec.Replicas) == 0 && restoreSource(v) != "":
+		return c.placeFromSnapshot(ctx, v)
 	case len(v.Spec.Replicas) == 0 && len(v.Spec.Volumes) == 0:
 		placed.Reason, placed.Message = "NoVolumeDefinitions", "waiting for a volume definition before placing"
 		return placed, 0, false, nil

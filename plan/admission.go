@@ -30,6 +30,9 @@ type Live struct {
 	// VolumeInUse reports whether a volume's data is still wanted (its
 	// PersistentVolume or claim still exists); nil means every volume is.
 	VolumeInUse func(v *storagev1alpha1.StorageVolume) bool
+	// VolumeSnapshots names the StorageSnapshots taken of a volume; nil
+	// means this check is not made.
+	VolumeSnapshots func(v *storagev1alpha1.StorageVolume) []string
 }
 
 // ForceRemoveNodesAnnotation on a StorageTopology names nodes (comma-
@@ -116,6 +119,13 @@ func ValidateDeleteLive(schemas *Schemas, oldObj []byte, live Live) ErrorList {
 		return nil
 	}
 	v := &old.in.storageVolumes[0].obj
+	if live.VolumeSnapshots != nil {
+		if snaps := live.VolumeSnapshots(v); len(snaps) > 0 {
+			return old.doc.fieldErrors(field.ErrorList{field.Forbidden(field.NewPath("metadata", "name"), fmt.Sprintf(
+				"volume %q has snapshots (%s): delete them first, as LINSTOR refuses to delete a resource definition with snapshots", v.Name, strings.Join(snaps, ", ")))},
+				"StorageVolume/"+v.Name)
+		}
+	}
 	if live.VolumeInUse != nil && !live.VolumeInUse(v) {
 		return nil
 	}

@@ -242,6 +242,10 @@ func TestValidateDeleteVolume(t *testing.T) {
 	require.Contains(t, inUse[0].Error(), `volume "pvc-1" still belongs to PersistentVolume pvc-1`)
 	require.Empty(t, plan.ValidateDeleteLive(schemas, data, plan.Live{VolumeInUse: func(*storagev1alpha1.StorageVolume) bool { return false }}))
 	require.Len(t, plan.ValidateDeleteLive(schemas, data, plan.Live{}), 1, "without live knowledge the volume counts as in use")
+	snapped := plan.ValidateDeleteLive(schemas, data, plan.Live{VolumeInUse: func(*storagev1alpha1.StorageVolume) bool { return false },
+		VolumeSnapshots: func(*storagev1alpha1.StorageVolume) []string { return []string{"pvc-a.snap1"} }})
+	require.Len(t, snapped, 1, "a volume with snapshots may not go")
+	require.Contains(t, snapped[0].Error(), "pvc-a.snap1")
 }
 
 // FuzzValidateUpdate: arbitrary old and new objects never panic the webhook.

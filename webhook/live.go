@@ -54,7 +54,8 @@ func (l *ClusterLive) Live(ctx context.Context, kind string) (plan.Live, error) 
 		vols, err := l.volumes(ctx)
 		return plan.Live{Volumes: vols}, err
 	case "StorageVolume":
-		return plan.Live{VolumeInUse: func(v *storagev1alpha1.StorageVolume) bool { return l.volumeInUse(ctx, v) }}, nil
+		return plan.Live{VolumeInUse: func(v *storagev1alpha1.StorageVolume) bool { return l.volumeInUse(ctx, v) },
+			VolumeSnapshots: func(v *storagev1alpha1.StorageVolume) []string { return l.volumeSnapshots(ctx, v) }}, nil
 	}
 	return plan.Live{}, nil
 }
@@ -117,4 +118,21 @@ func (l *ClusterLive) exists(ctx context.Context, key types.NamespacedName, obj 
 		return false, err
 	}
 	return true, nil
+}
+
+// volumeSnapshots names the StorageSnapshots of a volume (of this uid, or
+// not bound to one yet). A read error is named too: nothing proves the
+// volume free of snapshots.
+func (l *ClusterLive) volumeSnapshots(ctx context.Context, v *storagev1alpha1.StorageVolume) []string {
+	var list storagev1alpha1.StorageSnapshotList
+	if err := l.client.List(ctx, &list); err != nil {
+		return []string{"(list storagesnapshots: " + err.Error() + ")"}
+	}
+	var out []string
+	for _, s := range list.Items {
+		if s.Spec.Volume == v.Name && (s.Spec.VolumeUID == "" || s.Spec.VolumeUID == string(v.UID)) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }

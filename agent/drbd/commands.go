@@ -59,6 +59,13 @@ func (a Admin) Secondary() hostexec.Cmd { return a.adm(true, "secondary", a.Reso
 // Resize makes DRBD use a grown backing device.
 func (a Admin) Resize(vol uint32) hostexec.Cmd { return a.adm(true, "resize", a.vol(vol)) }
 
+// SuspendIO holds new I/O of the resource (all volumes) until ResumeIO,
+// around a snapshot of its backing volumes, as LINSTOR does.
+func (a Admin) SuspendIO() hostexec.Cmd { return a.adm(true, "suspend-io", a.Resource) }
+
+// ResumeIO resumes I/O held by SuspendIO.
+func (a Admin) ResumeIO() hostexec.Cmd { return a.adm(true, "resume-io", a.Resource) }
+
 // Down stops the resource on this node.
 func (a Admin) Down() hostexec.Cmd { return a.adm(true, "down", a.Resource) }
 

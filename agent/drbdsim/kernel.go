@@ -176,6 +176,8 @@ var minorOps = map[string]kernelOp{
 	"disk-options":     {1, diskOptions},
 	"resize":           {1, resize},
 	"check-resize":     {1, func(kernelCtx) *failure { return nil }},
+	"suspend-io":       {1, func(kernelCtx) *failure { return nil }},
+	"resume-io":        {1, func(kernelCtx) *failure { return nil }},
 	"new-current-uuid": {1, newCurrentUUID},
 }
 

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
@@ -14,6 +15,8 @@ import (
 const (
 	ownerTag     = "piraeusctl"
 	uidTagPrefix = "piraeusctl_uid_"
+	// snapUIDTagPrefix+uid records a snapshot's identity on its LV.
+	snapUIDTagPrefix = "piraeusctl_snapuid_"
 )
 
 const (
@@ -173,10 +176,20 @@ func (l *lvm) Capacity(ctx context.Context) (Capacity, error) {
 
 // Volumes implements Provider.
 func (l *lvm) Volumes(ctx context.Context) ([]Volume, error) {
+	vols, _, err := l.Scan(ctx)
+	return vols, err
+}
+
+// Scan implements Provider.
+func (l *lvm) Scan(ctx context.Context) ([]Volume, []Snapshot, error) {
 	lvs, err := l.readLVs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return l.volumes(lvs), l.snapshots(lvs), nil
+}
+
+func (l *lvm) volumes(lvs []LVReport) []Volume {
 	var out []Volume
 	for _, lv := range lvs {
 		res, num, ok := ParseVolumeName(lv.Name)
@@ -195,7 +208,7 @@ func (l *lvm) Volumes(ctx context.Context) ([]Volume, error) {
 		}
 		out = append(out, v)
 	}
-	return out, nil
+	return out
 }
 
 // lvDevice is the LV's device path unless lvm2 reports it inactive
@@ -265,6 +278,95 @@ func (l *lvm) Grow(ctx context.Context, v Volume, sizeKiB uint64) (Volume, error
 func (l *lvm) Delete(ctx context.Context, v Volume) error {
 	if _, err := l.exec.Run(ctx, hostexec.Write("lvremove", "--yes", v.Object)); err != nil {
 		return fmt.Errorf("storage pool %s: delete %s: %w", l.pool.GetName(), v.Name, err)
+	}
+	return nil
+}
+
+// tagValue returns the value of the first tag with prefix, "" when none.
+func tagValue(tags []string, prefix string) string {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, prefix); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// snapshots are the thin snapshot LVs named by SnapshotVolumeName and
+// carrying our snapshot uid tag.
+func (l *lvm) snapshots(lvs []LVReport) []Snapshot {
+	if !l.thin {
+		return nil
+	}
+	var out []Snapshot
+	for _, lv := range lvs {
+		if !lv.HasTag(ownerTag) || lv.PoolLV != l.pool.GetThinPool() {
+			continue
+		}
+		s, ok := snapshotFor(lv.Name, tagValue(lv.Tags, snapUIDTagPrefix))
+		if !ok {
+			continue
+		}
+		s.SizeKiB, s.Object, s.ResourceUID = lv.SizeBytes/1024, l.vg()+"/"+lv.Name, tagValue(lv.Tags, uidTagPrefix)
+		out = append(out, s)
+	}
+	return out
+}
+
+// TakeSnapshot implements Provider: a thin snapshot (lvcreate --snapshot of
+// a thin LV needs no size), tagged with the snapshot's uid. Thin snapshots
+// get lvm2's activation skip flag and stay inactive, as LINSTOR leaves them.
+// Thick LVM has no snapshots here, as in LINSTOR.
+func (l *lvm) TakeSnapshot(ctx context.Context, v Volume, snapshot, uid string) (Snapshot, error) {
+	if !l.thin {
+		return Snapshot{}, fmt.Errorf("storage pool %s: snapshots need an LVM_THIN pool (thick LVM has none)", l.pool.GetName())
+	}
+	if err := checkSnapshotArgs(v, snapshot, uid); err != nil {
+		return Snapshot{}, fmt.Errorf("storage pool %s: %w", l.pool.GetName(), err)
+	}
+	name := SnapshotVolumeName(v.Resource, v.Number, snapshot)
+	_, err := l.exec.Run(ctx, hostexec.Write("lvcreate", "--yes", "--snapshot", "--name", name,
+		"--addtag", ownerTag, "--addtag", snapUIDTagPrefix+uid, v.Object))
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("storage pool %s: snapshot %s: %w", l.pool.GetName(), name, err)
+	}
+	return Snapshot{Name: name, Resource: v.Resource, Number: v.Number, Snapshot: snapshot, UID: uid, SizeKiB: v.SizeKiB,
+		Object: l.vg() + "/" + name}, nil
+}
+
+// Restore implements Provider: a thin snapshot of the snapshot, made a
+// volume of its own: the snapshot's uid tag is removed (should lvm2 have
+// copied it), the activation skip flag cleared and the LV activated with
+// -K, as LINSTOR activates restored thin volumes. Thin snapshots share
+// blocks copy-on-write, but each is a full LV: deleting the snapshot or its
+// origin later leaves the restored volume intact.
+func (l *lvm) Restore(ctx context.Context, s Snapshot, name, uid string) (Volume, error) {
+	if !ValidUID(uid) {
+		return Volume{}, fmt.Errorf("volume %s: uid %q cannot be recorded as an LVM tag", name, uid)
+	}
+	obj := l.vg() + "/" + name
+	cmds := []hostexec.Cmd{
+		hostexec.Write("lvcreate", "--yes", "--snapshot", "--setactivationskip", "n", "--name", name,
+			"--addtag", ownerTag, "--addtag", uidTagPrefix+uid, s.Object),
+		hostexec.Write("lvchange", "--deltag", snapUIDTagPrefix+s.UID, obj),
+		hostexec.Write("lvchange", "--activate", "y", "--ignoreactivationskip", obj),
+	}
+	if s.ResourceUID != "" && s.ResourceUID != uid {
+		cmds = slices.Insert(cmds, 2, hostexec.Write("lvchange", "--deltag", uidTagPrefix+s.ResourceUID, obj))
+	}
+	for _, c := range cmds {
+		if _, err := l.exec.Run(ctx, c); err != nil {
+			return Volume{}, fmt.Errorf("storage pool %s: restore %s from %s: %w", l.pool.GetName(), name, s.Name, err)
+		}
+	}
+	res, num, _ := ParseVolumeName(name)
+	return Volume{Name: name, Resource: res, Number: num, UID: uid, SizeKiB: s.SizeKiB, Object: obj, DevicePath: "/dev/" + obj}, nil
+}
+
+// DeleteSnapshot implements Provider.
+func (l *lvm) DeleteSnapshot(ctx context.Context, s Snapshot) error {
+	if _, err := l.exec.Run(ctx, hostexec.Write("lvremove", "--yes", s.Object)); err != nil {
+		return fmt.Errorf("storage pool %s: delete snapshot %s: %w", l.pool.GetName(), s.Name, err)
 	}
 	return nil
 }

@@ -52,6 +52,19 @@ type Provider interface {
 	Grow(ctx context.Context, v Volume, sizeKiB uint64) (Volume, error)
 	// Delete removes a volume and everything it left on the host.
 	Delete(ctx context.Context, v Volume) error
+
+	// Scan lists the volumes and the snapshots in our naming scheme, reading
+	// the host once.
+	Scan(ctx context.Context) ([]Volume, []Snapshot, error)
+	// TakeSnapshot makes a snapshot of a volume, recording uid. The caller
+	// quiesces I/O (DRBD suspend-io) around it where needed.
+	TakeSnapshot(ctx context.Context, v Volume, snapshot, uid string) (Snapshot, error)
+	// Restore creates a new volume (name, recording uid) holding the data of
+	// a snapshot, active; the volume is independent of the snapshot and of
+	// the snapshot's origin.
+	Restore(ctx context.Context, s Snapshot, name, uid string) (Volume, error)
+	// DeleteSnapshot removes a snapshot.
+	DeleteSnapshot(ctx context.Context, s Snapshot) error
 }
 
 // New returns the provider for a pool.

@@ -317,6 +317,7 @@ const (
 	Orphan_BACKING_VOLUME   Orphan_Kind = 1
 	Orphan_DRBD_CONFIG      Orphan_Kind = 2
 	Orphan_DRBD_RESOURCE    Orphan_Kind = 3
+	Orphan_SNAPSHOT         Orphan_Kind = 4
 )
 
 // Enum value maps for Orphan_Kind.
@@ -326,12 +327,14 @@ var (
 		1: "BACKING_VOLUME",
 		2: "DRBD_CONFIG",
 		3: "DRBD_RESOURCE",
+		4: "SNAPSHOT",
 	}
 	Orphan_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"BACKING_VOLUME":   1,
 		"DRBD_CONFIG":      2,
 		"DRBD_RESOURCE":    3,
+		"SNAPSHOT":         4,
 	}
 )
 
@@ -359,7 +362,7 @@ func (x Orphan_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Orphan_Kind.Descriptor instead.
 func (Orphan_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11, 0}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15, 0}
 }
 
 // NodeDesiredState is everything one node must have. It is always complete:
@@ -368,9 +371,14 @@ type NodeDesiredState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Kubernetes node name. Must equal the agent's own --node-name; DRBD sees
 	// this name as the host name of its `on` section.
-	NodeName      string         `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	StoragePools  []*StoragePool `protobuf:"bytes,2,rep,name=storage_pools,json=storagePools,proto3" json:"storage_pools,omitempty"`
-	Resources     []*Resource    `protobuf:"bytes,3,rep,name=resources,proto3" json:"resources,omitempty"`
+	NodeName     string         `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	StoragePools []*StoragePool `protobuf:"bytes,2,rep,name=storage_pools,json=storagePools,proto3" json:"storage_pools,omitempty"`
+	Resources    []*Resource    `protobuf:"bytes,3,rep,name=resources,proto3" json:"resources,omitempty"`
+	// Snapshots this node must hold. A snapshot with take set is taken when
+	// missing (after the resources converged); without take, a missing
+	// snapshot is only reported (a snapshot is never re-taken from newer data).
+	// Present snapshots cost no command.
+	Snapshots     []*Snapshot `protobuf:"bytes,4,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +434,223 @@ func (x *NodeDesiredState) GetResources() []*Resource {
 	return nil
 }
 
+func (x *NodeDesiredState) GetSnapshots() []*Snapshot {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+// Snapshot is one snapshot of a resource on this node (LINSTOR: a snapshot
+// of a snapshot definition). Its backing objects are named
+// `<resource>_<volume:05d>.<name>` in the pool of the resource's volume.
+type Snapshot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource the snapshot is of, and that resource's uid: the snapshot is
+	// only taken of backing volumes that carry it.
+	Resource    string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	ResourceUid string `protobuf:"bytes,2,opt,name=resource_uid,json=resourceUid,proto3" json:"resource_uid,omitempty"`
+	// Snapshot name within the resource: [a-zA-Z0-9][a-zA-Z0-9+-]{0,47}.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Identity of the snapshot (the StorageSnapshot's uid), recorded on the
+	// host; DeleteSnapshot must repeat it.
+	Uid string `protobuf:"bytes,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	// Volumes of the snapshot with the pool each one's backing volume is in.
+	Volumes []*SnapshotVolume `protobuf:"bytes,5,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	// Take it when missing (the controller sets it until the snapshot was taken).
+	Take          bool `protobuf:"varint,6,opt,name=take,proto3" json:"take,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Snapshot) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *Snapshot) GetResourceUid() string {
+	if x != nil {
+		return x.ResourceUid
+	}
+	return ""
+}
+
+func (x *Snapshot) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Snapshot) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *Snapshot) GetVolumes() []*SnapshotVolume {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *Snapshot) GetTake() bool {
+	if x != nil {
+		return x.Take
+	}
+	return false
+}
+
+type SnapshotVolume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	StoragePool   string                 `protobuf:"bytes,2,opt,name=storage_pool,json=storagePool,proto3" json:"storage_pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotVolume) Reset() {
+	*x = SnapshotVolume{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotVolume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotVolume) ProtoMessage() {}
+
+func (x *SnapshotVolume) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotVolume.ProtoReflect.Descriptor instead.
+func (*SnapshotVolume) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SnapshotVolume) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *SnapshotVolume) GetStoragePool() string {
+	if x != nil {
+		return x.StoragePool
+	}
+	return ""
+}
+
+// SnapshotSource is the snapshot a resource's new backing volumes are
+// created from (restore). It is only used when a backing volume is created:
+// existing volumes are never overwritten.
+type SnapshotSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource the snapshot was taken of, its snapshot name and uid.
+	Resource      string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Snapshot      string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Uid           string `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSource) Reset() {
+	*x = SnapshotSource{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSource) ProtoMessage() {}
+
+func (x *SnapshotSource) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSource.ProtoReflect.Descriptor instead.
+func (*SnapshotSource) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SnapshotSource) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *SnapshotSource) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *SnapshotSource) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
 // StoragePool is one pool of this node (a piraeus.io/v1 LinstorSatelliteConfiguration
 // storagePools entry, resolved for this node).
 type StoragePool struct {
@@ -451,7 +676,7 @@ type StoragePool struct {
 
 func (x *StoragePool) Reset() {
 	*x = StoragePool{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +688,7 @@ func (x *StoragePool) String() string {
 func (*StoragePool) ProtoMessage() {}
 
 func (x *StoragePool) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +701,7 @@ func (x *StoragePool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoragePool.ProtoReflect.Descriptor instead.
 func (*StoragePool) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StoragePool) GetName() string {
@@ -547,14 +772,17 @@ type Resource struct {
 	Layers  []Layer   `protobuf:"varint,3,rep,packed,name=layers,proto3,enum=piraeusctl.agent.v1.Layer" json:"layers,omitempty"`
 	Volumes []*Volume `protobuf:"bytes,4,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// DRBD settings; required when the layer list contains DRBD.
-	Drbd          *DrbdResource `protobuf:"bytes,5,opt,name=drbd,proto3" json:"drbd,omitempty"`
+	Drbd *DrbdResource `protobuf:"bytes,5,opt,name=drbd,proto3" json:"drbd,omitempty"`
+	// Create missing backing volumes from this snapshot (same volume numbers,
+	// same pool) instead of empty ones. The snapshot must be on this node.
+	RestoreFrom   *SnapshotSource `protobuf:"bytes,6,opt,name=restore_from,json=restoreFrom,proto3" json:"restore_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +794,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +807,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Resource) GetName() string {
@@ -617,6 +845,13 @@ func (x *Resource) GetDrbd() *DrbdResource {
 	return nil
 }
 
+func (x *Resource) GetRestoreFrom() *SnapshotSource {
+	if x != nil {
+		return x.RestoreFrom
+	}
+	return nil
+}
+
 // Volume is one volume of a resource on this node.
 type Volume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -638,7 +873,7 @@ type Volume struct {
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +885,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +898,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Volume) GetNumber() uint32 {
@@ -736,7 +971,7 @@ type DrbdResource struct {
 
 func (x *DrbdResource) Reset() {
 	*x = DrbdResource{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +983,7 @@ func (x *DrbdResource) String() string {
 func (*DrbdResource) ProtoMessage() {}
 
 func (x *DrbdResource) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +996,7 @@ func (x *DrbdResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrbdResource.ProtoReflect.Descriptor instead.
 func (*DrbdResource) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DrbdResource) GetPort() uint32 {
@@ -862,7 +1097,7 @@ type DrbdPeer struct {
 
 func (x *DrbdPeer) Reset() {
 	*x = DrbdPeer{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1109,7 @@ func (x *DrbdPeer) String() string {
 func (*DrbdPeer) ProtoMessage() {}
 
 func (x *DrbdPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1122,7 @@ func (x *DrbdPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrbdPeer.ProtoReflect.Descriptor instead.
 func (*DrbdPeer) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DrbdPeer) GetNodeName() string {
@@ -945,7 +1180,7 @@ type DrbdPath struct {
 
 func (x *DrbdPath) Reset() {
 	*x = DrbdPath{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1192,7 @@ func (x *DrbdPath) String() string {
 func (*DrbdPath) ProtoMessage() {}
 
 func (x *DrbdPath) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1205,7 @@ func (x *DrbdPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrbdPath.ProtoReflect.Descriptor instead.
 func (*DrbdPath) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DrbdPath) GetLocalAddress() string {
@@ -997,7 +1232,7 @@ type Quorum struct {
 
 func (x *Quorum) Reset() {
 	*x = Quorum{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1244,7 @@ func (x *Quorum) String() string {
 func (*Quorum) ProtoMessage() {}
 
 func (x *Quorum) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1257,7 @@ func (x *Quorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quorum.ProtoReflect.Descriptor instead.
 func (*Quorum) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Quorum) GetPolicy() QuorumPolicy {
@@ -1046,15 +1281,16 @@ type ApplyResult struct {
 	// Host objects that look like ours but are not in the desired state. Left alone.
 	Orphans []*Orphan `protobuf:"bytes,3,rep,name=orphans,proto3" json:"orphans,omitempty"`
 	// Host commands run by this call, and how many of them changed the host.
-	CommandsRun         uint32 `protobuf:"varint,4,opt,name=commands_run,json=commandsRun,proto3" json:"commands_run,omitempty"`
-	MutatingCommandsRun uint32 `protobuf:"varint,5,opt,name=mutating_commands_run,json=mutatingCommandsRun,proto3" json:"mutating_commands_run,omitempty"`
+	CommandsRun         uint32            `protobuf:"varint,4,opt,name=commands_run,json=commandsRun,proto3" json:"commands_run,omitempty"`
+	MutatingCommandsRun uint32            `protobuf:"varint,5,opt,name=mutating_commands_run,json=mutatingCommandsRun,proto3" json:"mutating_commands_run,omitempty"`
+	Snapshots           []*SnapshotResult `protobuf:"bytes,6,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1302,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1315,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ApplyResult) GetPools() []*PoolResult {
@@ -1117,6 +1353,81 @@ func (x *ApplyResult) GetMutatingCommandsRun() uint32 {
 	return 0
 }
 
+func (x *ApplyResult) GetSnapshots() []*SnapshotResult {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+type SnapshotResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Outcome       Outcome                `protobuf:"varint,3,opt,name=outcome,proto3,enum=piraeusctl.agent.v1.Outcome" json:"outcome,omitempty"`
+	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResult) Reset() {
+	*x = SnapshotResult{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResult) ProtoMessage() {}
+
+func (x *SnapshotResult) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResult.ProtoReflect.Descriptor instead.
+func (*SnapshotResult) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SnapshotResult) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *SnapshotResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotResult) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *SnapshotResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type PoolResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1129,7 +1440,7 @@ type PoolResult struct {
 
 func (x *PoolResult) Reset() {
 	*x = PoolResult{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1452,7 @@ func (x *PoolResult) String() string {
 func (*PoolResult) ProtoMessage() {}
 
 func (x *PoolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1465,7 @@ func (x *PoolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolResult.ProtoReflect.Descriptor instead.
 func (*PoolResult) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PoolResult) GetName() string {
@@ -1191,7 +1502,7 @@ type ResourceResult struct {
 
 func (x *ResourceResult) Reset() {
 	*x = ResourceResult{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1514,7 @@ func (x *ResourceResult) String() string {
 func (*ResourceResult) ProtoMessage() {}
 
 func (x *ResourceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1527,7 @@ func (x *ResourceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceResult.ProtoReflect.Descriptor instead.
 func (*ResourceResult) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResourceResult) GetName() string {
@@ -1265,7 +1576,7 @@ type Orphan struct {
 
 func (x *Orphan) Reset() {
 	*x = Orphan{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1588,7 @@ func (x *Orphan) String() string {
 func (*Orphan) ProtoMessage() {}
 
 func (x *Orphan) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1601,7 @@ func (x *Orphan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Orphan.ProtoReflect.Descriptor instead.
 func (*Orphan) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Orphan) GetKind() Orphan_Kind {
@@ -1339,7 +1650,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1662,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1675,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchRequest) GetPollIntervalMs() uint32 {
@@ -1381,14 +1692,16 @@ type NodeStatus struct {
 	Resources []*ResourceStatus      `protobuf:"bytes,3,rep,name=resources,proto3" json:"resources,omitempty"`
 	Orphans   []*Orphan              `protobuf:"bytes,4,rep,name=orphans,proto3" json:"orphans,omitempty"`
 	// Errors met while reading the host (e.g. a tool missing); empty when all is well.
-	Errors        []string `protobuf:"bytes,5,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []string `protobuf:"bytes,5,rep,name=errors,proto3" json:"errors,omitempty"`
+	// Every desired snapshot and every snapshot found on the host.
+	Snapshots     []*SnapshotStatus `protobuf:"bytes,6,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1713,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1726,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStatus) GetNodeName() string {
@@ -1451,6 +1764,102 @@ func (x *NodeStatus) GetErrors() []string {
 	return nil
 }
 
+func (x *NodeStatus) GetSnapshots() []*SnapshotStatus {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+type SnapshotStatus struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Resource string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// uid recorded on the host (or the desired uid when not taken).
+	Uid string `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	// Taken: a snapshot volume with this uid exists for every desired volume
+	// (for every volume found, when not desired).
+	Taken bool `protobuf:"varint,4,opt,name=taken,proto3" json:"taken,omitempty"`
+	// Volume numbers found on the host.
+	Volumes []uint32 `protobuf:"varint,5,rep,packed,name=volumes,proto3" json:"volumes,omitempty"`
+	// Why the last Apply could not take it; empty when it could.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotStatus) Reset() {
+	*x = SnapshotStatus{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotStatus) ProtoMessage() {}
+
+func (x *SnapshotStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotStatus.ProtoReflect.Descriptor instead.
+func (*SnapshotStatus) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SnapshotStatus) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *SnapshotStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotStatus) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *SnapshotStatus) GetTaken() bool {
+	if x != nil {
+		return x.Taken
+	}
+	return false
+}
+
+func (x *SnapshotStatus) GetVolumes() []uint32 {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *SnapshotStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type PoolStatus struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1465,7 +1874,7 @@ type PoolStatus struct {
 
 func (x *PoolStatus) Reset() {
 	*x = PoolStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1886,7 @@ func (x *PoolStatus) String() string {
 func (*PoolStatus) ProtoMessage() {}
 
 func (x *PoolStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1899,7 @@ func (x *PoolStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStatus.ProtoReflect.Descriptor instead.
 func (*PoolStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PoolStatus) GetName() string {
@@ -1548,7 +1957,7 @@ type ResourceStatus struct {
 
 func (x *ResourceStatus) Reset() {
 	*x = ResourceStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1969,7 @@ func (x *ResourceStatus) String() string {
 func (*ResourceStatus) ProtoMessage() {}
 
 func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1982,7 @@ func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceStatus.ProtoReflect.Descriptor instead.
 func (*ResourceStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResourceStatus) GetName() string {
@@ -1650,7 +2059,7 @@ type VolumeStatus struct {
 
 func (x *VolumeStatus) Reset() {
 	*x = VolumeStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +2071,7 @@ func (x *VolumeStatus) String() string {
 func (*VolumeStatus) ProtoMessage() {}
 
 func (x *VolumeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +2084,7 @@ func (x *VolumeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeStatus.ProtoReflect.Descriptor instead.
 func (*VolumeStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VolumeStatus) GetNumber() uint32 {
@@ -1734,7 +2143,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +2155,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +2168,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PeerStatus) GetNodeName() string {
@@ -1811,7 +2220,7 @@ type PeerVolumeStatus struct {
 
 func (x *PeerVolumeStatus) Reset() {
 	*x = PeerVolumeStatus{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2232,7 @@ func (x *PeerVolumeStatus) String() string {
 func (*PeerVolumeStatus) ProtoMessage() {}
 
 func (x *PeerVolumeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2245,7 @@ func (x *PeerVolumeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerVolumeStatus.ProtoReflect.Descriptor instead.
 func (*PeerVolumeStatus) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PeerVolumeStatus) GetNumber() uint32 {
@@ -1888,7 +2297,7 @@ type DeleteResourceRequest struct {
 
 func (x *DeleteResourceRequest) Reset() {
 	*x = DeleteResourceRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2309,7 @@ func (x *DeleteResourceRequest) String() string {
 func (*DeleteResourceRequest) ProtoMessage() {}
 
 func (x *DeleteResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2322,7 @@ func (x *DeleteResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResourceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteResourceRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteResourceRequest) GetNodeName() string {
@@ -1963,7 +2372,7 @@ type DeleteResourceResult struct {
 
 func (x *DeleteResourceResult) Reset() {
 	*x = DeleteResourceResult{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2384,7 @@ func (x *DeleteResourceResult) String() string {
 func (*DeleteResourceResult) ProtoMessage() {}
 
 func (x *DeleteResourceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2397,7 @@ func (x *DeleteResourceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResourceResult.ProtoReflect.Descriptor instead.
 func (*DeleteResourceResult) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteResourceResult) GetActions() []string {
@@ -2012,15 +2421,169 @@ func (x *DeleteResourceResult) GetMutatingCommandsRun() uint32 {
 	return 0
 }
 
+type DeleteSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must equal the agent's node name.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	Resource string `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Name     string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Must equal the uid recorded with every snapshot volume found.
+	Uid string `protobuf:"bytes,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The pools that may hold its snapshot volumes.
+	StoragePools  []*StoragePool `protobuf:"bytes,5,rep,name=storage_pools,json=storagePools,proto3" json:"storage_pools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSnapshotRequest) Reset() {
+	*x = DeleteSnapshotRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSnapshotRequest) ProtoMessage() {}
+
+func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DeleteSnapshotRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *DeleteSnapshotRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *DeleteSnapshotRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteSnapshotRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *DeleteSnapshotRequest) GetStoragePools() []*StoragePool {
+	if x != nil {
+		return x.StoragePools
+	}
+	return nil
+}
+
+type DeleteSnapshotResult struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Actions             []string               `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	CommandsRun         uint32                 `protobuf:"varint,2,opt,name=commands_run,json=commandsRun,proto3" json:"commands_run,omitempty"`
+	MutatingCommandsRun uint32                 `protobuf:"varint,3,opt,name=mutating_commands_run,json=mutatingCommandsRun,proto3" json:"mutating_commands_run,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *DeleteSnapshotResult) Reset() {
+	*x = DeleteSnapshotResult{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSnapshotResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSnapshotResult) ProtoMessage() {}
+
+func (x *DeleteSnapshotResult) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSnapshotResult.ProtoReflect.Descriptor instead.
+func (*DeleteSnapshotResult) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DeleteSnapshotResult) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *DeleteSnapshotResult) GetCommandsRun() uint32 {
+	if x != nil {
+		return x.CommandsRun
+	}
+	return 0
+}
+
+func (x *DeleteSnapshotResult) GetMutatingCommandsRun() uint32 {
+	if x != nil {
+		return x.MutatingCommandsRun
+	}
+	return 0
+}
+
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x18api/agent/v1/agent.proto\x12\x13piraeusctl.agent.v1\"\xb3\x01\n" +
+	"\x18api/agent/v1/agent.proto\x12\x13piraeusctl.agent.v1\"\xf0\x01\n" +
 	"\x10NodeDesiredState\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12E\n" +
 	"\rstorage_pools\x18\x02 \x03(\v2 .piraeusctl.agent.v1.StoragePoolR\fstoragePools\x12;\n" +
-	"\tresources\x18\x03 \x03(\v2\x1d.piraeusctl.agent.v1.ResourceR\tresources\"\xfb\x02\n" +
+	"\tresources\x18\x03 \x03(\v2\x1d.piraeusctl.agent.v1.ResourceR\tresources\x12;\n" +
+	"\tsnapshots\x18\x04 \x03(\v2\x1d.piraeusctl.agent.v1.SnapshotR\tsnapshots\"\xc2\x01\n" +
+	"\bSnapshot\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12!\n" +
+	"\fresource_uid\x18\x02 \x01(\tR\vresourceUid\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\tR\x03uid\x12=\n" +
+	"\avolumes\x18\x05 \x03(\v2#.piraeusctl.agent.v1.SnapshotVolumeR\avolumes\x12\x12\n" +
+	"\x04take\x18\x06 \x01(\bR\x04take\"K\n" +
+	"\x0eSnapshotVolume\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12!\n" +
+	"\fstorage_pool\x18\x02 \x01(\tR\vstoragePool\"Z\n" +
+	"\x0eSnapshotSource\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\"\xfb\x02\n" +
 	"\vStoragePool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
 	"\rprovider_kind\x18\x02 \x01(\x0e2!.piraeusctl.agent.v1.ProviderKindR\fproviderKind\x12!\n" +
@@ -2033,13 +2596,14 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"properties\x1a=\n" +
 	"\x0fPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x02\n" +
 	"\bResource\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x122\n" +
 	"\x06layers\x18\x03 \x03(\x0e2\x1a.piraeusctl.agent.v1.LayerR\x06layers\x125\n" +
 	"\avolumes\x18\x04 \x03(\v2\x1b.piraeusctl.agent.v1.VolumeR\avolumes\x125\n" +
-	"\x04drbd\x18\x05 \x01(\v2!.piraeusctl.agent.v1.DrbdResourceR\x04drbd\"\x90\x01\n" +
+	"\x04drbd\x18\x05 \x01(\v2!.piraeusctl.agent.v1.DrbdResourceR\x04drbd\x12F\n" +
+	"\frestore_from\x18\x06 \x01(\v2#.piraeusctl.agent.v1.SnapshotSourceR\vrestoreFrom\"\x90\x01\n" +
 	"\x06Volume\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12\x14\n" +
 	"\x05minor\x18\x02 \x01(\rR\x05minor\x12\x19\n" +
@@ -2082,13 +2646,19 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06Quorum\x129\n" +
 	"\x06policy\x18\x01 \x01(\x0e2!.piraeusctl.agent.v1.QuorumPolicyR\x06policy\x12A\n" +
 	"\fon_no_quorum\x18\x02 \x01(\x0e2\x1f.piraeusctl.agent.v1.OnNoQuorumR\n" +
-	"onNoQuorum\"\x95\x02\n" +
+	"onNoQuorum\"\xd8\x02\n" +
 	"\vApplyResult\x125\n" +
 	"\x05pools\x18\x01 \x03(\v2\x1f.piraeusctl.agent.v1.PoolResultR\x05pools\x12A\n" +
 	"\tresources\x18\x02 \x03(\v2#.piraeusctl.agent.v1.ResourceResultR\tresources\x125\n" +
 	"\aorphans\x18\x03 \x03(\v2\x1b.piraeusctl.agent.v1.OrphanR\aorphans\x12!\n" +
 	"\fcommands_run\x18\x04 \x01(\rR\vcommandsRun\x122\n" +
-	"\x15mutating_commands_run\x18\x05 \x01(\rR\x13mutatingCommandsRun\"r\n" +
+	"\x15mutating_commands_run\x18\x05 \x01(\rR\x13mutatingCommandsRun\x12A\n" +
+	"\tsnapshots\x18\x06 \x03(\v2#.piraeusctl.agent.v1.SnapshotResultR\tsnapshots\"\x92\x01\n" +
+	"\x0eSnapshotResult\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x126\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2\x1c.piraeusctl.agent.v1.OutcomeR\aoutcome\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"r\n" +
 	"\n" +
 	"PoolResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
@@ -2098,27 +2668,36 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x1c.piraeusctl.agent.v1.OutcomeR\aoutcome\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
-	"\aactions\x18\x04 \x03(\tR\aactions\"\xfd\x01\n" +
+	"\aactions\x18\x04 \x03(\tR\aactions\"\x8b\x02\n" +
 	"\x06Orphan\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .piraeusctl.agent.v1.Orphan.KindR\x04kind\x12\x1a\n" +
 	"\bresource\x18\x02 \x01(\tR\bresource\x12!\n" +
 	"\fstorage_pool\x18\x03 \x01(\tR\vstoragePool\x12\x16\n" +
 	"\x06object\x18\x04 \x01(\tR\x06object\x12\x10\n" +
-	"\x03uid\x18\x05 \x01(\tR\x03uid\"T\n" +
+	"\x03uid\x18\x05 \x01(\tR\x03uid\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBACKING_VOLUME\x10\x01\x12\x0f\n" +
 	"\vDRBD_CONFIG\x10\x02\x12\x11\n" +
-	"\rDRBD_RESOURCE\x10\x03\"8\n" +
+	"\rDRBD_RESOURCE\x10\x03\x12\f\n" +
+	"\bSNAPSHOT\x10\x04\"8\n" +
 	"\fWatchRequest\x12(\n" +
-	"\x10poll_interval_ms\x18\x01 \x01(\rR\x0epollIntervalMs\"\xf2\x01\n" +
+	"\x10poll_interval_ms\x18\x01 \x01(\rR\x0epollIntervalMs\"\xb5\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x125\n" +
 	"\x05pools\x18\x02 \x03(\v2\x1f.piraeusctl.agent.v1.PoolStatusR\x05pools\x12A\n" +
 	"\tresources\x18\x03 \x03(\v2#.piraeusctl.agent.v1.ResourceStatusR\tresources\x125\n" +
 	"\aorphans\x18\x04 \x03(\v2\x1b.piraeusctl.agent.v1.OrphanR\aorphans\x12\x16\n" +
-	"\x06errors\x18\x05 \x03(\tR\x06errors\"\xbc\x01\n" +
+	"\x06errors\x18\x05 \x03(\tR\x06errors\x12A\n" +
+	"\tsnapshots\x18\x06 \x03(\v2#.piraeusctl.agent.v1.SnapshotStatusR\tsnapshots\"\x98\x01\n" +
+	"\x0eSnapshotStatus\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05taken\x18\x04 \x01(\bR\x05taken\x12\x18\n" +
+	"\avolumes\x18\x05 \x03(\rR\avolumes\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xbc\x01\n" +
 	"\n" +
 	"PoolStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
@@ -2165,6 +2744,16 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x14DeleteResourceResult\x12\x18\n" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12!\n" +
 	"\fcommands_run\x18\x02 \x01(\rR\vcommandsRun\x122\n" +
+	"\x15mutating_commands_run\x18\x03 \x01(\rR\x13mutatingCommandsRun\"\xbd\x01\n" +
+	"\x15DeleteSnapshotRequest\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\tR\x03uid\x12E\n" +
+	"\rstorage_pools\x18\x05 \x03(\v2 .piraeusctl.agent.v1.StoragePoolR\fstoragePools\"\x87\x01\n" +
+	"\x14DeleteSnapshotResult\x12\x18\n" +
+	"\aactions\x18\x01 \x03(\tR\aactions\x12!\n" +
+	"\fcommands_run\x18\x02 \x01(\rR\vcommandsRun\x122\n" +
 	"\x15mutating_commands_run\x18\x03 \x01(\rR\x13mutatingCommandsRun*t\n" +
 	"\fProviderKind\x12\x1d\n" +
 	"\x19PROVIDER_KIND_UNSPECIFIED\x10\x00\x12\a\n" +
@@ -2195,11 +2784,12 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\aCHANGED\x10\x02\x12\v\n" +
 	"\aPENDING\x10\x03\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x042\x97\x02\n" +
+	"\x06FAILED\x10\x042\x80\x03\n" +
 	"\x05Agent\x12P\n" +
 	"\x05Apply\x12%.piraeusctl.agent.v1.NodeDesiredState\x1a .piraeusctl.agent.v1.ApplyResult\x12S\n" +
 	"\vWatchStatus\x12!.piraeusctl.agent.v1.WatchRequest\x1a\x1f.piraeusctl.agent.v1.NodeStatus0\x01\x12g\n" +
-	"\x0eDeleteResource\x12*.piraeusctl.agent.v1.DeleteResourceRequest\x1a).piraeusctl.agent.v1.DeleteResourceResultB7Z5github.com/piraeusctl/piraeusctl/api/agent/v1;agentv1b\x06proto3"
+	"\x0eDeleteResource\x12*.piraeusctl.agent.v1.DeleteResourceRequest\x1a).piraeusctl.agent.v1.DeleteResourceResult\x12g\n" +
+	"\x0eDeleteSnapshot\x12*.piraeusctl.agent.v1.DeleteSnapshotRequest\x1a).piraeusctl.agent.v1.DeleteSnapshotResultB7Z5github.com/piraeusctl/piraeusctl/api/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_api_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -2214,7 +2804,7 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_api_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_api_agent_v1_agent_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: piraeusctl.agent.v1.ProviderKind
 	(Layer)(0),                    // 1: piraeusctl.agent.v1.Layer
@@ -2223,72 +2813,88 @@ var file_api_agent_v1_agent_proto_goTypes = []any{
 	(Outcome)(0),                  // 4: piraeusctl.agent.v1.Outcome
 	(Orphan_Kind)(0),              // 5: piraeusctl.agent.v1.Orphan.Kind
 	(*NodeDesiredState)(nil),      // 6: piraeusctl.agent.v1.NodeDesiredState
-	(*StoragePool)(nil),           // 7: piraeusctl.agent.v1.StoragePool
-	(*Resource)(nil),              // 8: piraeusctl.agent.v1.Resource
-	(*Volume)(nil),                // 9: piraeusctl.agent.v1.Volume
-	(*DrbdResource)(nil),          // 10: piraeusctl.agent.v1.DrbdResource
-	(*DrbdPeer)(nil),              // 11: piraeusctl.agent.v1.DrbdPeer
-	(*DrbdPath)(nil),              // 12: piraeusctl.agent.v1.DrbdPath
-	(*Quorum)(nil),                // 13: piraeusctl.agent.v1.Quorum
-	(*ApplyResult)(nil),           // 14: piraeusctl.agent.v1.ApplyResult
-	(*PoolResult)(nil),            // 15: piraeusctl.agent.v1.PoolResult
-	(*ResourceResult)(nil),        // 16: piraeusctl.agent.v1.ResourceResult
-	(*Orphan)(nil),                // 17: piraeusctl.agent.v1.Orphan
-	(*WatchRequest)(nil),          // 18: piraeusctl.agent.v1.WatchRequest
-	(*NodeStatus)(nil),            // 19: piraeusctl.agent.v1.NodeStatus
-	(*PoolStatus)(nil),            // 20: piraeusctl.agent.v1.PoolStatus
-	(*ResourceStatus)(nil),        // 21: piraeusctl.agent.v1.ResourceStatus
-	(*VolumeStatus)(nil),          // 22: piraeusctl.agent.v1.VolumeStatus
-	(*PeerStatus)(nil),            // 23: piraeusctl.agent.v1.PeerStatus
-	(*PeerVolumeStatus)(nil),      // 24: piraeusctl.agent.v1.PeerVolumeStatus
-	(*DeleteResourceRequest)(nil), // 25: piraeusctl.agent.v1.DeleteResourceRequest
-	(*DeleteResourceResult)(nil),  // 26: piraeusctl.agent.v1.DeleteResourceResult
-	nil,                           // 27: piraeusctl.agent.v1.StoragePool.PropertiesEntry
-	nil,                           // 28: piraeusctl.agent.v1.DrbdResource.ResourceOptionsEntry
-	nil,                           // 29: piraeusctl.agent.v1.DrbdResource.NetOptionsEntry
-	nil,                           // 30: piraeusctl.agent.v1.DrbdResource.DiskOptionsEntry
+	(*Snapshot)(nil),              // 7: piraeusctl.agent.v1.Snapshot
+	(*SnapshotVolume)(nil),        // 8: piraeusctl.agent.v1.SnapshotVolume
+	(*SnapshotSource)(nil),        // 9: piraeusctl.agent.v1.SnapshotSource
+	(*StoragePool)(nil),           // 10: piraeusctl.agent.v1.StoragePool
+	(*Resource)(nil),              // 11: piraeusctl.agent.v1.Resource
+	(*Volume)(nil),                // 12: piraeusctl.agent.v1.Volume
+	(*DrbdResource)(nil),          // 13: piraeusctl.agent.v1.DrbdResource
+	(*DrbdPeer)(nil),              // 14: piraeusctl.agent.v1.DrbdPeer
+	(*DrbdPath)(nil),              // 15: piraeusctl.agent.v1.DrbdPath
+	(*Quorum)(nil),                // 16: piraeusctl.agent.v1.Quorum
+	(*ApplyResult)(nil),           // 17: piraeusctl.agent.v1.ApplyResult
+	(*SnapshotResult)(nil),        // 18: piraeusctl.agent.v1.SnapshotResult
+	(*PoolResult)(nil),            // 19: piraeusctl.agent.v1.PoolResult
+	(*ResourceResult)(nil),        // 20: piraeusctl.agent.v1.ResourceResult
+	(*Orphan)(nil),                // 21: piraeusctl.agent.v1.Orphan
+	(*WatchRequest)(nil),          // 22: piraeusctl.agent.v1.WatchRequest
+	(*NodeStatus)(nil),            // 23: piraeusctl.agent.v1.NodeStatus
+	(*SnapshotStatus)(nil),        // 24: piraeusctl.agent.v1.SnapshotStatus
+	(*PoolStatus)(nil),            // 25: piraeusctl.agent.v1.PoolStatus
+	(*ResourceStatus)(nil),        // 26: piraeusctl.agent.v1.ResourceStatus
+	(*VolumeStatus)(nil),          // 27: piraeusctl.agent.v1.VolumeStatus
+	(*PeerStatus)(nil),            // 28: piraeusctl.agent.v1.PeerStatus
+	(*PeerVolumeStatus)(nil),      // 29: piraeusctl.agent.v1.PeerVolumeStatus
+	(*DeleteResourceRequest)(nil), // 30: piraeusctl.agent.v1.DeleteResourceRequest
+	(*DeleteResourceResult)(nil),  // 31: piraeusctl.agent.v1.DeleteResourceResult
+	(*DeleteSnapshotRequest)(nil), // 32: piraeusctl.agent.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResult)(nil),  // 33: piraeusctl.agent.v1.DeleteSnapshotResult
+	nil,                           // 34: piraeusctl.agent.v1.StoragePool.PropertiesEntry
+	nil,                           // 35: piraeusctl.agent.v1.DrbdResource.ResourceOptionsEntry
+	nil,                           // 36: piraeusctl.agent.v1.DrbdResource.NetOptionsEntry
+	nil,                           // 37: piraeusctl.agent.v1.DrbdResource.DiskOptionsEntry
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
-	7,  // 0: piraeusctl.agent.v1.NodeDesiredState.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
-	8,  // 1: piraeusctl.agent.v1.NodeDesiredState.resources:type_name -> piraeusctl.agent.v1.Resource
-	0,  // 2: piraeusctl.agent.v1.StoragePool.provider_kind:type_name -> piraeusctl.agent.v1.ProviderKind
-	27, // 3: piraeusctl.agent.v1.StoragePool.properties:type_name -> piraeusctl.agent.v1.StoragePool.PropertiesEntry
-	1,  // 4: piraeusctl.agent.v1.Resource.layers:type_name -> piraeusctl.agent.v1.Layer
-	9,  // 5: piraeusctl.agent.v1.Resource.volumes:type_name -> piraeusctl.agent.v1.Volume
-	10, // 6: piraeusctl.agent.v1.Resource.drbd:type_name -> piraeusctl.agent.v1.DrbdResource
-	11, // 7: piraeusctl.agent.v1.DrbdResource.peers:type_name -> piraeusctl.agent.v1.DrbdPeer
-	28, // 8: piraeusctl.agent.v1.DrbdResource.resource_options:type_name -> piraeusctl.agent.v1.DrbdResource.ResourceOptionsEntry
-	29, // 9: piraeusctl.agent.v1.DrbdResource.net_options:type_name -> piraeusctl.agent.v1.DrbdResource.NetOptionsEntry
-	30, // 10: piraeusctl.agent.v1.DrbdResource.disk_options:type_name -> piraeusctl.agent.v1.DrbdResource.DiskOptionsEntry
-	13, // 11: piraeusctl.agent.v1.DrbdResource.quorum:type_name -> piraeusctl.agent.v1.Quorum
-	12, // 12: piraeusctl.agent.v1.DrbdPeer.paths:type_name -> piraeusctl.agent.v1.DrbdPath
-	2,  // 13: piraeusctl.agent.v1.Quorum.policy:type_name -> piraeusctl.agent.v1.QuorumPolicy
-	3,  // 14: piraeusctl.agent.v1.Quorum.on_no_quorum:type_name -> piraeusctl.agent.v1.OnNoQuorum
-	15, // 15: piraeusctl.agent.v1.ApplyResult.pools:type_name -> piraeusctl.agent.v1.PoolResult
-	16, // 16: piraeusctl.agent.v1.ApplyResult.resources:type_name -> piraeusctl.agent.v1.ResourceResult
-	17, // 17: piraeusctl.agent.v1.ApplyResult.orphans:type_name -> piraeusctl.agent.v1.Orphan
-	4,  // 18: piraeusctl.agent.v1.PoolResult.outcome:type_name -> piraeusctl.agent.v1.Outcome
-	4,  // 19: piraeusctl.agent.v1.ResourceResult.outcome:type_name -> piraeusctl.agent.v1.Outcome
-	5,  // 20: piraeusctl.agent.v1.Orphan.kind:type_name -> piraeusctl.agent.v1.Orphan.Kind
-	20, // 21: piraeusctl.agent.v1.NodeStatus.pools:type_name -> piraeusctl.agent.v1.PoolStatus
-	21, // 22: piraeusctl.agent.v1.NodeStatus.resources:type_name -> piraeusctl.agent.v1.ResourceStatus
-	17, // 23: piraeusctl.agent.v1.NodeStatus.orphans:type_name -> piraeusctl.agent.v1.Orphan
-	0,  // 24: piraeusctl.agent.v1.PoolStatus.provider_kind:type_name -> piraeusctl.agent.v1.ProviderKind
-	22, // 25: piraeusctl.agent.v1.ResourceStatus.volumes:type_name -> piraeusctl.agent.v1.VolumeStatus
-	23, // 26: piraeusctl.agent.v1.ResourceStatus.peers:type_name -> piraeusctl.agent.v1.PeerStatus
-	24, // 27: piraeusctl.agent.v1.PeerStatus.volumes:type_name -> piraeusctl.agent.v1.PeerVolumeStatus
-	7,  // 28: piraeusctl.agent.v1.DeleteResourceRequest.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
-	6,  // 29: piraeusctl.agent.v1.Agent.Apply:input_type -> piraeusctl.agent.v1.NodeDesiredState
-	18, // 30: piraeusctl.agent.v1.Agent.WatchStatus:input_type -> piraeusctl.agent.v1.WatchRequest
-	25, // 31: piraeusctl.agent.v1.Agent.DeleteResource:input_type -> piraeusctl.agent.v1.DeleteResourceRequest
-	14, // 32: piraeusctl.agent.v1.Agent.Apply:output_type -> piraeusctl.agent.v1.ApplyResult
-	19, // 33: piraeusctl.agent.v1.Agent.WatchStatus:output_type -> piraeusctl.agent.v1.NodeStatus
-	26, // 34: piraeusctl.agent.v1.Agent.DeleteResource:output_type -> piraeusctl.agent.v1.DeleteResourceResult
-	32, // [32:35] is the sub-list for method output_type
-	29, // [29:32] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	10, // 0: piraeusctl.agent.v1.NodeDesiredState.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
+	11, // 1: piraeusctl.agent.v1.NodeDesiredState.resources:type_name -> piraeusctl.agent.v1.Resource
+	7,  // 2: piraeusctl.agent.v1.NodeDesiredState.snapshots:type_name -> piraeusctl.agent.v1.Snapshot
+	8,  // 3: piraeusctl.agent.v1.Snapshot.volumes:type_name -> piraeusctl.agent.v1.SnapshotVolume
+	0,  // 4: piraeusctl.agent.v1.StoragePool.provider_kind:type_name -> piraeusctl.agent.v1.ProviderKind
+	34, // 5: piraeusctl.agent.v1.StoragePool.properties:type_name -> piraeusctl.agent.v1.StoragePool.PropertiesEntry
+	1,  // 6: piraeusctl.agent.v1.Resource.layers:type_name -> piraeusctl.agent.v1.Layer
+	12, // 7: piraeusctl.agent.v1.Resource.volumes:type_name -> piraeusctl.agent.v1.Volume
+	13, // 8: piraeusctl.agent.v1.Resource.drbd:type_name -> piraeusctl.agent.v1.DrbdResource
+	9,  // 9: piraeusctl.agent.v1.Resource.restore_from:type_name -> piraeusctl.agent.v1.SnapshotSource
+	14, // 10: piraeusctl.agent.v1.DrbdResource.peers:type_name -> piraeusctl.agent.v1.DrbdPeer
+	35, // 11: piraeusctl.agent.v1.DrbdResource.resource_options:type_name -> piraeusctl.agent.v1.DrbdResource.ResourceOptionsEntry
+	36, // 12: piraeusctl.agent.v1.DrbdResource.net_options:type_name -> piraeusctl.agent.v1.DrbdResource.NetOptionsEntry
+	37, // 13: piraeusctl.agent.v1.DrbdResource.disk_options:type_name -> piraeusctl.agent.v1.DrbdResource.DiskOptionsEntry
+	16, // 14: piraeusctl.agent.v1.DrbdResource.quorum:type_name -> piraeusctl.agent.v1.Quorum
+	15, // 15: piraeusctl.agent.v1.DrbdPeer.paths:type_name -> piraeusctl.agent.v1.DrbdPath
+	2,  // 16: piraeusctl.agent.v1.Quorum.policy:type_name -> piraeusctl.agent.v1.QuorumPolicy
+	3,  // 17: piraeusctl.agent.v1.Quorum.on_no_quorum:type_name -> piraeusctl.agent.v1.OnNoQuorum
+	19, // 18: piraeusctl.agent.v1.ApplyResult.pools:type_name -> piraeusctl.agent.v1.PoolResult
+	20, // 19: piraeusctl.agent.v1.ApplyResult.resources:type_name -> piraeusctl.agent.v1.ResourceResult
+	21, // 20: piraeusctl.agent.v1.ApplyResult.orphans:type_name -> piraeusctl.agent.v1.Orphan
+	18, // 21: piraeusctl.agent.v1.ApplyResult.snapshots:type_name -> piraeusctl.agent.v1.SnapshotResult
+	4,  // 22: piraeusctl.agent.v1.SnapshotResult.outcome:type_name -> piraeusctl.agent.v1.Outcome
+	4,  // 23: piraeusctl.agent.v1.PoolResult.outcome:type_name -> piraeusctl.agent.v1.Outcome
+	4,  // 24: piraeusctl.agent.v1.ResourceResult.outcome:type_name -> piraeusctl.agent.v1.Outcome
+	5,  // 25: piraeusctl.agent.v1.Orphan.kind:type_name -> piraeusctl.agent.v1.Orphan.Kind
+	25, // 26: piraeusctl.agent.v1.NodeStatus.pools:type_name -> piraeusctl.agent.v1.PoolStatus
+	26, // 27: piraeusctl.agent.v1.NodeStatus.resources:type_name -> piraeusctl.agent.v1.ResourceStatus
+	21, // 28: piraeusctl.agent.v1.NodeStatus.orphans:type_name -> piraeusctl.agent.v1.Orphan
+	24, // 29: piraeusctl.agent.v1.NodeStatus.snapshots:type_name -> piraeusctl.agent.v1.SnapshotStatus
+	0,  // 30: piraeusctl.agent.v1.PoolStatus.provider_kind:type_name -> piraeusctl.agent.v1.ProviderKind
+	27, // 31: piraeusctl.agent.v1.ResourceStatus.volumes:type_name -> piraeusctl.agent.v1.VolumeStatus
+	28, // 32: piraeusctl.agent.v1.ResourceStatus.peers:type_name -> piraeusctl.agent.v1.PeerStatus
+	29, // 33: piraeusctl.agent.v1.PeerStatus.volumes:type_name -> piraeusctl.agent.v1.PeerVolumeStatus
+	10, // 34: piraeusctl.agent.v1.DeleteResourceRequest.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
+	10, // 35: piraeusctl.agent.v1.DeleteSnapshotRequest.storage_pools:type_name -> piraeusctl.agent.v1.StoragePool
+	6,  // 36: piraeusctl.agent.v1.Agent.Apply:input_type -> piraeusctl.agent.v1.NodeDesiredState
+	22, // 37: piraeusctl.agent.v1.Agent.WatchStatus:input_type -> piraeusctl.agent.v1.WatchRequest
+	30, // 38: piraeusctl.agent.v1.Agent.DeleteResource:input_type -> piraeusctl.agent.v1.DeleteResourceRequest
+	32, // 39: piraeusctl.agent.v1.Agent.DeleteSnapshot:input_type -> piraeusctl.agent.v1.DeleteSnapshotRequest
+	17, // 40: piraeusctl.agent.v1.Agent.Apply:output_type -> piraeusctl.agent.v1.ApplyResult
+	23, // 41: piraeusctl.agent.v1.Agent.WatchStatus:output_type -> piraeusctl.agent.v1.NodeStatus
+	31, // 42: piraeusctl.agent.v1.Agent.DeleteResource:output_type -> piraeusctl.agent.v1.DeleteResourceResult
+	33, // 43: piraeusctl.agent.v1.Agent.DeleteSnapshot:output_type -> piraeusctl.agent.v1.DeleteSnapshotResult
+	40, // [40:44] is the sub-list for method output_type
+	36, // [36:40] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_api_agent_v1_agent_proto_init() }
@@ -2302,7 +2908,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   25,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ const (
 	Agent_Apply_FullMethodName          = "/piraeusctl.agent.v1.Agent/Apply"
 	Agent_WatchStatus_FullMethodName    = "/piraeusctl.agent.v1.Agent/WatchStatus"
 	Agent_DeleteResource_FullMethodName = "/piraeusctl.agent.v1.Agent/DeleteResource"
+	Agent_DeleteSnapshot_FullMethodName = "/piraeusctl.agent.v1.Agent/DeleteSnapshot"
 )
 
 // AgentClient is the client API for Agent service.
@@ -54,6 +55,11 @@ type AgentClient interface {
 	// node: DRBD down, wipe-md, backing volume removal, .res file removal. The
 	// uid must match the identity recorded on the host when it was created.
 	DeleteResource(ctx context.Context, in *DeleteResourceRequest, opts ...grpc.CallOption) (*DeleteResourceResult, error)
+	// DeleteSnapshot removes one snapshot of a resource from this node (the
+	// snapshot volumes of all its volumes). The uid must match the snapshot's
+	// identity recorded on the host when it was taken. Apply never deletes a
+	// snapshot: one the desired state omits is reported as an orphan.
+	DeleteSnapshot(ctx context.Context, in *DeleteSnapshotRequest, opts ...grpc.CallOption) (*DeleteSnapshotResult, error)
 }
 
 type agentClient struct {
@@ -103,6 +109,16 @@ func (c *agentClient) DeleteResource(ctx context.Context, in *DeleteResourceRequ
 	return out, nil
 }
 
+func (c *agentClient) DeleteSnapshot(ctx context.Context, in *DeleteSnapshotRequest, opts ...grpc.CallOption) (*DeleteSnapshotResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSnapshotResult)
+	err := c.cc.Invoke(ctx, Agent_DeleteSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -122,6 +138,11 @@ type AgentServer interface {
 	// node: DRBD down, wipe-md, backing volume removal, .res file removal. The
 	// uid must match the identity recorded on the host when it was created.
 	DeleteResource(context.Context, *DeleteResourceRequest) (*DeleteResourceResult, error)
+	// DeleteSnapshot removes one snapshot of a resource from this node (the
+	// snapshot volumes of all its volumes). The uid must match the snapshot's
+	// identity recorded on the host when it was taken. Apply never deletes a
+	// snapshot: one the desired state omits is reported as an orphan.
+	DeleteSnapshot(context.Context, *DeleteSnapshotRequest) (*DeleteSnapshotResult, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -140,6 +161,9 @@ func (UnimplementedAgentServer) WatchStatus(*WatchRequest, grpc.ServerStreamingS
 }
 func (UnimplementedAgentServer) DeleteResource(context.Context, *DeleteResourceRequest) (*DeleteResourceResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteResource not implemented")
+}
+func (UnimplementedAgentServer) DeleteSnapshot(context.Context, *DeleteSnapshotRequest) (*DeleteSnapshotResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSnapshot not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -209,6 +233,24 @@ func _Agent_DeleteResource_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_DeleteSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).DeleteSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_DeleteSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).DeleteSnapshot(ctx, req.(*DeleteSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -223,6 +265,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteResource",
 			Handler:    _Agent_DeleteResource_Handler,
+		},
+		{
+			MethodName: "DeleteSnapshot",
+			Handler:    _Agent_DeleteSnapshot_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
