@@ -8,9 +8,8 @@
 # (kube-controller-manager, snapshot-controller, the CSI sidecars built by
 # hack/csi-sidecars.sh, and a kubelet stand-in that stages and publishes the
 # volumes of Pods bound to a node), then: a claim becomes Bound, a Pod on
-# local-1 gets it mounted, data is written and read back, a VolumeSnapshot
-# is taken, a claim restored from it is mounted on local-2 and holds the
-# data, and everything is deleted again (no PV, no pool file left). It
+# its node gets it mounted, data is written and read back, a VolumeSnapshot
+# is taken, a claim restored from it is mounted and holds the data, and everything is deleted again (no PV, no pool file left). It
 # prints a short summary with timings, then stops the datastore.
 #
 # Needs root and loop devices. Without them it says so and exits 3, and
@@ -21,7 +20,8 @@ cd "$ROOT"
 export PIRAEUSCTL_LOCAL_DIR=${PIRAEUSCTL_LOCAL_DIR:-/tmp/piraeusctl-demo}
 DIR=$PIRAEUSCTL_LOCAL_DIR
 NS=default
-CLASS=${DEMO_STORAGE_CLASS:-piraeus-replicated}
+# The plan's one-replica class: DRBD is simulated here (no /dev/drbdN).
+CLASS=${DEMO_STORAGE_CLASS:-piraeus-local}
 T0=$(date +%s.%N)
 SUMMARY=()
 
@@ -75,6 +75,14 @@ target() {
   pv=$(kc -n $NS get pvc "$2" -o jsonpath='{.spec.volumeName}')
   echo "$DIR/kubelet/$node/pods/$uid/volumes/kubernetes.io~csi/$pv/mount"
 }
+# node_for <claim>: a node the claim's PV may be used on (its node
+# affinity, from the volume's topology), as the scheduler would pick.
+node_for() {
+  local pv n
+  pv=$(kc -n $NS get pvc "$1" -o jsonpath='{.spec.volumeName}')
+  n=$(kc get pv "$pv" -o jsonpath='{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[?(@.key=="linbit.com/hostname")].values[0]}')
+  echo "${n:-local-1}"
+}
 pod() { # pod <name> <node> <claim>
   kc -n $NS apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -101,10 +109,11 @@ wait_for "claim demo-data Bound" 120 phase_is pvc/demo-data '{.status.phase}' Bo
 step "claim demo-data ($CLASS, 64Mi) Bound" "$(since "$t")"
 
 t=$(date +%s.%N)
-pod demo-writer local-1 demo-data
+N1=$(node_for demo-data)
+pod demo-writer "$N1" demo-data
 W=$(target demo-writer demo-data)
 wait_for "volume mounted at $W" 120 mountpoint -q "$W"
-step "Pod on local-1: attached, staged, published" "$(since "$t")"
+step "Pod on $N1: attached, staged, published" "$(since "$t")"
 echo "written by the piraeusctl demo at $(date -u +%FT%TZ)" >"$W/hello.txt"
 sync "$W/hello.txt"
 step "wrote hello.txt, read back: \"$(cat "$W/hello.txt")\"" ""
@@ -139,14 +148,15 @@ spec:
   dataSourceRef: {apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: demo-snap}
 EOF
 wait_for "claim demo-restored Bound" 120 phase_is pvc/demo-restored '{.status.phase}' Bound
-pod demo-reader local-2 demo-restored
+N2=$(node_for demo-restored)
+pod demo-reader "$N2" demo-restored
 R=$(target demo-reader demo-restored)
 wait_for "restored volume mounted at $R" 120 mountpoint -q "$R"
 if ! cmp -s "$W/hello.txt" "$R/hello.txt"; then
   say "the restored volume does not hold hello.txt as written"
   exit 1
 fi
-step "claim restored from the snapshot, mounted on local-2, same data" "$(since "$t")"
+step "claim restored from the snapshot, mounted on $N2, same data" "$(since "$t")"
 
 t=$(date +%s.%N)
 kc -n $NS delete pod demo-writer demo-reader --wait=false >/dev/null

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/piraeusctl/piraeusctl/internal/k8spath"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
@@ -55,11 +56,13 @@ func TestKubernetesPath(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(env.Config)
 	require.NoError(t, err)
 	const ns = "default"
+	// The DRBD simulator has no data path (no /dev/drbdN), so the volumes
+	// here are the storage layer's: the plan's one-replica class. The lab
+	// runs replicated volumes on real DRBD.
 	class := os.Getenv("PIRAEUSCTL_K8SPATH_CLASS")
 	if class == "" {
-		class = localup.ClassReplicated
+		class = localup.ClassLocal
 	}
-	node1, node2 := env.Nodes[0].Name, env.Nodes[1].Name
 
 	// A claim of the plan's StorageClass becomes Bound.
 	start := time.Now()
@@ -70,10 +73,11 @@ func TestKubernetesPath(t *testing.T) {
 
 	// A Pod on node 1: attached, staged, published; data written.
 	start = time.Now()
+	node1 := nodeFor(t, cs, pvc.Spec.VolumeName)
 	writer := createPod(t, cs, ns, "writer", node1, "data")
 	target := path.Kubelet.TargetPath(node1, writer.UID, pvc.Spec.VolumeName)
 	waitMounted(t, target)
-	t.Logf("VolumeAttachment attached and volume mounted at %s after %s", target, time.Since(start).Round(time.Millisecond))
+	t.Logf("VolumeAttachment attached and volume mounted on %s at %s after %s", node1, target, time.Since(start).Round(time.Millisecond))
 	requireAttached(t, cs, pvc.Spec.VolumeName, node1)
 	data := make([]byte, 1<<20)
 	_, _ = rand.Read(data)
@@ -121,13 +125,14 @@ func TestKubernetesPath(t *testing.T) {
 	})
 	t.Logf("VolumeSnapshot readyToUse after %s", time.Since(start).Round(time.Millisecond))
 
-	// A claim restored from it, on node 2, holds the data.
+	// A claim restored from it holds the data.
 	start = time.Now()
 	apiGroup := "snapshot.storage.k8s.io"
 	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim("restored", class, "128Mi",
 		&corev1.TypedObjectReference{APIGroup: &apiGroup, Kind: "VolumeSnapshot", Name: "snap"}), metav1.CreateOptions{})
 	require.NoError(t, err)
 	restored := waitClaimBound(t, cs, ns, "restored")
+	node2 := nodeFor(t, cs, restored.Spec.VolumeName)
 	reader := createPod(t, cs, ns, "reader", node2, "restored")
 	rtarget := path.Kubelet.TargetPath(node2, reader.UID, restored.Spec.VolumeName)
 	waitMounted(t, rtarget)
@@ -217,6 +222,28 @@ func createPod(t *testing.T, cs kubernetes.Interface, ns, name, node, claimName 
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	return pod
+}
+
+// nodeFor picks a node the PV may be used on (its node affinity, from the
+// volume's accessible topology), as the scheduler would.
+func nodeFor(t *testing.T, cs kubernetes.Interface, pvName string) string {
+	t.Helper()
+	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), pvName, metav1.GetOptions{})
+	require.NoError(t, err)
+	nodes, err := cs.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return nodes.Items[0].Name
+	}
+	sel, err := nodeaffinity.NewNodeSelector(pv.Spec.NodeAffinity.Required)
+	require.NoError(t, err)
+	for i := range nodes.Items {
+		if sel.Match(&nodes.Items[i]) {
+			return nodes.Items[i].Name
+		}
+	}
+	t.Fatalf("no node matches the node affinity of %s: %v", pvName, pv.Spec.NodeAffinity.Required)
+	return ""
 }
 
 func waitClaimBound(t *testing.T, cs kubernetes.Interface, ns, name string) *corev1.PersistentVolumeClaim {
