@@ -8,11 +8,12 @@
 #
 #   hack/csi-sidecars.sh ensure   build what is missing (idempotent, fast when cached)
 #   hack/csi-sidecars.sh dir      print the folder that holds them (binaries, crd/)
+#   hack/csi-sidecars.sh ensure-kcm  only kube-controller-manager
 #
 # Each tool gets its own small build module (their k8s.io versions differ),
 # which requires the tool at an explicit version and copies the tool's own
-# non-local replace lines. kube-controller-manager is built in
-# hack/kube-apiserver.sh's build module, which shares its build cache.
+# non-local replace lines. kube-controller-manager's module is a copy of
+# hack/kube-apiserver.sh's, sharing its build cache.
 # Cold: several minutes per tool on 2 cores (see README "Tests").
 set -euo pipefail
 
@@ -93,25 +94,35 @@ ensure_crds() {
   touch "$CSI_DIR/crd/.done-$SNAPSHOTTER_VERSION"
 }
 
+# kube-controller-manager comes from the same k8s.io/kubernetes release as
+# kube-apiserver: its build module starts from a copy of
+# hack/kube-apiserver.sh's (the same 31 staging replaces), so the packages
+# both share come from the Go build cache.
 ensure_kcm() {
-  [ -x "$CSI_DIR/kube-controller-manager" ] && return 0
-  local assets version start
-  "$ROOT/hack/kube-apiserver.sh" ensure 2>/dev/null
+  local assets version build dir start
   assets=$("$ROOT/hack/kube-apiserver.sh" dir)
   version=$(basename "$assets")
-  local build="$(dirname "$assets")/build-$version"
+  [ -x "$CSI_DIR/kube-controller-manager" ] &&
+    [ "$(cat "$CSI_DIR/.kube-controller-manager.version" 2>/dev/null)" = "$version" ] && return 0
+  build="$(dirname "$assets")/build-$version"
+  if [ ! -f "$build/go.sum" ]; then
+    "$ROOT/hack/kube-apiserver.sh" ensure >&2
+  fi
+  dir="$BUILD_ROOT/kube-controller-manager"
   start=$(date +%s)
+  mkdir -p "$dir" "$CSI_DIR"
   (
-    cd "$build"
+    cd "$dir"
     export GOWORK=off GOFLAGS=-mod=mod
-    cat >tools_kcm.go <<'EOF'
+    cp "$build/go.mod" "$build/go.sum" .
+    go mod edit -module=piraeusctl.local/kube-controller-manager-build
+    cat >tools.go <<'EOF2'
 //go:build tools
 
 package tools
 
 import _ "k8s.io/kubernetes/cmd/kube-controller-manager"
-EOF
-    go mod tidy -e >/dev/null 2>&1 || true
+EOF2
     local minor=${version#v1.}; minor=${minor%%.*}
     local v=k8s.io/component-base/version
     log "building kube-controller-manager $version"
@@ -119,12 +130,14 @@ EOF
       -ldflags "-s -w -X $v.gitVersion=$version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
       -o "$CSI_DIR/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
     mv "$CSI_DIR/kube-controller-manager.tmp" "$CSI_DIR/kube-controller-manager"
+    echo "$version" >"$CSI_DIR/.kube-controller-manager.version"
   )
   log "built kube-controller-manager in $(($(date +%s) - start)) s"
 }
 
 ensure() {
   local k=github.com/kubernetes-csi
+  ensure_kcm
   build_tool csi-provisioner $k/external-provisioner/v6 $PROVISIONER_VERSION \
     $k/external-provisioner/v6/cmd/csi-provisioner
   build_tool csi-attacher $k/external-attacher/v4 $ATTACHER_VERSION \
@@ -137,11 +150,11 @@ ensure() {
     $k/external-snapshotter/v8/cmd/snapshot-controller "$k/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION"
   ensure_crds
   build_tool csi-sanity $k/csi-test/v5 $CSI_TEST_VERSION $k/csi-test/v5/cmd/csi-sanity
-  ensure_kcm
 }
 
 case "${1:-}" in
   ensure) ensure ;;
+  ensure-kcm) ensure_kcm ;;
   dir) echo "$CSI_DIR" ;;
   *)
     echo "usage: $0 ensure|dir" >&2
