@@ -49,7 +49,11 @@ trap cleanup EXIT
 
 t=$(date +%s.%N)
 hack/local-up.sh down >/dev/null 2>&1 || true
-eval "$(hack/local-up.sh up --kubernetes | grep '^export ')"
+if ! up=$(hack/local-up.sh up --kubernetes); then
+  say "hack/local-up.sh up --kubernetes failed"
+  exit 1
+fi
+eval "$(grep '^export ' <<<"$up")"
 step "local datastore up (API server, 3 agents, controller, CSI, sidecars)" "$(since "$t")"
 kc() { kubectl --kubeconfig "$KUBECONFIG" "$@"; }
 
