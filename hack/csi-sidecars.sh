@@ -84,14 +84,16 @@ EOF
 }
 
 ensure_crds() {
-  [ -f "$CSI_DIR/crd/.done-$SNAPSHOTTER_VERSION" ] && return 0
+  [ -f "$CSI_DIR/crd/.copied-$SNAPSHOTTER_VERSION" ] && return 0
   local dir="$BUILD_ROOT/snapshot-controller" src
   mkdir -p "$CSI_DIR/crd"
   src=$(cd "$dir" && GOWORK=off GOFLAGS=-mod=mod go mod download -json \
     "github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION" | jq -r '.Dir')
-  cp "$src"/config/crd/snapshot.storage.k8s.io_*.yaml "$CSI_DIR/crd/"
+  # VolumeSnapshot and VolumeGroupSnapshot kinds (snapshot-controller
+  # watches both), not the kustomization file.
+  cp "$src"/config/crd/*snapshot.storage.k8s.io_*.yaml "$CSI_DIR/crd/"
   chmod u+w "$CSI_DIR"/crd/*.yaml
-  touch "$CSI_DIR/crd/.done-$SNAPSHOTTER_VERSION"
+  touch "$CSI_DIR/crd/.copied-$SNAPSHOTTER_VERSION"
 }
 
 # kube-controller-manager comes from the same k8s.io/kubernetes release as
