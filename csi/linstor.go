@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Properties the driver keeps on resource definitions (Aux/ is LINSTOR's
@@ -122,7 +123,13 @@ func (d *Driver) topology(ctx context.Context) (map[string]*nodeTopology, error)
 func newNodeTopology(n lapi.Node, pools []lapi.StoragePool) *nodeTopology {
 	t := &nodeTopology{name: n.Name, segments: map[string]string{TopologyKeyHostname: n.Name}, pools: map[string]lapi.StoragePool{}}
 	for k, v := range n.Props {
-		if key, ok := strings.CutPrefix(k, auxPrefix); ok && key != "" {
+		// Aux/topology/<label> props carry the node's labels (plan.TopologyPropertyPrefix);
+		// the segment key is the label, which kubelet and the API server accept.
+		key, ok := strings.CutPrefix(k, auxPrefix+"topology/")
+		if !ok {
+			key, ok = strings.CutPrefix(k, auxPrefix)
+		}
+		if ok && len(validation.IsQualifiedName(key)) == 0 {
 			t.segments[key] = v
 		}
 	}
