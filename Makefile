@@ -51,7 +51,7 @@ test-unit: vet
 test-deps:
 	hack/install-deps.sh drbd-utils iproute2 e2fsprogs util-linux xfsprogs
 	hack/kube-apiserver.sh ensure
-	@if [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/linstor-csi-sanity.sh ensure; fi
+	@if [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/linstor-csi-sanity.sh ensure; hack/csi-sidecars.sh ensure; fi
 	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi
 
 # Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab);
@@ -67,9 +67,13 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# Renders the bundled example cluster (examples/): prints a summary, writes
-# the full plan to demo-out/plan.yaml and the GitOps folder to demo-out/export/.
+# The main job end to end (hack/csi-demo.sh: on the local datastore, a claim
+# Bound, mounted, written, snapshotted, restored and deleted through the real
+# Kubernetes parts; skipped with a word when root or loop devices are
+# missing), then the bundled example cluster (examples/) rendered: a summary,
+# the full plan in demo-out/plan.yaml and the GitOps folder in demo-out/export/.
 demo: build
+	@hack/csi-demo.sh; rc=$$?; if [ $$rc != 0 ] && [ $$rc != 3 ]; then exit $$rc; fi
 	@mkdir -p demo-out
 	./$(BIN) plan -f examples/ --summary --out demo-out/plan.yaml
 	./$(BIN) plan -f examples/ --explain

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/piraeusctl/piraeusctl/plan"
 )
@@ -128,7 +129,14 @@ func (d *Driver) topology(ctx context.Context) (map[string]*nodeTopology, error)
 func newNodeTopology(n lapi.Node, pools []lapi.StoragePool) *nodeTopology {
 	t := &nodeTopology{name: n.Name, segments: map[string]string{TopologyKeyHostname: n.Name}, pools: map[string]lapi.StoragePool{}}
 	for k, v := range n.Props {
-		if key, ok := strings.CutPrefix(k, plan.TopologyPropertyPrefix); ok && key != "" {
+		// Aux/topology/<label> props carry the node's labels; the segment
+		// key is the label, which kubelet and the API server accept. Other
+		// Aux/ props count when their key is a valid label key.
+		key, ok := strings.CutPrefix(k, plan.TopologyPropertyPrefix)
+		if !ok {
+			key, ok = strings.CutPrefix(k, linstor.NamespcAuxiliary+"/")
+		}
+		if ok && len(validation.IsQualifiedName(key)) == 0 {
 			t.segments[key] = v
 		}
 	}

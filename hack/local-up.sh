@@ -2,6 +2,10 @@
 # The whole datastore on one machine, for people and for tests:
 #
 #   hack/local-up.sh [up]    start it; prints `export KUBECONFIG=...` and the endpoints
+#   hack/local-up.sh up --kubernetes
+#                            also the Kubernetes side of the CSI driver: kube-controller-manager,
+#                            snapshot-controller, the CSI sidecars (hack/csi-sidecars.sh) and a
+#                            kubelet stand-in that mounts the claims of Pods with spec.nodeName
 #   hack/local-up.sh down    stop everything and remove what it created
 #   hack/local-up.sh status  say whether it runs, and print its environment
 #
@@ -27,6 +31,13 @@ LOG="$DIR.log"
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 up() {
+  local extra=()
+  for a in "$@"; do
+    case "$a" in
+      --kubernetes) extra+=(--kubernetes) ;;
+      *) echo "local-up: unknown flag $a" >&2; exit 2 ;;
+    esac
+  done
   if running; then
     echo "local-up: already running (pid $(cat "$PIDFILE")); hack/local-up.sh down first" >&2
     exit 1
@@ -35,11 +46,12 @@ up() {
   cd "$ROOT"
   hack/install-deps.sh e2fsprogs util-linux drbd-utils xfsprogs >&2
   hack/kube-apiserver.sh ensure >&2
+  if [ ${#extra[@]} -gt 0 ]; then hack/csi-sidecars.sh ensure >&2; fi
   echo "local-up: building bin/piraeusctl and bin/local-up" >&2
   make -s build >&2
   go build -o bin/local-up ./hack/localup
   rm -rf "$DIR"
-  KUBEBUILDER_ASSETS=$(hack/kube-apiserver.sh dir) nohup bin/local-up --dir "$DIR" --binary "$ROOT/bin/piraeusctl" >"$LOG" 2>&1 &
+  KUBEBUILDER_ASSETS=$(hack/kube-apiserver.sh dir) nohup bin/local-up --dir "$DIR" --binary "$ROOT/bin/piraeusctl" "${extra[@]}" >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   echo "local-up: starting (log: $LOG)" >&2
   for _ in $(seq 1 300); do
@@ -78,7 +90,7 @@ down() {
 }
 
 case "${1:-up}" in
-  up) up ;;
+  up) shift || true; up "$@" ;;
   down) down ;;
   status)
     if running; then echo "running (pid $(cat "$PIDFILE"))"; cat "$DIR/env" 2>/dev/null; else echo "not running"; exit 1; fi ;;

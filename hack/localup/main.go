@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/piraeusctl/piraeusctl/internal/k8spath"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
 )
 
@@ -21,8 +22,12 @@ func main() {
 	flag.StringVar(&opts.Binary, "binary", "bin/piraeusctl", "piraeusctl binary to run the components with")
 	flag.IntVar(&opts.Nodes, "nodes", 3, "number of local nodes")
 	flag.BoolVar(&opts.Converge, "converge", true, "run the operator's converge loop (false: the webhook only)")
+	kube := flag.Bool("kubernetes", false, "also run the Kubernetes side of the CSI driver (internal/k8spath): kube-controller-manager, snapshot-controller, the CSI sidecars of hack/csi-sidecars.sh and a kubelet stand-in")
 	flag.Parse()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *kube {
+		opts.Addons = append(opts.Addons, k8spath.Addon(k8spath.Options{Logger: opts.Logger}))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env, err := localup.Up(ctx, opts)

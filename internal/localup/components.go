@@ -303,6 +303,9 @@ func (e *Env) writeEnvFile(context.Context) error {
 	b.WriteString(e.csiEnv())
 	fmt.Fprintf(&b, "# controller client certificate for the agents: %s\n", e.ControllerTLSDir)
 	fmt.Fprintf(&b, "# spec (plan inputs): %s\n", e.SpecDir())
+	for _, l := range e.addonEnv {
+		b.WriteString(l)
+	}
 	return os.WriteFile(e.EnvFile(), []byte(b.String()), 0o644)
 }
 

@@ -51,7 +51,11 @@ type Options struct {
 	// OperatorArgs are extra flags of the operator (e.g. --resync).
 	OperatorArgs []string
 	// NoCSI leaves the CSI driver out (it needs the controller's API).
-	NoCSI  bool
+	NoCSI bool
+	// Addons run once every component is up, before the env file is
+	// written (internal/k8spath: the Kubernetes side of the CSI driver);
+	// what each returns is added to the env file.
+	Addons []func(context.Context, *Env) (string, error)
 	Logger *slog.Logger
 }
 
@@ -97,6 +101,16 @@ type Env struct {
 	readyAddr map[string]string
 	mounts    []string
 	loops     []string
+	onDown    []func()
+	addonEnv  []string
+}
+
+// OnDown registers f to run first when Down stops the datastore (an addon
+// that must finish while the components still run).
+func (e *Env) OnDown(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onDown = append(e.onDown, f)
 }
 
 // Namespace is where the datastore's objects live.
@@ -137,6 +151,7 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		{"start the controller", e.startController},
 		{"start the operator's converge loop", e.startConverge},
 		{"start the CSI driver (controller service, a node service per node)", e.startCSI},
+		{"start the addons", e.startAddons},
 		{"write " + e.EnvFile(), e.writeEnvFile},
 	}
 	for _, s := range steps {
@@ -146,6 +161,17 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 		}
 	}
 	return e, nil
+}
+
+func (e *Env) startAddons(ctx context.Context) error {
+	for _, a := range e.opts.Addons {
+		lines, err := a(ctx, e)
+		if err != nil {
+			return err
+		}
+		e.addonEnv = append(e.addonEnv, lines)
+	}
+	return nil
 }
 
 // SpecDir holds the local cluster's inputs.
@@ -228,6 +254,13 @@ func (e *Env) createPools(ctx context.Context) error {
 // Down stops every component, unmounts and detaches the pools, stops the API
 // server and removes Dir. It is safe to call more than once.
 func (e *Env) Down() {
+	e.mu.Lock()
+	hooks := e.onDown
+	e.onDown = nil
+	e.mu.Unlock()
+	for i := len(hooks) - 1; i >= 0; i-- {
+		hooks[i]()
+	}
 	e.mu.Lock()
 	procs := make([]*proc, 0, len(e.procs))
 	for _, p := range e.procs {

@@ -16,9 +16,11 @@ import (
 // proc is one component run as a local process.
 type proc struct {
 	name string
-	args []string
-	log  string
-	cmd  *exec.Cmd
+	// binary is what runs: the piraeusctl binary, or a tool such as a CSI sidecar.
+	binary string
+	args   []string
+	log    string
+	cmd    *exec.Cmd
 	// exited is closed when the process has ended; err is then its exit.
 	exited chan struct{}
 	err    error
@@ -27,7 +29,31 @@ type proc struct {
 // start runs the process with its output in logs/<name>.log. It dies with
 // the process that started it (Pdeathsig), so nothing outlives local-up.
 func (e *Env) start(name string, args ...string) (*proc, error) {
-	logPath := filepath.Join(e.Dir, "logs", name+".log")
+	return e.startBinary(name, e.opts.Binary, args...)
+}
+
+// StartProcess runs another program beside the datastore (a CSI sidecar,
+// kube-controller-manager) the way local-up runs its components: output in
+// logs/<name>.log, stopped by Down, killed with the process that started it.
+// ready, when set, is a host:port that answers once the program is up.
+func (e *Env) StartProcess(ctx context.Context, name, binary, ready string, args ...string) error {
+	if ready != "" {
+		e.mu.Lock()
+		e.readyAddr[name] = ready
+		e.mu.Unlock()
+	}
+	p, err := e.startBinary(name, binary, args...)
+	if err != nil {
+		return err
+	}
+	return e.waitReady(ctx, p)
+}
+
+// LogPath is where a component started by local-up writes its output.
+func (e *Env) LogPath(name string) string { return filepath.Join(e.Dir, "logs", name+".log") }
+
+func (e *Env) startBinary(name, binary string, args ...string) (*proc, error) {
+	logPath := e.LogPath(name)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
 	}
@@ -36,13 +62,13 @@ func (e *Env) start(name string, args ...string) (*proc, error) {
 		return nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command(e.opts.Binary, args...)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, args: args, log: logPath, cmd: cmd, exited: make(chan struct{})}
+	p := &proc{name: name, binary: binary, args: args, log: logPath, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -96,7 +122,7 @@ func (e *Env) Restart(ctx context.Context, name string) error {
 		return fmt.Errorf("no component %q", name)
 	}
 	p.stop(10 * time.Second)
-	np, err := e.start(name, p.args...)
+	np, err := e.startBinary(name, p.binary, p.args...)
 	if err != nil {
 		return err
 	}
@@ -106,7 +132,9 @@ func (e *Env) Restart(ctx context.Context, name string) error {
 // waitReady waits until a component answers: the readiness address
 // registered for it, else a short settle time.
 func (e *Env) waitReady(ctx context.Context, p *proc) error {
+	e.mu.Lock()
 	addr := e.readyAddr[p.name]
+	e.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
