@@ -352,7 +352,8 @@ func (s *Server) restoreResource(r *http.Request) (int, any, error) {
 }
 
 // clone creates the target resource definition with the source volume as
-// its source, its volume definitions, and replicas on the source's nodes.
+// its source and its volume definitions; the controller places it on the
+// nodes of the source's transient snapshot.
 func (s *Server) clone(r *http.Request) (int, any, error) {
 	var in lapi.ResourceDefinitionCloneRequest
 	if err := decode(r, &in); err != nil {
@@ -386,9 +387,9 @@ func (s *Server) clone(r *http.Request) (int, any, error) {
 	}
 	v.Spec.Volumes = slices.Clone(src.Spec.Volumes)
 	v.Spec.Source = &storagev1alpha1.VolumeSource{Volume: src.Name}
-	for _, rep := range src.Spec.Replicas {
-		v.Spec.Replicas = append(v.Spec.Replicas, storagev1alpha1.Replica{Node: rep.Node, StoragePool: rep.StoragePool, Diskless: rep.Diskless, NodeID: rep.NodeID})
-	}
+	// The controller places a clone itself: it takes a transient snapshot
+	// of the source and restores it on the nodes that hold it.
+	v.Spec.ManualPlacement = false
 	if err := s.c.Create(r.Context(), v, client.FieldOwner(FieldManager)); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return 0, nil, exists(uint64(linstor.FailExistsRscDfn)|maskRscDfn|opCreate, "resource definition %q already exists", in.Name)
