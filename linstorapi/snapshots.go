@@ -257,6 +257,15 @@ func (s *Server) deleteSnapshot(r *http.Request) (int, any, error) {
 	if err := s.c.Delete(r.Context(), ss, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 		return 0, nil, writeError(err, "StorageSnapshot "+ss.Name)
 	}
+	// LINSTOR's delete returns when the snapshot is gone; linstor-csi reads
+	// a snapshot still flagged DELETE as an error.
+	err = s.poll(r.Context(), func() (bool, error) {
+		err := s.c.Get(r.Context(), client.ObjectKeyFromObject(ss), &storagev1alpha1.StorageSnapshot{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return http.StatusOK, success(uint64(linstor.MaskWarn)|maskSnapshot|opDelete, "Snapshot '%s' of '%s' marked for deletion; its storage is still being removed", r.PathValue("snap"), r.PathValue("rd")), nil
+	}
 	return ok(http.StatusOK, uint64(linstor.Deleted)|maskSnapshot|opDelete, "Snapshot '%s' of '%s' marked for deletion.", r.PathValue("snap"), r.PathValue("rd"))
 }
 
