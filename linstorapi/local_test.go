@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // localDatastore starts hack/local-up.sh's datastore (operator converge
 // loop included) for one test.
-func localDatastore(t testing.TB) *localup.Env {
+func localDatastore(t testing.TB, adjust ...func(*localup.Options)) *localup.Env {
 	t.Helper()
 	if binary == "" {
 		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
@@ -44,12 +44,16 @@ func localDatastore(t testing.TB) *localup.Env {
 	testsupport.RequireRoot(t, "loop devices and mounts of the local datastore")
 	_, err := kubetest.AssetsDir()
 	require.NoError(t, err)
-	env, err := localup.Up(t.Context(), localup.Options{
+	opts := localup.Options{
 		Binary: binary, Dir: filepath.Join(t.TempDir(), "local"), Converge: true,
 		OperatorArgs:   []string{"--resync=2s"},
 		ControllerArgs: []string{"--resync=20s"},
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, a := range adjust {
+		a(&opts)
+	}
+	env, err := localup.Up(t.Context(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {

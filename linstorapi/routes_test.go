@@ -263,7 +263,7 @@ func TestRoutesGolinstor(t *testing.T) {
 			return nil, c.Resources.Delete(ctx, "Vol_One", v.Status.Replicas[0].Node)
 		}, mask: linstor.FailInUse},
 		{name: "vd delete refused while resources exist", call: func(ctx context.Context, c *lapi.Client) (any, error) {
-			return nil, c.ResourceDefinitions.DeleteVolumeDefinition(ctx, "cloned", 0)
+			return nil, c.ResourceDefinitions.DeleteVolumeDefinition(ctx, "restored", 0)
 		}, mask: linstor.FailInUse},
 		{name: "group delete refused while used", call: func(ctx context.Context, c *lapi.Client) (any, error) {
 			return nil, c.ResourceGroups.Delete(ctx, "rg1")

@@ -38,7 +38,8 @@ func TestLinstorCSISanity(t *testing.T) {
 		}
 		t.Fatalf("%s is not built: run hack/linstor-csi-sanity.sh ensure (~30 min cold)", suite)
 	}
-	env := localDatastore(t)
+	// The suite asks for 10 GiB volumes, many at once: 64 GiB sparse pools.
+	env := localDatastore(t, func(o *localup.Options) { o.PoolBytes = 64 << 30 })
 	waitOnline(t, apiClient(t, env))
 	dir := t.TempDir()
 	params := filepath.Join(dir, "params.yaml")

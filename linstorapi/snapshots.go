@@ -257,6 +257,15 @@ func (s *Server) deleteSnapshot(r *http.Request) (int, any, error) {
 	if err := s.c.Delete(r.Context(), ss, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 		return 0, nil, writeError(err, "StorageSnapshot "+ss.Name)
 	}
+	// LINSTOR's delete returns when the snapshot is gone; linstor-csi reads
+	// a snapshot still flagged DELETE as an error.
+	err = s.poll(r.Context(), func() (bool, error) {
+		err := s.c.Get(r.Context(), client.ObjectKeyFromObject(ss), &storagev1alpha1.StorageSnapshot{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return http.StatusOK, success(uint64(linstor.MaskWarn)|maskSnapshot|opDelete, "Snapshot '%s' of '%s' marked for deletion; its storage is still being removed", r.PathValue("snap"), r.PathValue("rd")), nil
+	}
 	return ok(http.StatusOK, uint64(linstor.Deleted)|maskSnapshot|opDelete, "Snapshot '%s' of '%s' marked for deletion.", r.PathValue("snap"), r.PathValue("rd"))
 }
 
@@ -352,7 +361,8 @@ func (s *Server) restoreResource(r *http.Request) (int, any, error) {
 }
 
 // clone creates the target resource definition with the source volume as
-// its source, its volume definitions, and replicas on the source's nodes.
+// its source and its volume definitions; the controller places it on the
+// nodes of the source's transient snapshot.
 func (s *Server) clone(r *http.Request) (int, any, error) {
 	var in lapi.ResourceDefinitionCloneRequest
 	if err := decode(r, &in); err != nil {
@@ -386,9 +396,9 @@ func (s *Server) clone(r *http.Request) (int, any, error) {
 	}
 	v.Spec.Volumes = slices.Clone(src.Spec.Volumes)
 	v.Spec.Source = &storagev1alpha1.VolumeSource{Volume: src.Name}
-	for _, rep := range src.Spec.Replicas {
-		v.Spec.Replicas = append(v.Spec.Replicas, storagev1alpha1.Replica{Node: rep.Node, StoragePool: rep.StoragePool, Diskless: rep.Diskless, NodeID: rep.NodeID})
-	}
+	// The controller places a clone itself: it takes a transient snapshot
+	// of the source and restores it on the nodes that hold it.
+	v.Spec.ManualPlacement = false
 	if err := s.c.Create(r.Context(), v, client.FieldOwner(FieldManager)); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return 0, nil, exists(uint64(linstor.FailExistsRscDfn)|maskRscDfn|opCreate, "resource definition %q already exists", in.Name)
