@@ -27,8 +27,10 @@ func testTopology() map[string]*nodeTopology {
 func TestNodeTopologySegments(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		TopologyKeyHostname: "a", "linbit.com/sp-thin": "true", "linbit.com/sp-" + DefaultDisklessStoragePool: "true",
-		"topology.kubernetes.io/zone": "z1",
-	}, testTopology()["a"].segments, "hostname, a key per pool, Aux/topology/ props without the prefix; other props stay out")
+		"topology.kubernetes.io/zone": "z1", "other": "x",
+	}, testTopology()["a"].segments, "hostname, a key per pool, Aux/topology/ and other Aux/ props without the prefix (as linstor-csi); other props stay out")
+	bad := newNodeTopology(lapi.Node{Name: "a", Props: map[string]string{"Aux/not a label": "x", "Aux/a/b/c": "y"}}, nil)
+	assert.Equal(t, map[string]string{TopologyKeyHostname: "a"}, bad.segments, "Aux/ keys that are no valid label key stay out: kubelet could not register them")
 }
 
 func TestTopologyCandidates(t *testing.T) {
