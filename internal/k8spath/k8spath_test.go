@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,12 +63,12 @@ func TestKubernetesPath(t *testing.T) {
 	// runs replicated volumes on real DRBD.
 	class := os.Getenv("PIRAEUSCTL_K8SPATH_CLASS")
 	if class == "" {
-		class = localup.ClassLocal
+		class = xfsClass(t, cs, localup.ClassLocal)
 	}
 
 	// A claim of the plan's StorageClass becomes Bound.
 	start := time.Now()
-	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim("data", class, "64Mi", nil), metav1.CreateOptions{})
+	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim("data", class, "320Mi", nil), metav1.CreateOptions{})
 	require.NoError(t, err)
 	pvc := waitClaimBound(t, cs, ns, "data")
 	t.Logf("claim Bound to %s after %s", pvc.Spec.VolumeName, time.Since(start).Round(time.Millisecond))
@@ -88,20 +90,20 @@ func TestKubernetesPath(t *testing.T) {
 	start = time.Now()
 	pvc, err = cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
 	require.NoError(t, err)
-	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("128Mi")
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("384Mi")
 	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Update(ctx, pvc, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	waitFor(t, "claim data at 128Mi", 2*time.Minute, func() (bool, string) {
+	waitFor(t, "claim data at 384Mi", 2*time.Minute, func() (bool, string) {
 		pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		c := pvc.Status.Capacity[corev1.ResourceStorage]
-		return c.Cmp(resource.MustParse("128Mi")) == 0, fmt.Sprintf("capacity %s, conditions %v, allocated %v", c.String(), pvc.Status.Conditions, pvc.Status.AllocatedResourceStatuses)
+		return c.Cmp(resource.MustParse("384Mi")) == 0, fmt.Sprintf("capacity %s, conditions %v, allocated %v", c.String(), pvc.Status.Conditions, pvc.Status.AllocatedResourceStatuses)
 	})
 	after := fsBytes(t, target)
 	require.Greater(t, after, before+50<<20, "the filesystem grew by the 64 MiB added (before %d, after %d bytes)", before, after)
-	t.Logf("expanded 64Mi → 128Mi: filesystem %d → %d bytes after %s", before, after, time.Since(start).Round(time.Millisecond))
+	t.Logf("expanded 320Mi → 384Mi: filesystem %d → %d bytes after %s", before, after, time.Since(start).Round(time.Millisecond))
 
 	// A VolumeSnapshot becomes readyToUse.
 	start = time.Now()
@@ -128,7 +130,7 @@ func TestKubernetesPath(t *testing.T) {
 	// A claim restored from it holds the data.
 	start = time.Now()
 	apiGroup := "snapshot.storage.k8s.io"
-	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim("restored", class, "128Mi",
+	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim("restored", class, "384Mi",
 		&corev1.TypedObjectReference{APIGroup: &apiGroup, Kind: "VolumeSnapshot", Name: "snap"}), metav1.CreateOptions{})
 	require.NoError(t, err)
 	restored := waitClaimBound(t, cs, ns, "restored")
@@ -196,6 +198,33 @@ func kubernetesPath(t *testing.T) (*localup.Env, *k8spath.Path) {
 	require.NoError(t, err)
 	t.Cleanup(path.Stop)
 	return env, path
+}
+
+// xfsClass is a copy of the named StorageClass whose volumes get XFS: the
+// claim is grown online, and this sandbox withholds CAP_SYS_RESOURCE,
+// without which the kernel refuses to grow a mounted ext4 (resize2fs:
+// Permission denied); XFS grows online without it (and needs 300 MB at
+// least: the claims here start at 320Mi).
+func xfsClass(t *testing.T, cs kubernetes.Interface, from string) string {
+	t.Helper()
+	sc, err := cs.StorageV1().StorageClasses().Get(t.Context(), from, metav1.GetOptions{})
+	require.NoError(t, err)
+	xfs := &storagev1.StorageClass{
+		ObjectMeta:           metav1.ObjectMeta{Name: from + "-xfs"},
+		Provisioner:          sc.Provisioner,
+		Parameters:           maps.Clone(sc.Parameters),
+		ReclaimPolicy:        sc.ReclaimPolicy,
+		AllowVolumeExpansion: sc.AllowVolumeExpansion,
+		VolumeBindingMode:    sc.VolumeBindingMode,
+		AllowedTopologies:    sc.AllowedTopologies,
+	}
+	if xfs.Parameters == nil {
+		xfs.Parameters = map[string]string{}
+	}
+	xfs.Parameters["csi.storage.k8s.io/fstype"] = "xfs"
+	_, err = cs.StorageV1().StorageClasses().Create(t.Context(), xfs, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return xfs.Name
 }
 
 func claim(name, class, size string, source *corev1.TypedObjectReference) *corev1.PersistentVolumeClaim {
