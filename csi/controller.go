@@ -751,12 +751,9 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 	if _, err := d.volume(ctx, id); err != nil {
 		return nil, err
 	}
-	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
+	vds, err := d.volumeDefinitions(ctx, id)
 	if err != nil {
-		return nil, grpcError(err, "get volume %s", id)
-	}
-	if len(vds) == 0 {
-		return nil, status.Errorf(codes.NotFound, "volume %s has no volume definition", id)
+		return nil, err
 	}
 	if vds[0].SizeKib < sizeKiB {
 		d.log.Info("expanding volume", "volume", id, "fromKiB", vds[0].SizeKib, "toKiB", sizeKiB)
@@ -868,12 +865,9 @@ func (d *Driver) ControllerGetVolume(ctx context.Context, req *csipb.ControllerG
 	if _, err := d.volume(ctx, id); err != nil {
 		return nil, err
 	}
-	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
+	vds, err := d.volumeDefinitions(ctx, id)
 	if err != nil {
-		return nil, grpcError(err, "get volume %s", id)
-	}
-	if len(vds) == 0 {
-		return nil, status.Errorf(codes.NotFound, "volume %s has no volume definition", id)
+		return nil, err
 	}
 	res, err := d.resources(ctx, id)
 	if err != nil {
@@ -898,14 +892,11 @@ func (d *Driver) ControllerGetVolumeHealth(ctx context.Context, req *csipb.Contr
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
-	if _, err := d.volume(ctx, id); err != nil {
-		return nil, err
-	}
-	res, err := d.resources(ctx, id)
+	h, err := d.health(ctx, id, "")
 	if err != nil {
 		return nil, err
 	}
-	return &csipb.ControllerGetVolumeHealthResponse{VolumeHealth: volumeHealth(id, res, "")}, nil
+	return &csipb.ControllerGetVolumeHealthResponse{VolumeHealth: h}, nil
 }
 
 // ControllerListVolumeHealth reports every volume's condition, in name
@@ -971,4 +962,29 @@ func volumeHealth(id string, res []lapi.ResourceWithVolumes, node string) *csipb
 			Status: csipb.VolumeHealthErrorType_INACCESSIBLE, Reason: "NoReplica", Message: msg})
 	}
 	return h
+}
+
+// volumeDefinitions returns the volume's definitions; NotFound when it has none.
+func (d *Driver) volumeDefinitions(ctx context.Context, id string) ([]lapi.VolumeDefinition, error) {
+	vds, err := d.lc.ResourceDefinitions.GetVolumeDefinitions(ctx, id)
+	if err != nil {
+		return nil, grpcError(err, "get volume %s", id)
+	}
+	if len(vds) == 0 {
+		return nil, status.Errorf(codes.NotFound, "volume %s has no volume definition", id)
+	}
+	return vds, nil
+}
+
+// health is the volume's health from its replicas: every replica's, or
+// only node's when node is set.
+func (d *Driver) health(ctx context.Context, id, node string) (*csipb.VolumeHealth, error) {
+	if _, err := d.volume(ctx, id); err != nil {
+		return nil, err
+	}
+	res, err := d.resources(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return volumeHealth(id, res, node), nil
 }

@@ -312,14 +312,11 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csipb.NodeGetVolu
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
-	if _, err := d.volume(ctx, id); err != nil {
-		return nil, err
-	}
-	res, err := d.resources(ctx, id)
+	h, err := d.health(ctx, id, d.opts.NodeName)
 	if err != nil {
 		return nil, err
 	}
-	return &csipb.NodeGetVolumeHealthResponse{VolumeHealth: volumeHealth(id, res, d.opts.NodeName)}, nil
+	return &csipb.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
 }
 
 // deviceGrowTimeout bounds the wait for a replica's device to reach the
