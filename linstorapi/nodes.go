@@ -6,6 +6,8 @@ import (
 
 	linstor "github.com/LINBIT/golinstor"
 	lapi "github.com/LINBIT/golinstor/client"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
 func (s *Server) version(*http.Request) (int, any, error) {
@@ -46,25 +48,17 @@ func (s *Server) listNodes(r *http.Request) (int, any, error) {
 }
 
 func (s *Server) getNode(r *http.Request) (int, any, error) {
-	t, err := s.topology(r.Context())
+	t, n, err := s.pathNode(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	n := topoNode(t, r.PathValue("node"))
-	if n == nil {
-		return 0, nil, notFound(uint64(linstor.FailNotFoundNode)|maskNode, "node %q not found", r.PathValue("node"))
 	}
 	return http.StatusOK, nodeDTO(t, n), nil
 }
 
 func (s *Server) nodePools(r *http.Request) (int, any, error) {
-	t, err := s.topology(r.Context())
+	t, n, err := s.pathNode(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	n := topoNode(t, r.PathValue("node"))
-	if n == nil {
-		return 0, nil, notFound(uint64(linstor.FailNotFoundNode)|maskNode, "node %q not found", r.PathValue("node"))
 	}
 	o := parseListOpts(r)
 	var out []lapi.StoragePool
@@ -77,13 +71,9 @@ func (s *Server) nodePools(r *http.Request) (int, any, error) {
 }
 
 func (s *Server) nodePool(r *http.Request) (int, any, error) {
-	t, err := s.topology(r.Context())
+	t, n, err := s.pathNode(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	n := topoNode(t, r.PathValue("node"))
-	if n == nil {
-		return 0, nil, notFound(uint64(linstor.FailNotFoundNode)|maskNode, "node %q not found", r.PathValue("node"))
 	}
 	for _, p := range poolDTOs(t, n) {
 		if p.StoragePoolName == r.PathValue("pool") {
@@ -112,4 +102,18 @@ func (s *Server) viewPools(r *http.Request) (int, any, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].StoragePoolName < out[j].StoragePoolName })
 	return http.StatusOK, page(o, out), nil
+}
+
+// pathNode returns the topology and the node the request's path names;
+// LINSTOR's node-not-found error when there is none.
+func (s *Server) pathNode(r *http.Request) (*storagev1alpha1.StorageTopology, *storagev1alpha1.TopologyNode, error) {
+	t, err := s.topology(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	n := topoNode(t, r.PathValue("node"))
+	if n == nil {
+		return nil, nil, notFound(uint64(linstor.FailNotFoundNode)|maskNode, "node %q not found", r.PathValue("node"))
+	}
+	return t, n, nil
 }
