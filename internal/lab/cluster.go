@@ -35,6 +35,10 @@ type Options struct {
 	// network (for a component in a guest that calls the host, such as the
 	// ha-controller calling the API server).
 	GuestForwards []GuestForward
+	// HostForwards are more guest TCP ports forwarded to 127.0.0.1 on the
+	// host, each to a free port (VM.ForwardedAddr names it), for a service
+	// in a guest that the test calls, such as a CSI node service.
+	HostForwards []int
 }
 
 // GuestForward carries a guest's TCP connections to GuestForwardAddr:
@@ -133,6 +137,15 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 	}
 	if vm.agentPort, err = freePort(); err != nil {
 		return nil, err
+	}
+	vm.hostFwds = map[int]int{}
+	for _, guest := range opts.HostForwards {
+		if guest == guestCtlPort || guest == guestAgentPort {
+			return nil, fmt.Errorf("host forward of guest port %d: the lab forwards it already", guest)
+		}
+		if vm.hostFwds[guest], err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	// A fresh sparse disk per VM: LVM must never find stale metadata.
 	img := filepath.Join(dir, "disk.img")
