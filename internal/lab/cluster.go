@@ -132,10 +132,10 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token, guestFwds: opts.GuestForwards,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	if vm.ctlPort, err = freePort(); err != nil {
+	if vm.ctlPort, err = FreePort(); err != nil {
 		return nil, err
 	}
-	if vm.agentPort, err = freePort(); err != nil {
+	if vm.agentPort, err = FreePort(); err != nil {
 		return nil, err
 	}
 	vm.hostFwds = map[int]int{}
@@ -143,7 +143,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 		if guest == guestCtlPort || guest == guestAgentPort {
 			return nil, fmt.Errorf("host forward of guest port %d: the lab forwards it already", guest)
 		}
-		if vm.hostFwds[guest], err = freePort(); err != nil {
+		if vm.hostFwds[guest], err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +165,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 func (c *Cluster) wire() error {
 	for i, a := range c.VMs {
 		for _, b := range c.VMs[i+1:] {
-			port, err := freePort()
+			port, err := FreePort()
 			if err != nil {
 				return err
 			}

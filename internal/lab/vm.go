@@ -318,8 +318,9 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 right now (for a host
+// service the guests reach through a GuestForward).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
