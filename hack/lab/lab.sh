@@ -56,8 +56,9 @@ PACKAGES=(qemu-system-x86 socat busybox-static lvm2 drbd-utils kmod util-linux c
 
 # Kernel modules every guest loads, in an order modprobe resolves with
 # dependencies; crc32c_generic is libcrc32c's soft dependency (not in
-# modules.dep). The DRBD modules come on top, one set per DRBD version.
-COMMON_MODULES=(virtio_pci virtio_blk virtio_net crc32c_generic libcrc32c lru_cache dm_thin_pool loop)
+# modules.dep); ext4 is for the CSI node service's mounts. The DRBD modules
+# come on top, one set per DRBD version.
+COMMON_MODULES=(virtio_pci virtio_blk virtio_net crc32c_generic libcrc32c lru_cache dm_thin_pool loop ext4)
 # DRBD 9 modules in load order (drbd_transport_tcp needs handshake).
 DRBD9_MODULES=(drbd handshake drbd_transport_tcp)
 

@@ -219,7 +219,9 @@ func (k *csiLab) create(t *testing.T) {
 	t.Logf("timing: CSI CreateVolume → returned: %s; → both replicas UpToDate and connected (DRBD on both VMs): %s",
 		returned.Round(100*time.Millisecond), time.Since(begin).Round(100*time.Millisecond))
 	assert.GreaterOrEqual(t, k.vol.GetCapacityBytes(), int64(64<<20))
-	assert.NotEmpty(t, k.vol.GetAccessibleTopology(), "the volume's accessible topology")
+	// allowRemoteVolumeAccess defaults to true: reachable from anywhere,
+	// so no topology constraint (as linstor-csi answers).
+	assert.Empty(t, k.vol.GetAccessibleTopology(), "the volume's accessible topology")
 	sv := waitVolume(t, k.kc, id, 2*time.Minute, "both replicas UpToDate in status", func(v *storagev1alpha1.StorageVolume) bool {
 		return statusUpToDate(v, k.c.VMs) == ""
 	})
