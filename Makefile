@@ -55,11 +55,13 @@ test-deps:
 	@if [ "$$PIRAEUSCTL_SKIP_LAB" != 1 ] && [ "$$PIRAEUSCTL_SKIP_INTEGRATION" != 1 ]; then hack/lab/lab.sh ensure >/dev/null; fi
 
 # Only the real-storage lab: qemu VMs with real LVM thin and DRBD (internal/lab);
-# its controller group also needs the real kube-apiserver.
+# its controller, HA controller and CSI groups also need the real
+# kube-apiserver. Five VM groups, two at a time on 2 cores: 40 minutes
+# leaves room for a crowded machine.
 test-lab:
 	hack/kube-apiserver.sh ensure
 	hack/lab/lab.sh ensure >/dev/null
-	$(GO) test -count=1 -v -timeout 25m -run '^TestLab' ./internal/lab/
+	$(GO) test -count=1 -v -timeout 40m -run '^TestLab' ./internal/lab/
 
 vet:
 	$(GO) vet $(PKGS)
