@@ -59,9 +59,13 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	if err := indexVolumes(ctx, mgr); err != nil {
 		return err
 	}
+	// The metrics go where the manager serves them; with no metrics
+	// endpoint (MetricsAddr "0"), or under a test, a registry of this run:
+	// several controllers then run in one process (the lab's parallel VM
+	// groups) without registering the same collectors twice.
 	reg := prometheus.Registerer(ctrlmetrics.Registry)
-	if started != nil {
-		reg = prometheus.NewRegistry() // several in one test process
+	if started != nil || opts.MetricsAddr == "0" {
+		reg = prometheus.NewRegistry()
 	}
 	m := newMetrics(reg)
 	ctl := newController(opts, mgr.GetCache(), mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(fieldManager), m)
