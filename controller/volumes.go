@@ -324,4 +324,8 @@ func (c *Controller) forgetVolume(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.unplaced, name)
+	if uid, ok := c.finalized[name]; ok {
+		delete(c.deleted, uid)
+		delete(c.finalized, name)
+	}
 }
