@@ -24,6 +24,7 @@ import (
 	lapi "github.com/LINBIT/golinstor/client"
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"k8s.io/mount-utils"
 	utilexec "k8s.io/utils/exec"
@@ -84,6 +85,9 @@ type Driver struct {
 	mounter *mount.SafeFormatAndMount
 	// volumeLocks serialises calls on the same volume or snapshot name.
 	volumeLocks keyedMutex
+	// groups shares one resource group reconcile among the concurrent
+	// creates of one StorageClass.
+	groups singleflight.Group
 }
 
 // New checks opts and builds the driver's LINSTOR client. It makes no
