@@ -110,6 +110,7 @@ type Controller struct {
 	log       *slog.Logger
 	recorder  record.EventRecorder
 	ledger    *Ledger
+	reserver  *reserver
 	metrics   *metrics
 	dial      Dialer
 
@@ -177,6 +178,7 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		ctl.dial = GRPCDialer(opts.AgentTLS)
 	}
 	ctl.ledger = &Ledger{Client: ctl.client, Reader: reader}
+	ctl.reserver = &reserver{ledger: ctl.ledger}
 	ctl.placer = newPlacer(ctl)
 	return ctl
 }

@@ -181,7 +181,7 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 		placed.Status, placed.Reason, placed.Message = metav1.ConditionTrue, reasonPlaced, placedMessage(v)
 		return placed, 0, false, nil
 	}
-	grants, err := c.ledger.Reserve(ctx, topo.Spec.Allocation, needs)
+	grants, err := c.reserver.Reserve(ctx, topo.Spec.Allocation, needs)
 	var conflict *placement.NumberConflictError
 	switch {
 	case errors.As(err, &conflict):
