@@ -61,8 +61,18 @@ type Model struct {
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any
+	// Leaving are the nodes that left the cluster since the previous
+	// topology (their Node deleted, or no longer selected by the
+	// LinstorCluster), with what their deletion policy does; sorted by node.
+	Leaving []LeavingNode
 	// positions of input fields, for Position.
 	positions map[string]Position
+	// satelliteCfgs are the configurations as loaded, for the satellite of
+	// a node that leaves while its Node exists.
+	satelliteCfgs []located[piraeusv1.LinstorSatelliteConfiguration]
+	// forceRemove names the nodes of the previous StorageTopology's
+	// ForceRemoveNodesAnnotation: gone for good, whatever their policy.
+	forceRemove map[string]bool
 }
 
 // Satellite is what renders one node's satellite workload.
@@ -84,4 +94,6 @@ type Satellite struct {
 	// IPFamilies and DeletionPolicy as merged, when set.
 	IPFamilies     []piraeusv1.IPFamily
 	DeletionPolicy piraeusv1.DeletionPolicy
+	// EvacuationStrategy as merged, when set.
+	EvacuationStrategy *piraeusv1.EvacuationStrategy
 }

@@ -75,6 +75,11 @@ type Move struct {
 	To   string `json:"to,omitempty"`
 	// Why the replica had to leave.
 	Why string `json:"why"`
+	// Step is set for a replica on an evacuating node, which leaves step
+	// by step (see Step*); To is then its replacement.
+	Step Step `json:"step,omitempty"`
+	// Waiting names the replicas' nodes the step waits for.
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 // destination is To, or "(nowhere)" when no node could take the replica.
