@@ -32,6 +32,7 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 		m.forceRemove = forcedNodes(in.topologies[0].obj.Annotations)
 	}
 	m.PreviousVolumes = unwrap(in.storageVolumes)
+	m.Allocations = unwrap(in.nodeAllocations)
 	for _, sc := range in.storageClasses {
 		if sc.obj.Provisioner == CSIProvisioner {
 			m.StorageClasses = append(m.StorageClasses, sc.obj)

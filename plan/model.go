@@ -52,6 +52,10 @@ type Model struct {
 	// or the cluster's): their placements and allocations are kept, and none
 	// of them is dropped from the plan.
 	PreviousVolumes []storagev1alpha1.StorageVolume
+	// Allocations are the controller's per-node ledgers given as input
+	// (plan --from-cluster reads them): new replicas get numbers they do
+	// not hold.
+	Allocations []storagev1alpha1.NodeAllocation
 	// Pods from the input (for what-if reports), sorted by namespace and name.
 	Pods []corev1.Pod
 	// Warnings about the input that do not stop the plan (a patch target or

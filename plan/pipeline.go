@@ -62,7 +62,9 @@ func Build(ctx context.Context, sources []Source, opts BuildOptions) (*Built, er
 	m.leavingNodes(previous)
 	vols := volumesToPlace(m.Volumes, prevVols)
 	keepAPIResourceGroups(&m.Topology.Spec, previous, vols)
-	res, err := placement.Place(&m.Topology.Spec, vols, prevVols, opts.Placement)
+	popts := opts.Placement
+	popts.Ledgers = m.Allocations
+	res, err := placement.Place(&m.Topology.Spec, vols, prevVols, popts)
 	if res == nil {
 		return nil, fmt.Errorf("place volumes: %w", err)
 	}

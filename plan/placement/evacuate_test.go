@@ -147,3 +147,29 @@ func withoutReasons(in []storagev1alpha1.Replica) []storagev1alpha1.Replica {
 	}
 	return out
 }
+
+// TestPlaceAvoidsLedgerNumbers: a number the controller's ledger holds for
+// another volume (a replica still leaving the node) is not handed out
+// again; the volume's own reservation is reused.
+func TestPlaceAvoidsLedgerNumbers(t *testing.T) {
+	topo := &storagev1alpha1.StorageTopologySpec{
+		Allocation:     storagev1alpha1.AllocationSettings{PortMin: 7000, PortMax: 7999, MinorMin: 1000, MinorMax: 1999},
+		ResourceGroups: []storagev1alpha1.ResourceGroup{{Name: "rg", PlaceCount: 1, LayerList: []string{"drbd", "storage"}, NodeList: []string{"a"}}},
+		Nodes:          []storagev1alpha1.TopologyNode{{Name: "a", StoragePools: []storagev1alpha1.StoragePool{{Name: "pool", ProviderKind: "FILE_THIN"}}}},
+	}
+	vol := func(name string) storagev1alpha1.StorageVolume {
+		v := storagev1alpha1.StorageVolume{}
+		v.Name = name
+		v.Spec = storagev1alpha1.StorageVolumeSpec{ResourceGroup: "rg", Volumes: []storagev1alpha1.VolumeDefinition{{SizeBytes: 1 << 20}}}
+		return v
+	}
+	ledger := storagev1alpha1.NodeAllocation{}
+	ledger.Name = "a"
+	ledger.Spec.Ports = []storagev1alpha1.AllocationEntry{{Number: 7000, Volume: "leaving"}, {Number: 7005, Volume: "w"}}
+	ledger.Spec.Minors = []storagev1alpha1.AllocationEntry{{Number: 1000, Volume: "leaving"}}
+	res, err := Place(topo, []storagev1alpha1.StorageVolume{vol("v"), vol("w")}, nil, Options{Ledgers: []storagev1alpha1.NodeAllocation{ledger}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 7001, res.Volumes[0].Spec.Replicas[0].Port, "7000 is still held by a leaving replica")
+	assert.Equal(t, []int32{1001}, res.Volumes[0].Spec.Replicas[0].Minors)
+	assert.EqualValues(t, 7005, res.Volumes[1].Spec.Replicas[0].Port, "w reuses its reservation")
+}

@@ -29,6 +29,11 @@ type Options struct {
 	// NoNumbers leaves the DRBD ports and minors of new replicas at 0: the
 	// controller reserves them in the NodeAllocation ledgers instead.
 	NoNumbers bool
+	// Ledgers are the controller's per-node ledgers, when known: a number
+	// they hold is not handed to another volume's new replica (a replica
+	// leaving a node keeps its numbers there until the controller removed
+	// it), and a volume's own reservation is reused.
+	Ledgers []storagev1alpha1.NodeAllocation
 }
 
 // DefaultOptions returns the options `piraeusctl plan` uses without flags.

@@ -57,7 +57,7 @@ func Place(topo *storagev1alpha1.StorageTopologySpec, vols, previous []storagev1
 		}
 	}
 	if !opts.NoNumbers {
-		if err := allocateNumbers(topo.Allocation, out, drbd); err != nil {
+		if err := allocateNumbers(topo.Allocation, out, drbd, opts.Ledgers); err != nil {
 			return nil, err
 		}
 	}
@@ -186,7 +186,10 @@ func (p *placer) place(v *storagev1alpha1.StorageVolume, st *volumeState) error 
 		}
 	}
 	diskful := p.settleEvacuees(v, st, added, want, why)
-	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
+	// Diskless replicas are chosen for the end state: a replica staying on
+	// an evacuating node does not make a tie-breaker come and go.
+	staying := slices.DeleteFunc(slices.Clone(diskful), func(r storagev1alpha1.Replica) bool { return p.c.byName[r.Node].evacuating })
+	replicas := append(diskful, p.diskless(g, v, st, staying)...)
 	var conflicts []string
 	if st.drbd {
 		var err error
