@@ -259,16 +259,16 @@ func (m *Model) settleLeaving(placed *placement.Result) {
 			l.State = LeavingRetained
 		case tn.Leaving.Policy == piraeusv1.DeletionPolicyRetain:
 			drop[l.Node] = true // nothing to retain
-		case tn.Leaving.Waiting:
+		case tn.Leaving.Waiting && len(l.Holders) > 0:
 			l.State = LeavingWaiting
 		case len(l.Holders) > 0:
 			l.State = LeavingEvacuating
 			tn.Leaving.Evacuated = false
 		case tn.Leaving.Evacuated:
 			drop[l.Node] = true
-		default:
+		default: // nothing left (whether it waited for a slot or not)
 			l.State = LeavingEvacuated
-			tn.Leaving.Evacuated = true
+			tn.Leaving.Evacuated, tn.Leaving.Waiting = true, false
 		}
 	}
 	m.Topology.Spec.Nodes = slices.DeleteFunc(m.Topology.Spec.Nodes, func(n storagev1alpha1.TopologyNode) bool { return drop[n.Name] })
