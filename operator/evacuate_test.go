@@ -1,6 +1,7 @@
 package operator_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ import (
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
+	"github.com/piraeusctl/piraeusctl/render"
 )
 
 // evacuatedVolumes is how many volumes the evacuation test moves.
@@ -37,7 +39,9 @@ var (
 
 // TestEvacuate removes a node whose deletion policy is Evacuate from the
 // local datastore (real API server, webhook, controller, agents; DRBD
-// simulated): its Node is deleted while volumes have replicas there. The
+// simulated) while volumes have replicas there: its Node is deleted (its
+// agent is unreachable from then on), or the LinstorCluster no longer
+// selects it (its agent runs on and removes the old replicas). The
 // loop moves each replica step by step (replacement added, old replica
 // kept until the replacement is UpToDate, then dropped); the node's
 // LinstorSatellite reports EvacuationCompleted False, then True; only then
@@ -45,6 +49,24 @@ var (
 // Every volume ends with its replicas elsewhere, UpToDate, on the data
 // generation it had before (nothing was lost or started anew).
 func TestEvacuate(t *testing.T) {
+	t.Run("NodeDeleted", func(t *testing.T) {
+		evacuate(t, func(ctx context.Context, cs kubernetes.Interface, node string) error {
+			return cs.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
+		})
+	})
+	t.Run("NotSelected", func(t *testing.T) {
+		evacuate(t, func(ctx context.Context, cs kubernetes.Interface, node string) error {
+			_, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"retired"}}}`), metav1.PatchOptions{})
+			return err
+		})
+	})
+}
+
+// storageLabel selects the datastore's nodes in the evacuation test.
+const storageLabel = "example.com/storage"
+
+// evacuate runs the evacuation test, removing the busiest node with remove.
+func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, string) error) {
 	env := localDatastoreWith(t, localup.Options{Nodes: 4})
 	dyn := dynamic.NewForConfigOrDie(env.Config)
 	cs := kubernetes.NewForConfigOrDie(env.Config)
@@ -53,7 +75,12 @@ func TestEvacuate(t *testing.T) {
 		_, err := dyn.Resource(gvrSatConfs).Patch(ctx, "pool-"+n.Name, types.MergePatchType,
 			[]byte(`{"spec":{"deletionPolicy":"Evacuate"}}`), metav1.PatchOptions{FieldManager: "test"})
 		require.NoError(t, err)
+		_, err = cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"true"}}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
 	}
+	_, err := dyn.Resource(gvrClusters).Patch(ctx, "linstorcluster", types.MergePatchType,
+		[]byte(`{"spec":{"nodeSelector":{"`+storageLabel+`":"true"}}}`), metav1.PatchOptions{FieldManager: "test"})
+	require.NoError(t, err)
 	r := startLoop(t, env.Config, nil)
 	r.settle()
 
@@ -109,7 +136,7 @@ func TestEvacuate(t *testing.T) {
 
 	seen := watchEvacuation(t, dyn, leaving)
 	start := time.Now()
-	require.NoError(t, cs.CoreV1().Nodes().Delete(ctx, leaving, metav1.DeleteOptions{}))
+	require.NoError(t, remove(ctx, cs, leaving))
 	require.Eventually(t, func() bool {
 		_, err := dyn.Resource(gvrSatellites).Get(ctx, leaving, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
@@ -126,6 +153,10 @@ func TestEvacuate(t *testing.T) {
 	assert.Equal(t, "Evacuated", last.Reason)
 	t.Logf("EvacuationCompleted while moving: %s", conds[0].Message)
 
+	ds, err := render.SatelliteName(leaving)
+	require.NoError(t, err)
+	_, err = cs.AppsV1().DaemonSets(localup.Namespace).Get(ctx, ds, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the node's satellite DaemonSet is gone: %v", err)
 	topo, err := dyn.Resource(gvrTopo).Get(ctx, "default", metav1.GetOptions{})
 	require.NoError(t, err)
 	nodes, _, _ := unstructured.NestedSlice(topo.Object, "spec", "nodes")
