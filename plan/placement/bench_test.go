@@ -113,5 +113,5 @@ func benchmarkEvacuation(b *testing.B, nodes, volumes int) {
 	b.ReportMetric(float64(count[spec.Nodes[leaving].Name]), "moves")
 }
 
-func BenchmarkEvacuation_100Nodes_10000Volumes(b *testing.B)  { benchmarkEvacuation(b, 100, 10000) }
+func BenchmarkEvacuation_100Nodes_10000Volumes(b *testing.B)   { benchmarkEvacuation(b, 100, 10000) }
 func BenchmarkEvacuation_1000Nodes_100000Volumes(b *testing.B) { benchmarkEvacuation(b, 1000, 100000) }
