@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 )
 
 // cluster is the working index of nodes and pools during one Place call.
@@ -62,7 +63,7 @@ func newCluster(spec *storagev1alpha1.StorageTopologySpec, opts Options) *cluste
 		n := &node{name: tn.Name, hash: hashString(tn.Name), labels: tn.Labels, props: tn.Properties, cordoned: tn.StorageCordoned}
 		if l := tn.Leaving; l != nil {
 			n.cordoned = true
-			n.evacuating = l.Policy == "Evacuate" && !l.Waiting
+			n.evacuating = l.Policy == piraeusv1.DeletionPolicyEvacuate && !l.Waiting && !l.Evacuated
 			n.lost = !n.evacuating
 		}
 		for j := range tn.StoragePools {
