@@ -42,6 +42,9 @@ func TestEvacuationCondition(t *testing.T) {
 			assert.Equal(t, tt.reason, c.Reason)
 			assert.NotEmpty(t, c.Message)
 			t.Log(c.Message)
+			gone := f.satelliteAvailable(tt.node)
+			assert.Equal(t, "NodeGone", gone.Reason, "the Node of %s was deleted", tt.node)
+			assert.Equal(t, "NodeGone", f.satelliteApplied(tt.node).Reason)
 		})
 	}
 }

@@ -382,8 +382,7 @@ func (f *facts) satelliteApplied(node string) metav1.Condition {
 	if f.model == nil {
 		return condition(ConditionApplied, false, "PlanInvalid", "the plan does not validate: see the LinstorCluster's Applied condition")
 	}
-	if l := f.model.LeavingNode(node); l != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate &&
-		!slices.ContainsFunc(f.model.Satellites, func(s plan.Satellite) bool { return s.Node == node }) {
+	if f.nodeGone(node) {
 		return condition(ConditionApplied, true, "NodeGone", "the Node is gone, so no satellite runs there; this object stays until the evacuation is complete")
 	}
 	if !slices.ContainsFunc(f.model.Satellites, func(s plan.Satellite) bool { return s.Node == node }) {
@@ -393,6 +392,16 @@ func (f *facts) satelliteApplied(node string) metav1.Condition {
 		return c
 	}
 	return condition(ConditionApplied, true, "Applied", "the satellite's DaemonSet and configuration are applied and current")
+}
+
+// nodeGone reports whether the node is evacuated after its Node was
+// deleted: its LinstorSatellite stays, no satellite runs.
+func (f *facts) nodeGone(node string) bool {
+	if f.model == nil {
+		return false
+	}
+	l := f.model.LeavingNode(node)
+	return l != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate && l.Reason == storagev1alpha1.LeavingNodeDeleted
 }
 
 func (f *facts) nodeStatus(node string) *storagev1alpha1.NodeStatus {
@@ -408,6 +417,9 @@ func (f *facts) nodeStatus(node string) *storagev1alpha1.NodeStatus {
 }
 
 func (f *facts) satelliteAvailable(node string) metav1.Condition {
+	if f.nodeGone(node) {
+		return condition(ConditionAvailable, false, "NodeGone", "the Node was deleted, so no agent runs there; its replicas move to other nodes (see EvacuationCompleted)")
+	}
 	ns := f.nodeStatus(node)
 	if ns == nil || !ns.Connected {
 		return condition(ConditionAvailable, false, "NotConnected",
@@ -417,6 +429,9 @@ func (f *facts) satelliteAvailable(node string) metav1.Condition {
 }
 
 func (f *facts) satelliteConfigured(node string) metav1.Condition {
+	if f.nodeGone(node) {
+		return condition(ConditionConfigured, false, "NodeGone", "the Node was deleted: nothing to configure")
+	}
 	ns := f.nodeStatus(node)
 	if ns == nil || !ns.Connected {
 		return condition(ConditionConfigured, false, "NotConnected", "storage pools and properties are set up once the agent is connected")
