@@ -100,9 +100,8 @@ func stepsText(steps []placement.Move) string {
 }
 
 // leavingNodes adds the nodes of the previous topology the plan no longer
-// has a satellite for, by their deletion policy: Evacuate and Retain
-// nodes stay in the topology marked Leaving (an evacuating node whose Node
-// exists keeps its satellite), Delete and forced nodes are dropped.
+// has a satellite for, by their deletion policy (addLeaving), then admits
+// the evacuations maxConcurrentEvacuations allows.
 func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
 	if previous == nil {
 		return
@@ -115,35 +114,10 @@ func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
 	for i := range m.Nodes {
 		nodes[m.Nodes[i].Name] = &m.Nodes[i]
 	}
-	var evacuating []*storagev1alpha1.TopologyNode
-	for _, prev := range previous.Nodes {
-		if present[prev.Name] {
-			continue
+	for i := range previous.Nodes {
+		if !present[previous.Nodes[i].Name] {
+			m.addLeaving(&previous.Nodes[i], nodes[previous.Nodes[i].Name])
 		}
-		l := LeavingNode{Node: prev.Name, Reason: storagev1alpha1.LeavingNodeDeleted, Forced: m.forceRemove[prev.Name], State: LeavingRemoved}
-		k8sNode := nodes[prev.Name]
-		var merged *mergedSatellite
-		if k8sNode != nil {
-			l.Reason = storagev1alpha1.LeavingNotSelected
-			merged = m.mergedFor(k8sNode)
-		}
-		l.Policy = leavingPolicy(&prev, merged)
-		m.Leaving = append(m.Leaving, l)
-		if l.Forced || l.Policy == piraeusv1.DeletionPolicyDelete {
-			continue
-		}
-		tn := *prev.DeepCopy()
-		if merged != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate {
-			// The Node is still there: its satellite keeps running (and its
-			// entry follows the Node) until the evacuation is complete.
-			tn = topologyNode(merged)
-			m.Satellites = append(m.Satellites, satelliteOf(merged))
-		}
-		tn.Leaving = &storagev1alpha1.NodeLeaving{Policy: l.Policy, Reason: l.Reason}
-		if prev.Leaving != nil {
-			tn.Leaving.Evacuated = prev.Leaving.Evacuated
-		}
-		m.Topology.Spec.Nodes = append(m.Topology.Spec.Nodes, tn)
 	}
 	if len(m.Leaving) == 0 {
 		return
@@ -151,12 +125,43 @@ func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
 	m.keepLeavingConnections(previous)
 	slices.SortFunc(m.Topology.Spec.Nodes, func(a, b storagev1alpha1.TopologyNode) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(m.Satellites, func(a, b Satellite) int { return cmp.Compare(a.Node, b.Node) })
+	var evacuating []*storagev1alpha1.TopologyNode
 	for i := range m.Topology.Spec.Nodes {
 		if l := m.Topology.Spec.Nodes[i].Leaving; l != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate {
 			evacuating = append(evacuating, &m.Topology.Spec.Nodes[i])
 		}
 	}
 	admitEvacuations(evacuating, previous, int(m.Cluster.Spec.MaxConcurrentEvacuations))
+}
+
+// addLeaving records one leaving node (k8sNode nil when its Node is
+// gone): Evacuate and Retain nodes stay in the topology marked Leaving (an
+// evacuating node whose Node exists keeps its satellite), Delete and
+// forced nodes are dropped.
+func (m *Model) addLeaving(prev *storagev1alpha1.TopologyNode, k8sNode *corev1.Node) {
+	l := LeavingNode{Node: prev.Name, Reason: storagev1alpha1.LeavingNodeDeleted, Forced: m.forceRemove[prev.Name], State: LeavingRemoved}
+	var merged *mergedSatellite
+	if k8sNode != nil {
+		l.Reason = storagev1alpha1.LeavingNotSelected
+		merged = m.mergedFor(k8sNode)
+	}
+	l.Policy = leavingPolicy(prev, merged)
+	m.Leaving = append(m.Leaving, l)
+	if l.Forced || l.Policy == piraeusv1.DeletionPolicyDelete {
+		return
+	}
+	tn := *prev.DeepCopy()
+	if merged != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate {
+		// The Node is still there: its satellite keeps running (and its
+		// entry follows the Node) until the evacuation is complete.
+		tn = topologyNode(merged)
+		m.Satellites = append(m.Satellites, satelliteOf(merged))
+	}
+	tn.Leaving = &storagev1alpha1.NodeLeaving{Policy: l.Policy, Reason: l.Reason}
+	if prev.Leaving != nil {
+		tn.Leaving.Evacuated = prev.Leaving.Evacuated
+	}
+	m.Topology.Spec.Nodes = append(m.Topology.Spec.Nodes, tn)
 }
 
 // keepLeavingConnections carries over the previous node connections of
