@@ -62,11 +62,11 @@ func TestEvacuate(t *testing.T) {
 	})
 }
 
-// storageLabel selects the datastore's nodes in the evacuation test.
-const storageLabel = "example.com/storage"
-
-// evacuate runs the evacuation test, removing the busiest node with remove.
-func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, string) error) {
+// evacuationDatastore is the local datastore of four nodes, each labelled
+// storageLabel with deletion policy Evacuate, the LinstorCluster patched
+// with clusterPatch, a loop running, and evacuatedVolumes two-replica
+// volumes Ready.
+func evacuationDatastore(t *testing.T, clusterPatch string) (*localup.Env, *running) {
 	env := localDatastoreWith(t, localup.Options{Nodes: 4})
 	dyn := dynamic.NewForConfigOrDie(env.Config)
 	cs := kubernetes.NewForConfigOrDie(env.Config)
@@ -78,8 +78,7 @@ func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, s
 		_, err = cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"true"}}}`), metav1.PatchOptions{})
 		require.NoError(t, err)
 	}
-	_, err := dyn.Resource(gvrClusters).Patch(ctx, "linstorcluster", types.MergePatchType,
-		[]byte(`{"spec":{"nodeSelector":{"`+storageLabel+`":"true"}}}`), metav1.PatchOptions{FieldManager: "test"})
+	_, err := dyn.Resource(gvrClusters).Patch(ctx, "linstorcluster", types.MergePatchType, []byte(clusterPatch), metav1.PatchOptions{FieldManager: "test"})
 	require.NoError(t, err)
 	r := startLoop(t, env.Config, nil)
 	r.settle()
@@ -100,6 +99,75 @@ func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, s
 			return !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady)
 		})
 	}, 2*time.Minute, 200*time.Millisecond, "every volume Ready")
+	r.settle()
+	return env, r
+}
+
+// TestEvacuateOneAtATime has the LinstorCluster stop selecting two nodes
+// at once with maxConcurrentEvacuations 1: the first by name evacuates
+// while the other waits for the slot (EvacuationCompleted WaitingForSlot),
+// then takes it; both leave, every volume Ready on the two nodes that
+// stay. (Their agents run on: a volume with both replicas on the two
+// nodes syncs its replacements from them. Were both Nodes deleted, such a
+// volume would wait, its data unreachable.)
+func TestEvacuateOneAtATime(t *testing.T) {
+	env, r := evacuationDatastore(t, `{"spec":{"maxConcurrentEvacuations":1,"nodeSelector":{"`+storageLabel+`":"true"}}}`)
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
+	first, second := env.Nodes[2].Name, env.Nodes[3].Name
+	seenFirst, seenSecond := watchEvacuation(t, dyn, first), watchEvacuation(t, dyn, second)
+	start := time.Now()
+	for _, n := range []string{second, first} {
+		_, err := cs.CoreV1().Nodes().Patch(ctx, n, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"retired"}}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		_, err1 := dyn.Resource(gvrSatellites).Get(ctx, first, metav1.GetOptions{})
+		_, err2 := dyn.Resource(gvrSatellites).Get(ctx, second, metav1.GetOptions{})
+		return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2)
+	}, 5*time.Minute, 100*time.Millisecond, "both LinstorSatellites go once evacuated")
+	t.Logf("evacuated %s, then %s, in %s", first, second, time.Since(start).Round(time.Millisecond))
+	reasons := func(conds []metav1.Condition) []string {
+		var out []string
+		for _, c := range conds {
+			if len(out) == 0 || out[len(out)-1] != c.Reason {
+				out = append(out, c.Reason)
+			}
+		}
+		return out
+	}
+	assert.NotContains(t, reasons(seenFirst()), "WaitingForSlot", "%s is first by name", first)
+	assert.Contains(t, reasons(seenFirst()), "Evacuated")
+	waited := reasons(seenSecond())
+	require.NotEmpty(t, waited)
+	assert.Equal(t, "WaitingForSlot", waited[0], "%s waits for the slot first: %v", second, waited)
+	assert.Equal(t, "Evacuated", waited[len(waited)-1])
+	require.Eventually(t, func() bool {
+		for _, v := range volumes(t, dyn) {
+			if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady) {
+				return false
+			}
+			for _, rep := range v.Spec.Replicas {
+				if rep.Node == first || rep.Node == second {
+					return false
+				}
+			}
+		}
+		return true
+	}, time.Minute, 200*time.Millisecond, "every volume Ready on the nodes that stay")
+	r.settle()
+}
+
+// storageLabel selects the datastore's nodes in the evacuation test.
+const storageLabel = "example.com/storage"
+
+// evacuate runs the evacuation test, removing the busiest node with remove.
+func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, string) error) {
+	env, r := evacuationDatastore(t, `{"spec":{"nodeSelector":{"`+storageLabel+`":"true"}}}`)
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
 	r.settle()
 
 	// The node holding the most diskful replicas leaves.
