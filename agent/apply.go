@@ -22,7 +22,7 @@ func (a *Agent) Apply(ctx context.Context, d *agentv1.NodeDesiredState) (*agentv
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	defer a.remember(d)
+	defer a.remember(nil)
 
 	exec := &counting{next: a.cfg.Exec}
 	c := &converge{agent: a, exec: exec, desired: d, result: &agentv1.ApplyResult{}}
@@ -111,6 +111,10 @@ func (c *converge) run(ctx context.Context) error {
 		c.host.pools[spec.GetName()] = p
 		c.result.Pools = append(c.result.Pools, poolResult(p, changed))
 	}
+	// From here on, status reports against this desired state, and each
+	// resource converged wakes the status watchers: a resource ready early
+	// in a burst is reported without waiting for the rest.
+	c.agent.remember(c.desired)
 	files, err := c.agent.readResFiles()
 	if err != nil {
 		return err
@@ -139,6 +143,9 @@ func (c *converge) resources(ctx context.Context, rs []*agentv1.Resource) []*age
 		wg.Go(func() {
 			defer func() { <-sem }()
 			out[i] = c.resource(ctx, r)
+			if out[i].GetOutcome() == agentv1.Outcome_CHANGED {
+				c.agent.remember(nil)
+			}
 		})
 	}
 	wg.Wait()

@@ -110,6 +110,7 @@ type Controller struct {
 	log       *slog.Logger
 	recorder  record.EventRecorder
 	ledger    *Ledger
+	reserver  *reserver
 	metrics   *metrics
 	dial      Dialer
 
@@ -124,6 +125,10 @@ type Controller struct {
 	applied  map[string]appliedState
 	// deleted: volume uid → node → its replica was deleted there.
 	deleted map[types.UID]map[string]bool
+	// finalized: volume name → uid whose finalizer this controller removed;
+	// its deleted entry stays until the informer drops the object, so a
+	// node loop that still sees it does not try (and refuse) again.
+	finalized map[string]types.UID
 	// snapDeleted: snapshot uid → node → its snapshot was deleted there.
 	snapDeleted map[types.UID]map[string]bool
 	// unplaced: volume name → why placement failed.
@@ -160,6 +165,7 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		reports:     map[string]*NodeReport{},
 		applied:     map[string]appliedState{},
 		deleted:     map[types.UID]map[string]bool{},
+		finalized:   map[string]types.UID{},
 		snapDeleted: map[types.UID]map[string]bool{},
 		unplaced:    map[string]string{},
 		refusedCRD:  map[types.UID]bool{},
@@ -172,6 +178,7 @@ func newController(opts Options, informers cache.Informers, c client.Client, rea
 		ctl.dial = GRPCDialer(opts.AgentTLS)
 	}
 	ctl.ledger = &Ledger{Client: ctl.client, Reader: reader}
+	ctl.reserver = &reserver{ledger: ctl.ledger}
 	ctl.placer = newPlacer(ctl)
 	return ctl
 }

@@ -48,7 +48,7 @@ func (c *Controller) finalizeVolume(ctx context.Context, v *storagev1alpha1.Stor
 	c.recorder.Eventf(v, corev1.EventTypeNormal, reasonDeleted, "storage removed from %d node(s)", len(volumeNodes(v)))
 	c.log.Info("volume deleted", "volume", v.Name, "uid", v.UID)
 	c.mu.Lock()
-	delete(c.deleted, v.UID)
+	c.finalized[v.Name] = v.UID
 	c.mu.Unlock()
 	return 0, nil
 }

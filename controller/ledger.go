@@ -98,6 +98,9 @@ func (l *Ledger) reserveOnNode(ctx context.Context, ranges storagev1alpha1.Alloc
 		if err != nil {
 			return nil, err
 		}
+		if got, ok := registered(na, needs); ok {
+			return got, nil
+		}
 		book := newBook(na, ranges)
 		got, changed, err := book.satisfy(needs, prefer, l.now())
 		if err != nil || !changed {
@@ -119,6 +122,38 @@ func (l *Ledger) reserveOnNode(ctx context.Context, ranges storagev1alpha1.Alloc
 			return nil, fmt.Errorf("write NodeAllocation/%s: %w", node, err)
 		}
 	}
+}
+
+// registered answers needs whose numbers the spec records and the ledger
+// already holds for the same uid, without building the node's book: the
+// check every reconcile of a placed DRBD volume makes, which must not cost
+// the size of the node's ledger in allocations. ok is false when some
+// need asks for more (or the ledger is not in the order the book stores).
+func registered(na *storagev1alpha1.NodeAllocation, needs []Need) (map[string]Grant, bool) {
+	byNumber := func(a storagev1alpha1.AllocationEntry, n int32) int { return cmp.Compare(a.Number, n) }
+	holds := func(entries []storagev1alpha1.AllocationEntry, num int32, n Need) bool {
+		i, found := slices.BinarySearchFunc(entries, num, byNumber)
+		return found && entries[i].UID == n.UID && entries[i].Volume == n.Volume
+	}
+	sorted := func(e []storagev1alpha1.AllocationEntry) bool {
+		return slices.IsSortedFunc(e, func(a, b storagev1alpha1.AllocationEntry) int { return cmp.Compare(a.Number, b.Number) })
+	}
+	if !sorted(na.Spec.Ports) || !sorted(na.Spec.Minors) {
+		return nil, false
+	}
+	got := make(map[string]Grant, len(needs))
+	for _, n := range needs {
+		if n.Port == 0 || len(n.Minors) != n.MinorCount || !holds(na.Spec.Ports, n.Port, n) {
+			return nil, false
+		}
+		for _, m := range n.Minors {
+			if m == 0 || !holds(na.Spec.Minors, m, n) {
+				return nil, false
+			}
+		}
+		got[n.Volume] = Grant{Port: n.Port, Minors: slices.Clone(n.Minors)}
+	}
+	return got, true
 }
 
 // Release drops every number held by the volume with this uid on the given

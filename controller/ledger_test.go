@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -111,5 +112,45 @@ func TestBookNeverDoubleAllocates(t *testing.T) {
 	assert.Len(t, na.Spec.Ports, 100)
 	for i := 1; i < len(na.Spec.Ports); i++ {
 		assert.Less(t, na.Spec.Ports[i-1].Number, na.Spec.Ports[i].Number, "entries stay sorted")
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	ledger := ledgerOf("n1", map[int32]string{7000: "a", 7001: "b"}, map[int32]string{1000: "a", 1001: "b"})
+	unsorted := ledger.DeepCopy()
+	unsorted.Spec.Ports[0], unsorted.Spec.Ports[1] = ledger.Spec.Ports[1], ledger.Spec.Ports[0]
+	if unsorted.Spec.Ports[0].Number < unsorted.Spec.Ports[1].Number {
+		unsorted.Spec.Ports[0], unsorted.Spec.Ports[1] = unsorted.Spec.Ports[1], unsorted.Spec.Ports[0]
+	}
+	sortEntries(ledger)
+	for _, tc := range []struct {
+		name   string
+		ledger *storagev1alpha1.NodeAllocation
+		needs  []Need
+		ok     bool
+	}{
+		{"both recorded and held", ledger, []Need{need("a", 7000, 1000), need("b", 7001, 1001)}, true},
+		{"a port held by another volume", ledger, []Need{need("a", 7001, 1000)}, false},
+		{"a minor not in the ledger", ledger, []Need{need("a", 7000, 1005)}, false},
+		{"a number still to allocate", ledger, []Need{need("a", 0, 1000)}, false},
+		{"a minor still to allocate", ledger, []Need{{Volume: "a", UID: "uid-a", Node: "n1", Port: 7000, Minors: []int32{1000}, MinorCount: 2}}, false},
+		{"a ledger out of order: the book decides", unsorted, []Need{need("a", 7000, 1000)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := registered(tc.ledger, tc.needs)
+			require.Equal(t, tc.ok, ok)
+			if ok {
+				for _, n := range tc.needs {
+					assert.Equal(t, Grant{Port: n.Port, Minors: n.Minors}, got[n.Volume])
+				}
+			}
+		})
+	}
+}
+
+// sortEntries orders a test ledger as the book stores it.
+func sortEntries(na *storagev1alpha1.NodeAllocation) {
+	for _, e := range [][]storagev1alpha1.AllocationEntry{na.Spec.Ports, na.Spec.Minors} {
+		slices.SortFunc(e, func(a, b storagev1alpha1.AllocationEntry) int { return int(a.Number - b.Number) })
 	}
 }

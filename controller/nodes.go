@@ -63,7 +63,7 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 	if err != nil {
 		return 0, err
 	}
-	dep := deployable(vols, node)
+	dep := deployable(vols, node, orEmpty(spec))
 	desired, problems := Desired(node, DesiredInput{Topology: orEmpty(spec), Volumes: dep, Fresh: fresh,
 		Snapshots: snaps, Sources: c.snapshotSources(ctx, dep)})
 	pending, err := c.applyIfNeeded(ctx, agent, gen, desired, problems)
@@ -87,20 +87,32 @@ func orEmpty(s *storagev1alpha1.StorageTopologySpec) *storagev1alpha1.StorageTop
 	return s
 }
 
-// deployable are the volumes the node should hold now: placed, with the
-// node in the spec, not being deleted, and with their allocations recorded.
-func deployable(vols []*storagev1alpha1.StorageVolume, node string) []*storagev1alpha1.StorageVolume {
+// deployable are the volumes the node should hold now: with the node in
+// the spec, not being deleted, and placed: with their DRBD numbers recorded
+// in the ledgers (the Placed condition), or without DRBD, whose spec is all
+// a replica needs (it is told at once, not after the Placed status write).
+func deployable(vols []*storagev1alpha1.StorageVolume, node string, topo *storagev1alpha1.StorageTopologySpec) []*storagev1alpha1.StorageVolume {
 	out := make([]*storagev1alpha1.StorageVolume, 0, len(vols))
 	for _, v := range vols {
 		if v.DeletionTimestamp != nil || v.Spec.Replica(node) == nil {
 			continue
 		}
-		if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced) {
+		if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionPlaced) && !storageOnly(v, topo) {
 			continue
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// storageOnly reports whether a volume's layers are known and have no DRBD:
+// it needs no allocation, so nothing but its spec decides its replicas.
+func storageOnly(v *storagev1alpha1.StorageVolume, topo *storagev1alpha1.StorageTopologySpec) bool {
+	if len(v.Spec.Volumes) == 0 {
+		return false
+	}
+	layers, err := layerList(v, resourceGroup(topo, v.Spec.ResourceGroup))
+	return err == nil && !slices.Contains(layers, agentv1.Layer_DRBD)
 }
 
 // applyIfNeeded calls Apply unless the node was told exactly this state on

@@ -59,9 +59,13 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	if err := indexVolumes(ctx, mgr); err != nil {
 		return err
 	}
+	// The metrics go where the manager serves them; with no metrics
+	// endpoint (MetricsAddr "0"), or under a test, a registry of this run:
+	// several controllers then run in one process (the lab's parallel VM
+	// groups) without registering the same collectors twice.
 	reg := prometheus.Registerer(ctrlmetrics.Registry)
-	if started != nil {
-		reg = prometheus.NewRegistry() // several in one test process
+	if started != nil || opts.MetricsAddr == "0" {
+		reg = prometheus.NewRegistry()
 	}
 	m := newMetrics(reg)
 	ctl := newController(opts, mgr.GetCache(), mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(fieldManager), m)
@@ -74,7 +78,7 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 	if opts.APIAddr != "" && opts.APIAddr != "0" {
 		api := linstorapi.New(linstorapi.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: opts.Namespace,
 			WaitTimeout: opts.APIWaitTimeout, Logger: log})
-		if err := mgr.Add(apiRunnable{api: api, addr: opts.APIAddr, tlsDir: opts.APITLSDir}); err != nil {
+		if err := mgr.Add(apiRunnable{api: api, informers: mgr.GetCache(), addr: opts.APIAddr, tlsDir: opts.APITLSDir}); err != nil {
 			return fmt.Errorf("controller: %w", err)
 		}
 	}
@@ -97,10 +101,26 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 // writes go to the objects, the leader places and converges.
 type apiRunnable struct {
 	api          *linstorapi.Server
+	informers    cache.Informers
 	addr, tlsDir string
 }
 
-func (a apiRunnable) Start(ctx context.Context) error { return a.api.Serve(ctx, a.addr, a.tlsDir) }
+// Start serves the API; every change of a volume or snapshot in the cache
+// wakes the calls waiting for one.
+func (a apiRunnable) Start(ctx context.Context) error {
+	notify := func(any) { a.api.Notify() }
+	for _, obj := range []client.Object{&storagev1alpha1.StorageVolume{}, &storagev1alpha1.StorageSnapshot{}} {
+		inf, err := a.informers.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("linstor api: %w", err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: notify, DeleteFunc: notify,
+			UpdateFunc: func(_, obj any) { notify(obj) }}); err != nil {
+			return fmt.Errorf("linstor api: %w", err)
+		}
+	}
+	return a.api.Serve(ctx, a.addr, a.tlsDir)
+}
 
 func (apiRunnable) NeedLeaderElection() bool { return false }
 

@@ -38,6 +38,16 @@ const (
 	// conflictRequeue: a reconcile that met a newer version looks again
 	// this soon (its informer event usually requeues it first).
 	conflictRequeue = 200 * time.Millisecond
+	// statusGrace: how long a new volume's transient waiting states go
+	// unwritten (transientWait).
+	statusGrace = time.Second
+)
+
+// Reasons of a Placed condition that is False while creation goes on.
+const (
+	reasonWaitingForPlacement = "WaitingForPlacement"
+	reasonNoVolumeDefinitions = "NoVolumeDefinitions"
+	reasonPlacing             = "Placing"
 )
 
 // volumeEvent queues the volume of an informer event, and its nodes when
@@ -104,7 +114,28 @@ func (c *Controller) reconcileVolume(ctx context.Context, name string) (time.Dur
 	if err := c.dropCloneSnapshot(ctx, v); err != nil {
 		return 0, err
 	}
+	if wait := transientWait(v, placed, time.Now()); wait > 0 {
+		return wait, nil
+	}
 	return after, c.writeVolumeStatus(ctx, v, topo, placed)
+}
+
+// transientWait is how long a new volume's first status waits while it is
+// only waiting for the next step of its creation (its volume definition,
+// its placement), states that last milliseconds when all goes well: in a
+// burst of creates, writing them would double the status writes. A state
+// that lasts past statusGrace is written.
+func transientWait(v *storagev1alpha1.StorageVolume, placed metav1.Condition, now time.Time) time.Duration {
+	if placed.Status != metav1.ConditionFalse || meta.FindStatusCondition(v.Status.Conditions, storagev1alpha1.ConditionPlaced) != nil {
+		return 0
+	}
+	switch placed.Reason {
+	case reasonWaitingForPlacement, reasonNoVolumeDefinitions, reasonPlacing:
+	default:
+		return 0
+	}
+	left := statusGrace - now.Sub(v.CreationTimestamp.Time)
+	return min(max(left, 0), statusGrace)
 }
 
 // ensurePlaced makes sure the volume has replicas and complete, registered
@@ -123,12 +154,12 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 		placed.Reason, placed.Message = "NoTopology", "StorageTopology "+plan.TopologyName+" does not exist yet"
 		return placed, placementRetry, false, nil
 	case len(v.Spec.Replicas) == 0 && v.Spec.ManualPlacement:
-		placed.Reason, placed.Message = "WaitingForPlacement", "manual placement: waiting for resources to be created through the LINSTOR API"
+		placed.Reason, placed.Message = reasonWaitingForPlacement, "manual placement: waiting for resources to be created through the LINSTOR API"
 		return placed, 0, false, nil
 	case len(v.Spec.Replicas) == 0 && restoreSource(v) != "":
 		return c.placeFromSnapshot(ctx, v)
 	case len(v.Spec.Replicas) == 0 && len(v.Spec.Volumes) == 0:
-		placed.Reason, placed.Message = "NoVolumeDefinitions", "waiting for a volume definition before placing"
+		placed.Reason, placed.Message = reasonNoVolumeDefinitions, "waiting for a volume definition before placing"
 		return placed, 0, false, nil
 	case len(v.Spec.Replicas) == 0:
 		if why := c.unplacedReason(v.Name); why != "" {
@@ -137,7 +168,7 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 			return placed, placementRetry, false, nil
 		}
 		c.placer.add(v.Name)
-		placed.Reason, placed.Message = "Placing", "waiting for the autoplacer"
+		placed.Reason, placed.Message = reasonPlacing, "waiting for the autoplacer"
 		return placed, 0, false, nil
 	}
 	drbdLayer, err := usesDRBD(v, topo)
@@ -150,7 +181,7 @@ func (c *Controller) placement(ctx context.Context, v *storagev1alpha1.StorageVo
 		placed.Status, placed.Reason, placed.Message = metav1.ConditionTrue, reasonPlaced, placedMessage(v)
 		return placed, 0, false, nil
 	}
-	grants, err := c.ledger.Reserve(ctx, topo.Spec.Allocation, needs)
+	grants, err := c.reserver.Reserve(ctx, topo.Spec.Allocation, needs)
 	var conflict *placement.NumberConflictError
 	switch {
 	case errors.As(err, &conflict):
@@ -338,4 +369,8 @@ func (c *Controller) forgetVolume(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.unplaced, name)
+	if uid, ok := c.finalized[name]; ok {
+		delete(c.deleted, uid)
+		delete(c.finalized, name)
+	}
 }

@@ -218,8 +218,17 @@ func (d *Driver) checkExistingSize(ctx context.Context, id string, r *csipb.Capa
 
 // reconcileResourceGroup creates the class's resource group or brings its
 // select filter and properties to the parameters. A property the group
-// already has with another value is a conflict, as upstream.
+// already has with another value is a conflict, as upstream. Concurrent
+// creates with the same group and parameters (a burst of claims of one
+// StorageClass) share one reconcile: fifty would otherwise race to create
+// the group, and all but one would conflict and read again.
 func (d *Driver) reconcileResourceGroup(ctx context.Context, p *Parameters) error {
+	key := fmt.Sprintf("%s\x00%v\x00%+v", p.ResourceGroup, p.Properties, p.selectFilter())
+	_, err, _ := d.groups.Do(key, func() (any, error) { return nil, d.reconcileGroupNow(ctx, p) })
+	return err
+}
+
+func (d *Driver) reconcileGroupNow(ctx context.Context, p *Parameters) error {
 	rg, err := d.lc.ResourceGroups.Get(ctx, p.ResourceGroup)
 	if notFound(err) {
 		rg = lapi.ResourceGroup{Name: p.ResourceGroup, Props: p.Properties, SelectFilter: p.selectFilter()}

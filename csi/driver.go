@@ -1,6 +1,6 @@
 // Package csi is the CSI driver linstor.csi.linbit.com (`piraeusctl csi`):
 // the Identity, Controller and Node services of the CSI spec on a unix
-// socket. It meets the storage controller only through LINSTOR's REST API v1,
+// socket (or a TCP address). It meets the storage controller only through LINSTOR's REST API v1,
 // with golinstor, so it and stock linstor-csi are interchangeable: it reads
 // the same StorageClass parameters, publishes the same topology keys and
 // makes the same kind of LINSTOR calls. The node service mounts with
@@ -24,6 +24,7 @@ import (
 	lapi "github.com/LINBIT/golinstor/client"
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"k8s.io/mount-utils"
 	utilexec "k8s.io/utils/exec"
@@ -51,7 +52,9 @@ const (
 type Options struct {
 	// Mode is controller, node or all.
 	Mode string
-	// Endpoint is where the CSI services listen: unix:///path/csi.sock.
+	// Endpoint is where the CSI services listen: unix:///path/csi.sock, or
+	// tcp://host:port for a client on another machine (no TLS: only on a
+	// trusted network, such as the qemu lab's forwarded port).
 	Endpoint string
 	// NodeName is this node's name (the LINSTOR node name).
 	NodeName string
@@ -82,6 +85,9 @@ type Driver struct {
 	mounter *mount.SafeFormatAndMount
 	// volumeLocks serialises calls on the same volume or snapshot name.
 	volumeLocks keyedMutex
+	// groups shares one resource group reconcile among the concurrent
+	// creates of one StorageClass.
+	groups singleflight.Group
 }
 
 // New checks opts and builds the driver's LINSTOR client. It makes no
@@ -116,46 +122,79 @@ func New(opts Options) (*Driver, error) {
 	}, nil
 }
 
-// socketPath turns unix:///path (or a bare path) into the path.
-func socketPath(endpoint string) (string, error) {
-	if !strings.Contains(endpoint, "://") {
-		if endpoint == "" {
-			return "", errors.New("--csi-endpoint: want unix:///path/to/csi.sock")
+// endpoint is where the driver listens: a unix socket (the kubelet's
+// and the sidecars' way) or a TCP address (as upstream CSI drivers accept:
+// for a client on another machine, such as the qemu lab's host).
+type endpoint struct {
+	network, addr string
+}
+
+// parseEndpoint turns unix:///path (or a bare path) or tcp://host:port
+// into the listener's network and address.
+func parseEndpoint(ep string) (endpoint, error) {
+	const want = "want unix:///path/to/csi.sock or tcp://host:port"
+	if !strings.Contains(ep, "://") {
+		if ep == "" {
+			return endpoint{}, errors.New("--csi-endpoint: " + want)
 		}
-		return endpoint, nil
+		return endpoint{"unix", ep}, nil
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Scheme != "unix" {
-		return "", fmt.Errorf("--csi-endpoint: want unix:///path/to/csi.sock, got %q", endpoint)
+	u, err := url.Parse(ep)
+	if err != nil {
+		return endpoint{}, fmt.Errorf("--csi-endpoint: %s, got %q", want, ep)
 	}
-	p := u.Path
-	if u.Host != "" {
-		p = u.Host + p // unix://relative/path
+	switch u.Scheme {
+	case "unix":
+		p := u.Path
+		if u.Host != "" {
+			p = u.Host + p // unix://relative/path
+		}
+		if p == "" {
+			return endpoint{}, fmt.Errorf("--csi-endpoint: no path in %q", ep)
+		}
+		return endpoint{"unix", p}, nil
+	case "tcp":
+		if _, _, err := net.SplitHostPort(u.Host); err != nil || (u.Path != "" && u.Path != "/") {
+			return endpoint{}, fmt.Errorf("--csi-endpoint: want tcp://host:port, got %q", ep)
+		}
+		return endpoint{"tcp", u.Host}, nil
 	}
-	if p == "" {
-		return "", fmt.Errorf("--csi-endpoint: no path in %q", endpoint)
+	return endpoint{}, fmt.Errorf("--csi-endpoint: %s, got %q", want, ep)
+}
+
+// listen opens the endpoint; a unix socket's folder is made and a stale
+// socket removed. The returned cleanup removes the socket.
+func (e endpoint) listen(ctx context.Context) (net.Listener, func(), error) {
+	if e.network == "unix" {
+		if err := os.MkdirAll(filepath.Dir(e.addr), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("socket folder: %w", err)
+		}
+		if err := os.Remove(e.addr); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("remove stale socket %s: %w", e.addr, err)
+		}
 	}
-	return p, nil
+	ln, err := (&net.ListenConfig{}).Listen(ctx, e.network, e.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s %s: %w", e.network, e.addr, err)
+	}
+	if e.network != "unix" {
+		return ln, func() {}, nil
+	}
+	return ln, func() { _ = os.Remove(e.addr) }, nil
 }
 
 // Run serves the CSI services until ctx ends, then stops gracefully:
 // calls in flight finish (up to a grace period), the socket is removed.
 func (d *Driver) Run(ctx context.Context) error {
-	path, err := socketPath(d.opts.Endpoint)
+	ep, err := parseEndpoint(d.opts.Endpoint)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("socket folder: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "unix", path)
+	ln, removeSocket, err := ep.listen(ctx)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
+		return err
 	}
-	defer os.Remove(path)
+	defer removeSocket()
 
 	probes, err := health.Serve(ctx, d.opts.HealthAddr, d.checkController)
 	if err != nil {
@@ -179,7 +218,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		csipb.RegisterNodeServer(srv, d)
 	}
 	probes.Ready()
-	d.log.Info("serving CSI", "driver", DriverName, "mode", d.opts.Mode, "endpoint", path, "node", d.opts.NodeName,
+	d.log.Info("serving CSI", "driver", DriverName, "mode", d.opts.Mode, "endpoint", ep.network+"://"+ln.Addr().String(), "node", d.opts.NodeName,
 		"linstor", d.lc.BaseURL().String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -22,6 +22,10 @@ type Cmd struct {
 	Hostname string
 	// Timeout overrides the executor's default timeout when non-zero.
 	Timeout time.Duration
+	// Exclusive, when set, names a host-wide lock the Local executor holds
+	// while the command runs: commands with the same key never run at once
+	// on this host, whichever process runs them (see Local).
+	Exclusive string
 }
 
 // Read returns a read-only command.
@@ -29,6 +33,12 @@ func Read(name string, args ...string) Cmd { return Cmd{Name: name, Args: args} 
 
 // Write returns a mutating command.
 func Write(name string, args ...string) Cmd { return Cmd{Name: name, Args: args, Mutating: true} }
+
+// Alone returns a copy of c that runs under the host-wide lock key.
+func (c Cmd) Alone(key string) Cmd {
+	c.Exclusive = key
+	return c
+}
 
 // InUTS returns a copy of c that runs with the given host name.
 func (c Cmd) InUTS(hostname string) Cmd {

@@ -3,7 +3,10 @@ package hostexec
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +111,44 @@ func TestLocalStreamCloseStops(t *testing.T) {
 	require.NoError(t, err, "Close of a running stream = %v, want nil", err)
 	d := time.Since(start)
 	require.False(t, d > 5*time.Second, "Close took %s", d)
+}
+
+// TestLocalExclusive: commands under one lock key never overlap, even from
+// separate executors (as separate agents on one host): each holds a
+// directory for a moment, and mkdir fails if another holds it.
+func TestLocalExclusive(t *testing.T) {
+	held := filepath.Join(t.TempDir(), "held")
+	key := testLockKey(t)
+	script := `mkdir "$0" && sleep 0.02 && rmdir "$0"`
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := (&Local{}).Run(context.Background(), Write("sh", "-c", script, held).Alone(key))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func TestLocalExclusiveHonoursContext(t *testing.T) {
+	key := testLockKey(t)
+	unlock, err := hostLock(context.Background(), key)
+	require.NoError(t, err)
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = (&Local{}).Run(ctx, Write("true").Alone(key))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// testLockKey is a lock key of the test's own, whose lock file goes after.
+func testLockKey(t *testing.T) string {
+	key := "test-" + filepath.Base(t.TempDir())
+	t.Cleanup(func() { os.Remove(filepath.Join(os.TempDir(), "piraeusctl-"+key+".lock")) })
+	return key
 }

@@ -39,6 +39,13 @@ func (l *Local) Run(ctx context.Context, cmd Cmd) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	if cmd.Exclusive != "" {
+		unlock, err := hostLock(ctx, cmd.Exclusive)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", cmd.Line(), err)
+		}
+		defer unlock()
+	}
 	c := l.command(ctx, cmd)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr

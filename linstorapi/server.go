@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	linstor "github.com/LINBIT/golinstor"
@@ -49,7 +50,8 @@ type Options struct {
 	Namespace string
 	// WaitTimeout bounds the wait for a resource to be deployed.
 	WaitTimeout time.Duration
-	// PollInterval is how often the cache is looked at while waiting.
+	// PollInterval is how often the cache is looked at while waiting, on
+	// top of each change Notify reports.
 	PollInterval time.Duration
 	// Version is reported by GET /v1/controller/version.
 	Version string
@@ -63,6 +65,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced by Notify
 }
 
 // New builds the API over opts.Client.
@@ -79,7 +84,8 @@ func New(opts Options) *Server {
 	if opts.Reader == nil {
 		opts.Reader = opts.Client
 	}
-	s := &Server{c: opts.Client, r: opts.Reader, opts: opts, log: opts.Logger.With("component", "linstor-api"), mux: http.NewServeMux()}
+	s := &Server{c: opts.Client, r: opts.Reader, opts: opts, log: opts.Logger.With("component", "linstor-api"), mux: http.NewServeMux(),
+		changed: make(chan struct{})}
 	s.routes()
 	return s
 }

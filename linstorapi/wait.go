@@ -10,17 +10,48 @@ import (
 
 	linstor "github.com/LINBIT/golinstor"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
 
-// poll looks at the cache until cond holds, the wait timeout passes or ctx ends.
+// poll looks at the cache until cond holds, the wait timeout passes or ctx
+// ends: again after each change the informers report (Notify), and every
+// PollInterval in case none is wired.
 func (s *Server) poll(ctx context.Context, cond func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
 	defer cancel()
-	return wait.PollUntilContextCancel(ctx, s.opts.PollInterval, true, func(context.Context) (bool, error) { return cond() })
+	tick := time.NewTicker(s.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		changed := s.changes() // before cond: a change during cond is not missed
+		done, err := cond()
+		if done || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// Notify tells waiting calls that a storage object changed in the cache
+// (the controller wires it to the StorageVolume and StorageSnapshot
+// informers), so a create returns as soon as its replicas are deployed.
+func (s *Server) Notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // waitDeployed waits until every named node's replica of v is deployed
@@ -106,5 +137,3 @@ func (s *Server) waitReplicaGone(ctx context.Context, name, node string) error {
 	}
 	return nil
 }
-
-var _ = time.Second

@@ -20,6 +20,10 @@ import (
 // name, so the identity survives anything that keeps the file.
 const fileSuffix = ".img"
 
+// loopLock is the host lock loop devices are attached under, one at a time
+// (hostexec.Cmd.Exclusive).
+const loopLock = "losetup"
+
 type file struct {
 	pool *agentv1.StoragePool
 	exec hostexec.Executor
@@ -163,7 +167,7 @@ func (f *file) Activate(ctx context.Context, v Volume) (Volume, bool, error) {
 	if v.DevicePath != "" {
 		return v, false, nil
 	}
-	res, err := f.exec.Run(ctx, hostexec.Write("losetup", "--find", "--show", v.Object))
+	res, err := f.exec.Run(ctx, hostexec.Write("losetup", "--find", "--show", v.Object).Alone(loopLock))
 	if err != nil {
 		return v, false, fmt.Errorf("storage pool %s: attach %s: %w", f.pool.GetName(), v.Name, err)
 	}

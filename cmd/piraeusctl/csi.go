@@ -19,7 +19,7 @@ func newCSICommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "csi",
 		Short: "Run the CSI driver linstor.csi.linbit.com (linstor-csi controller and node services)",
-		Long: `csi serves the CSI driver linstor.csi.linbit.com on a unix socket: the
+		Long: `csi serves the CSI driver linstor.csi.linbit.com on a unix socket (or tcp://host:port): the
 controller service (volumes, snapshots, capacity; --mode=controller), the node
 service (staging, mounting, stats; --mode=node, as root) or both (--mode=all).
 It talks to the storage controller only through LINSTOR's REST API v1 (golinstor),
@@ -48,7 +48,7 @@ SIGTERM stops it gracefully: calls in flight finish, the socket is removed.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.opts.Mode, "mode", f.opts.Mode, "services to serve: controller, node or all")
-	fl.StringVar(&f.opts.Endpoint, "csi-endpoint", "unix:///csi/csi.sock", "where to serve CSI (unix:///path)")
+	fl.StringVar(&f.opts.Endpoint, "csi-endpoint", "unix:///csi/csi.sock", "where to serve CSI: unix:///path, or tcp://host:port for a client on another machine (no TLS)")
 	fl.StringVar(&f.opts.NodeName, "node", os.Getenv("KUBE_NODE_NAME"), "this node's name (default $KUBE_NODE_NAME)")
 	fl.StringVar(&f.opts.LinstorEndpoint, "linstor-endpoint", "", "the controller's LINSTOR API, comma-separated URLs (default $LS_CONTROLLERS)")
 	fl.StringVar(&f.opts.HealthAddr, "health-addr", "", "address of /healthz, which checks the LINSTOR controller answers (empty: none; in a Pod the livenessprobe sidecar holds :9808 and asks Probe, which checks the same)")

@@ -51,13 +51,14 @@ DRBD_URL=${LAB_DRBD_URL:-https://pkg.linbit.com//downloads/drbd/9/drbd-$DRBD_VER
 # Bump when the way DRBD is built changes: it names the cached modules.
 DRBD_RECIPE=1
 
-PACKAGES=(qemu-system-x86 socat busybox-static lvm2 drbd-utils kmod util-linux coreutils
+PACKAGES=(qemu-system-x86 socat busybox-static lvm2 drbd-utils kmod util-linux coreutils e2fsprogs
   build-essential coccinelle binutils)
 
 # Kernel modules every guest loads, in an order modprobe resolves with
 # dependencies; crc32c_generic is libcrc32c's soft dependency (not in
-# modules.dep). The DRBD modules come on top, one set per DRBD version.
-COMMON_MODULES=(virtio_pci virtio_blk virtio_net crc32c_generic libcrc32c lru_cache dm_thin_pool loop)
+# modules.dep); ext4 is for the CSI node service's mounts. The DRBD modules
+# come on top, one set per DRBD version.
+COMMON_MODULES=(virtio_pci virtio_blk virtio_net crc32c_generic libcrc32c lru_cache dm_thin_pool loop ext4)
 # DRBD 9 modules in load order (drbd_transport_tcp needs handshake).
 DRBD9_MODULES=(drbd handshake drbd_transport_tcp)
 
@@ -68,7 +69,12 @@ TOOLS=(
   /lib/drbd/drbdadm-84 /lib/drbd/drbdsetup-84
   /usr/sbin/losetup /usr/bin/truncate /usr/bin/fallocate /usr/bin/mkdir /usr/bin/rm
   /usr/sbin/blockdev
+  # The CSI node service formats and mounts as k8s.io/mount-utils does on a
+  # node: `blkid -p` (busybox's blkid has no -p), mkfs.ext4, fsck -a.
+  /usr/sbin/blkid /usr/sbin/mkfs.ext4 /usr/sbin/fsck /usr/sbin/fsck.ext4
 )
+# Config files copied into the guest as they are.
+CONFIGS=(/etc/mke2fs.conf)
 LVM_LINKS=(pvcreate pvremove pvs vgcreate vgremove vgs vgchange lvcreate lvremove lvs lvchange lvextend lvresize)
 
 log() { echo "lab.sh: $*" >&2; }
@@ -277,7 +283,7 @@ drbd9_kernel_deps() {
 base_hash() {
   {
     echo "$KVER $KDEB $DRBD_OUT ${COMMON_MODULES[*]} ${DRBD9_MODULES[*]} ${LVM_LINKS[*]}"
-    sha256sum "$HERE/init" "$HERE/lab.sh" /usr/bin/busybox "${TOOLS[@]}" "$DRBD_OUT"/*.ko
+    sha256sum "$HERE/init" "$HERE/lab.sh" /usr/bin/busybox "${TOOLS[@]}" "${CONFIGS[@]}" "$DRBD_OUT"/*.ko
   } | sha256sum | cut -c1-16
 }
 
@@ -325,6 +331,7 @@ build_base() {
   local tool
   for tool in "${TOOLS[@]}"; do copy_with_libs "$tree" "$tool"; done
   for tool in "${LVM_LINKS[@]}"; do ln -s lvm "$tree/usr/sbin/$tool"; done
+  for tool in "${CONFIGS[@]}"; do cp "$tool" "$tree$tool"; done
   cp "$HERE/init" "$tree/init"
   chmod 755 "$tree/init"
   (cd "$tree" && find . -mindepth 1 | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) >"$out.tmp"

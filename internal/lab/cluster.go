@@ -35,6 +35,10 @@ type Options struct {
 	// network (for a component in a guest that calls the host, such as the
 	// ha-controller calling the API server).
 	GuestForwards []GuestForward
+	// HostForwards are more guest TCP ports forwarded to 127.0.0.1 on the
+	// host, each to a free port (VM.ForwardedAddr names it), for a service
+	// in a guest that the test calls, such as a CSI node service.
+	HostForwards []int
 }
 
 // GuestForward carries a guest's TCP connections to GuestForwardAddr:
@@ -128,11 +132,20 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token, guestFwds: opts.GuestForwards,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	if vm.ctlPort, err = freePort(); err != nil {
+	if vm.ctlPort, err = FreePort(); err != nil {
 		return nil, err
 	}
-	if vm.agentPort, err = freePort(); err != nil {
+	if vm.agentPort, err = FreePort(); err != nil {
 		return nil, err
+	}
+	vm.hostFwds = map[int]int{}
+	for _, guest := range opts.HostForwards {
+		if guest == guestCtlPort || guest == guestAgentPort {
+			return nil, fmt.Errorf("host forward of guest port %d: the lab forwards it already", guest)
+		}
+		if vm.hostFwds[guest], err = FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	// A fresh sparse disk per VM: LVM must never find stale metadata.
 	img := filepath.Join(dir, "disk.img")
@@ -152,7 +165,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 func (c *Cluster) wire() error {
 	for i, a := range c.VMs {
 		for _, b := range c.VMs[i+1:] {
-			port, err := freePort()
+			port, err := FreePort()
 			if err != nil {
 				return err
 			}

@@ -60,7 +60,7 @@ func TestLabController(t *testing.T) {
 	require.NoError(t, err, "install the shipped CRDs")
 	createLabNodes(t, kc, c.VMs)
 	require.NoError(t, kc.Create(t.Context(), labTopology(c.VMs)))
-	runController(t, cfg, controllerTLSDir(t, c))
+	runController(t, cfg, controllerTLSDir(t, c), "")
 
 	v := &storagev1alpha1.StorageVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "pvc-ctl"},
@@ -268,15 +268,20 @@ func controllerTLSDir(t *testing.T, c *labCluster) string {
 
 // runController runs `piraeusctl controller` in-process (what the command
 // runs, with leader election, health and metrics endpoints off) until the
-// test ends; its logs go to the test log.
-func runController(t *testing.T, cfg *rest.Config, tlsDir string) {
+// test ends; its logs go to the test log. apiAddr is --api-addr: where it
+// serves LINSTOR's REST API v1 over plain HTTP ("" for none).
+func runController(t *testing.T, cfg *rest.Config, tlsDir, apiAddr string) {
 	t.Helper()
 	opts := controller.DefaultOptions()
 	opts.Config, opts.AgentTLS, opts.LeaderElection = cfg, controller.AgentTLS{Dir: tlsDir}, false
 	opts.HealthAddr, opts.MetricsAddr, opts.Namespace = "0", "0", plan.DefaultNamespace
-	w := &testLog{t: t}
-	w.on.Store(true)
-	opts.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	opts.APIAddr = apiAddr
+	if apiAddr != "" {
+		// A create waits for the replicas to deploy; emulated VMs on a
+		// shared host take longer than the default.
+		opts.APIWaitTimeout = 10 * time.Minute
+	}
+	opts.Logger = testLogger(t, "controller")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- controller.Run(ctx, opts) }()
@@ -288,19 +293,29 @@ func runController(t *testing.T, cfg *rest.Config, tlsDir string) {
 		case <-time.After(time.Minute):
 			t.Error("controller did not stop within a minute")
 		}
-		w.on.Store(false)
 	})
+}
+
+// testLogger logs at info level to the test log, each line prefixed with
+// who, until the test's cleanups run (a component stopping late must not
+// log to a finished test).
+func testLogger(t *testing.T, who string) *slog.Logger {
+	w := &testLog{t: t, who: who}
+	w.on.Store(true)
+	t.Cleanup(func() { w.on.Store(false) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // testLog writes log lines to the test log until the test ends.
 type testLog struct {
-	t  *testing.T
-	on atomic.Bool
+	t   *testing.T
+	who string
+	on  atomic.Bool
 }
 
 func (w *testLog) Write(p []byte) (int, error) {
 	if w.on.Load() {
-		w.t.Log("controller: " + strings.TrimSpace(string(p)))
+		w.t.Log(w.who + ": " + strings.TrimSpace(string(p)))
 	}
 	return len(p), nil
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +53,7 @@ type VM struct {
 	agentPort int
 	links     []link
 	guestFwds []GuestForward
+	hostFwds  map[int]int // guest port → host port of Options.HostForwards
 	client    *http.Client
 	agentConn
 
@@ -68,6 +71,17 @@ type link struct {
 
 // AgentAddr is the host address (127.0.0.1:port) of the guest's agent.
 func (vm *VM) AgentAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.agentPort)) }
+
+// ForwardedAddr is the host address (127.0.0.1:port) that reaches the
+// guest's TCP port guestPort, one of Options.HostForwards; "" for a port
+// not forwarded.
+func (vm *VM) ForwardedAddr(guestPort int) string {
+	p, ok := vm.hostFwds[guestPort]
+	if !ok {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
 
 // ConsolePath is the file the guest's serial console is written to.
 func (vm *VM) ConsolePath() string { return filepath.Join(vm.dir, "console.log") }
@@ -102,7 +116,7 @@ func (vm *VM) qemuArgs() []string {
 		// QMP on a unix socket in the VM's folder: SetLinks cuts the cables.
 		"-qmp", "unix:" + vm.qmpPath() + ",server=on,wait=off",
 		"-netdev", fmt.Sprintf("user,id=ctl,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
-			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort) + vm.guestFwdParams(),
+			vm.ctlPort, guestCtlPort, vm.agentPort, guestAgentPort) + vm.hostFwdParams() + vm.guestFwdParams(),
 		"-device", "virtio-net-pci,netdev=ctl,mac=" + ctlMAC,
 	}
 	for i, l := range vm.links {
@@ -115,6 +129,16 @@ func (vm *VM) qemuArgs() []string {
 			"-device", "virtio-net-pci,netdev="+id+",mac="+l.mac)
 	}
 	return args
+}
+
+// hostFwdParams are the user netdev's hostfwd rules of vm.hostFwds, in
+// guest port order (the command line stays the same from boot to boot).
+func (vm *VM) hostFwdParams() string {
+	var b strings.Builder
+	for _, guest := range slices.Sorted(maps.Keys(vm.hostFwds)) {
+		fmt.Fprintf(&b, ",hostfwd=tcp:127.0.0.1:%d-:%d", vm.hostFwds[guest], guest)
+	}
+	return b.String()
 }
 
 // guestFwdParams are the user netdev's guestfwd rules of vm.guestFwds
@@ -294,8 +318,9 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 right now (for a host
+// service the guests reach through a GuestForward).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

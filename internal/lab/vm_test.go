@@ -14,7 +14,8 @@ import (
 func TestQemuArgsOnlyLoopback(t *testing.T) {
 	c := &Cluster{t: t}
 	for i := range 3 {
-		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9})
+		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9,
+			HostForwards: []int{10000}})
 		require.NoError(t, err)
 		c.VMs = append(c.VMs, vm)
 	}
@@ -32,6 +33,9 @@ func TestQemuArgsOnlyLoopback(t *testing.T) {
 			}
 		}
 		assert.Contains(t, line, "user,id=ctl,restrict=on,", "%s: user-mode network not restricted: %s", vm.Name, line)
+		fwd := vm.ForwardedAddr(10000)
+		assert.Contains(t, line, ",hostfwd=tcp:"+fwd+"-:10000", "%s: host forward of guest port 10000 missing in %s", vm.Name, line)
+		assert.Empty(t, vm.ForwardedAddr(10001), "%s: a port not forwarded has an address", vm.Name)
 		for _, want := range []string{"-m 320", "-accel tcg,tb-size=64", "lab.host=" + vm.Name, "if=virtio,format=raw",
 			"lab.drbd=9 ", "no_timer_check", "-qmp unix:" + vm.qmpPath() + ","} {
 			assert.Contains(t, line, want, "%s: %q missing in %s", vm.Name, want, line)
