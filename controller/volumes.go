@@ -267,7 +267,7 @@ func (c *Controller) writeVolumeStatus(ctx context.Context, v *storagev1alpha1.S
 		drbdLayer, _ = usesDRBD(v, topo)
 	}
 	reports := c.reportsCopy()
-	st := VolumeStatus(v, StatusInput{Reports: reports, Placed: placed, DrbdLayer: drbdLayer, Leaving: leavingNodes(v, reports)})
+	st := VolumeStatus(v, StatusInput{Reports: reports, Placed: placed, DrbdLayer: drbdLayer, Leaving: stillKnown(leavingNodes(v, reports), topo, reports)})
 	if equality.Semantic.DeepEqual(st, v.Status) {
 		return nil
 	}
@@ -299,6 +299,20 @@ func leavingNodes(v *storagev1alpha1.StorageVolume, reports map[string]*NodeRepo
 		}
 	}
 	return out
+}
+
+// stillKnown drops the leaving nodes that left the topology and whose
+// agent is not heard: a node evacuated (or declared gone for good) after
+// its Node was deleted can no longer report what it removed, and its
+// replicas' data lives on the others.
+func stillKnown(nodes []string, topo *storagev1alpha1.StorageTopology, reports map[string]*NodeReport) []string {
+	if topo == nil {
+		return nodes
+	}
+	return slices.DeleteFunc(nodes, func(n string) bool {
+		rep := reports[n]
+		return topologyNode(&topo.Spec, n) == nil && (rep == nil || !rep.Connected)
+	})
 }
 
 // holds reports whether the node's agent reports the volume (by name and uid).

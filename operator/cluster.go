@@ -33,4 +33,7 @@ var InputKinds = []apply.ClusterKind{
 	// with its placement and allocations, which the next plan keeps.
 	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageTopology"}, Optional: true},
 	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "StorageVolume"}, Optional: true},
+	// The controller's ledgers: new replicas get numbers they do not hold
+	// (a replica leaving a node keeps its numbers until it is removed).
+	{GroupVersionKind: schema.GroupVersionKind{Group: "storage.piraeus.io", Version: "v1alpha1", Kind: "NodeAllocation"}, Optional: true},
 }

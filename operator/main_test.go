@@ -24,14 +24,20 @@ func TestMain(m *testing.M) { os.Exit(testsupport.MainWithBinary(m, &binary)) }
 // the webhook only: the tests run their own loops.
 func localDatastore(t testing.TB) *localup.Env {
 	t.Helper()
+	return localDatastoreWith(t, localup.Options{})
+}
+
+// localDatastoreWith is localDatastore with options (the number of nodes).
+func localDatastoreWith(t testing.TB, opts localup.Options) *localup.Env {
+	t.Helper()
 	if binary == "" {
 		t.Skip("integration test skipped (" + testsupport.SkipIntegrationEnv + "=1 or -short)")
 	}
 	testsupport.RequireRoot(t, "loop devices and mounts")
 	_, err := kubetest.AssetsDir()
 	require.NoError(t, err)
-	opts := localup.Options{Binary: binary, Dir: filepath.Join(t.TempDir(), "local"),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	opts.Binary, opts.Dir = binary, filepath.Join(t.TempDir(), "local")
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	env, err := localup.Up(t.Context(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -42,7 +42,17 @@ func (l *Loop) Pass(ctx context.Context) (out Outcome) {
 	defer func() { out.Duration = time.Since(out.Started) }()
 	out.Plan, out.PlanErr = l.Plan(ctx)
 	if out.PlanErr == nil {
+		l.watch.evacuating.Store(evacuating(out.Plan.Built.Model))
+		// Nodes leave the topology first, while the live entry still says
+		// why (its leaving state), which the webhook's guard reads.
+		var dropErr error
+		if l.opts.Drift == DriftCorrect {
+			var n int
+			n, dropErr = l.dropLeftNodes(ctx, out.Plan.Built.Model)
+			out.Writes += n
+		}
 		out.Apply, out.ApplyErr = apply.Run(ctx, l.opts.Config, out.Plan.Plan.Objects, l.applyOptions())
+		out.ApplyErr = errors.Join(out.ApplyErr, dropErr)
 		out.Drift = drifted(out.Apply)
 		if l.opts.Drift == DriftCorrect {
 			out.Writes += objectWrites(out.Apply)
@@ -118,4 +128,14 @@ func objectWrites(res *apply.Result) int {
 		return 0
 	}
 	return res.Summary[apply.Created] + res.Summary[apply.Configured] + res.Summary[apply.Pruned]
+}
+
+// evacuating reports whether a node of the plan is being evacuated.
+func evacuating(m *plan.Model) bool {
+	for _, l := range m.Leaving {
+		if l.State == plan.LeavingEvacuating || l.State == plan.LeavingWaiting {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/apply"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
@@ -347,12 +348,42 @@ func (f *facts) nodeConnectionConditions(obj *unstructured.Unstructured) []metav
 // satelliteConditions are a LinstorSatellite's (named after its node).
 func (f *facts) satelliteConditions(obj *unstructured.Unstructured) []metav1.Condition {
 	node := obj.GetName()
-	return []metav1.Condition{f.satelliteApplied(node), f.satelliteAvailable(node), f.satelliteConfigured(node)}
+	conds := []metav1.Condition{f.satelliteApplied(node), f.satelliteAvailable(node), f.satelliteConfigured(node)}
+	if c, ok := f.evacuation(node); ok {
+		conds = append(conds, c)
+	}
+	return conds
+}
+
+// evacuation is the EvacuationCompleted condition of a node that leaves
+// with deletion policy Evacuate, as upstream sets it only then: False
+// while replicas move (the message lists each volume's step) and True once
+// none is left, before the node leaves the topology and its satellite goes.
+func (f *facts) evacuation(node string) (metav1.Condition, bool) {
+	if f.model == nil {
+		return metav1.Condition{}, false
+	}
+	l := f.model.LeavingNode(node)
+	if l == nil || l.Policy != piraeusv1.DeletionPolicyEvacuate {
+		return metav1.Condition{}, false
+	}
+	switch l.State {
+	case plan.LeavingWaiting:
+		return condition(ConditionEvacuationCompleted, false, "WaitingForSlot", l.Message()+"; it starts when an evacuation under way completes"), true
+	case plan.LeavingEvacuating:
+		return condition(ConditionEvacuationCompleted, false, "Evacuating", l.Message()+"; each step waits for the new replica to be UpToDate (kubectl get storagevolumes)"), true
+	case plan.LeavingEvacuated, plan.LeavingRemoved:
+		return condition(ConditionEvacuationCompleted, true, "Evacuated", l.Message()), true
+	}
+	return metav1.Condition{}, false
 }
 
 func (f *facts) satelliteApplied(node string) metav1.Condition {
 	if f.model == nil {
 		return condition(ConditionApplied, false, "PlanInvalid", "the plan does not validate: see the LinstorCluster's Applied condition")
+	}
+	if f.nodeGone(node) {
+		return condition(ConditionApplied, true, "NodeGone", "the Node is gone, so no satellite runs there; this object stays until the evacuation is complete")
 	}
 	if !slices.ContainsFunc(f.model.Satellites, func(s plan.Satellite) bool { return s.Node == node }) {
 		return condition(ConditionApplied, false, "NotInPlan", "the plan has no satellite for this node (no longer selected by LinstorCluster.spec.nodeSelector, or the Node is gone)")
@@ -361,6 +392,16 @@ func (f *facts) satelliteApplied(node string) metav1.Condition {
 		return c
 	}
 	return condition(ConditionApplied, true, "Applied", "the satellite's DaemonSet and configuration are applied and current")
+}
+
+// nodeGone reports whether the node is evacuated after its Node was
+// deleted: its LinstorSatellite stays, no satellite runs.
+func (f *facts) nodeGone(node string) bool {
+	if f.model == nil {
+		return false
+	}
+	l := f.model.LeavingNode(node)
+	return l != nil && l.Policy == piraeusv1.DeletionPolicyEvacuate && l.Reason == storagev1alpha1.LeavingNodeDeleted
 }
 
 func (f *facts) nodeStatus(node string) *storagev1alpha1.NodeStatus {
@@ -376,6 +417,9 @@ func (f *facts) nodeStatus(node string) *storagev1alpha1.NodeStatus {
 }
 
 func (f *facts) satelliteAvailable(node string) metav1.Condition {
+	if f.nodeGone(node) {
+		return condition(ConditionAvailable, false, "NodeGone", "the Node was deleted, so no agent runs there; its replicas move to other nodes (see EvacuationCompleted)")
+	}
 	ns := f.nodeStatus(node)
 	if ns == nil || !ns.Connected {
 		return condition(ConditionAvailable, false, "NotConnected",
@@ -385,6 +429,9 @@ func (f *facts) satelliteAvailable(node string) metav1.Condition {
 }
 
 func (f *facts) satelliteConfigured(node string) metav1.Condition {
+	if f.nodeGone(node) {
+		return condition(ConditionConfigured, false, "NodeGone", "the Node was deleted: nothing to configure")
+	}
 	ns := f.nodeStatus(node)
 	if ns == nil || !ns.Connected {
 		return condition(ConditionConfigured, false, "NotConnected", "storage pools and properties are set up once the agent is connected")

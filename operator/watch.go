@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,8 +41,12 @@ type watcher struct {
 	managed  dynamicinformer.DynamicSharedInformerFactory
 	kinds    []apply.ClusterKind
 	onChange func()
-	mu       sync.Mutex
-	started  map[schema.GroupVersionKind]bool
+	// evacuating: a pass found an evacuation under way, so a StorageVolume
+	// whose replicas' status changed may let its next step go (the status
+	// of other kinds never changes a plan).
+	evacuating atomic.Bool
+	mu         sync.Mutex
+	started    map[schema.GroupVersionKind]bool
 }
 
 func newWatcher(opts Options, dyn dynamic.Interface, onChange func()) (*watcher, error) {
@@ -93,7 +98,7 @@ func (w *watcher) watch(f dynamicinformer.DynamicSharedInformerFactory, gvk sche
 		AddFunc:    func(any) { w.onChange() },
 		DeleteFunc: func(any) { w.onChange() },
 		UpdateFunc: func(old, cur any) {
-			if relevant(old, cur) {
+			if relevant(old, cur) || w.evacuating.Load() && replicasChanged(old, cur) {
 				w.onChange()
 			}
 		},
@@ -118,4 +123,16 @@ func relevant(old, cur any) bool {
 		}
 	}
 	return !reflect.DeepEqual(apply.ChangedFields(a, b), []string(nil))
+}
+
+// replicasChanged reports whether a StorageVolume's replica status changed.
+func replicasChanged(old, cur any) bool {
+	a, okA := old.(*unstructured.Unstructured)
+	b, okB := cur.(*unstructured.Unstructured)
+	if !okA || !okB || b.GetKind() != "StorageVolume" {
+		return false
+	}
+	ra, _, _ := unstructured.NestedFieldNoCopy(a.Object, "status", "replicas")
+	rb, _, _ := unstructured.NestedFieldNoCopy(b.Object, "status", "replicas")
+	return !reflect.DeepEqual(ra, rb)
 }

@@ -261,44 +261,88 @@ func summarise(items []string, n int) string {
 
 // compareTopologies refuses dropping a node that still holds replicas
 // (in a volume's spec, or deployed as its status says) unless the topology
-// names it in ForceRemoveNodesAnnotation: its data would be stranded. The
-// allocations of volumes are guarded by the StorageVolume CRD itself.
+// names it in ForceRemoveNodesAnnotation: its data would be stranded. Two
+// deletion policies make exceptions: an evacuated node whose Node is gone
+// may leave once no spec holds a replica there (its agent, gone with the
+// Node, can no longer report what it removed); a node with policy Delete
+// may leave with its replicas as long as each of their volumes keeps a
+// diskful replica on a node that stays. The allocations of volumes are
+// guarded by the StorageVolume CRD itself.
 func compareTopologies(old, cur *storagev1alpha1.StorageTopology, live Live) field.ErrorList {
 	p := field.NewPath("spec", "nodes")
-	forced := map[string]bool{}
-	for _, n := range strings.Split(cur.Annotations[ForceRemoveNodesAnnotation], ",") {
-		forced[strings.TrimSpace(n)] = true
+	forced := forcedNodes(cur.Annotations)
+	staying := map[string]bool{}
+	for _, n := range cur.Spec.Nodes {
+		staying[n.Name] = true
 	}
 	var errs field.ErrorList
 	for _, on := range old.Spec.Nodes {
-		if slices.ContainsFunc(cur.Spec.Nodes, func(n storagev1alpha1.TopologyNode) bool { return n.Name == on.Name }) || forced[on.Name] {
+		if staying[on.Name] || forced[on.Name] {
 			continue
 		}
-		how := fmt.Sprintf("move its replicas first (cordon the node with the annotation storage.piraeus.io/cordon and let the controller re-place them), or, if the node is gone for good, name it in the annotation %s", ForceRemoveNodesAnnotation)
+		how := fmt.Sprintf("give the node deletion policy Evacuate (LinstorSatelliteConfiguration spec.deletionPolicy) so the operator moves its replicas first, or, if the node is gone for good, name it in the annotation %s", ForceRemoveNodesAnnotation)
 		if live.Volumes == nil {
 			errs = append(errs, field.Forbidden(p, fmt.Sprintf("node %q was removed, but it may still hold replicas (no StorageVolumes to prove it empty); %s", on.Name, how)))
 			continue
 		}
-		if holders := nodeUsers(live.Volumes, on.Name); len(holders) > 0 {
+		deployed := on.Leaving == nil || on.Leaving.Reason != storagev1alpha1.LeavingNodeDeleted
+		holders := nodeUsers(live.Volumes, on.Name, deployed)
+		if on.Leaving == nil && on.DeletionPolicy == piraeusv1.DeletionPolicyDelete {
+			holders = lastCopies(live.Volumes, holders, on.Name, staying)
+			if len(holders) > 0 {
+				errs = append(errs, field.Forbidden(p, fmt.Sprintf("node %q leaves with deletion policy Delete, but it holds the last replica of %d volume(s) (%s): their data would be lost; %s", on.Name, len(holders), summarise(holders, 3), how)))
+			}
+			continue
+		}
+		if len(holders) > 0 {
 			errs = append(errs, field.Forbidden(p, fmt.Sprintf("node %q was removed, but it still holds %d replica(s) (%s); %s", on.Name, len(holders), summarise(holders, 3), how)))
 		}
 	}
 	return errs
 }
 
-// nodeUsers lists the volumes with a replica on node, in spec or deployed.
-func nodeUsers(vols []storagev1alpha1.StorageVolume, node string) []string {
+// nodeUsers lists the volumes with a replica on node, in spec or (when
+// deployed) deployed as their status says.
+func nodeUsers(vols []storagev1alpha1.StorageVolume, node string, deployed bool) []string {
 	var out []string
 	for _, v := range vols {
 		held := v.Spec.Replica(node) != nil
 		for _, r := range v.Status.Replicas {
-			held = held || (r.Node == node && r.Deployed)
+			held = held || (deployed && r.Node == node && r.Deployed)
 		}
 		if held {
 			out = append(out, v.Name)
 		}
 	}
 	return out
+}
+
+// lastCopies are the named volumes with no diskful replica in their spec
+// on a node other than node that stays.
+func lastCopies(vols []storagev1alpha1.StorageVolume, names []string, node string, staying map[string]bool) []string {
+	var out []string
+	for _, v := range vols {
+		if !slices.Contains(names, v.Name) {
+			continue
+		}
+		if !slices.ContainsFunc(v.Spec.Replicas, func(r storagev1alpha1.Replica) bool {
+			return !r.Diskless && r.Node != node && staying[r.Node]
+		}) {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+// forcedNodes are the nodes named in ForceRemoveNodesAnnotation.
+func forcedNodes(annotations map[string]string) map[string]bool {
+	forced := map[string]bool{}
+	for _, n := range strings.Split(annotations[ForceRemoveNodesAnnotation], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			forced[n] = true
+		}
+	}
+	return forced
 }
 
 func volumeOwner(v *storagev1alpha1.StorageVolume) string {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
 
@@ -206,25 +207,45 @@ func TestValidateUpdateTopologyNodeRemoval(t *testing.T) {
 	deployedOnB := liveVolumes()
 	deployedOnB[0].Spec.Replicas = deployedOnB[0].Spec.Replicas[:1]
 	deployedOnB[0].Status.Replicas = []storagev1alpha1.ReplicaStatus{{Node: "b", Deployed: true}}
+	onlyOnB := liveVolumes()
+	onlyOnB[0].Spec.Replicas = []storagev1alpha1.Replica{{Node: "b", StoragePool: "files", NodeID: 1, Port: 7000, Minors: []int32{1000}}}
+	policy := func(p piraeusv1.DeletionPolicy, leaving *storagev1alpha1.NodeLeaving) []byte {
+		return encode(topology(func(t *storagev1alpha1.StorageTopology) {
+			t.Spec.Nodes[1].DeletionPolicy, t.Spec.Nodes[1].Leaving = p, leaving
+		}))
+	}
+	evacuatedGone := policy(piraeusv1.DeletionPolicyEvacuate, &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Reason: storagev1alpha1.LeavingNodeDeleted, Evacuated: true})
+	evacuatedHere := policy(piraeusv1.DeletionPolicyEvacuate, &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Reason: storagev1alpha1.LeavingNotSelected, Evacuated: true})
+	deletePolicy := policy(piraeusv1.DeletionPolicyDelete, nil)
 	tests := []struct {
 		name   string
+		old    []byte
 		mutate func(*storagev1alpha1.StorageTopology)
 		vols   []storagev1alpha1.StorageVolume
 		want   []string
 	}{
-		{"unchanged", nil, liveVolumes(), nil},
-		{"node with a replica removed", dropB, liveVolumes(), []string{`spec.nodes: Forbidden: node "b" was removed, but it still holds 1 replica(s) (pvc-1)`}},
-		{"node whose replica is still deployed removed", dropB, deployedOnB, []string{`node "b" was removed, but it still holds 1 replica(s)`}},
-		{"empty node removed", dropB, nil, []string{`node "b" was removed, but it may still hold replicas (no StorageVolumes to prove it empty)`}},
-		{"node removed by force", func(t *storagev1alpha1.StorageTopology) {
+		{"unchanged", nil, nil, liveVolumes(), nil},
+		{"evacuated node whose Node is gone: a stale deployed status does not hold it", evacuatedGone, dropB, deployedOnB, nil},
+		{"evacuated node whose Node is gone: a spec replica holds it", evacuatedGone, dropB, liveVolumes(), []string{`node "b" was removed, but it still holds 1 replica(s) (pvc-1)`}},
+		{"evacuated node whose agent runs: its deployed replica holds it", evacuatedHere, dropB, deployedOnB, []string{`node "b" was removed, but it still holds 1 replica(s)`}},
+		{"policy Delete: the volume keeps a diskful replica elsewhere", deletePolicy, dropB, liveVolumes(), nil},
+		{"policy Delete: the node holds the last replica", deletePolicy, dropB, onlyOnB, []string{`node "b" leaves with deletion policy Delete, but it holds the last replica of 1 volume(s) (pvc-1)`}},
+		{"node with a replica removed", nil, dropB, liveVolumes(), []string{`spec.nodes: Forbidden: node "b" was removed, but it still holds 1 replica(s) (pvc-1)`}},
+		{"node whose replica is still deployed removed", nil, dropB, deployedOnB, []string{`node "b" was removed, but it still holds 1 replica(s)`}},
+		{"empty node removed", nil, dropB, nil, []string{`node "b" was removed, but it may still hold replicas (no StorageVolumes to prove it empty)`}},
+		{"node removed by force", nil, func(t *storagev1alpha1.StorageTopology) {
 			dropB(t)
 			t.Annotations = map[string]string{plan.ForceRemoveNodesAnnotation: "x, b"}
 		}, liveVolumes(), nil},
-		{"node left by its volumes removed", dropB, []storagev1alpha1.StorageVolume{}, nil},
+		{"node left by its volumes removed", nil, dropB, []storagev1alpha1.StorageVolume{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := fieldsOf(plan.ValidateUpdateLive(schemas, old, encode(topology(tt.mutate)), plan.Live{Volumes: tt.vols}))
+			before := old
+			if tt.old != nil {
+				before = tt.old
+			}
+			got := fieldsOf(plan.ValidateUpdateLive(schemas, before, encode(topology(tt.mutate)), plan.Live{Volumes: tt.vols}))
 			require.Len(t, got, len(tt.want), "errors: %q", got)
 			for i, w := range tt.want {
 				require.Contains(t, got[i], w)

@@ -26,10 +26,13 @@ func buildModel(in *inputs, namespace string) (*Model, ErrorList) {
 	m.SatelliteConfigurations = unwrap(in.satelliteCfgs)
 	m.positions = patchPositions(in)
 	m.Pods = unwrap(in.pods)
+	m.satelliteCfgs = in.satelliteCfgs
 	if len(in.topologies) > 0 {
 		m.Previous = &in.topologies[0].obj.Spec
+		m.forceRemove = forcedNodes(in.topologies[0].obj.Annotations)
 	}
 	m.PreviousVolumes = unwrap(in.storageVolumes)
+	m.Allocations = unwrap(in.nodeAllocations)
 	for _, sc := range in.storageClasses {
 		if sc.obj.Provisioner == CSIProvisioner {
 			m.StorageClasses = append(m.StorageClasses, sc.obj)
@@ -183,7 +186,8 @@ func mergeSatellites(nodes []*corev1.Node, cfgs []located[piraeusv1.LinstorSatel
 
 func satelliteOf(s *mergedSatellite) Satellite {
 	sat := Satellite{Node: s.node.Name, Configurations: s.configs, InternalTLS: s.internalTLS,
-		StoragePools: s.pools, Properties: s.properties, IPFamilies: s.ipFamilies, DeletionPolicy: s.deletion}
+		StoragePools: s.pools, Properties: s.properties, IPFamilies: s.ipFamilies, DeletionPolicy: s.deletion,
+		EvacuationStrategy: s.evacuation}
 	for _, c := range s.templates {
 		if len(c.obj.Spec.PodTemplate) > 0 {
 			sat.PodTemplates = append(sat.PodTemplates, json.RawMessage(c.obj.Spec.PodTemplate))

@@ -19,6 +19,7 @@ type inputs struct {
 	nodeConns       []located[piraeusv1.LinstorNodeConnection]
 	topologies      []located[storagev1alpha1.StorageTopology]
 	storageVolumes  []located[storagev1alpha1.StorageVolume]
+	nodeAllocations []located[storagev1alpha1.NodeAllocation]
 	nodes           []located[corev1.Node]
 	storageClasses  []located[storagev1.StorageClass]
 	snapshotClasses []located[VolumeSnapshotClass]
@@ -50,6 +51,7 @@ var (
 	gkNodeConnection   = schema.GroupKind{Group: "piraeus.io", Kind: "LinstorNodeConnection"}
 	gkStorageTopology  = schema.GroupKind{Group: "storage.piraeus.io", Kind: "StorageTopology"}
 	gkStorageVolume    = schema.GroupKind{Group: "storage.piraeus.io", Kind: "StorageVolume"}
+	gkNodeAllocation   = schema.GroupKind{Group: "storage.piraeus.io", Kind: "NodeAllocation"}
 	gkNode             = schema.GroupKind{Kind: "Node"}
 	gkStorageClass     = schema.GroupKind{Group: "storage.k8s.io", Kind: "StorageClass"}
 	gkSnapshotClass    = schema.GroupKind{Group: "snapshot.storage.k8s.io", Kind: "VolumeSnapshotClass"}
@@ -77,6 +79,7 @@ func (in *inputs) sortInputs() {
 	sortLocated(in.nodeConns, func(o *piraeusv1.LinstorNodeConnection) string { return o.Name })
 	sortLocated(in.topologies, func(o *storagev1alpha1.StorageTopology) string { return o.Name })
 	sortLocated(in.storageVolumes, func(o *storagev1alpha1.StorageVolume) string { return o.Name })
+	sortLocated(in.nodeAllocations, func(o *storagev1alpha1.NodeAllocation) string { return o.Name })
 	sortLocated(in.nodes, func(o *corev1.Node) string { return o.Name })
 	sortLocated(in.storageClasses, func(o *storagev1.StorageClass) string { return o.Name })
 	sortLocated(in.snapshotClasses, func(o *VolumeSnapshotClass) string { return o.Name })

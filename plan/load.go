@@ -261,7 +261,7 @@ func (in *inputs) addObject(d *document, gvk schema.GroupVersionKind, object str
 
 func unsupportedKindMessage(gvk schema.GroupVersionKind) string {
 	if gvk.Group == "piraeus.io" || gvk.Group == "storage.piraeus.io" {
-		return fmt.Sprintf("unsupported version %s of kind %s; expected piraeus.io/v1 (LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection) or storage.piraeus.io/v1alpha1 (StorageTopology, StorageVolume)", gvk.GroupVersion(), gvk.Kind)
+		return fmt.Sprintf("unsupported version %s of kind %s; expected piraeus.io/v1 (LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection) or storage.piraeus.io/v1alpha1 (StorageTopology, StorageVolume, NodeAllocation)", gvk.GroupVersion(), gvk.Kind)
 	}
 	return fmt.Sprintf("unsupported kind %s (%s); expected LinstorCluster, LinstorSatelliteConfiguration, LinstorNodeConnection, Node, StorageClass, VolumeSnapshotClass, PersistentVolumeClaim, PersistentVolume or Pod; use --passthrough-kind %s to copy it into the plan unchanged", gvk.Kind, gvk.GroupVersion(), passthroughName(gvk.GroupKind()))
 }
@@ -297,6 +297,8 @@ func (in *inputs) addCustom(d *document, gk schema.GroupKind, object string) Err
 		return addLoose(d, object, &in.topologies)
 	case gkStorageVolume:
 		return addLoose(d, object, &in.storageVolumes)
+	case gkNodeAllocation:
+		return addLoose(d, object, &in.nodeAllocations)
 	}
 	return ErrorList{d.errorAt("kind", object, "no decoder for this kind")}
 }

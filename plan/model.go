@@ -52,6 +52,10 @@ type Model struct {
 	// or the cluster's): their placements and allocations are kept, and none
 	// of them is dropped from the plan.
 	PreviousVolumes []storagev1alpha1.StorageVolume
+	// Allocations are the controller's per-node ledgers given as input
+	// (plan --from-cluster reads them): new replicas get numbers they do
+	// not hold.
+	Allocations []storagev1alpha1.NodeAllocation
 	// Pods from the input (for what-if reports), sorted by namespace and name.
 	Pods []corev1.Pod
 	// Warnings about the input that do not stop the plan (a patch target or
@@ -61,8 +65,18 @@ type Model struct {
 	// Passthrough objects (other kinds the user allowed), in input order
 	// sorted by kind, namespace and name. Each is a decoded JSON object.
 	Passthrough []map[string]any
+	// Leaving are the nodes that left the cluster since the previous
+	// topology (their Node deleted, or no longer selected by the
+	// LinstorCluster), with what their deletion policy does; sorted by node.
+	Leaving []LeavingNode
 	// positions of input fields, for Position.
 	positions map[string]Position
+	// satelliteCfgs are the configurations as loaded, for the satellite of
+	// a node that leaves while its Node exists.
+	satelliteCfgs []located[piraeusv1.LinstorSatelliteConfiguration]
+	// forceRemove names the nodes of the previous StorageTopology's
+	// ForceRemoveNodesAnnotation: gone for good, whatever their policy.
+	forceRemove map[string]bool
 }
 
 // Satellite is what renders one node's satellite workload.
@@ -84,4 +98,6 @@ type Satellite struct {
 	// IPFamilies and DeletionPolicy as merged, when set.
 	IPFamilies     []piraeusv1.IPFamily
 	DeletionPolicy piraeusv1.DeletionPolicy
+	// EvacuationStrategy as merged, when set.
+	EvacuationStrategy *piraeusv1.EvacuationStrategy
 }

@@ -58,12 +58,18 @@ func Build(ctx context.Context, sources []Source, opts BuildOptions) (*Built, er
 		m.Topology.Spec.Allocation = previous.Allocation
 	}
 	prevVols := mergeByName(m.PreviousVolumes, opts.PreviousVolumes, func(v storagev1alpha1.StorageVolume) string { return v.Name })
+	m.PreviousVolumes = prevVols
+	m.leavingNodes(previous)
 	vols := volumesToPlace(m.Volumes, prevVols)
 	keepAPIResourceGroups(&m.Topology.Spec, previous, vols)
-	res, err := placement.Place(&m.Topology.Spec, vols, prevVols, opts.Placement)
+	popts := opts.Placement
+	popts.Ledgers = m.Allocations
+	res, err := placement.Place(&m.Topology.Spec, vols, prevVols, popts)
 	if res == nil {
 		return nil, fmt.Errorf("place volumes: %w", err)
 	}
+	m.settleLeaving(res)
+	m.Warnings = append(m.Warnings, m.leavingWarnings(res)...)
 	m.Volumes = cleanVolumes(res.Volumes, opts.Explain)
 	return &Built{Model: m, Placement: res}, err
 }

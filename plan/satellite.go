@@ -22,6 +22,7 @@ type mergedSatellite struct {
 	internalTLS *piraeusv1.TLSConfigWithHandshakeDaemon
 	ipFamilies  []piraeusv1.IPFamily
 	deletion    piraeusv1.DeletionPolicy
+	evacuation  *piraeusv1.EvacuationStrategy
 	templates   []located[piraeusv1.LinstorSatelliteConfiguration]
 }
 
@@ -81,6 +82,9 @@ func (s *mergedSatellite) add(cfg located[piraeusv1.LinstorSatelliteConfiguratio
 	}
 	if spec.DeletionPolicy != "" {
 		s.deletion = spec.DeletionPolicy
+	}
+	if spec.EvacuationStrategy != nil {
+		s.evacuation = spec.EvacuationStrategy
 	}
 	if len(spec.PodTemplate) > 0 || len(spec.Patches) > 0 {
 		s.templates = append(s.templates, cfg)

@@ -42,6 +42,17 @@ type Input struct {
 	TLS TLSInput `json:"tls"`
 	// Satellites, one per node, sorted by node name.
 	Satellites []SatelliteInput `json:"satellites"`
+	// Evacuating are the LinstorSatellites of nodes being evacuated whose
+	// Node is gone (no satellite runs there any more), sorted by node name.
+	Evacuating []EvacuatingInput `json:"evacuating"`
+}
+
+// EvacuatingInput is the LinstorSatellite of a node evacuated after its
+// Node was deleted: it stays until the evacuation is complete, so its
+// EvacuationCompleted condition can be read.
+type EvacuatingInput struct {
+	Node string                         `json:"node"`
+	Spec piraeusv1.LinstorSatelliteSpec `json:"spec"`
 }
 
 // Components says which workloads are rendered.
@@ -137,7 +148,21 @@ func buildInput(m *plan.Model, imgs *images, version string) (*Input, error) {
 		sat.Spec = linstorSatelliteSpec(&m.Satellites[i], m.Cluster.Name, in)
 		in.Satellites = append(in.Satellites, sat)
 	}
+	in.Evacuating = evacuatingInputs(m, in)
 	return in, nil
+}
+
+// evacuatingInputs are the LinstorSatellites of evacuations whose Node is gone.
+func evacuatingInputs(m *plan.Model, in *Input) []EvacuatingInput {
+	out := []EvacuatingInput{}
+	for _, tn := range m.Topology.Spec.Nodes {
+		if tn.Leaving == nil || tn.Leaving.Policy != piraeusv1.DeletionPolicyEvacuate || tn.Leaving.Reason != storagev1alpha1.LeavingNodeDeleted {
+			continue
+		}
+		sat := plan.Satellite{Node: tn.Name, DeletionPolicy: piraeusv1.DeletionPolicyEvacuate}
+		out = append(out, EvacuatingInput{Node: tn.Name, Spec: linstorSatelliteSpec(&sat, m.Cluster.Name, in)})
+	}
+	return out
 }
 
 func clusterTLS(spec *piraeusv1.LinstorClusterSpec) TLSInput {
@@ -208,14 +233,15 @@ func satelliteInput(s *plan.Satellite, node *storagev1alpha1.TopologyNode, k8sNo
 // cluster and the configurations' merged settings, as upstream shows them.
 func linstorSatelliteSpec(s *plan.Satellite, cluster string, in *Input) piraeusv1.LinstorSatelliteSpec {
 	spec := piraeusv1.LinstorSatelliteSpec{
-		ClusterRef:     piraeusv1.ClusterReference{Name: orDefault(cluster, plan.DefaultClusterName), ExternalController: in.Cluster.ExternalController},
-		Repository:     in.Cluster.Repository,
-		Patches:        s.Patches,
-		StoragePools:   s.StoragePools,
-		Properties:     s.Properties,
-		InternalTLS:    s.InternalTLS,
-		IPFamilies:     s.IPFamilies,
-		DeletionPolicy: s.DeletionPolicy,
+		ClusterRef:         piraeusv1.ClusterReference{Name: orDefault(cluster, plan.DefaultClusterName), ExternalController: in.Cluster.ExternalController},
+		Repository:         in.Cluster.Repository,
+		Patches:            s.Patches,
+		StoragePools:       s.StoragePools,
+		Properties:         s.Properties,
+		InternalTLS:        s.InternalTLS,
+		IPFamilies:         s.IPFamilies,
+		DeletionPolicy:     s.DeletionPolicy,
+		EvacuationStrategy: s.EvacuationStrategy,
 	}
 	if in.TLS.API != nil {
 		spec.ClusterRef.ClientSecretName = in.TLS.API.ClientSecretName
@@ -229,7 +255,11 @@ func topologyHash(node *storagev1alpha1.TopologyNode) (string, error) {
 	if node == nil {
 		node = &storagev1alpha1.TopologyNode{}
 	}
-	data, err := json.Marshal(node)
+	// Leaving is not the agent's business: starting an evacuation must not
+	// restart the satellite that serves it.
+	n := *node
+	n.Leaving = nil
+	data, err := json.Marshal(&n)
 	if err != nil {
 		return "", fmt.Errorf("hash topology entry: %w", err)
 	}

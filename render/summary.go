@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 	"github.com/piraeusctl/piraeusctl/plan/placement"
 )
 
@@ -63,9 +64,31 @@ func writeTopologySummary(w io.Writer, s *storagev1alpha1.StorageTopologySpec, p
 	for _, u := range placed.Unplaced {
 		fmt.Fprintf(w, "UNPLACED: %s\n", u)
 	}
+	for _, n := range s.Nodes {
+		if n.Leaving != nil {
+			fmt.Fprintf(w, "LEAVING: node %s (%s, deletion policy %s): %s\n", n.Name, n.Leaving.Reason, n.Leaving.Policy, leavingState(n.Leaving))
+		}
+	}
 	for _, m := range placed.Moves {
+		if m.Step != "" {
+			fmt.Fprintf(w, "EVACUATE: volume %s, step %s: %s\n", m.Volume, m.Step, m.StepText())
+			continue
+		}
 		fmt.Fprintf(w, "MOVE: volume %s leaves %s for %s: %s\n", m.Volume, m.From, orNone(m.To), m.Why)
 	}
+}
+
+// leavingState says where a leaving node is.
+func leavingState(l *storagev1alpha1.NodeLeaving) string {
+	switch {
+	case l.Policy == piraeusv1.DeletionPolicyRetain:
+		return "retained, lost: its replicas stay, nothing moves"
+	case l.Waiting:
+		return "waiting for an evacuation slot (maxConcurrentEvacuations): nothing moves yet"
+	case l.Evacuated:
+		return "evacuated: no replica is left, the node leaves the topology at the next plan"
+	}
+	return "evacuating: its replicas move step by step"
 }
 
 func orNone(s string) string {

@@ -141,7 +141,7 @@ local linstorSatellite(shared, sat) = {
 };
 
 function(input)
-  if std.length(input.satellites) == 0 then [] else
+  if std.length(input.satellites) + std.length(input.evacuating) == 0 then [] else
     local shared = {
       labels: k.labels(input, component),
       selector: k.selectorLabels(input, component),
@@ -152,3 +152,6 @@ function(input)
     [k.serviceAccount(input, component, name)]
     + [daemonSet(input, shared, sat) for sat in input.satellites]
     + [linstorSatellite(shared, sat) for sat in input.satellites]
+    // Nodes evacuated after their Node was deleted keep their
+    // LinstorSatellite (no DaemonSet) until the evacuation is complete.
+    + [linstorSatellite(shared, sat) for sat in input.evacuating]

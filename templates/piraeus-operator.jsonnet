@@ -25,8 +25,9 @@ local clusterRules = [
   k.rule(['piraeus.io'], ['linstorsatellites'], verbs),
   k.rule(['piraeus.io'], ['linstorclusters/status', 'linstorsatelliteconfigurations/status', 'linstornodeconnections/status', 'linstorsatellites/status'], ['get', 'patch']),
   k.rule(['storage.piraeus.io'], ['storagetopologies', 'storagevolumes'], read + ['create', 'update', 'patch']),
-  // The webhook refuses deleting a StorageVolume that has snapshots.
-  k.rule(['storage.piraeus.io'], ['storagesnapshots'], read),
+  // The webhook refuses deleting a StorageVolume that has snapshots; the
+  // plan gives new replicas numbers the controller's ledgers do not hold.
+  k.rule(['storage.piraeus.io'], ['storagesnapshots', 'nodeallocations'], read),
 ] + k.eventRules;
 
 // In the operator's own namespace: the namespaced objects the plan renders,

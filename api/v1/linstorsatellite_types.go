@@ -42,6 +42,11 @@ type LinstorSatelliteSpec struct {
 	// +kubebuilder:validation:Optional
 	// +kubebuilder:default:=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// EvacuationStrategy of the satellite when its deletion policy is
+	// Evacuate, from the matching configurations.
+	// +kubebuilder:validation:Optional
+	EvacuationStrategy *EvacuationStrategy `json:"evacuationStrategy,omitempty"`
 }
 
 // ClusterReference names the LinstorCluster of a satellite.

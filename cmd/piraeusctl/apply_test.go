@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,28 +108,37 @@ func TestApplyDemoPlan(t *testing.T) {
 	markDeployed(t, dyn, "worker-3")
 
 	// worker-3 leaves the inputs while its volumes still have replicas
-	// there: the webhook refuses the topology (whatever the order in which
-	// apply sends it and the volumes), and apply stops before pruning
-	// anything.
+	// there. Its deletion policy is the default, Retain (as upstream): the
+	// StorageTopology keeps it, lost, with its replicas, nothing moves, and
+	// apply --prune removes its satellite DaemonSet and LinstorSatellite
+	// and nothing else.
 	removed := "../../testdata/node-removed/input"
 	removeArgs := append([]string{"apply", "-f", removed, "--allow-unplaced", "--prune", "--previous", applied}, kube...)
-	code, _, stderr = runCLI(t, removeArgs...)
-	require.NotEqual(t, exitOK, code, stderr)
-	require.Contains(t, stderr, `node "worker-3" was removed, but it still holds`)
-	require.NotContains(t, stderr, " pruned")
-
-	// Gone for good: named in the topology's force-remove annotation (as
-	// `kubectl annotate` would), the node may leave, and apply --prune
-	// removes its satellite DaemonSet and LinstorSatellite and nothing else.
-	topologies := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagetopologies"))
-	patch := []byte(`{"metadata":{"annotations":{"` + plan.ForceRemoveNodesAnnotation + `":"worker-3"}}}`)
-	_, err = topologies.Patch(t.Context(), "default", types.MergePatchType, patch, metav1.PatchOptions{})
-	require.NoError(t, err)
 	code, _, stderr = runCLI(t, removeArgs...)
 	require.Equal(t, exitOK, code, stderr)
 	require.EqualValues(t, 2, strings.Count(stderr, " pruned"), stderr)
 	require.Contains(t, stderr, "DaemonSet/piraeus-datastore/linstor-satellite-worker-3 pruned")
 	require.Contains(t, stderr, "LinstorSatellite/worker-3 pruned")
+	topologies := dyn.Resource(storagev1alpha1.GroupVersion.WithResource("storagetopologies"))
+	live, err := topologies.Get(t.Context(), "default", metav1.GetOptions{})
+	require.NoError(t, err)
+	nodes, _, _ := unstructured.NestedSlice(live.Object, "spec", "nodes")
+	retained := slices.IndexFunc(nodes, func(n any) bool { return n.(map[string]any)["name"] == "worker-3" })
+	require.GreaterOrEqual(t, retained, 0, "worker-3 retained in the topology")
+	policy, _, _ := unstructured.NestedString(nodes[retained].(map[string]any), "leaving", "policy")
+	require.Equal(t, "Retain", policy)
+
+	// The webhook refuses dropping the node while it holds replicas (say
+	// by hand), until it is named in the topology's force-remove
+	// annotation (as `kubectl annotate` would): gone for good.
+	drop := []byte(fmt.Sprintf(`[{"op":"remove","path":"/spec/nodes/%d"}]`, retained))
+	_, err = topologies.Patch(t.Context(), "default", types.JSONPatchType, drop, metav1.PatchOptions{})
+	require.ErrorContains(t, err, `node "worker-3" was removed, but it still holds`)
+	patch := []byte(`{"metadata":{"annotations":{"` + plan.ForceRemoveNodesAnnotation + `":"worker-3"}}}`)
+	_, err = topologies.Patch(t.Context(), "default", types.MergePatchType, patch, metav1.PatchOptions{})
+	require.NoError(t, err)
+	_, err = topologies.Patch(t.Context(), "default", types.JSONPatchType, drop, metav1.PatchOptions{})
+	require.NoError(t, err)
 	code, _, stderr = runCLI(t, append([]string{"apply", "-f", examples, "--prune"}, kube...)...)
 	require.Equal(t, exitOK, code, stderr)
 	require.NotContains(t, stderr, " pruned")

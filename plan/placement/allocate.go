@@ -36,7 +36,7 @@ func (b *nodeBooks) book(node, what string) *Numbers {
 // one the volume already uses on another node (so a volume's replicas
 // usually share one port and one minor), else the node's lowest free.
 // Volumes are handled in name order; storage-only volumes get none.
-func allocateNumbers(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.StorageVolume, drbd []bool) error {
+func allocateNumbers(a storagev1alpha1.AllocationSettings, vols []storagev1alpha1.StorageVolume, drbd []bool, ledgers []storagev1alpha1.NodeAllocation) error {
 	if a.PortMin > a.PortMax || a.MinorMin > a.MinorMax {
 		return &AllocationError{Message: fmt.Sprintf("allocation ranges %d-%d (ports), %d-%d (minors): a range is empty", a.PortMin, a.PortMax, a.MinorMin, a.MinorMax)}
 	}
@@ -46,6 +46,7 @@ func allocateNumbers(a storagev1alpha1.AllocationSettings, vols []storagev1alpha
 			return err
 		}
 	}
+	b.claimLedgers(ledgers)
 	for i := range vols {
 		if drbd[i] {
 			if err := b.fill(&vols[i]); err != nil {
@@ -73,6 +74,19 @@ func (b *nodeBooks) claimRecorded(v *storagev1alpha1.StorageVolume) error {
 		}
 	}
 	return nil
+}
+
+// claimLedgers registers what the controller's ledgers hold, where the
+// volumes do not record another holder (their records win: the ledger
+// may hold a stale reservation the controller repairs).
+func (b *nodeBooks) claimLedgers(ledgers []storagev1alpha1.NodeAllocation) {
+	for _, l := range ledgers {
+		for what, entries := range map[string][]storagev1alpha1.AllocationEntry{KindPort: l.Spec.Ports, KindMinor: l.Spec.Minors} {
+			for _, e := range entries {
+				_, _ = b.book(l.Name, what).Claim(e.Number, Holder{Volume: e.Volume, UID: e.UID})
+			}
+		}
+	}
 }
 
 // fill gives the volume's replicas the numbers they lack.

@@ -82,3 +82,36 @@ func BenchmarkPlaceKeep_1000Nodes_10000Volumes(b *testing.B) {
 		require.NoError(b, err)
 	}
 }
+
+// benchmarkEvacuation plans the first step of evacuating the node holding
+// the most replicas of an already placed cluster: every one of its
+// replicas gets a replacement while the old one stays.
+func benchmarkEvacuation(b *testing.B, nodes, volumes int) {
+	spec := benchSpec(nodes, volumes)
+	placed, err := place(spec, nil, DefaultOptions())
+	require.NoError(b, err)
+	count := map[string]int{}
+	for _, v := range placed.Volumes {
+		for _, r := range v.Spec.Replicas {
+			count[r.Node]++
+		}
+	}
+	leaving := 0
+	for i, n := range spec.Nodes {
+		if count[n.Name] > count[spec.Nodes[leaving].Name] {
+			leaving = i
+		}
+	}
+	spec.Nodes[leaving].Leaving = &storagev1alpha1.NodeLeaving{Policy: "Evacuate", Reason: storagev1alpha1.LeavingNodeDeleted}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := Place(&spec.StorageTopologySpec, placed.Volumes, nil, DefaultOptions())
+		require.NoError(b, err)
+		require.Len(b, res.Moves, count[spec.Nodes[leaving].Name])
+	}
+	b.ReportMetric(float64(count[spec.Nodes[leaving].Name]), "moves")
+}
+
+func BenchmarkEvacuation_100Nodes_10000Volumes(b *testing.B)   { benchmarkEvacuation(b, 100, 10000) }
+func BenchmarkEvacuation_1000Nodes_100000Volumes(b *testing.B) { benchmarkEvacuation(b, 1000, 100000) }

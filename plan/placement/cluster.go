@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
 )
 
 // cluster is the working index of nodes and pools during one Place call.
@@ -26,6 +27,12 @@ type node struct {
 	labels   map[string]string
 	props    map[string]string
 	cordoned bool
+	// evacuating: the node leaves with deletion policy Evacuate; each of its
+	// replicas stays until its replacement is UpToDate (evacuate.go).
+	evacuating bool
+	// lost: the node leaves and keeps its replicas (Retain, or an
+	// evacuation waiting for its turn): nothing moves, nothing new comes.
+	lost     bool
 	pools    []*pool // sorted by name
 	diskless int     // diskless replicas placed here so far
 	mark     uint64  // equals selection.stamp while the node holds a replica of the volume being placed
@@ -54,6 +61,11 @@ func newCluster(spec *storagev1alpha1.StorageTopologySpec, opts Options) *cluste
 	for i := range spec.Nodes {
 		tn := &spec.Nodes[i]
 		n := &node{name: tn.Name, hash: hashString(tn.Name), labels: tn.Labels, props: tn.Properties, cordoned: tn.StorageCordoned}
+		if l := tn.Leaving; l != nil {
+			n.cordoned = true
+			n.evacuating = l.Policy == piraeusv1.DeletionPolicyEvacuate && !l.Waiting && !l.Evacuated
+			n.lost = !n.evacuating
+		}
 		for j := range tn.StoragePools {
 			n.pools = append(n.pools, newPool(n, &tn.StoragePools[j], defaultRatio))
 		}

@@ -11,7 +11,10 @@
 //   - Placements and allocations already made (on the volume, else in the
 //     previous spec) are state and are kept. A replica moves only when its
 //     node is gone, is storage-cordoned, or no longer has the replica's pool;
-//     then only that replica moves. Diskful replicas beyond the group's place
+//     then only that replica moves. A node leaving the cluster
+//     (TopologyNode.Leaving) gets no new replica: a lost one (Retain, or an
+//     evacuation waiting for its turn) keeps its replicas, an evacuating one
+//     has each diskful replica replaced step by step (evacuate.go). Diskful replicas beyond the group's place
 //     count are kept too: placement never drops data.
 //   - New diskful replicas go to distinct, not storage-cordoned nodes with a
 //     pool the group allows (any pool when it names none) and room for the

@@ -20,6 +20,10 @@ func (r *Result) WriteExplanation(w io.Writer) error {
 		b.WriteString("Moves:\n")
 	}
 	for _, m := range r.Moves {
+		if m.Step != "" {
+			fmt.Fprintf(&b, "  %s: evacuating %s, step %s: %s\n", m.Volume, m.From, m.Step, m.StepText())
+			continue
+		}
 		fmt.Fprintf(&b, "  %s: %s -> %s: %s\n", m.Volume, m.From, m.destination(), m.Why)
 	}
 	if len(r.Unplaced) > 0 {

@@ -29,6 +29,11 @@ type Options struct {
 	// NoNumbers leaves the DRBD ports and minors of new replicas at 0: the
 	// controller reserves them in the NodeAllocation ledgers instead.
 	NoNumbers bool
+	// Ledgers are the controller's per-node ledgers, when known: a number
+	// they hold is not handed to another volume's new replica (a replica
+	// leaving a node keeps its numbers there until the controller removed
+	// it), and a volume's own reservation is reused.
+	Ledgers []storagev1alpha1.NodeAllocation
 }
 
 // DefaultOptions returns the options `piraeusctl plan` uses without flags.
@@ -75,6 +80,11 @@ type Move struct {
 	To   string `json:"to,omitempty"`
 	// Why the replica had to leave.
 	Why string `json:"why"`
+	// Step is set for a replica on an evacuating node, which leaves step
+	// by step (see Step*); To is then its replacement.
+	Step Step `json:"step,omitempty"`
+	// Waiting names the replicas' nodes the step waits for.
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 // destination is To, or "(nowhere)" when no node could take the replica.

@@ -57,7 +57,7 @@ func Place(topo *storagev1alpha1.StorageTopologySpec, vols, previous []storagev1
 		}
 	}
 	if !opts.NoNumbers {
-		if err := allocateNumbers(topo.Allocation, out, drbd); err != nil {
+		if err := allocateNumbers(topo.Allocation, out, drbd, opts.Ledgers); err != nil {
 			return nil, err
 		}
 	}
@@ -77,6 +77,8 @@ type placer struct {
 type volumeState struct {
 	kept           []storagev1alpha1.Replica // diskful, staying
 	evacuees       []storagev1alpha1.Replica // diskful on storage-cordoned nodes
+	evacuating     []storagev1alpha1.Replica // diskful on evacuating nodes
+	status         *storagev1alpha1.StorageVolumeStatus
 	keptDiskless   []storagev1alpha1.Replica // diskless (not tie-breaker), staying
 	prevTieBreaker string
 	prevIDs        map[string]int32 // node → node id of the existing replicas
@@ -92,10 +94,11 @@ type volumeState struct {
 // carryOver takes the volume's existing replicas (its own, else the previous
 // spec's), keeps what may stay and accounts the space they use.
 func (p *placer) carryOver(v *storagev1alpha1.StorageVolume, prev *storagev1alpha1.StorageVolume) volumeState {
-	st := volumeState{prevIDs: map[string]int32{}, prevNumbers: map[string]storagev1alpha1.Replica{}}
+	st := volumeState{prevIDs: map[string]int32{}, prevNumbers: map[string]storagev1alpha1.Replica{}, status: &v.Status}
 	src := v.Spec.Replicas
 	if prev != nil && len(src) == 0 {
 		src = prev.Spec.Replicas
+		st.status = &prev.Status
 	}
 	v.Spec.Replicas = nil
 	for _, r := range src {
@@ -106,7 +109,9 @@ func (p *placer) carryOver(v *storagev1alpha1.StorageVolume, prev *storagev1alph
 		case r.Diskless && r.TieBreaker:
 			st.prevTieBreaker = r.Node
 		case r.Diskless:
-			if n != nil && !n.cordoned {
+			// On an evacuating node a diskless replica holds no data: it
+			// leaves, unless a Pod still uses it there.
+			if n != nil && (!n.cordoned || n.lost || n.evacuating && inUse(st.status, r.Node)) {
 				r.Reason = keptReason(r.Reason)
 				st.keptDiskless = append(st.keptDiskless, r)
 			}
@@ -120,9 +125,12 @@ func (p *placer) carryOver(v *storagev1alpha1.StorageVolume, prev *storagev1alph
 				n.volumes = append(n.volumes, v.Name)
 			}
 			r.Reason = keptReason(r.Reason)
-			if n.cordoned {
+			switch {
+			case n.evacuating:
+				st.evacuating = append(st.evacuating, r)
+			case n.cordoned && !n.lost:
 				st.evacuees = append(st.evacuees, r)
-			} else {
+			default:
 				st.kept = append(st.kept, r)
 			}
 		}
@@ -177,8 +185,11 @@ func (p *placer) place(v *storagev1alpha1.StorageVolume, st *volumeState) error 
 			added, why = p.autoplace(g, v, st, need)
 		}
 	}
-	diskful := p.settleEvacuees(v, st, added, want)
-	replicas := append(diskful, p.diskless(g, v, st, diskful)...)
+	diskful := p.settleEvacuees(v, st, added, want, why)
+	// Diskless replicas are chosen for the end state: a replica staying on
+	// an evacuating node does not make a tie-breaker come and go.
+	staying := slices.DeleteFunc(slices.Clone(diskful), func(r storagev1alpha1.Replica) bool { return p.c.byName[r.Node].evacuating })
+	replicas := append(diskful, p.diskless(g, v, st, staying)...)
 	var conflicts []string
 	if st.drbd {
 		var err error
@@ -207,7 +218,7 @@ func (p *placer) place(v *storagev1alpha1.StorageVolume, st *volumeState) error 
 // settleEvacuees returns the volume's diskful replicas: kept and added ones,
 // plus replicas on storage-cordoned nodes as long as too few others exist.
 // It records the moves of replicas that left.
-func (p *placer) settleEvacuees(v *storagev1alpha1.StorageVolume, st *volumeState, added []storagev1alpha1.Replica, want int) []storagev1alpha1.Replica {
+func (p *placer) settleEvacuees(v *storagev1alpha1.StorageVolume, st *volumeState, added []storagev1alpha1.Replica, want int, why []string) []storagev1alpha1.Replica {
 	count := len(st.kept) + len(added)
 	leaving := slices.Clone(st.leaving)
 	var stay []storagev1alpha1.Replica
@@ -225,12 +236,13 @@ func (p *placer) settleEvacuees(v *storagev1alpha1.StorageVolume, st *volumeStat
 		if i < len(added) {
 			leaving[i].To = added[i].Node
 			added[i].Reason = fmt.Sprintf("replaces replica on %s (%s); %s", leaving[i].From, leaving[i].Why, added[i].Reason)
-			if len(st.kept)+len(st.evacuees) == 0 {
+			if len(st.kept)+len(st.evacuees)+len(st.evacuating) == 0 {
 				leaving[i].Why += "; no replica holding the data is left, the new one starts empty"
 			}
 		}
 		p.result.Moves = append(p.result.Moves, leaving[i])
 	}
+	stay = append(stay, p.evacuate(v, st, added[min(len(leaving), len(added)):], want, why)...)
 	return slices.Concat(st.kept, added, stay)
 }
 

@@ -15,7 +15,7 @@ import (
 // offersPool: the node has a pool the group allows.
 func (g *groupIndex) offersPool(n *node) bool { return firstAllowedPool(g, n) != nil }
 
-// ready: the node is not storage-cordoned.
+// ready: the node is not storage-cordoned (nor leaving the cluster).
 func ready(n *node) bool { return !n.cordoned }
 
 // keyed: the node has the pinned replicasOnSame values and a value for
@@ -68,7 +68,7 @@ var nodeFilters = []nodeFilter{
 	},
 	{
 		ok:   func(_ *groupIndex, n *node, _ *selection) bool { return ready(n) },
-		what: func(*groupIndex, *selection, int) string { return "of them are not storage-cordoned" },
+		what: func(*groupIndex, *selection, int) string { return "of them are not storage-cordoned or leaving" },
 	},
 	{
 		ok: func(g *groupIndex, n *node, sel *selection) bool { return g.roomFor(n, sel.size) || sel.holds(n) },

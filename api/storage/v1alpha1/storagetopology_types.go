@@ -84,7 +84,42 @@ type TopologyNode struct {
 	// node fits) (node annotation storage.piraeus.io/cordon or an unschedulable node).
 	// +kubebuilder:validation:Optional
 	StorageCordoned bool `json:"storageCordoned,omitempty"`
+	// Leaving is set on a node that left the cluster (its Node was deleted,
+	// or the LinstorCluster no longer selects it) and stays in the topology
+	// by its deletion policy: while its replicas move away (Evacuate), or
+	// registered with its replicas, nothing moved (Retain). Such a node
+	// receives no new replicas.
+	// +kubebuilder:validation:Optional
+	Leaving *NodeLeaving `json:"leaving,omitempty"`
 }
+
+// NodeLeaving says why and how a node leaves the topology.
+type NodeLeaving struct {
+	// Policy is the node's deletion policy when it left: Evacuate or Retain
+	// (a node with policy Delete leaves the topology at once).
+	Policy piraeusv1.DeletionPolicy `json:"policy"`
+	// Reason the node left: NodeDeleted (its Node object is gone) or
+	// NotSelected (the LinstorCluster's nodeSelector or nodeAffinity no
+	// longer selects it).
+	// +kubebuilder:validation:Enum:=NodeDeleted;NotSelected
+	Reason string `json:"reason"`
+	// Waiting: an evacuation that has not started because
+	// LinstorCluster.spec.maxConcurrentEvacuations other nodes evacuate;
+	// until it starts, nothing moves.
+	// +kubebuilder:validation:Optional
+	Waiting bool `json:"waiting,omitempty"`
+	// Evacuated: an evacuation found no replica left on the node; the node
+	// leaves the topology at the next plan (after the operator reported
+	// EvacuationCompleted).
+	// +kubebuilder:validation:Optional
+	Evacuated bool `json:"evacuated,omitempty"`
+}
+
+// Reasons a node leaves (NodeLeaving.Reason).
+const (
+	LeavingNodeDeleted = "NodeDeleted"
+	LeavingNotSelected = "NotSelected"
+)
 
 // NodeAddress is one address of a node.
 type NodeAddress struct {

@@ -1,0 +1,323 @@
+package operator_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/internal/localup"
+	"github.com/piraeusctl/piraeusctl/render"
+)
+
+// evacuatedVolumes is how many volumes the evacuation test moves.
+const evacuatedVolumes = 8
+
+var (
+	gvrVolumes = storagev1alpha1.GroupVersion.WithResource("storagevolumes")
+	gvrTopo    = storagev1alpha1.GroupVersion.WithResource("storagetopologies")
+)
+
+// TestEvacuate removes a node whose deletion policy is Evacuate from the
+// local datastore (real API server, webhook, controller, agents; DRBD
+// simulated) while volumes have replicas there: its Node is deleted (its
+// agent is unreachable from then on), or the LinstorCluster no longer
+// selects it (its agent runs on and removes the old replicas). The
+// loop moves each replica step by step (replacement added, old replica
+// kept until the replacement is UpToDate, then dropped); the node's
+// LinstorSatellite reports EvacuationCompleted False, then True; only then
+// does the node leave the StorageTopology and the LinstorSatellite go.
+// Every volume ends with its replicas elsewhere, UpToDate, on the data
+// generation it had before (nothing was lost or started anew).
+func TestEvacuate(t *testing.T) {
+	t.Run("NodeDeleted", func(t *testing.T) {
+		evacuate(t, func(ctx context.Context, cs kubernetes.Interface, node string) error {
+			return cs.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
+		})
+	})
+	t.Run("NotSelected", func(t *testing.T) {
+		evacuate(t, func(ctx context.Context, cs kubernetes.Interface, node string) error {
+			_, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"retired"}}}`), metav1.PatchOptions{})
+			return err
+		})
+	})
+}
+
+// evacuationDatastore is the local datastore of four nodes, each labelled
+// storageLabel with deletion policy Evacuate, the LinstorCluster patched
+// with clusterPatch, a loop running, and evacuatedVolumes two-replica
+// volumes Ready.
+func evacuationDatastore(t *testing.T, clusterPatch string) (*localup.Env, *running) {
+	env := localDatastoreWith(t, localup.Options{Nodes: 4})
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
+	for _, n := range env.Nodes {
+		_, err := dyn.Resource(gvrSatConfs).Patch(ctx, "pool-"+n.Name, types.MergePatchType,
+			[]byte(`{"spec":{"deletionPolicy":"Evacuate"}}`), metav1.PatchOptions{FieldManager: "test"})
+		require.NoError(t, err)
+		_, err = cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"true"}}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	_, err := dyn.Resource(gvrClusters).Patch(ctx, "linstorcluster", types.MergePatchType, []byte(clusterPatch), metav1.PatchOptions{FieldManager: "test"})
+	require.NoError(t, err)
+	r := startLoop(t, env.Config, nil)
+	r.settle()
+
+	class := localup.ClassTwo
+	for i := range evacuatedVolumes {
+		pvc := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("evac-%d", i), Namespace: "default"},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &class, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("32Mi")}}},
+		}
+		_, err := cs.CoreV1().PersistentVolumeClaims("default").Create(ctx, pvc, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		vols := volumes(t, dyn)
+		return len(vols) == evacuatedVolumes && !slices.ContainsFunc(vols, func(v storagev1alpha1.StorageVolume) bool {
+			return !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady)
+		})
+	}, 2*time.Minute, 200*time.Millisecond, "every volume Ready")
+	r.settle()
+	return env, r
+}
+
+// TestEvacuateOneAtATime has the LinstorCluster stop selecting two nodes
+// at once with maxConcurrentEvacuations 1: the first by name evacuates
+// while the other waits for the slot (EvacuationCompleted WaitingForSlot),
+// then takes it; both leave, every volume Ready on the two nodes that
+// stay. (Their agents run on: a volume with both replicas on the two
+// nodes syncs its replacements from them. Were both Nodes deleted, such a
+// volume would wait, its data unreachable.)
+func TestEvacuateOneAtATime(t *testing.T) {
+	env, r := evacuationDatastore(t, `{"spec":{"maxConcurrentEvacuations":1,"nodeSelector":{"`+storageLabel+`":"true"}}}`)
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
+	first, second := env.Nodes[2].Name, env.Nodes[3].Name
+	seenFirst, seenSecond := watchEvacuation(t, dyn, first), watchEvacuation(t, dyn, second)
+	start := time.Now()
+	for _, n := range []string{second, first} {
+		_, err := cs.CoreV1().Nodes().Patch(ctx, n, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"retired"}}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		_, err1 := dyn.Resource(gvrSatellites).Get(ctx, first, metav1.GetOptions{})
+		_, err2 := dyn.Resource(gvrSatellites).Get(ctx, second, metav1.GetOptions{})
+		return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2)
+	}, 5*time.Minute, 100*time.Millisecond, "both LinstorSatellites go once evacuated")
+	t.Logf("evacuated %s, then %s, in %s", first, second, time.Since(start).Round(time.Millisecond))
+	reasons := func(conds []metav1.Condition) []string {
+		var out []string
+		for _, c := range conds {
+			if len(out) == 0 || out[len(out)-1] != c.Reason {
+				out = append(out, c.Reason)
+			}
+		}
+		return out
+	}
+	assert.NotContains(t, reasons(seenFirst()), "WaitingForSlot", "%s is first by name", first)
+	assert.Contains(t, reasons(seenFirst()), "Evacuated")
+	waited := reasons(seenSecond())
+	require.NotEmpty(t, waited)
+	assert.Equal(t, "WaitingForSlot", waited[0], "%s waits for the slot first: %v", second, waited)
+	assert.Equal(t, "Evacuated", waited[len(waited)-1])
+	require.Eventually(t, func() bool {
+		for _, v := range volumes(t, dyn) {
+			if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady) {
+				return false
+			}
+			for _, rep := range v.Spec.Replicas {
+				if rep.Node == first || rep.Node == second {
+					return false
+				}
+			}
+		}
+		return true
+	}, time.Minute, 200*time.Millisecond, "every volume Ready on the nodes that stay")
+	r.settle()
+}
+
+// storageLabel selects the datastore's nodes in the evacuation test.
+const storageLabel = "example.com/storage"
+
+// evacuate runs the evacuation test, removing the busiest node with remove.
+func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, string) error) {
+	env, r := evacuationDatastore(t, `{"spec":{"nodeSelector":{"`+storageLabel+`":"true"}}}`)
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
+	r.settle()
+
+	// The node holding the most diskful replicas leaves.
+	held := map[string][]string{}
+	for _, v := range volumes(t, dyn) {
+		for _, rep := range v.Spec.Replicas {
+			if !rep.Diskless {
+				held[rep.Node] = append(held[rep.Node], v.Name)
+			}
+		}
+	}
+	leaving := env.Nodes[0].Name
+	for n, vs := range held {
+		if len(vs) > len(held[leaving]) || len(vs) == len(held[leaving]) && n < leaving {
+			leaving = n
+		}
+	}
+	moving := held[leaving]
+	require.NotEmpty(t, moving)
+	generations := map[string]string{}
+	for _, v := range volumes(t, dyn) {
+		for _, rep := range v.Spec.Replicas {
+			if rep.Diskless {
+				continue
+			}
+			gen := dataGeneration(t, env, v.Name, rep.Node)
+			require.NotEmpty(t, gen, "%s UpToDate on %s before", v.Name, rep.Node)
+			if generations[v.Name] == "" {
+				generations[v.Name] = gen
+			}
+			assert.Equal(t, generations[v.Name], gen, "%s in sync before", v.Name)
+		}
+	}
+
+	seen := watchEvacuation(t, dyn, leaving)
+	start := time.Now()
+	require.NoError(t, remove(ctx, cs, leaving))
+	require.Eventually(t, func() bool {
+		_, err := dyn.Resource(gvrSatellites).Get(ctx, leaving, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, 5*time.Minute, 100*time.Millisecond, "the LinstorSatellite goes once evacuated")
+	took := time.Since(start)
+	t.Logf("evacuated %d volumes (%d with a diskful replica on %s) in %s", evacuatedVolumes, len(moving), leaving, took.Round(time.Millisecond))
+
+	conds := seen()
+	require.NotEmpty(t, conds, "EvacuationCompleted was reported")
+	assert.Equal(t, metav1.ConditionFalse, conds[0].Status, "first: evacuating (%v)", conds)
+	assert.Equal(t, "Evacuating", conds[0].Reason)
+	last := conds[len(conds)-1]
+	assert.Equal(t, metav1.ConditionTrue, last.Status, "then: completed (%v)", conds)
+	assert.Equal(t, "Evacuated", last.Reason)
+	t.Logf("EvacuationCompleted while moving: %s", conds[0].Message)
+
+	ds, err := render.SatelliteName(leaving)
+	require.NoError(t, err)
+	_, err = cs.AppsV1().DaemonSets(localup.Namespace).Get(ctx, ds, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the node's satellite DaemonSet is gone: %v", err)
+	topo, err := dyn.Resource(gvrTopo).Get(ctx, "default", metav1.GetOptions{})
+	require.NoError(t, err)
+	nodes, _, _ := unstructured.NestedSlice(topo.Object, "spec", "nodes")
+	for _, n := range nodes {
+		assert.NotEqual(t, leaving, n.(map[string]any)["name"], "the node left the StorageTopology")
+	}
+	require.Eventually(t, func() bool {
+		for _, v := range volumes(t, dyn) {
+			if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady) || len(v.Status.Replicas) != len(v.Spec.Replicas) {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 200*time.Millisecond, "every volume Ready, no replica left behind")
+	for _, v := range volumes(t, dyn) {
+		diskful := 0
+		for _, rep := range v.Spec.Replicas {
+			assert.NotEqual(t, leaving, rep.Node, "%s still has a replica on %s", v.Name, leaving)
+			if rep.Diskless {
+				continue
+			}
+			diskful++
+			assert.Equal(t, generations[v.Name], dataGeneration(t, env, v.Name, rep.Node), "%s on %s: the data it had before", v.Name, rep.Node)
+		}
+		assert.Equal(t, 2, diskful, "%s keeps two diskful replicas", v.Name)
+	}
+	r.settle()
+}
+
+func volumes(t *testing.T, dyn dynamic.Interface) []storagev1alpha1.StorageVolume {
+	t.Helper()
+	list, err := dyn.Resource(gvrVolumes).List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	out := make([]storagev1alpha1.StorageVolume, len(list.Items))
+	for i := range list.Items {
+		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &out[i]))
+	}
+	return out
+}
+
+// dataGeneration is the current data UUID of a volume's replica on node as
+// the DRBD simulator's kernel holds it, "" unless it is UpToDate there.
+func dataGeneration(t *testing.T, env *localup.Env, volume, node string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(env.Dir, "drbd-sim", "resources", volume, node+".json"))
+	if err != nil {
+		return ""
+	}
+	var state struct {
+		Volumes []struct {
+			MD *struct {
+				State string `json:"state"`
+				UUID  string `json:"uuid"`
+			} `json:"md"`
+		} `json:"volumes"`
+	}
+	require.NoError(t, json.Unmarshal(data, &state))
+	if len(state.Volumes) == 0 || state.Volumes[0].MD == nil || state.Volumes[0].MD.State != "UpToDate" {
+		return ""
+	}
+	return state.Volumes[0].MD.UUID
+}
+
+// watchEvacuation records every change of the LinstorSatellite's
+// EvacuationCompleted condition (polled: each state lasts at least one
+// pass) until the test ends; the returned function lists them so far.
+func watchEvacuation(t *testing.T, dyn dynamic.Interface, node string) func() []metav1.Condition {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []metav1.Condition
+	ctx := t.Context()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			obj, err := dyn.Resource(gvrSatellites).Get(ctx, node, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			c := condition(obj, "EvacuationCompleted")
+			var cond metav1.Condition
+			if len(c) == 0 || runtime.DefaultUnstructuredConverter.FromUnstructured(c, &cond) != nil {
+				continue
+			}
+			mu.Lock()
+			if len(seen) == 0 || seen[len(seen)-1].Status != cond.Status || seen[len(seen)-1].Message != cond.Message {
+				seen = append(seen, cond)
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() []metav1.Condition {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}

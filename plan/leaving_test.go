@@ -1,0 +1,70 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
+)
+
+func TestLeavingPolicy(t *testing.T) {
+	evacuate := &mergedSatellite{deletion: piraeusv1.DeletionPolicyEvacuate}
+	tests := []struct {
+		name   string
+		prev   storagev1alpha1.TopologyNode
+		merged *mergedSatellite
+		want   piraeusv1.DeletionPolicy
+	}{
+		{"nothing set: Retain, as upstream", storagev1alpha1.TopologyNode{}, nil, piraeusv1.DeletionPolicyRetain},
+		{"the previous topology's policy (Node gone)", storagev1alpha1.TopologyNode{DeletionPolicy: piraeusv1.DeletionPolicyDelete}, nil, piraeusv1.DeletionPolicyDelete},
+		{"the Node's configurations win", storagev1alpha1.TopologyNode{DeletionPolicy: piraeusv1.DeletionPolicyDelete}, evacuate, piraeusv1.DeletionPolicyEvacuate},
+		{"configurations without a policy: the previous one", storagev1alpha1.TopologyNode{DeletionPolicy: piraeusv1.DeletionPolicyDelete}, &mergedSatellite{}, piraeusv1.DeletionPolicyDelete},
+		{"once leaving, the policy it left with", storagev1alpha1.TopologyNode{Leaving: &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyRetain}}, evacuate, piraeusv1.DeletionPolicyRetain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, leavingPolicy(&tt.prev, tt.merged))
+		})
+	}
+}
+
+func TestAdmitEvacuations(t *testing.T) {
+	leaving := func(waiting bool) *storagev1alpha1.NodeLeaving {
+		return &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Waiting: waiting}
+	}
+	tests := []struct {
+		name    string
+		started []string // evacuating in the previous topology
+		waiting []string // waiting in the previous topology
+		limit   int
+		want    []string // admitted, of a, b, c
+	}{
+		{"no limit", nil, nil, 0, []string{"a", "b", "c"}},
+		{"limit 1: by name", nil, nil, 1, []string{"a"}},
+		{"limit 2: by name", nil, nil, 2, []string{"a", "b"}},
+		{"an evacuation under way keeps its slot", []string{"c"}, []string{"a", "b"}, 1, []string{"c"}},
+		{"under way first, then by name", []string{"b"}, nil, 2, []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			previous := &storagev1alpha1.StorageTopologySpec{}
+			for _, n := range tt.started {
+				previous.Nodes = append(previous.Nodes, storagev1alpha1.TopologyNode{Name: n, Leaving: leaving(false)})
+			}
+			for _, n := range tt.waiting {
+				previous.Nodes = append(previous.Nodes, storagev1alpha1.TopologyNode{Name: n, Leaving: leaving(true)})
+			}
+			nodes := []*storagev1alpha1.TopologyNode{{Name: "a", Leaving: leaving(false)}, {Name: "b", Leaving: leaving(false)}, {Name: "c", Leaving: leaving(false)}}
+			admitEvacuations(nodes, previous, tt.limit)
+			var got []string
+			for _, n := range nodes {
+				if !n.Leaving.Waiting {
+					got = append(got, n.Name)
+				}
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
