@@ -16,8 +16,9 @@ import (
 
 // TestSimulatedDRBDDropDisk is the agents' side of an evacuation step
 // DropDisk: the replica on a leaving node is in use there (Primary) when
-// the controller tells every agent that it is diskless from now on. The
-// node detaches its disk (drbdadm adjust) and stays Primary, reading and
+// the controller tells every agent that it is diskless from now on (a
+// peer told first waits: DRBD keeps the bitmap towards a peer that still
+// has its disk). The node detaches its disk (drbdadm adjust) and stays Primary, reading and
 // writing over the network from the UpToDate peers; its backing file stays
 // (reported as an orphan, nothing is deleted by Apply) until the replica
 // leaves the spec and the controller deletes the resource there by uid.
@@ -39,6 +40,9 @@ func TestSimulatedDRBDDropDisk(t *testing.T) {
 	require.NoError(t, err, "a Pod uses pvc-r3 on %s", leaving.name)
 
 	c.r3DisklessC = true
+	first, err := c.nodes[0].client.Apply(ctx, c.desired(c.nodes[0]))
+	require.NoError(t, err)
+	assert.Equal(t, agentv1.Outcome_PENDING, first.Resources[0].Outcome, "a peer told first waits for node-c to detach: %s", first.Resources[0].Message)
 	c.converge(t, ctx)
 	k := leaving.kernel(t)["pvc-r3"]
 	assert.Equal(t, "Primary", k.Role, "the volume stays in use on %s", leaving.name)
