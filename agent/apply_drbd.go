@@ -113,7 +113,10 @@ func (c *converge) ensureMetadata(ctx context.Context, adm drbd.Admin, vols []lo
 }
 
 // adjust applies a changed file; for an unchanged one it asks drbdadm
-// (dry run, read-only) whether the kernel drifted from it.
+// (dry run, read-only) whether the kernel drifted from it. A peer that
+// goes diskless (an evacuation's DropDisk) may still have its disk when
+// this node adjusts: DRBD refuses to drop the bitmap towards it until it
+// has detached, so the adjust is pending and runs again at the next Apply.
 func (c *converge) adjust(ctx context.Context, adm drbd.Admin, written bool, s *step) error {
 	if !written {
 		res, err := c.exec.Run(ctx, adm.AdjustDryRun())
@@ -124,7 +127,16 @@ func (c *converge) adjust(ctx context.Context, adm drbd.Admin, written bool, s *
 			return nil
 		}
 	}
-	return c.do(ctx, adm.Adjust(), s, "adjust")
+	res, err := c.exec.Run(ctx, adm.Adjust())
+	if err != nil && strings.Contains(string(res.Stderr)+string(res.Stdout), "Can not drop the bitmap when both sides have a disk") {
+		s.pending = append(s.pending, "a peer going diskless still has its disk: the bitmap towards it is dropped once it has detached")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.did("adjust")
+	return nil
 }
 
 // resize grows DRBD devices whose backing volume grew. It reads DRBD's

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/storage"
@@ -130,14 +131,19 @@ func (d *deletion) resFile() (resFile, bool, error) {
 }
 
 // drbdDown takes the resource down and wipes the metadata of its volumes
-// (those whose device is present; the others go with their backing volume).
+// (those whose device is present; the others go with their backing
+// volume). A volume DRBD runs diskless while its backing volume is still
+// there (a replica that went diskless, its disk detached) has no disk in
+// the resource file: drbdmeta wipes it on the device, with the minor the
+// kernel had; unknown (the resource was down), it goes with its volume.
 func (d *deletion) drbdDown(ctx context.Context, targets []target) error {
 	kernel, err := d.agent.readKernel(ctx, d.exec)
 	if err != nil {
 		return err
 	}
 	adm := drbd.Admin{Node: d.agent.cfg.NodeName, ConfFile: d.agent.resPath(d.req.GetName()), Resource: d.req.GetName()}
-	if _, up := kernel[d.req.GetName()]; up {
+	res, up := kernel[d.req.GetName()]
+	if up {
 		if err := d.do(ctx, adm.Down(), "down"); err != nil {
 			return err
 		}
@@ -146,9 +152,21 @@ func (d *deletion) drbdDown(ctx context.Context, targets []target) error {
 		if t.vol.DevicePath == "" {
 			continue
 		}
-		if err := d.do(ctx, adm.WipeMD(t.vol.Number), fmt.Sprintf("wipe-md volume %d", t.vol.Number)); err != nil {
+		action := fmt.Sprintf("wipe-md volume %d", t.vol.Number)
+		if dev, ok := res.Device(int(t.vol.Number)); ok && dev.DiskState == "Diskless" {
+			if err := d.do(ctx, drbd.WipeMDOn(uint32(dev.Minor), t.vol.DevicePath), action+" (detached)"); err != nil {
+				return err
+			}
+			continue
+		}
+		out, err := d.exec.Run(ctx, adm.WipeMD(t.vol.Number))
+		if err != nil && strings.Contains(string(out.Stderr)+string(out.Stdout), "the configuration gives none") {
+			continue // detached while down: its metadata goes with the volume
+		}
+		if err != nil {
 			return err
 		}
+		d.did("%s", action)
 	}
 	return nil
 }

@@ -96,12 +96,14 @@ type simCluster struct {
 	nodes  []*simNode
 	r3Size uint64
 	withR2 bool
+	// r3DisklessC: pvc-r3's replica on node-c is diskless (an evacuation's DropDisk).
+	r3DisklessC bool
 }
 
 func (c *simCluster) desired(n *simNode) *agentv1.NodeDesiredState {
 	d := &agentv1.NodeDesiredState{NodeName: n.name, StoragePools: []*agentv1.StoragePool{n.pool}}
 	d.Resources = append(d.Resources, resourceFor(n.name, "pvc-r3", 1000, c.r3Size, true,
-		replica{"node-a", 0, false}, replica{"node-b", 1, false}, replica{"node-c", 2, false}))
+		replica{"node-a", 0, false}, replica{"node-b", 1, false}, replica{"node-c", 2, c.r3DisklessC}))
 	if c.withR2 {
 		d.Resources = append(d.Resources, resourceFor(n.name, "pvc-r2", 1001, 8<<10, false,
 			replica{"node-a", 0, false}, replica{"node-b", 1, false}, replica{"node-c", 2, true}))

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -139,5 +140,30 @@ func TestQuorum(t *testing.T) {
 			assert.Equal(t, tc.policy, q.Policy)
 			assert.Equal(t, tc.onNo, q.OnNoQuorum)
 		})
+	}
+}
+
+// TestDesiredReplicaWentDiskless: an evacuation's DropDisk step turns the
+// replica on a leaving node diskless in the spec; its agent is told the
+// same resource, node id, port and minor without a disk (drbdadm adjust
+// detaches it), and its peers see it diskless.
+func TestDesiredReplicaWentDiskless(t *testing.T) {
+	vols := desiredVolumes()
+	n3 := &vols[0].Spec.Replicas[2]
+	n3.Diskless, n3.StoragePool = true, ""
+	d, problems := Desired("n3", DesiredInput{Topology: testTopology(), Volumes: vols})
+	require.Empty(t, problems)
+	three := d.Resources[0]
+	require.Equal(t, "pvc-three", three.Name)
+	assert.True(t, three.Volumes[0].Diskless)
+	assert.Empty(t, three.Volumes[0].StoragePool)
+	assert.EqualValues(t, 1003, three.Volumes[0].Minor, "the same minor")
+	assert.EqualValues(t, 7000, three.Drbd.Port, "the same port")
+	assert.EqualValues(t, 2, three.Drbd.NodeId, "the same node id")
+	peers, _ := Desired("n1", DesiredInput{Topology: testTopology(), Volumes: vols})
+	i := slices.IndexFunc(peers.Resources, func(r *agentv1.Resource) bool { return r.Name == "pvc-three" })
+	require.GreaterOrEqual(t, i, 0)
+	for _, p := range peers.Resources[i].Drbd.Peers {
+		assert.Equal(t, p.NodeName == "n3", p.Diskless, "n1 sees %s", p.NodeName)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +26,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
+	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
 	"github.com/piraeusctl/piraeusctl/render"
 )
@@ -320,4 +324,101 @@ func watchEvacuation(t *testing.T, dyn dynamic.Interface, node string) func() []
 		defer mu.Unlock()
 		return slices.Clone(seen)
 	}
+}
+
+// TestEvacuateInUse removes a node (no longer selected: its agent runs on)
+// while one volume is in use there (DRBD Primary, as a Pod's mount makes
+// it) and the node's evacuationStrategy has attachedVolumeReattachTimeout
+// 6s: the replica there waits (WaitForDetach) until the timeout, then
+// goes diskless (DropDisk): the agent detaches its disk and the volume
+// stays Primary there over the network. EvacuationCompleted names the
+// timeout. Once the volume is detached there the diskless replica leaves,
+// its backing file is deleted, and the evacuation completes.
+func TestEvacuateInUse(t *testing.T) {
+	env, r := evacuationDatastore(t, `{"spec":{"nodeSelector":{"`+storageLabel+`":"true"}}}`)
+	dyn := dynamic.NewForConfigOrDie(env.Config)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := t.Context()
+	for _, n := range env.Nodes {
+		_, err := dyn.Resource(gvrSatConfs).Patch(ctx, "pool-"+n.Name, types.MergePatchType,
+			[]byte(`{"spec":{"evacuationStrategy":{"attachedVolumeReattachTimeout":"6s"}}}`), metav1.PatchOptions{FieldManager: "test"})
+		require.NoError(t, err)
+	}
+	r.settle()
+
+	var leaving, used string
+	var pool string
+	for _, v := range volumes(t, dyn) {
+		for _, rep := range v.Spec.Replicas {
+			if !rep.Diskless && leaving == "" {
+				leaving, used, pool = rep.Node, v.Name, rep.StoragePool
+			}
+		}
+	}
+	require.NotEmpty(t, leaving)
+	node := env.Nodes[slices.IndexFunc(env.Nodes, func(n localup.Node) bool { return n.Name == leaving })]
+	drbdadm := func(verb string) {
+		discard := slog.New(slog.DiscardHandler)
+		sim, err := drbdsim.New(drbdsim.Config{Dir: filepath.Join(env.Dir, "drbd-sim"), Node: leaving, Next: &hostexec.Local{Logger: discard}, Logger: discard})
+		require.NoError(t, err)
+		conf := filepath.Join(env.Dir, "nodes", leaving, "drbd.d", used+".res")
+		_, err = sim.Run(ctx, hostexec.Write("drbdadm", "-c", conf, verb, used).InUTS(leaving))
+		require.NoError(t, err, "drbdadm %s %s on %s", verb, used, leaving)
+	}
+	replica := func() (storagev1alpha1.Replica, storagev1alpha1.ReplicaStatus, bool) {
+		for _, v := range volumes(t, dyn) {
+			if v.Name != used {
+				continue
+			}
+			spec := v.Spec.Replica(leaving)
+			for _, st := range v.Status.Replicas {
+				if st.Node == leaving && spec != nil {
+					return *spec, st, true
+				}
+			}
+		}
+		return storagev1alpha1.Replica{}, storagev1alpha1.ReplicaStatus{}, false
+	}
+	drbdadm("primary")
+	require.Eventually(t, func() bool { _, st, ok := replica(); return ok && st.InUse }, time.Minute, 100*time.Millisecond, "%s in use on %s", used, leaving)
+
+	seen := watchEvacuation(t, dyn, leaving)
+	start := time.Now()
+	_, err := cs.CoreV1().Nodes().Patch(ctx, leaving, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+storageLabel+`":"retired"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		spec, st, ok := replica()
+		return ok && spec.Diskless && st.InUse && len(st.Volumes) == 1 && st.Volumes[0].DiskState == "Diskless"
+	}, 2*time.Minute, 100*time.Millisecond, "the replica of %s on %s went diskless, still in use", used, leaving)
+	wentDiskless := time.Since(start)
+	_, err = dyn.Resource(gvrSatellites).Get(ctx, leaving, metav1.GetOptions{})
+	require.NoError(t, err, "the evacuation is not complete while the volume is in use there")
+	files, _ := filepath.Glob(filepath.Join(node.PoolDir, used+"_00000.*"))
+	assert.NotEmpty(t, files, "the detached backing file is kept while the replica stays (pool %s)", pool)
+
+	drbdadm("secondary")
+	require.Eventually(t, func() bool {
+		_, err := dyn.Resource(gvrSatellites).Get(ctx, leaving, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, 2*time.Minute, 100*time.Millisecond, "the LinstorSatellite goes once the volume is detached there")
+	t.Logf("%s in use on %s went diskless %s after the node left (timeout 6s); evacuated %s after", used, leaving, wentDiskless.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	var messages []string
+	for _, c := range seen() {
+		messages = append(messages, c.Message)
+	}
+	all := strings.Join(messages, "\n")
+	assert.Contains(t, all, "(attachedVolumeReattachTimeout 6s)", "WaitForDetach names the timeout")
+	assert.Contains(t, all, "becomes diskless: the volume stays attached over the network until it is detached there (timed out after 6s waiting for its Pod to move)")
+	assert.Contains(t, all, "the diskless replica on "+leaving+" stays until the volume is detached there")
+	require.Eventually(t, func() bool {
+		for _, v := range volumes(t, dyn) {
+			if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady) || v.Spec.Replica(leaving) != nil {
+				return false
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(node.PoolDir, used+"_00000.*"))
+		return len(files) == 0
+	}, time.Minute, 200*time.Millisecond, "every volume Ready elsewhere, the backing file on %s deleted", leaving)
+	r.settle()
 }

@@ -60,8 +60,9 @@ func (l *Loop) Trigger() {
 }
 
 // Run watches the inputs and runs passes until ctx ends: after input
-// changes have been quiet for Debounce, at every Resync, and RetryAfter
-// after a pass that failed to apply.
+// changes have been quiet for Debounce, at every Resync, RetryAfter after
+// a pass that failed to apply, and when an evacuation step's timeout
+// expires.
 func (l *Loop) Run(ctx context.Context) error {
 	l.events.StartRecordingToSink(ctx.Done())
 	defer l.events.Shutdown()
@@ -92,6 +93,13 @@ func (l *Loop) Run(ctx context.Context) error {
 		wait := l.opts.Resync
 		if out.ApplyErr != nil {
 			wait = min(wait, l.opts.RetryAfter)
+		}
+		if out.Plan != nil {
+			// An evacuation step waits for a time (attachedVolumeReattachTimeout):
+			// the pass after it takes the next step.
+			if d := out.Plan.Built.Model.NextDeadline(); !d.IsZero() {
+				wait = min(wait, max(time.Until(d)+time.Second, l.opts.Debounce))
+			}
 		}
 		if !next.Stop() {
 			select {

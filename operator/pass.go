@@ -40,7 +40,7 @@ func (o Outcome) Err() error { return errors.Join(o.PlanErr, o.ApplyErr) }
 func (l *Loop) Pass(ctx context.Context) (out Outcome) {
 	out.Started = time.Now()
 	defer func() { out.Duration = time.Since(out.Started) }()
-	out.Plan, out.PlanErr = l.Plan(ctx)
+	out.Plan, out.PlanErr = l.plan(ctx, out.Started)
 	if out.PlanErr == nil {
 		l.watch.evacuating.Store(evacuating(out.Plan.Built.Model))
 		// Nodes leave the topology first, while the live entry still says
@@ -72,14 +72,20 @@ func (l *Loop) Pass(ctx context.Context) (out Outcome) {
 }
 
 // Plan reads the inputs as `plan --from-cluster` does and runs the one
-// pipeline on them: the plan a pass applies.
+// pipeline on them at the current time: the plan a pass applies.
 func (l *Loop) Plan(ctx context.Context) (*pipeline.Result, error) {
+	return l.plan(ctx, time.Now())
+}
+
+// plan is Plan at the pass's clock now (evacuation timeouts).
+func (l *Loop) plan(ctx context.Context, now time.Time) (*pipeline.Result, error) {
 	read, err := apply.ReadClusterInputs(ctx, l.opts.Config, l.opts.Kinds, "")
 	if err != nil {
 		return nil, fmt.Errorf("read the plan's inputs: %w", err)
 	}
 	opts := l.opts.Pipeline
 	opts.Files, opts.BatchGC = nil, false
+	opts.Build.Now = now
 	opts.Sources = make([]plan.Source, 0, len(read))
 	for _, s := range read {
 		opts.Sources = append(opts.Sources, plan.Source{Name: s.Name, Data: s.Data})

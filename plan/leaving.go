@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
@@ -22,6 +24,13 @@ import (
 //     replicas move, each step by step: a replacement is placed by the
 //     same placement code, the old replica stays until the replacement is
 //     UpToDate, then it leaves the spec (and the controller removes it).
+//     A replica whose volume is in use on the node stays until it is
+//     detached, at most the node's evacuationStrategy
+//     attachedVolumeReattachTimeout (5m by default, 0: no wait) after the
+//     node started leaving (NodeLeaving.Since, the plan's time then); after
+//     that it stays diskless until detached, as LINSTOR's evacuation leaves
+//     an in-use resource. unattachedVolumeAttachTimeout has no effect: a
+//     volume attached nowhere may be attached anywhere during the moves.
 //     At most LinstorCluster.spec.maxConcurrentEvacuations nodes evacuate
 //     at once. Once no replica is left the evacuation is complete; the
 //     node leaves the topology at the next plan, so the operator can
@@ -102,7 +111,7 @@ func stepsText(steps []placement.Move) string {
 // leavingNodes adds the nodes of the previous topology the plan no longer
 // has a satellite for, by their deletion policy (addLeaving), then admits
 // the evacuations maxConcurrentEvacuations allows.
-func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
+func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec, now time.Time) {
 	if previous == nil {
 		return
 	}
@@ -116,7 +125,7 @@ func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
 	}
 	for i := range previous.Nodes {
 		if !present[previous.Nodes[i].Name] {
-			m.addLeaving(&previous.Nodes[i], nodes[previous.Nodes[i].Name])
+			m.addLeaving(&previous.Nodes[i], nodes[previous.Nodes[i].Name], now)
 		}
 	}
 	if len(m.Leaving) == 0 {
@@ -137,8 +146,9 @@ func (m *Model) leavingNodes(previous *storagev1alpha1.StorageTopologySpec) {
 // addLeaving records one leaving node (k8sNode nil when its Node is
 // gone): Evacuate and Retain nodes stay in the topology marked Leaving (an
 // evacuating node whose Node exists keeps its satellite), Delete and
-// forced nodes are dropped.
-func (m *Model) addLeaving(prev *storagev1alpha1.TopologyNode, k8sNode *corev1.Node) {
+// forced nodes are dropped. A node that starts leaving records now as
+// Since; later plans carry it over.
+func (m *Model) addLeaving(prev *storagev1alpha1.TopologyNode, k8sNode *corev1.Node, now time.Time) {
 	l := LeavingNode{Node: prev.Name, Reason: storagev1alpha1.LeavingNodeDeleted, Forced: m.forceRemove[prev.Name], State: LeavingRemoved}
 	var merged *mergedSatellite
 	if k8sNode != nil {
@@ -158,9 +168,16 @@ func (m *Model) addLeaving(prev *storagev1alpha1.TopologyNode, k8sNode *corev1.N
 		m.Satellites = append(m.Satellites, satelliteOf(merged))
 	}
 	tn.Leaving = &storagev1alpha1.NodeLeaving{Policy: l.Policy, Reason: l.Reason}
+	if !now.IsZero() {
+		tn.Leaving.Since = &metav1.Time{Time: now}
+	}
 	if prev.Leaving != nil {
 		tn.Leaving.Evacuated = prev.Leaving.Evacuated
+		if prev.Leaving.Since != nil {
+			tn.Leaving.Since = prev.Leaving.Since.DeepCopy()
+		}
 	}
+
 	m.Topology.Spec.Nodes = append(m.Topology.Spec.Nodes, tn)
 }
 
@@ -317,6 +334,21 @@ func holders(placed, previous []storagev1alpha1.StorageVolume, node string, depl
 	}
 	slices.Sort(out)
 	return out
+}
+
+// NextDeadline is the earliest time an evacuation step of this plan waits
+// for (a volume in use on an evacuating node goes diskless then): a plan
+// made at that time moves on. Zero when no step waits for a time.
+func (m *Model) NextDeadline() time.Time {
+	var next time.Time
+	for _, l := range m.Leaving {
+		for _, s := range l.Steps {
+			if d := s.Deadline; !d.IsZero() && (next.IsZero() || d.Before(next)) {
+				next = d
+			}
+		}
+	}
+	return next
 }
 
 // LeavingNode returns what happens to a leaving node, nil when it is not leaving.

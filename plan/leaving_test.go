@@ -2,8 +2,10 @@ package plan
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
@@ -67,4 +69,32 @@ func TestAdmitEvacuations(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestLeavingSince: a node that starts leaving records the plan's time,
+// later plans carry it over whatever their time, and without a clock
+// nothing is recorded.
+func TestLeavingSince(t *testing.T) {
+	t1 := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	gone := storagev1alpha1.TopologyNode{Name: "w3", DeletionPolicy: piraeusv1.DeletionPolicyEvacuate}
+	leavingAt := func(prev storagev1alpha1.TopologyNode, now time.Time) *storagev1alpha1.NodeLeaving {
+		m := &Model{}
+		m.addLeaving(&prev, nil, now)
+		require.Len(t, m.Topology.Spec.Nodes, 1)
+		return m.Topology.Spec.Nodes[0].Leaving
+	}
+	first := leavingAt(gone, t1)
+	require.NotNil(t, first.Since)
+	assert.Equal(t, t1, first.Since.Time, "starts leaving: now is recorded")
+
+	again := gone
+	again.Leaving = first
+	assert.Equal(t, t1, leavingAt(again, t2).Since.Time, "carried over")
+	assert.Equal(t, t1, leavingAt(again, time.Time{}).Since.Time, "carried over without a clock too")
+	assert.Nil(t, leavingAt(gone, time.Time{}).Since, "no clock: nothing recorded")
+
+	older := gone
+	older.Leaving = &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Reason: storagev1alpha1.LeavingNodeDeleted}
+	assert.Equal(t, t2, leavingAt(older, t2).Since.Time, "a topology written without since starts the clock now")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +32,12 @@ type BuildOptions struct {
 	// Explain keeps each replica's reason in the topology (plan --explain);
 	// without it reasons are dropped so plan diffs stay quiet.
 	Explain bool
+	// Now is the plan's time, an input like the others so the plan stays
+	// pure: a node that starts leaving records it (NodeLeaving.Since), and
+	// the evacuation strategy's timeouts are measured against it. The CLI
+	// gives the current time (or --now), the operator its pass's clock.
+	// Zero: no clock; nothing is timestamped and no timeout but 0 expires.
+	Now time.Time
 }
 
 // Built is the outcome of Build: the model with every volume placed.
@@ -59,11 +66,13 @@ func Build(ctx context.Context, sources []Source, opts BuildOptions) (*Built, er
 	}
 	prevVols := mergeByName(m.PreviousVolumes, opts.PreviousVolumes, func(v storagev1alpha1.StorageVolume) string { return v.Name })
 	m.PreviousVolumes = prevVols
-	m.leavingNodes(previous)
+	now := opts.Now.UTC().Truncate(time.Second) // as the topology records it
+	m.leavingNodes(previous, now)
 	vols := volumesToPlace(m.Volumes, prevVols)
 	keepAPIResourceGroups(&m.Topology.Spec, previous, vols)
 	popts := opts.Placement
 	popts.Ledgers = m.Allocations
+	popts.Now = now
 	res, err := placement.Place(&m.Topology.Spec, vols, prevVols, popts)
 	if res == nil {
 		return nil, fmt.Errorf("place volumes: %w", err)

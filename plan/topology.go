@@ -55,6 +55,7 @@ func topologyNode(s *mergedSatellite) storagev1alpha1.TopologyNode {
 		InternalTLS:             s.internalTLS,
 		IPFamilies:              s.ipFamilies,
 		DeletionPolicy:          s.deletion,
+		EvacuationStrategy:      s.evacuation,
 		StorageCordoned:         n.Annotations[AnnotationStorageCordon] == "true",
 	}
 	for _, a := range n.Status.Addresses {

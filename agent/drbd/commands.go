@@ -75,6 +75,13 @@ func (a Admin) WipeMD(vol uint32) hostexec.Cmd {
 	return a.adm(true, "--", "--force", "wipe-md", a.vol(vol))
 }
 
+// WipeMDOn destroys the metadata on a backing device the resource file no
+// longer names (the replica went diskless, so drbdadm has no disk to wipe):
+// drbdmeta on the device, with the volume's minor; the resource must be down.
+func WipeMDOn(minor uint32, disk string) hostexec.Cmd {
+	return hostexec.Write("drbdmeta", "--force", strconv.FormatUint(uint64(minor), 10), "v09", disk, "internal", "wipe-md")
+}
+
 // MetadataDiskState reads the disk state recorded in a volume's metadata;
 // it fails with "No valid meta data found" on a disk without metadata.
 func MetadataDiskState(minor uint32, disk string) hostexec.Cmd {

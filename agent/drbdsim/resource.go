@@ -152,6 +152,10 @@ func peerDeviceOptions(k kernelCtx) *failure {
 		return kernelFailure(k.me.Resource, errInvalidRequest, "unknown volume")
 	}
 	opts := merge(p.DeviceOptions[number], k.call)
+	if opts["bitmap"] == "no" && !peerDiskless(p, number) && k.me.volume(number).attached() && k.peerAttached(p, number) {
+		// A peer going diskless that has not detached yet.
+		return kernelFailure(k.me.Resource, errInvalidRequest, "Can not drop the bitmap when both sides have a disk")
+	}
 	if p.DeviceOptions == nil {
 		p.DeviceOptions = map[int]map[string]string{}
 	}
@@ -160,6 +164,17 @@ func peerDeviceOptions(k kernelCtx) *failure {
 		delete(p.DeviceOptions, number)
 	}
 	return nil
+}
+
+// peerAttached reports whether the connected peer p has volume number
+// attached (DRBD knows the peer's disk over an established connection).
+func (k kernelCtx) peerAttached(p *peer, number int) bool {
+	y, _, ok := k.c.link(k.me, p)
+	if !ok {
+		return false
+	}
+	v := y.volume(number)
+	return v != nil && v.attached()
 }
 
 // primary promotes: every device needs UpToDate data (its own or a

@@ -99,12 +99,18 @@ func init() {
 // move to other nodes, as upstream defines it.
 type EvacuationStrategy struct {
 	// AttachedVolumeReattachTimeout is how long evacuation waits for volumes
-	// attached on the node to be attached elsewhere; 0 skips the wait.
+	// attached on the node to be attached elsewhere, counted from when the
+	// node started leaving; 0 skips the wait. After it, a volume still in
+	// use there keeps a diskless replica there (its data moved away) until
+	// it is detached.
 	// +kubebuilder:validation:Optional
 	// +kubebuilder:default:="5m"
 	AttachedVolumeReattachTimeout metav1.Duration `json:"attachedVolumeReattachTimeout"`
-	// UnattachedVolumeAttachTimeout is how long evacuation waits for volumes
-	// not attached on the node to be attached elsewhere; 0 skips the wait.
+	// UnattachedVolumeAttachTimeout is how long upstream's evacuation waits
+	// for volumes not attached anywhere to be attached; 0 skips the wait.
+	// Accepted for compatibility, without effect here: a replica leaves the
+	// node only once its replacement is UpToDate, so the volume can be
+	// attached anywhere at any time during the evacuation.
 	// +kubebuilder:validation:Optional
 	// +kubebuilder:default:="5m"
 	UnattachedVolumeAttachTimeout metav1.Duration `json:"unattachedVolumeAttachTimeout"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ type specFlags struct {
 	previous         string
 	allowUnplaced    bool
 	strict           bool
+	now              string
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -44,6 +46,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.previous, "previous", "", "previous plan (or StorageTopology) whose placements and allocations are kept")
 	fs.BoolVar(&f.allowUnplaced, "allow-unplaced", false, "report volumes that cannot be placed and go on")
 	fs.BoolVar(&f.strict, "strict", false, "treat warnings about the input (patch targets or selectors matching nothing, skipped files, ...) as errors")
+	fs.StringVar(&f.now, "now", "", "the plan's time (RFC 3339, default: the current time): when a node starting to leave is recorded, and what evacuation timeouts are measured against")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.MarkFlagDirname("templates")
 	_ = cmd.MarkFlagFilename("previous", "yaml", "yml", "json")
@@ -60,6 +63,12 @@ func (f *specFlags) options(cmd *cobra.Command, explain bool, extra []plan.Sourc
 		return opts, err
 	}
 	opts.Files, opts.Stdin, opts.Sources, opts.BatchGC = f.files, cmd.InOrStdin(), extra, true
+	opts.Build.Now = time.Now()
+	if f.now != "" {
+		if opts.Build.Now, err = time.Parse(time.RFC3339, f.now); err != nil {
+			return opts, fmt.Errorf("--now %q: expected an RFC 3339 time such as 2026-01-02T15:04:05Z", f.now)
+		}
+	}
 	if f.previous != "" {
 		prev, vols, err := planfile.ReadPrevious(f.previous)
 		if err != nil {

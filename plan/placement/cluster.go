@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	piraeusv1 "github.com/piraeusctl/piraeusctl/api/v1"
@@ -30,6 +31,10 @@ type node struct {
 	// evacuating: the node leaves with deletion policy Evacuate; each of its
 	// replicas stays until its replacement is UpToDate (evacuate.go).
 	evacuating bool
+	// leavingSince and reattach: when the node started leaving (zero when
+	// unknown) and its evacuation strategy's attachedVolumeReattachTimeout.
+	leavingSince time.Time
+	reattach     time.Duration
 	// lost: the node leaves and keeps its replicas (Retain, or an
 	// evacuation waiting for its turn): nothing moves, nothing new comes.
 	lost     bool
@@ -65,6 +70,13 @@ func newCluster(spec *storagev1alpha1.StorageTopologySpec, opts Options) *cluste
 			n.cordoned = true
 			n.evacuating = l.Policy == piraeusv1.DeletionPolicyEvacuate && !l.Waiting && !l.Evacuated
 			n.lost = !n.evacuating
+			n.reattach = DefaultReattachTimeout
+			if tn.EvacuationStrategy != nil {
+				n.reattach = tn.EvacuationStrategy.AttachedVolumeReattachTimeout.Duration
+			}
+			if l.Since != nil {
+				n.leavingSince = l.Since.Time
+			}
 		}
 		for j := range tn.StoragePools {
 			n.pools = append(n.pools, newPool(n, &tn.StoragePools[j], defaultRatio))

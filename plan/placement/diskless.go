@@ -41,12 +41,18 @@ func (p *placer) diskless(g *groupIndex, v *storagev1alpha1.StorageVolume, st *v
 		for _, n := range p.remaining(v, holds, room) {
 			add(n, "disklessOnRemaining of resource group "+g.rg.Name, false)
 		}
-	case len(diskful) == 2 && len(out) == 0 && HasDRBD(g.rg):
+	case len(diskful) == 2 && !p.holdsDiskless(out) && HasDRBD(g.rg):
 		if n, reason := p.tieBreaker(g, st, diskful, holds); n != nil {
 			add(n, reason, true)
 		}
 	}
 	return out
+}
+
+// holdsDiskless reports whether a diskless replica other than one on an
+// evacuating node (which is on its way out) stays: a tie-breaker is not needed.
+func (p *placer) holdsDiskless(out []storagev1alpha1.Replica) bool {
+	return slices.ContainsFunc(out, func(r storagev1alpha1.Replica) bool { return !p.c.byName[r.Node].evacuating })
 }
 
 // HasDRBD reports whether the group's layer list has DRBD (default: yes).

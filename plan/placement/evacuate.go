@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
@@ -11,9 +12,14 @@ import (
 // Step is where one replica of an evacuating node is in its move: a
 // replacement is added while the old replica stays (DRBD syncs the new one
 // from it and the others), and the old replica leaves the spec only once
-// every other diskful replica is UpToDate and no Pod uses it there. Each
-// plan takes one step per replica; the volume's status says when the next
-// is due.
+// every other diskful replica is UpToDate and no Pod uses it there. A
+// volume still in use there when the node's attachedVolumeReattachTimeout
+// (evacuation strategy, counted from when the node started leaving) has
+// passed keeps its replica there, diskless: the data has moved, the Pod
+// keeps running over the network, and the diskless replica leaves once it
+// is detached (as LINSTOR's evacuation keeps an in-use resource diskless).
+// Each plan takes one step per replica; the volume's status says when the
+// next is due.
 type Step string
 
 const (
@@ -22,8 +28,17 @@ const (
 	// StepSync: the old replica stays until the replicas waited for are UpToDate.
 	StepSync Step = "WaitForSync"
 	// StepDetach: the volume is in use on the evacuating node; the old
-	// replica stays until it is detached there.
+	// replica stays until it is detached there, at most until the node's
+	// attachedVolumeReattachTimeout has passed (then StepDropDisk).
 	StepDetach Step = "WaitForDetach"
+	// StepDropDisk: the volume is still in use on the evacuating node after
+	// the timeout and the others are UpToDate: the old replica stays in the
+	// spec as a diskless replica (the agent detaches its disk; the volume
+	// stays attached over the network).
+	StepDropDisk Step = "DropDisk"
+	// StepDiskless: a diskless replica on the evacuating node stays while
+	// the volume is in use there; it leaves once detached.
+	StepDiskless Step = "DisklessUntilDetached"
 	// StepNoTarget: no node can take a replacement; the old replica stays.
 	StepNoTarget Step = "NoTarget"
 	// StepDrop: the others are UpToDate, so the old replica leaves the spec
@@ -42,13 +57,79 @@ func (m Move) StepText() string {
 	case StepSync:
 		return fmt.Sprintf("the replica on %s stays until %s is UpToDate", m.From, strings.Join(m.Waiting, ", "))
 	case StepDetach:
-		return fmt.Sprintf("the replica on %s stays until the volume is detached there (move its Pod: drain the node)", m.From)
+		return fmt.Sprintf("the replica on %s stays until the volume is detached there (move its Pod: drain the node)%s", m.From, m.deadlineText())
+	case StepDropDisk:
+		why := "timed out after " + FormatDuration(*m.Timeout) + " waiting for its Pod to move"
+		if *m.Timeout == 0 {
+			why = "attachedVolumeReattachTimeout is 0: no wait for its Pod to move"
+		}
+		return fmt.Sprintf("the replica on %s becomes diskless: the volume stays attached over the network until it is detached there (%s); %s UpToDate", m.From, why, strings.Join(m.Waiting, ", "))
+	case StepDiskless:
+		return fmt.Sprintf("the diskless replica on %s stays until the volume is detached there (move its Pod: drain the node)", m.From)
 	case StepNoTarget:
 		return fmt.Sprintf("the replica on %s stays: no other node can take it (%s)", m.From, m.Why)
 	case StepDrop:
+		if len(m.Waiting) == 0 {
+			return fmt.Sprintf("drop the diskless replica on %s: the volume is not in use there", m.From)
+		}
 		return fmt.Sprintf("drop the replica on %s: %s UpToDate", m.From, strings.Join(m.Waiting, ", "))
 	}
 	return m.Why
+}
+
+// deadlineText says when a replica waiting for its volume to be detached
+// goes diskless ("" when it cannot).
+func (m Move) deadlineText() string {
+	switch {
+	case m.Timeout == nil:
+		return ""
+	case m.Deadline.IsZero():
+		return fmt.Sprintf("; it becomes diskless once attachedVolumeReattachTimeout (%s) has passed since the node started leaving", FormatDuration(*m.Timeout))
+	}
+	return fmt.Sprintf("; it becomes diskless at %s (attachedVolumeReattachTimeout %s)", m.Deadline.UTC().Format(time.RFC3339), FormatDuration(*m.Timeout))
+}
+
+// FormatDuration prints a duration as people write it: 5m, 1h30m, 45s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// DefaultReattachTimeout is attachedVolumeReattachTimeout when the node's
+// configurations set no evacuation strategy (upstream's default).
+const DefaultReattachTimeout = 5 * time.Minute
+
+// detachWait is what the evacuation of a replica may do about a volume in
+// use on its node.
+type detachWait struct {
+	inUse bool
+	// timeout is the node's attachedVolumeReattachTimeout; nil when the
+	// volume cannot go diskless there (no DRBD layer): it waits.
+	timeout *time.Duration
+	// deadline: when the timeout expires (zero when unknown); due: it has.
+	deadline time.Time
+	due      bool
+}
+
+// detachWaitOf is the wait of a volume's replica on evacuating node n at now.
+func detachWaitOf(n *node, st *volumeState, now time.Time) detachWait {
+	w := detachWait{inUse: inUse(st.status, n.name)}
+	if !st.drbd {
+		return w
+	}
+	timeout := n.reattach
+	w.timeout = &timeout
+	if !n.leavingSince.IsZero() {
+		w.deadline = n.leavingSince.Add(timeout)
+	}
+	w.due = timeout <= 0 || !w.deadline.IsZero() && !now.IsZero() && !now.Before(w.deadline)
+	return w
 }
 
 // evacuate takes the step of each replica on an evacuating node, pairing
@@ -64,18 +145,27 @@ func (p *placer) evacuate(v *storagev1alpha1.StorageVolume, st *volumeState, add
 			replacement = &added[i]
 			replacement.Reason = fmt.Sprintf("replaces replica on evacuating node %s; %s", r.Node, replacement.Reason)
 		}
-		m := evacuationStep(r.Node, replacement, others, want, ready, inUse(st.status, r.Node))
+		n := p.c.byName[r.Node]
+		m := evacuationStep(r.Node, replacement, others, want, ready, detachWaitOf(n, st, p.now))
 		m.Volume, m.Why = v.Name, "node is evacuated"
 		if m.Step == StepNoTarget {
 			m.Why = strings.Join(why, "; ")
 		}
 		p.result.Moves = append(p.result.Moves, m)
-		if m.Step.Stays() {
-			r.Reason = fmt.Sprintf("%s%s; %s", evacuatingReason, m.Step, withoutStep(r.Reason))
+		r.Reason = fmt.Sprintf("%s%s; %s", evacuatingReason, m.Step, withoutStep(r.Reason))
+		switch m.Step {
+		case StepDropDisk:
+			// Stays diskless: with the kept diskless replicas, so it
+			// neither counts as diskful nor takes a tie-breaker's place.
+			n.pool(r.StoragePool).allocated -= v.Spec.SizeBytes()
+			r.Diskless, r.StoragePool = true, ""
+			st.keptDiskless = append(st.keptDiskless, r)
+			n.diskless++
+		case StepDrop:
+			n.pool(r.StoragePool).allocated -= v.Spec.SizeBytes()
+		default:
 			stay = append(stay, r)
-			continue
 		}
-		p.c.byName[r.Node].pool(r.StoragePool).allocated -= v.Spec.SizeBytes()
 	}
 	return stay
 }
@@ -84,8 +174,9 @@ func (p *placer) evacuate(v *storagev1alpha1.StorageVolume, st *volumeState, add
 // (from): replacement is the replica added for it in this plan, if any;
 // others are the diskful replicas of the spec on other nodes (kept and
 // added); want is the group's place count; ready says whether a node's
-// replica is UpToDate; inUse whether the volume is in use on from.
-func evacuationStep(from string, replacement *storagev1alpha1.Replica, others []storagev1alpha1.Replica, want int, ready func(string) bool, inUse bool) Move {
+// replica is UpToDate; wait whether the volume is in use on from and for
+// how long that may hold the replica there diskful.
+func evacuationStep(from string, replacement *storagev1alpha1.Replica, others []storagev1alpha1.Replica, want int, ready func(string) bool, wait detachWait) Move {
 	m := Move{From: from}
 	if replacement != nil {
 		m.Step, m.To, m.Waiting = StepAdd, replacement.Node, []string{replacement.Node}
@@ -105,8 +196,10 @@ func evacuationStep(from string, replacement *storagev1alpha1.Replica, others []
 	switch {
 	case len(waiting) > 0:
 		m.Step, m.Waiting = StepSync, waiting
-	case inUse:
-		m.Step = StepDetach
+	case wait.inUse && wait.due:
+		m.Step, m.Waiting, m.Timeout = StepDropDisk, nodes, wait.timeout
+	case wait.inUse:
+		m.Step, m.Timeout, m.Deadline = StepDetach, wait.timeout, wait.deadline
 	default:
 		m.Step, m.Waiting = StepDrop, nodes
 	}

@@ -3,6 +3,7 @@ package placement
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
@@ -34,6 +35,10 @@ type Options struct {
 	// leaving a node keeps its numbers there until the controller removed
 	// it), and a volume's own reservation is reused.
 	Ledgers []storagev1alpha1.NodeAllocation
+	// Now is the plan's time: an evacuating node's attachedVolumeReattachTimeout
+	// counts from its Leaving.Since to Now. Zero: no clock (only a timeout
+	// of 0 expires).
+	Now time.Time
 }
 
 // DefaultOptions returns the options `piraeusctl plan` uses without flags.
@@ -85,6 +90,11 @@ type Move struct {
 	Step Step `json:"step,omitempty"`
 	// Waiting names the replicas' nodes the step waits for.
 	Waiting []string `json:"waiting,omitempty"`
+	// Timeout is the evacuating node's attachedVolumeReattachTimeout, for
+	// a replica in use there (WaitForDetach, DropDisk); Deadline is when it
+	// expires (zero when unknown, or when the volume cannot go diskless).
+	Timeout  *time.Duration `json:"timeout,omitempty"`
+	Deadline time.Time      `json:"deadline,omitzero"`
 }
 
 // destination is To, or "(nowhere)" when no node could take the replica.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
@@ -34,6 +35,7 @@ func Place(topo *storagev1alpha1.StorageTopologySpec, vols, previous []storagev1
 		groups:  map[string]*storagev1alpha1.ResourceGroup{},
 		indexes: map[string]*groupIndex{},
 		result:  &Result{Volumes: out},
+		now:     opts.Now,
 	}
 	for i := range topo.ResourceGroups {
 		p.groups[topo.ResourceGroups[i].Name] = &topo.ResourceGroups[i]
@@ -71,6 +73,7 @@ type placer struct {
 	indexes map[string]*groupIndex
 	result  *Result
 	stamp   uint64
+	now     time.Time // Options.Now
 }
 
 // volumeState is what carryOver learnt about a volume's existing state.
@@ -114,6 +117,11 @@ func (p *placer) carryOver(v *storagev1alpha1.StorageVolume, prev *storagev1alph
 			if n != nil && (!n.cordoned || n.lost || n.evacuating && inUse(st.status, r.Node)) {
 				r.Reason = keptReason(r.Reason)
 				st.keptDiskless = append(st.keptDiskless, r)
+				if n.evacuating {
+					p.result.Moves = append(p.result.Moves, Move{Volume: v.Name, From: r.Node, Why: "node is evacuated", Step: StepDiskless})
+				}
+			} else if n != nil && n.evacuating {
+				p.result.Moves = append(p.result.Moves, Move{Volume: v.Name, From: r.Node, Why: "node is evacuated", Step: StepDrop})
 			}
 		case n == nil:
 			st.leaving = append(st.leaving, Move{Volume: v.Name, From: r.Node, Why: "node is gone"})

@@ -79,6 +79,10 @@ type TopologyNode struct {
 	// DeletionPolicy when the satellite leaves the cluster.
 	// +kubebuilder:validation:Optional
 	DeletionPolicy piraeusv1.DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// EvacuationStrategy when the satellite leaves with deletion policy
+	// Evacuate (kept so a node whose Node is gone evacuates by it).
+	// +kubebuilder:validation:Optional
+	EvacuationStrategy *piraeusv1.EvacuationStrategy `json:"evacuationStrategy,omitempty"`
 	// StorageCordoned nodes receive no new replicas, and placement moves
 	// their replicas to other nodes where it can (keeping them where no other
 	// node fits) (node annotation storage.piraeus.io/cordon or an unschedulable node).
@@ -113,6 +117,11 @@ type NodeLeaving struct {
 	// EvacuationCompleted).
 	// +kubebuilder:validation:Optional
 	Evacuated bool `json:"evacuated,omitempty"`
+	// Since is when the node started leaving: the plan's time ("now") of
+	// the first plan that found it gone, carried over by every later plan.
+	// The evacuation strategy's timeouts count from it.
+	// +kubebuilder:validation:Optional
+	Since *metav1.Time `json:"since,omitempty"`
 }
 
 // Reasons a node leaves (NodeLeaving.Reason).
