@@ -27,7 +27,7 @@ SUMMARY=()
 
 say() { printf 'demo: %s\n' "$*" >&2; }
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f s", a - b }'; }
-step() { SUMMARY+=("$(printf '%-58s %s' "$1" "$2")"); say "$1 ($2)"; }
+step() { SUMMARY+=("$(printf '%-58s %s' "$1" "$2")"); if [ -n "$2" ]; then say "$1 ($2)"; else say "$1"; fi; }
 
 if [ "$(id -u)" != 0 ]; then
   say "the end-to-end demo needs root (loop devices, mkfs and mounts); showing the plan only"
