@@ -191,6 +191,7 @@ func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, s
 	}
 	moving := held[leaving]
 	require.NotEmpty(t, moving)
+	moving = append(moving, apiVolume(t, dyn, leaving))
 	generations := map[string]string{}
 	for _, v := range volumes(t, dyn) {
 		for _, rep := range v.Spec.Replicas {
@@ -256,6 +257,47 @@ func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, s
 		assert.Equal(t, 2, diskful, "%s keeps two diskful replicas", v.Name)
 	}
 	r.settle()
+}
+
+// apiVolume makes a volume as the LINSTOR API makes them for the CSI driver
+// (spec.manualPlacement, replicas written with Update under linstor-api,
+// numbers left to the controller), with a replica on node and one on another
+// node, and waits until it is Ready. The plan does not render such volumes:
+// the loop writes their evacuation steps itself.
+func apiVolume(t *testing.T, dyn dynamic.Interface, node string) string {
+	t.Helper()
+	ctx := t.Context()
+	tmpl := volumes(t, dyn)[0]
+	other := ""
+	for _, r := range tmpl.Spec.Replicas {
+		if r.Node != node && !r.Diskless {
+			other = r.Node
+		}
+	}
+	require.NotEmpty(t, other)
+	v := &storagev1alpha1.StorageVolume{
+		TypeMeta:   metav1.TypeMeta{APIVersion: storagev1alpha1.GroupVersion.String(), Kind: "StorageVolume"},
+		ObjectMeta: metav1.ObjectMeta{Name: "pvc-made-by-the-linstor-api"},
+		Spec: storagev1alpha1.StorageVolumeSpec{ResourceGroup: tmpl.Spec.ResourceGroup, Volumes: tmpl.Spec.Volumes,
+			LayerList: tmpl.Spec.LayerList, ManualPlacement: true},
+	}
+	for i, n := range []string{node, other} {
+		v.Spec.Replicas = append(v.Spec.Replicas, storagev1alpha1.Replica{Node: n, StoragePool: tmpl.Spec.Replicas[0].StoragePool, NodeID: int32(i)})
+	}
+	slices.SortFunc(v.Spec.Replicas, func(a, b storagev1alpha1.Replica) int { return strings.Compare(a.Node, b.Node) })
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
+	require.NoError(t, err)
+	_, err = dyn.Resource(gvrVolumes).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{FieldManager: "linstor-api"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, cur := range volumes(t, dyn) {
+			if cur.Name == v.Name {
+				return meta.IsStatusConditionTrue(cur.Status.Conditions, storagev1alpha1.ConditionReady)
+			}
+		}
+		return false
+	}, 2*time.Minute, 200*time.Millisecond, "the API-made volume Ready")
+	return v.Name
 }
 
 func volumes(t *testing.T, dyn dynamic.Interface) []storagev1alpha1.StorageVolume {

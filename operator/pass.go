@@ -50,6 +50,9 @@ func (l *Loop) Pass(ctx context.Context) (out Outcome) {
 			var n int
 			n, dropErr = l.dropLeftNodes(ctx, out.Plan.Built.Model)
 			out.Writes += n
+			n, err := l.evacuateAPIVolumes(ctx, out.Plan.Built.Model)
+			out.Writes += n
+			dropErr = errors.Join(dropErr, err)
 		}
 		out.Apply, out.ApplyErr = apply.Run(ctx, l.opts.Config, out.Plan.Plan.Objects, l.applyOptions())
 		out.ApplyErr = errors.Join(out.ApplyErr, dropErr)
