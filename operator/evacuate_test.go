@@ -268,10 +268,13 @@ func apiVolume(t *testing.T, dyn dynamic.Interface, node string) string {
 	t.Helper()
 	ctx := t.Context()
 	tmpl := volumes(t, dyn)[0]
-	other := ""
+	other, pool := "", ""
 	for _, r := range tmpl.Spec.Replicas {
-		if r.Node != node && !r.Diskless {
-			other = r.Node
+		if !r.Diskless {
+			pool = r.StoragePool
+			if r.Node != node {
+				other = r.Node
+			}
 		}
 	}
 	require.NotEmpty(t, other)
@@ -282,7 +285,7 @@ func apiVolume(t *testing.T, dyn dynamic.Interface, node string) string {
 			LayerList: tmpl.Spec.LayerList, ManualPlacement: true},
 	}
 	for i, n := range []string{node, other} {
-		v.Spec.Replicas = append(v.Spec.Replicas, storagev1alpha1.Replica{Node: n, StoragePool: tmpl.Spec.Replicas[0].StoragePool, NodeID: int32(i)})
+		v.Spec.Replicas = append(v.Spec.Replicas, storagev1alpha1.Replica{Node: n, StoragePool: pool, NodeID: int32(i)})
 	}
 	slices.SortFunc(v.Spec.Replicas, func(a, b storagev1alpha1.Replica) int { return strings.Compare(a.Node, b.Node) })
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
