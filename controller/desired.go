@@ -66,6 +66,9 @@ func Desired(node string, in DesiredInput) (*agentv1.NodeDesiredState, map[strin
 	slices.SortFunc(vols, func(a, b *storagev1alpha1.StorageVolume) int { return cmp.Compare(a.Name, b.Name) })
 	for _, v := range vols {
 		r, err := desiredResource(node, in, v)
+		if err == nil && r != nil {
+			err = poolsKnown(r, out.StoragePools)
+		}
 		if err != nil {
 			problems[v.Name] = err
 			continue
@@ -83,6 +86,21 @@ func Desired(node string, in DesiredInput) (*agentv1.NodeDesiredState, map[strin
 		problems = nil
 	}
 	return out, problems
+}
+
+// poolsKnown refuses a resource whose disk is in a pool the node does not
+// have: the agent refuses a desired state naming one as a whole, so one
+// such volume would hold back every other resource of the node.
+func poolsKnown(r *agentv1.Resource, pools []*agentv1.StoragePool) error {
+	for _, vol := range r.GetVolumes() {
+		if vol.GetDiskless() {
+			continue
+		}
+		if !slices.ContainsFunc(pools, func(p *agentv1.StoragePool) bool { return p.GetName() == vol.GetStoragePool() }) {
+			return fmt.Errorf("volume %d: storage pool %q is not a pool of this node", vol.GetNumber(), vol.GetStoragePool())
+		}
+	}
+	return nil
 }
 
 // topologyNode finds a node of the topology, nil when absent.

@@ -167,3 +167,25 @@ func TestDesiredReplicaWentDiskless(t *testing.T) {
 		assert.Equal(t, p.NodeName == "n3", p.Diskless, "n1 sees %s", p.NodeName)
 	}
 }
+
+// TestDesiredUnknownPoolIsAProblem: a diskful replica in a pool the node
+// does not have (none, or a typo) is that volume's problem; the node's
+// other resources are still told, since the agent refuses a desired state
+// naming an unknown pool as a whole.
+func TestDesiredUnknownPoolIsAProblem(t *testing.T) {
+	for _, pool := range []string{"", "thinn"} {
+		t.Run("pool="+pool, func(t *testing.T) {
+			bad := vol("pvc-bad", "two", storagev1alpha1.Replica{Node: "n1", StoragePool: pool, NodeID: 0, Port: 7010, Minors: []int32{1010}},
+				diskful("n2", 1, 7010, 1010))
+			d, problems := Desired("n1", DesiredInput{Topology: testTopology(), Volumes: append(desiredVolumes(), bad)})
+			require.Contains(t, problems, "pvc-bad")
+			assert.ErrorContains(t, problems["pvc-bad"], "is not a pool of this node")
+			assert.Len(t, problems, 1)
+			names := []string{}
+			for _, r := range d.Resources {
+				names = append(names, r.Name)
+			}
+			assert.Equal(t, []string{"pvc-local", "pvc-three", "pvc-two"}, names, "the others are told")
+		})
+	}
+}
