@@ -371,7 +371,7 @@ func (f *facts) evacuation(node string) (metav1.Condition, bool) {
 	case plan.LeavingWaiting:
 		return condition(ConditionEvacuationCompleted, false, "WaitingForSlot", l.Message()+"; it starts when an evacuation under way completes"), true
 	case plan.LeavingEvacuating:
-		return condition(ConditionEvacuationCompleted, false, "Evacuating", l.Message()+"; each step waits for the new replica to be UpToDate (kubectl get storagevolumes)"), true
+		return condition(ConditionEvacuationCompleted, false, "Evacuating", l.Message()+"; the next step comes when these hold (kubectl get storagevolumes shows each replica)"), true
 	case plan.LeavingEvacuated, plan.LeavingRemoved:
 		return condition(ConditionEvacuationCompleted, true, "Evacuated", l.Message()), true
 	}
