@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 )
@@ -34,4 +36,20 @@ func TestMergeStep(t *testing.T) {
 			assert.Equal(t, tc.want, mergeStep(tc.prev, tc.planned, tc.live))
 		})
 	}
+}
+
+func TestAPIOwnedEventsSkipThePass(t *testing.T) {
+	sv := func(manual bool) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "storage.piraeus.io/v1alpha1", "kind": "StorageVolume",
+			"metadata": map[string]any{"name": "pvc-1"}, "spec": map[string]any{"manualPlacement": manual}}}
+		return u
+	}
+	node := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Node", "metadata": map[string]any{"name": "n1"}}}
+	w := &watcher{}
+	assert.True(t, w.apiOwned(sv(true)), "a CSI volume: no pass")
+	assert.True(t, w.apiOwned(cache.DeletedFinalStateUnknown{Obj: sv(true)}), "nor when its deletion is seen late")
+	assert.False(t, w.apiOwned(sv(false)), "a volume the plan renders: a pass")
+	assert.False(t, w.apiOwned(node), "anything else: a pass")
+	w.evacuating.Store(true)
+	assert.False(t, w.apiOwned(sv(true)), "during an evacuation, CSI volumes count: their steps are the pass's")
 }

@@ -95,15 +95,48 @@ func (w *watcher) watch(f dynamicinformer.DynamicSharedInformerFactory, gvk sche
 	}
 	w.started[gvk] = true
 	_, _ = f.ForResource(mapping.Resource).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.onChange() },
-		DeleteFunc: func(any) { w.onChange() },
+		AddFunc: func(obj any) {
+			if !w.apiOwned(obj) {
+				w.onChange()
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if !w.apiOwned(obj) {
+				w.onChange()
+			}
+		},
 		UpdateFunc: func(old, cur any) {
+			if w.apiOwned(cur) {
+				return
+			}
 			if relevant(old, cur) || w.evacuating.Load() && replicasChanged(old, cur) {
 				w.onChange()
 			}
 		},
 	})
 	return false
+}
+
+// apiOwned reports whether an event is about a StorageVolume made through
+// the LINSTOR API (spec.manualPlacement) while no evacuation is under way:
+// the plan does not render such volumes, so their creation, changes and
+// deletion cannot change it, and a burst of CSI volumes would otherwise
+// render the plan again and again for nothing (the periodic resync still
+// sees them). During an evacuation they count: their steps are the pass's.
+func (w *watcher) apiOwned(obj any) bool {
+	return !w.evacuating.Load() && madeThroughAPI(obj)
+}
+
+func madeThroughAPI(obj any) bool {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || u.GetKind() != "StorageVolume" {
+		return false
+	}
+	manual, _, _ := unstructured.NestedBool(u.Object, "spec", "manualPlacement")
+	return manual
 }
 
 // relevant reports whether an update can change the plan or be drift: a
