@@ -106,12 +106,10 @@ func TestDetachWait(t *testing.T) {
 	}
 }
 
-// TestPlaceEvacuationTimeout runs an in-use volume through Place: its
-// replica on the evacuating node stays diskful until the node's
-// attachedVolumeReattachTimeout has passed, then stays diskless (its pool
-// space freed) while in use, then leaves once detached.
-func TestPlaceEvacuationTimeout(t *testing.T) {
-	since := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+// placedTwoReplicas is four nodes with an LVM_THIN pool and a DRBD volume
+// of two replicas placed on them.
+func placedTwoReplicas(t *testing.T) (*storagev1alpha1.StorageTopologySpec, *Result) {
+	t.Helper()
 	topo := &storagev1alpha1.StorageTopologySpec{
 		Allocation:     storagev1alpha1.AllocationSettings{PortMin: 7000, PortMax: 7999, MinorMin: 1000, MinorMax: 1999},
 		ResourceGroups: []storagev1alpha1.ResourceGroup{{Name: "rg", PlaceCount: 2, LayerList: []string{"drbd", "storage"}}},
@@ -124,6 +122,16 @@ func TestPlaceEvacuationTimeout(t *testing.T) {
 	vol.Spec = storagev1alpha1.StorageVolumeSpec{ResourceGroup: "rg", Volumes: []storagev1alpha1.VolumeDefinition{{SizeBytes: 1 << 30}}}
 	first, err := Place(topo, []storagev1alpha1.StorageVolume{vol}, nil, Options{})
 	require.NoError(t, err)
+	return topo, first
+}
+
+// TestPlaceEvacuationTimeout runs an in-use volume through Place: its
+// replica on the evacuating node stays diskful until the node's
+// attachedVolumeReattachTimeout has passed, then stays diskless (its pool
+// space freed) while in use, then leaves once detached.
+func TestPlaceEvacuationTimeout(t *testing.T) {
+	since := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	topo, first := placedTwoReplicas(t)
 	leaving := diskful(first.Volumes[0])[0]
 	tn := &topo.Nodes[nodeIndex(topo, leaving)]
 	tn.Leaving = &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Reason: storagev1alpha1.LeavingNotSelected, Since: &metav1.Time{Time: since}}
@@ -191,18 +199,7 @@ func TestPlaceEvacuationTimeout(t *testing.T) {
 // stays until its replacement is UpToDate, then leaves; a lost node
 // (Retain) keeps its replica and gets nothing new.
 func TestPlaceEvacuation(t *testing.T) {
-	topo := &storagev1alpha1.StorageTopologySpec{
-		Allocation:     storagev1alpha1.AllocationSettings{PortMin: 7000, PortMax: 7999, MinorMin: 1000, MinorMax: 1999},
-		ResourceGroups: []storagev1alpha1.ResourceGroup{{Name: "rg", PlaceCount: 2, LayerList: []string{"drbd", "storage"}}},
-	}
-	for _, n := range []string{"a", "b", "c", "d"} {
-		topo.Nodes = append(topo.Nodes, storagev1alpha1.TopologyNode{Name: n, StoragePools: []storagev1alpha1.StoragePool{{Name: "pool", ProviderKind: piraeusv1.ProviderKind("LVM_THIN")}}})
-	}
-	vol := storagev1alpha1.StorageVolume{}
-	vol.Name = "v"
-	vol.Spec = storagev1alpha1.StorageVolumeSpec{ResourceGroup: "rg", Volumes: []storagev1alpha1.VolumeDefinition{{SizeBytes: 1 << 30}}}
-	first, err := Place(topo, []storagev1alpha1.StorageVolume{vol}, nil, Options{})
-	require.NoError(t, err)
+	topo, first := placedTwoReplicas(t)
 	v := first.Volumes[0]
 	leaving := diskful(v)[0]
 	topo.Nodes[nodeIndex(topo, leaving)].Leaving = &storagev1alpha1.NodeLeaving{Policy: piraeusv1.DeletionPolicyEvacuate, Reason: storagev1alpha1.LeavingNodeDeleted}
