@@ -54,7 +54,7 @@ type DesiredInput struct {
 // volume name; the rest of the node is unaffected.
 func Desired(node string, in DesiredInput) (*agentv1.NodeDesiredState, map[string]error) {
 	out := &agentv1.NodeDesiredState{NodeName: node}
-	tn := topologyNode(in.Topology, node)
+	tn := in.Topology.Node(node)
 	if tn == nil {
 		return out, nil
 	}
@@ -98,19 +98,6 @@ func poolsKnown(r *agentv1.Resource, pools []*agentv1.StoragePool) error {
 		}
 		if !slices.ContainsFunc(pools, func(p *agentv1.StoragePool) bool { return p.GetName() == vol.GetStoragePool() }) {
 			return fmt.Errorf("volume %d: storage pool %q is not a pool of this node", vol.GetNumber(), vol.GetStoragePool())
-		}
-	}
-	return nil
-}
-
-// topologyNode finds a node of the topology, nil when absent.
-func topologyNode(t *storagev1alpha1.StorageTopologySpec, name string) *storagev1alpha1.TopologyNode {
-	if t == nil {
-		return nil
-	}
-	for i := range t.Nodes {
-		if t.Nodes[i].Name == name {
-			return &t.Nodes[i]
 		}
 	}
 	return nil
@@ -307,7 +294,7 @@ func desiredPeer(t *storagev1alpha1.StorageTopologySpec, node string, r *storage
 // default-ipv4 / default-ipv6 are the node's first InternalIP of that
 // family (else ExternalIP). default-ipv4 falls back to IPv6 for an IPv6-only node.
 func nodeAddress(t *storagev1alpha1.StorageTopologySpec, node, iface string) (string, error) {
-	tn := topologyNode(t, node)
+	tn := t.Node(node)
 	if tn == nil {
 		return "", fmt.Errorf("node %s is not in the StorageTopology", node)
 	}
@@ -413,7 +400,7 @@ func allThin(t *storagev1alpha1.StorageTopologySpec, replicas []storagev1alpha1.
 		if r.Diskless {
 			continue
 		}
-		tn := topologyNode(t, r.Node)
+		tn := t.Node(r.Node)
 		if tn == nil {
 			return false
 		}

@@ -45,7 +45,7 @@ func (c *Controller) reconcileNode(ctx context.Context, node string) (time.Durat
 	if topo != nil {
 		spec = &topo.Spec
 	}
-	if topologyNode(spec, node) == nil && len(vols) == 0 {
+	if spec.Node(node) == nil && len(vols) == 0 {
 		c.dropSession(node)
 		return 0, nil
 	}

@@ -311,7 +311,7 @@ func stillKnown(nodes []string, topo *storagev1alpha1.StorageTopology, reports m
 	}
 	return slices.DeleteFunc(nodes, func(n string) bool {
 		rep := reports[n]
-		return topologyNode(&topo.Spec, n) == nil && (rep == nil || !rep.Connected)
+		return topo.Spec.Node(n) == nil && (rep == nil || !rep.Connected)
 	})
 }
 

@@ -113,7 +113,7 @@ func fakeController(ctx context.Context, c client.Client) {
 			var st []storagev1alpha1.ReplicaStatus
 			for _, r := range v.Spec.Replicas {
 				rs := storagev1alpha1.ReplicaStatus{Node: r.Node, Deployed: true, Quorum: true}
-				if prev := replicaStatus(v, r.Node); prev != nil {
+				if prev := v.Status.Replica(r.Node); prev != nil {
 					rs.InUse = prev.InUse // set by tests, as a Primary would
 				}
 				for _, vd := range v.Spec.Volumes {

@@ -281,16 +281,6 @@ func vdDTO(v *storagev1alpha1.StorageVolume, vd storagev1alpha1.VolumeDefinition
 		Uuid: string(v.UID) + "-" + strconv.Itoa(int(nr))}
 }
 
-// replicaStatus finds the observed replica on a node.
-func replicaStatus(v *storagev1alpha1.StorageVolume, node string) *storagev1alpha1.ReplicaStatus {
-	for i := range v.Status.Replicas {
-		if v.Status.Replicas[i].Node == node {
-			return &v.Status.Replicas[i]
-		}
-	}
-	return nil
-}
-
 // resourceNodes are the nodes of spec and status replicas, sorted.
 func resourceNodes(v *storagev1alpha1.StorageVolume) []string {
 	var out []string
@@ -322,7 +312,7 @@ func resourceDTOs(t *storagev1alpha1.StorageTopology, v *storagev1alpha1.Storage
 // resourceDTO is the resource of v on node.
 func resourceDTO(t *storagev1alpha1.StorageTopology, v *storagev1alpha1.StorageVolume, l []string, node string, np nodeProps) lapi.ResourceWithVolumes {
 	spec := v.Spec.Replica(node)
-	st := replicaStatus(v, node)
+	st := v.Status.Replica(node)
 	rprops := maps.Clone(np.Rsc)
 	if rprops == nil {
 		rprops = map[string]string{}
@@ -421,7 +411,7 @@ func resourceDTO(t *storagev1alpha1.StorageTopology, v *storagev1alpha1.StorageV
 // deployed reports whether the replica on node is deployed with a device
 // path for every volume.
 func deployed(v *storagev1alpha1.StorageVolume, node string) bool {
-	st := replicaStatus(v, node)
+	st := v.Status.Replica(node)
 	if st == nil || !st.Deployed || v.Spec.Replica(node) == nil {
 		return false
 	}

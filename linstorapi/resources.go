@@ -307,7 +307,7 @@ func (s *Server) deleteResource(r *http.Request) (int, any, error) {
 			return rscNotFound(rd, node)
 		}
 		canonical = v.Spec.Replicas[i].Node
-		if st := replicaStatus(v, canonical); st != nil && st.InUse {
+		if st := v.Status.Replica(canonical); st != nil && st.InUse {
 			return fail(http.StatusConflict, uint64(linstor.FailInUse)|maskRsc|opDelete, "resource %q is in use on node %q", rd, canonical)
 		}
 		v.Spec.Replicas = slices.Delete(v.Spec.Replicas, i, i+1)

@@ -101,7 +101,7 @@ func pending(v *storagev1alpha1.StorageVolume, nodes []string) string {
 		}
 	}
 	for _, n := range nodes {
-		if st := replicaStatus(v, n); st != nil && st.LastError != "" {
+		if st := v.Status.Replica(n); st != nil && st.LastError != "" {
 			why = append(why, n+": "+st.LastError)
 		}
 	}
@@ -130,7 +130,7 @@ func (s *Server) waitReplicaGone(ctx context.Context, name, node string) error {
 		if err := s.c.Get(ctx, types.NamespacedName{Name: name}, cur); err != nil {
 			return true, client.IgnoreNotFound(err)
 		}
-		return replicaStatus(cur, node) == nil, nil
+		return cur.Status.Replica(node) == nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s still holds the replica after %s", node, s.opts.WaitTimeout)

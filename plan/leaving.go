@@ -270,7 +270,7 @@ func (m *Model) settleLeaving(placed *placement.Result) {
 	drop := map[string]bool{}
 	for i := range m.Leaving {
 		l := &m.Leaving[i]
-		tn := m.topologyNode(l.Node)
+		tn := m.Topology.Spec.Node(l.Node)
 		if tn == nil {
 			continue // Delete or forced: already gone
 		}
@@ -300,15 +300,6 @@ func (m *Model) settleLeaving(placed *placement.Result) {
 	})
 }
 
-func (m *Model) topologyNode(name string) *storagev1alpha1.TopologyNode {
-	for i := range m.Topology.Spec.Nodes {
-		if m.Topology.Spec.Nodes[i].Name == name {
-			return &m.Topology.Spec.Nodes[i]
-		}
-	}
-	return nil
-}
-
 // holders are the volumes with a replica on node: in the placed spec, or
 // (when its agent may still run, deployed) in the previous volumes' status
 // as long as the controller has not removed it.
@@ -320,11 +311,9 @@ func holders(placed, previous []storagev1alpha1.StorageVolume, node string, depl
 		}
 	}
 	if deployed {
-		for _, v := range previous {
-			for _, r := range v.Status.Replicas {
-				if r.Node == node && r.Deployed {
-					set[v.Name] = true
-				}
+		for i := range previous {
+			if r := previous[i].Status.Replica(node); r != nil && r.Deployed {
+				set[previous[i].Name] = true
 			}
 		}
 	}

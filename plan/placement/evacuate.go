@@ -209,7 +209,7 @@ func evacuationStep(from string, replacement *storagev1alpha1.Replica, others []
 // upToDate reports whether the status shows the node's replica deployed
 // with all its volumes UpToDate (with DRBD; else with a device).
 func upToDate(st *storagev1alpha1.StorageVolumeStatus, node string, volumes int, drbd bool) bool {
-	r := replicaStatus(st, node)
+	r := st.Replica(node)
 	if r == nil || !r.Deployed || len(r.Volumes) < volumes {
 		return false
 	}
@@ -223,20 +223,8 @@ func upToDate(st *storagev1alpha1.StorageVolumeStatus, node string, volumes int,
 
 // inUse reports whether the status shows the volume in use on node.
 func inUse(st *storagev1alpha1.StorageVolumeStatus, node string) bool {
-	r := replicaStatus(st, node)
+	r := st.Replica(node)
 	return r != nil && r.InUse
-}
-
-func replicaStatus(st *storagev1alpha1.StorageVolumeStatus, node string) *storagev1alpha1.ReplicaStatus {
-	if st == nil {
-		return nil
-	}
-	for i := range st.Replicas {
-		if st.Replicas[i].Node == node {
-			return &st.Replicas[i]
-		}
-	}
-	return nil
 }
 
 // evacuatingReason starts the reason of a replica staying on an evacuating node.

@@ -371,3 +371,17 @@ type StorageTopologyList struct {
 }
 
 func init() { SchemeBuilder.Register(&StorageTopology{}, &StorageTopologyList{}) }
+
+// Node returns the topology's node of that name, nil when there is none (or
+// no topology).
+func (s *StorageTopologySpec) Node(name string) *TopologyNode {
+	if s == nil {
+		return nil
+	}
+	for i := range s.Nodes {
+		if s.Nodes[i].Name == name {
+			return &s.Nodes[i]
+		}
+	}
+	return nil
+}

@@ -226,6 +226,19 @@ func (s *StorageVolumeSpec) Replica(node string) *Replica {
 	return nil
 }
 
+// Replica returns the status's replica on node, nil when there is none.
+func (s *StorageVolumeStatus) Replica(node string) *ReplicaStatus {
+	if s == nil {
+		return nil
+	}
+	for i := range s.Replicas {
+		if s.Replicas[i].Node == node {
+			return &s.Replicas[i]
+		}
+	}
+	return nil
+}
+
 // ClaimReference names the PersistentVolumeClaim behind a volume.
 type ClaimReference struct {
 	Namespace string `json:"namespace"`
