@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"reflect"
 	"sync"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
@@ -71,7 +70,7 @@ func (r *reserver) reserve(ctx context.Context, batch []*reservation) {
 		same := []*reservation{batch[0]}
 		var rest []*reservation
 		for _, res := range batch[1:] {
-			if reflect.DeepEqual(res.ranges, batch[0].ranges) {
+			if res.ranges == batch[0].ranges {
 				same = append(same, res)
 			} else {
 				rest = append(rest, res)

@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
-
-var gvrVolumes = schema.GroupVersionResource{Group: "storage.piraeus.io", Version: "v1alpha1", Resource: "storagevolumes"}
 
 // evacuateAPIVolumes takes this plan's evacuation steps on the volumes
 // made through the LINSTOR API (spec.manualPlacement), which the plan does
@@ -26,6 +24,9 @@ var gvrVolumes = schema.GroupVersionResource{Group: "storage.piraeus.io", Versio
 // meanwhile is kept and a concurrent write makes the next pass try again.
 // It returns the number of writes.
 func (l *Loop) evacuateAPIVolumes(ctx context.Context, m *plan.Model) (int, error) {
+	if len(m.Leaving) == 0 {
+		return 0, nil
+	}
 	stepping := map[string]bool{}
 	for _, lv := range m.Leaving {
 		for _, s := range lv.Steps {
@@ -113,14 +114,6 @@ func mergeStep(prev, planned, live []storagev1alpha1.Replica) []storagev1alpha1.
 			*cur = r
 		}
 	}
-	slices.SortFunc(out, func(a, b storagev1alpha1.Replica) int {
-		switch {
-		case a.Node < b.Node:
-			return -1
-		case a.Node > b.Node:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b storagev1alpha1.Replica) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }

@@ -39,6 +39,7 @@ var (
 	gvrNodeConns      = schema.GroupVersionResource{Group: "piraeus.io", Version: "v1", Resource: "linstornodeconnections"}
 	gvrSatellites     = schema.GroupVersionResource{Group: "piraeus.io", Version: "v1", Resource: "linstorsatellites"}
 	gvrTopologies     = schema.GroupVersionResource{Group: "storage.piraeus.io", Version: "v1alpha1", Resource: "storagetopologies"}
+	gvrVolumes        = schema.GroupVersionResource{Group: "storage.piraeus.io", Version: "v1alpha1", Resource: "storagevolumes"}
 	gvrLeases         = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
 )
 
