@@ -81,6 +81,9 @@ func run(ctx context.Context, opts Options, started func(*Controller)) error {
 		if err := mgr.Add(apiRunnable{api: api, informers: mgr.GetCache(), addr: opts.APIAddr, tlsDir: opts.APITLSDir}); err != nil {
 			return fmt.Errorf("controller: %w", err)
 		}
+		if err := mgr.AddReadyzCheck("linstor-api", func(*http.Request) error { return api.Serving() }); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("controller: %w", err)

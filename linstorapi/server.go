@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	linstor "github.com/LINBIT/golinstor"
@@ -68,6 +69,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced by Notify
+	// serving is set while Serve listens (the controller's readiness).
+	serving atomic.Bool
 }
 
 // New builds the API over opts.Client.
@@ -188,6 +191,8 @@ func (s *Server) Serve(ctx context.Context, addr, tlsDir string) error {
 		ln = tls.NewListener(ln, files.ServerConfig())
 	}
 	s.log.Info("serving LINSTOR API", "addr", ln.Addr().String(), "tls", tlsDir != "")
+	s.serving.Store(true)
+	defer s.serving.Store(false)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -199,6 +204,15 @@ func (s *Server) Serve(ctx context.Context, addr, tlsDir string) error {
 	case err := <-errc:
 		return fmt.Errorf("linstor api: %w", err)
 	}
+}
+
+// Serving reports an error until Serve listens: a controller is not ready
+// while its LINSTOR API is not there (its address taken, TLS files missing).
+func (s *Server) Serving() error {
+	if !s.serving.Load() {
+		return errors.New("linstor api: not listening")
+	}
+	return nil
 }
 
 // listOpts are golinstor's ListOpts as query parameters.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
@@ -108,12 +110,14 @@ func TestAgentProcess(t *testing.T) {
 	}
 }
 
+// freeAddr is a loopback address for a command to listen on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.New()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	port, err := ports.Pick()
+	require.NoError(t, err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 func waitListening(t *testing.T, addr string, exited <-chan error) {

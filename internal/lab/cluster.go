@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 )
 
@@ -39,6 +40,10 @@ type Options struct {
 	// host, each to a free port (VM.ForwardedAddr names it), for a service
 	// in a guest that the test calls, such as a CSI node service.
 	HostForwards []int
+	// Ports hands out every host port of the cluster (links, forwards);
+	// nil means a Picker of its own. A test that picks a port before Boot,
+	// for a GuestForward, passes the Picker it picked it from.
+	Ports *freeport.Picker
 }
 
 // GuestForward carries a guest's TCP connections to GuestForwardAddr:
@@ -77,6 +82,8 @@ type Cluster struct {
 	VMs []*VM
 	CA  *testpki.CA
 	t   testing.TB
+	// ports hands out the host ports of the VMs' links and forwards.
+	ports *freeport.Picker
 }
 
 // Boot starts opts.VMs guests and waits until each answers. The VMs are
@@ -100,7 +107,12 @@ func Boot(t testing.TB, art Artefacts, opts Options) *Cluster {
 		_, err := exec.LookPath("socat")
 		require.NoError(t, err, "guest forwards need socat on the host (hack/lab/lab.sh ensure installs it)")
 	}
-	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t}
+	if opts.Ports == nil {
+		ports, err := freeport.New()
+		require.NoError(t, err)
+		opts.Ports = ports
+	}
+	c := &Cluster{CA: testpki.NewCA(t, "lab-cluster-ca"), t: t, ports: opts.Ports}
 	for i := range opts.VMs {
 		vm, err := newVM(t.TempDir(), i, art, opts)
 		require.NoError(t, err)
@@ -132,10 +144,10 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 		index: i, art: art, memMiB: opts.MemoryMiB, drbd: opts.DRBD, dir: dir, token: token, guestFwds: opts.GuestForwards,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	if vm.ctlPort, err = FreePort(); err != nil {
+	if vm.ctlPort, err = opts.Ports.Pick(); err != nil {
 		return nil, err
 	}
-	if vm.agentPort, err = FreePort(); err != nil {
+	if vm.agentPort, err = opts.Ports.Pick(); err != nil {
 		return nil, err
 	}
 	vm.hostFwds = map[int]int{}
@@ -143,7 +155,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 		if guest == guestCtlPort || guest == guestAgentPort {
 			return nil, fmt.Errorf("host forward of guest port %d: the lab forwards it already", guest)
 		}
-		if vm.hostFwds[guest], err = FreePort(); err != nil {
+		if vm.hostFwds[guest], err = opts.Ports.Pick(); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +177,7 @@ func newVM(dir string, i int, art Artefacts, opts Options) (*VM, error) {
 func (c *Cluster) wire() error {
 	for i, a := range c.VMs {
 		for _, b := range c.VMs[i+1:] {
-			port, err := FreePort()
+			port, err := c.ports.Pick()
 			if err != nil {
 				return err
 			}

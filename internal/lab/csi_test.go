@@ -24,6 +24,7 @@ import (
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/csi"
+	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/lab"
 )
@@ -78,9 +79,11 @@ func TestLabCSI(t *testing.T) {
 	// names that port, and the API server stops after the VMs.
 	kube := kubetest.Start(t)
 	cfg := kube.Config(t)
-	apiPort, err := lab.FreePort()
+	ports, err := freeport.New()
 	require.NoError(t, err)
-	c := bootWithAgents(t, lab.Options{VMs: 2, MemoryMiB: 512, HostForwards: []int{csiNodePort},
+	apiPort, err := ports.Pick()
+	require.NoError(t, err)
+	c := bootWithAgents(t, lab.Options{VMs: 2, MemoryMiB: 512, HostForwards: []int{csiNodePort}, Ports: ports,
 		GuestForwards: []lab.GuestForward{{GuestPort: csiAPIPort, HostPort: apiPort}}})
 	kc := labKubeClient(t, cfg)
 	_, err = envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{CRDs: shippedCRDs(t)})

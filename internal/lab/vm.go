@@ -318,17 +318,6 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 right now (for a host
-// service the guests reach through a GuestForward).
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // listening reports whether some process listens on 127.0.0.1:port,
 // without connecting (a qemu socket listener accepts exactly one peer).
 func listening(port int) bool {

@@ -6,16 +6,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/piraeusctl/piraeusctl/internal/freeport"
 )
 
 // TestQemuArgsOnlyLoopback: every socket qemu opens on the host (links
 // between VMs, forwards to the guests) is on 127.0.0.1, and the user-mode
 // network is restricted (the guest reaches nothing outside).
 func TestQemuArgsOnlyLoopback(t *testing.T) {
-	c := &Cluster{t: t}
+	ports, err := freeport.New()
+	require.NoError(t, err)
+	c := &Cluster{t: t, ports: ports}
 	for i := range 3 {
 		vm, err := newVM(t.TempDir(), i, Artefacts{Kernel: "vmlinuz", Initrd: "initrd.cpio"}, Options{MemoryMiB: 320, DiskMiB: 8, DRBD: DRBD9,
-			HostForwards: []int{10000}})
+			HostForwards: []int{10000}, Ports: ports})
 		require.NoError(t, err)
 		c.VMs = append(c.VMs, vm)
 	}

@@ -149,7 +149,7 @@ func (e *Env) startWebhook(ctx context.Context) error {
 		return fmt.Errorf("webhook Service ClusterIP %q is not a loopback address: the API server must run with --service-cluster-ip-range on 127.0.0.0/8", svc.Spec.ClusterIP)
 	}
 	addr := net.JoinHostPort(svc.Spec.ClusterIP, "443")
-	health, err := freePort()
+	health, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}
@@ -260,15 +260,15 @@ func (e *Env) startController(ctx context.Context) error {
 // StartController runs one more controller under name with extra flags.
 // The first one's endpoints are ControllerHealth and ControllerMetrics.
 func (e *Env) StartController(ctx context.Context, name string, extra ...string) error {
-	health, err := freePort()
+	health, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}
-	metrics, err := freePort()
+	metrics, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}
-	api, err := freePort()
+	api, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (e *Env) StartController(ctx context.Context, name string, extra ...string)
 	}
 	args := append([]string{"controller", "--kubeconfig", e.Kubeconfig, "--namespace", Namespace,
 		"--internal-tls-dir", e.ControllerTLSDir, "--health-addr", h, "--metrics-addr", m, "--api-addr", a}, extra...)
-	e.readyAddr[name] = h
+	e.readyAddr[name] = "http://" + h + "/readyz" // caches synced, LINSTOR API listening
 	p, err := e.start(name, args...)
 	if err != nil {
 		return err

@@ -38,11 +38,11 @@ func (e *Env) startCSI(ctx context.Context) error {
 }
 
 func (e *Env) startCSIProcess(ctx context.Context, name, mode, endpoint, node string) error {
-	health, err := freePort()
+	health, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}
-	metrics, err := freePort()
+	metrics, err := e.ports.Pick()
 	if err != nil {
 		return err
 	}

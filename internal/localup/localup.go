@@ -23,6 +23,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/plan"
 )
@@ -96,9 +97,10 @@ type Env struct {
 	CSIControllerEndpoint string
 
 	kube      *kubetest.Env
+	ports     *freeport.Picker // every port a component is told to bind
 	mu        sync.Mutex
 	procs     map[string]*proc
-	readyAddr map[string]string
+	readyAddr map[string]string // component: host:port or http:// URL that answers once it is up
 	mounts    []string
 	loops     []string
 	onDown    []func()
@@ -130,7 +132,11 @@ func Up(ctx context.Context, opts Options) (env *Env, err error) {
 	if opts.Binary == "" || opts.Dir == "" {
 		return nil, errors.New("localup: Binary and Dir are required")
 	}
-	e := &Env{opts: opts, log: opts.Logger, Dir: opts.Dir, procs: map[string]*proc{}, readyAddr: map[string]string{}}
+	ports, err := freeport.New()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{opts: opts, log: opts.Logger, Dir: opts.Dir, ports: ports, procs: map[string]*proc{}, readyAddr: map[string]string{}}
 	defer func() {
 		if err != nil {
 			e.Down()
@@ -186,7 +192,7 @@ func (e *Env) prepare(context.Context) error {
 	}
 	for i := range e.opts.Nodes {
 		name := fmt.Sprintf("local-%d", i+1)
-		port, err := freePort()
+		port, err := e.ports.Pick()
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,8 +130,8 @@ func (e *Env) Restart(ctx context.Context, name string) error {
 	return e.waitReady(ctx, np)
 }
 
-// waitReady waits until a component answers: the readiness address
-// registered for it, else a short settle time.
+// waitReady waits until a component answers at the readiness address
+// registered for it (see answers); without one, a short settle time.
 func (e *Env) waitReady(ctx context.Context, p *proc) error {
 	e.mu.Lock()
 	addr := e.readyAddr[p.name]
@@ -147,12 +148,36 @@ func (e *Env) waitReady(ctx context.Context, p *proc) error {
 		if addr == "" {
 			return nil
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
+		if answers(ctx, addr) {
 			return nil
 		}
 	}
 	return errors.New(p.name + " did not answer on " + addr + " within 60s (log: " + p.log + ")")
+}
+
+// answers reports whether a readiness address answers: an http:// URL
+// with 200 OK (a component's /readyz), a host:port by accepting a
+// connection.
+func answers(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if !strings.HasPrefix(addr, "http://") {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // tail returns the last n lines of a file.
@@ -163,14 +188,4 @@ func tail(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
