@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/piraeusctl/piraeusctl/csi/csitest"
 )
 
 // driver is the controller and local-1's node service of the local datastore.
@@ -24,8 +26,8 @@ type driver struct {
 func newDriver(t *testing.T) *driver {
 	env := localDatastore(t)
 	return &driver{
-		ctrl: csipb.NewControllerClient(dial(t, env.CSIControllerEndpoint)),
-		node: csipb.NewNodeClient(dial(t, env.Nodes[0].CSIEndpoint)),
+		ctrl: csipb.NewControllerClient(csitest.Dial(t, env.CSIControllerEndpoint)),
+		node: csipb.NewNodeClient(csitest.Dial(t, env.Nodes[0].CSIEndpoint)),
 		dir:  t.TempDir(),
 	}
 }

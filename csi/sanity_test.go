@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,14 +17,12 @@ import (
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/csi"
+	"github.com/piraeusctl/piraeusctl/csi/csitest"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
@@ -101,7 +98,7 @@ func TestSanity(t *testing.T) {
 	env := localDatastore(t)
 	dir := t.TempDir()
 	cfg := sanity.NewTestConfig()
-	cfg.Address = runDriver(t, csi.Options{Mode: csi.ModeAll, NodeName: env.Nodes[0].Name, LinstorEndpoint: env.LinstorAPI})
+	cfg.Address = csitest.Serve(t, csi.Options{Mode: csi.ModeAll, NodeName: env.Nodes[0].Name, LinstorEndpoint: env.LinstorAPI})
 	cfg.ControllerAddress = env.CSIControllerEndpoint
 	cfg.TargetPath = filepath.Join(dir, "target")
 	cfg.StagingPath = filepath.Join(dir, "staging")
@@ -119,37 +116,6 @@ func TestSanity(t *testing.T) {
 	sanity.Test(t, cfg)
 }
 
-// runDriver serves the driver in this process until the test ends and
-// returns its endpoint.
-func runDriver(t *testing.T, opts csi.Options) string {
-	t.Helper()
-	opts.Endpoint = "unix://" + filepath.Join(t.TempDir(), "csi.sock")
-	d, err := csi.New(opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-	})
-	id := csipb.NewIdentityClient(dial(t, opts.Endpoint))
-	require.Eventually(t, func() bool {
-		_, err := id.Probe(ctx, &csipb.ProbeRequest{})
-		return err == nil
-	}, 30*time.Second, 100*time.Millisecond, "driver at %s never ready", opts.Endpoint)
-	return opts.Endpoint
-}
-
-// dial connects to a CSI socket.
-func dial(t testing.TB, endpoint string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+strings.TrimPrefix(endpoint, "unix://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 func mountCap(fs string) *csipb.VolumeCapability {
 	return &csipb.VolumeCapability{
 		AccessType: &csipb.VolumeCapability_Mount{Mount: &csipb.VolumeCapability_MountVolume{FsType: fs}},
@@ -164,7 +130,7 @@ func mountCap(fs string) *csipb.VolumeCapability {
 // devices one kernel attaches in turn here).
 func BenchmarkCreateVolumeConcurrent50(b *testing.B) {
 	env := localDatastore(b)
-	ctrl := csipb.NewControllerClient(dial(b, env.CSIControllerEndpoint))
+	ctrl := csipb.NewControllerClient(csitest.Dial(b, env.CSIControllerEndpoint))
 	for _, replicas := range []string{"1", "3"} {
 		params := maps.Clone(sanityParameters)
 		params["linstor.csi.linbit.com/placementCount"] = replicas
@@ -215,8 +181,8 @@ func createConcurrently(b *testing.B, ctrl csipb.ControllerClient, params map[st
 // NodePublishVolume (bind mount) of a fresh volume on local-1.
 func BenchmarkStagePublish(b *testing.B) {
 	env := localDatastore(b)
-	ctrl := csipb.NewControllerClient(dial(b, env.CSIControllerEndpoint))
-	node := csipb.NewNodeClient(dial(b, env.Nodes[0].CSIEndpoint))
+	ctrl := csipb.NewControllerClient(csitest.Dial(b, env.CSIControllerEndpoint))
+	node := csipb.NewNodeClient(csitest.Dial(b, env.Nodes[0].CSIEndpoint))
 	ctx := context.Background()
 	dir := b.TempDir()
 	for i := range b.N {

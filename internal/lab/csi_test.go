@@ -1,7 +1,6 @@
 package lab_test
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -13,9 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +21,7 @@ import (
 
 	storagev1alpha1 "github.com/piraeusctl/piraeusctl/api/storage/v1alpha1"
 	"github.com/piraeusctl/piraeusctl/csi"
+	"github.com/piraeusctl/piraeusctl/csi/csitest"
 	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/lab"
@@ -93,7 +91,8 @@ func TestLabCSI(t *testing.T) {
 	runController(t, cfg, controllerTLSDir(t, c), "127.0.0.1:"+strconv.Itoa(apiPort))
 
 	k := &csiLab{c: c, s: &replicaSet{c: c, vms: c.VMs}, kc: kc, nodes: map[string]csipb.NodeClient{}}
-	k.ctrl = csipb.NewControllerClient(dialCSI(t, runCSIController(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort))))
+	k.ctrl = csipb.NewControllerClient(csitest.Dial(t, csitest.Serve(t, csi.Options{Mode: csi.ModeController,
+		LinstorEndpoint: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Version: "lab", Logger: testLogger(t, "csi-controller")})))
 	timed(t, "CSI node services in both VMs ready", func() {
 		for _, vm := range c.VMs {
 			k.nodes[vm.Name] = startCSINode(t, vm)
@@ -129,26 +128,6 @@ type csiLab struct {
 	fsUUID string
 }
 
-// runCSIController serves the driver's controller service in this process
-// (as `piraeusctl csi --mode=controller` in the linstor-csi-controller
-// Pod) until the test ends, and returns its endpoint.
-func runCSIController(t *testing.T, linstorAPI string) string {
-	t.Helper()
-	ep := "unix://" + t.TempDir() + "/csi.sock"
-	d, err := csi.New(csi.Options{Mode: csi.ModeController, Endpoint: ep, LinstorEndpoint: linstorAPI,
-		Version: "lab", Logger: testLogger(t, "csi-controller")})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done, "CSI controller service")
-	})
-	waitProbe(t, csipb.NewIdentityClient(dialCSI(t, ep)), "the CSI controller service on the host")
-	return ep
-}
-
 // startCSINode starts `piraeusctl csi --mode=node` in vm (as the
 // linstor-csi-node DaemonSet runs it, on a TCP endpoint the host reaches
 // through the VM's forward), talking to the host's LINSTOR API, and waits
@@ -161,30 +140,9 @@ func startCSINode(t *testing.T, vm *labVM) csipb.NodeClient {
 	sh(t, vm, fmt.Sprintf(`(%s 2>&1 | tee -a %s >/dev/console) </dev/null >/dev/null 2>&1 &`, strings.Join(args, " "), csiNodeLog))
 	addr := vm.ForwardedAddr(csiNodePort)
 	require.NotEmpty(t, addr, "%s: guest port %d not forwarded", vm.Name, csiNodePort)
-	conn := dialCSI(t, addr)
-	waitProbe(t, csipb.NewIdentityClient(conn), "the CSI node service in "+vm.Name)
+	conn := csitest.Dial(t, addr)
+	csitest.WaitReady(t, csipb.NewIdentityClient(conn), "the CSI node service in "+vm.Name)
 	return csipb.NewNodeClient(conn)
-}
-
-// dialCSI connects to a CSI endpoint: a unix:// socket or a host:port.
-func dialCSI(t *testing.T, target string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// waitProbe waits until the driver answers Probe ready: it serves and
-// reaches the LINSTOR API.
-func waitProbe(t *testing.T, id csipb.IdentityClient, what string) {
-	t.Helper()
-	waitFor(t, 3*time.Minute, what+" to answer Probe", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		resp, err := id.Probe(ctx, &csipb.ProbeRequest{})
-		return err == nil && resp.GetReady().GetValue(), fmt.Sprintf("%v %v", resp, err)
-	})
 }
 
 func csiMountCap() *csipb.VolumeCapability {
