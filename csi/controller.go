@@ -3,6 +3,7 @@ package csi
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // Sizes.
@@ -380,7 +383,7 @@ func layerString(l []devicelayerkind.DeviceLayerKind) string {
 // the controller's "not enough nodes" becomes ResourceExhausted with its
 // reason.
 func (d *Driver) place(ctx context.Context, id string, p *Parameters, req *csipb.TopologyRequirement) error {
-	if p.PlacementPolicy == PolicyManual {
+	if p.PlacementPolicy == plan.PolicyManual {
 		return d.placeManual(ctx, id, p)
 	}
 	res, err := d.resources(ctx, id)
@@ -812,13 +815,16 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csipb.GetCapacityRequest)
 }
 
 // freeKiB is a pool's free space; with overProvision, total times the
-// ratio minus what is used.
+// ratio minus what is used, at most what an int64 of bytes holds (the
+// parser accepts any finite factor, and a float too large for an int64
+// would convert to nonsense).
 func freeKiB(p lapi.StoragePool, overProvision *float64) int64 {
 	if overProvision == nil {
 		return max(p.FreeCapacity, 0)
 	}
-	used := p.TotalCapacity - p.FreeCapacity
-	return max(int64(float64(p.TotalCapacity)**overProvision)-used, 0)
+	used := float64(p.TotalCapacity - p.FreeCapacity)
+	free := float64(p.TotalCapacity)**overProvision - used
+	return int64(max(min(free, math.MaxInt64/kib), 0))
 }
 
 // ListVolumes lists volumes in name order, max_entries at a time; the

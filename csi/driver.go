@@ -30,6 +30,7 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/piraeusctl/piraeusctl/internal/health"
+	"github.com/piraeusctl/piraeusctl/plan"
 )
 
 // DriverName is the CSI driver's name, the same as linstor-csi's.
@@ -37,7 +38,7 @@ const DriverName = "linstor.csi.linbit.com"
 
 // Topology keys the node service publishes, as linstor-csi does.
 const (
-	TopologyKeyHostname   = "linbit.com/hostname"
+	TopologyKeyHostname   = plan.HostnameTopologyKey
 	TopologyKeyPoolPrefix = "linbit.com/sp-"
 )
 

@@ -82,7 +82,11 @@ func TestCreateVolumeBadInput(t *testing.T) {
 	_, err := d.ctrl.CreateVolume(t.Context(), &csipb.CreateVolumeRequest{Name: "bad-param", VolumeCapabilities: caps,
 		Parameters: map[string]string{"linstor.csi.linbit.com/placmentCount": "2"}})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
-	assert.ErrorContains(t, err, `"linstor.csi.linbit.com/placmentCount"`)
+	assert.ErrorContains(t, err, `parameters[linstor.csi.linbit.com/placmentCount]: Unsupported value: "placmentCount"`)
+	_, err = d.ctrl.CreateVolume(t.Context(), &csipb.CreateVolumeRequest{Name: "luks", VolumeCapabilities: caps,
+		Parameters: map[string]string{"encryption": "true"}})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "a feature the driver lacks is refused, not ignored: %v", err)
+	assert.ErrorContains(t, err, `parameters[encryption]: Invalid value: "true": encryption (a LUKS layer) is not supported`)
 
 	_, err = d.ctrl.CreateVolume(t.Context(), &csipb.CreateVolumeRequest{Name: "too-many", VolumeCapabilities: caps,
 		CapacityRange: &csipb.CapacityRange{RequiredBytes: 64 << 20},

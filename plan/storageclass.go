@@ -26,7 +26,8 @@ const (
 	drbdOptionsNamespace = "DrbdOptions"
 	csiParamNamespace    = "csi.storage.k8s.io"
 	// qosNamespace holds linstor-csi's IO limits (rbps, wbps, riops, wiops),
-	// which it keeps as Aux/qos.linbit.com/* properties of the volume.
+	// which it hands to nri-volume-qos when a volume is attached; this
+	// driver does not, so only 0 (unlimited) is accepted.
 	qosNamespace = "qos.linbit.com"
 )
 
@@ -40,11 +41,29 @@ const TopologyPropertyPrefix = "Aux/topology/"
 // DefaultLayerList is the layer stack when a StorageClass names none.
 var defaultLayerList = []string{"drbd", "storage"}
 
-// knownLayers are the layer kinds linstor-csi accepts in layerList.
-var knownLayers = []string{"drbd", "storage", "luks", "nvme", "cache", "writecache"}
+// knownLayers are the layer kinds linstor-csi accepts in layerList;
+// supportedLayers are those this datastore builds (the agent makes DRBD and
+// storage devices only), so the others are refused by name.
+var (
+	knownLayers     = []string{"drbd", "storage", "luks", "nvme", "cache", "writecache"}
+	supportedLayers = []string{"drbd", "storage"}
+)
 
-// placementPolicies are linstor-csi's placementPolicy values, matched in any case.
-var placementPolicies = []string{"AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"}
+// Placement policies of linstor-csi that the CSI driver implements, matched
+// in any case: AutoPlaceTopology (the default), AutoPlace and FollowTopology
+// place through the autoplacer within the CSI topology; Manual places on
+// nodeList. linstor-csi's Balanced is not implemented and refused.
+const (
+	PolicyAutoPlaceTopology = "AutoPlaceTopology"
+	PolicyAutoPlace         = "AutoPlace"
+	PolicyFollowTopology    = "FollowTopology"
+	PolicyManual            = "Manual"
+)
+
+var placementPolicies = []string{PolicyAutoPlace, PolicyAutoPlaceTopology, PolicyFollowTopology, PolicyManual}
+
+// maxReplicas is the most replicas a volume can have: DRBD 9 has 32 node ids.
+const maxReplicas = 32
 
 // fsTypes are the filesystems linstor-csi has LINSTOR create (its
 // FileSystem/Type property knows these two).
@@ -54,7 +73,9 @@ var fsTypes = []string{"ext4", "xfs"}
 var linstorNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,47}$`)
 
 // csiParams are the csi.storage.k8s.io/ parameters the external sidecars
-// read; they are accepted and, except fstype, ignored by the plan.
+// read, and the claim's and volume's names the external-provisioner adds
+// to CreateVolume's parameters (--extra-create-metadata, which usePvcName
+// reads); they are accepted and, except fstype, ignored by the parser.
 var csiParams = []string{
 	"controller-expand-secret-name", "controller-expand-secret-namespace",
 	"controller-publish-secret-name", "controller-publish-secret-namespace",
@@ -63,6 +84,7 @@ var csiParams = []string{
 	"node-publish-secret-name", "node-publish-secret-namespace",
 	"node-stage-secret-name", "node-stage-secret-namespace",
 	"provisioner-secret-name", "provisioner-secret-namespace",
+	"pv/name", "pvc/name", "pvc/namespace",
 }
 
 // scParam applies one linstor-csi parameter (without namespace) to the group; it returns what is wrong with the value, or nil.
@@ -83,9 +105,7 @@ var scParams = map[string]scParam{
 	"disklessOnRemaining": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
 		return parseBool(&rg.DisklessOnRemaining, v, p)
 	},
-	"encryption": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
-		return parseBool(&rg.Encryption, v, p)
-	},
+	"encryption": parseEncryption,
 	"usePvcName": func(rg *storagev1alpha1.ResourceGroup, v string, p *field.Path) *field.Error {
 		return parseBool(&rg.UsePVCName, v, p)
 	},
@@ -112,54 +132,145 @@ var scParams = map[string]scParam{
 		return parseTopologyKeys(&rg.ReplicasOnDifferent, v, p, false)
 	},
 	"resourceGroup":         parseResourceGroupName,
-	"sizeKiB":               parseSizeKiB,
 	"storagePool":           parseStoragePools,
 	"overProvision":         parseOverProvision,
 	"xReplicasOnDifferent":  parseXReplicasOnDifferent,
-	"nfsConfigTemplate":     parseNFSConfigTemplate,
-	"nfsServiceName":        parseNFSServiceName,
-	"nfsSquash":             parseNFSSquash,
-	"nfsRecoveryVolumeSize": parseNFSRecoveryVolumeSize,
+	"nfsConfigTemplate":     refuseNFS,
+	"nfsServiceName":        refuseNFS,
+	"nfsSquash":             refuseNFS,
+	"nfsRecoveryVolumeSize": refuseNFS,
+}
+
+// obsoleteParams are linstor-csi parameters it accepts with any value and
+// ignores; the parser warns about them.
+var obsoleteParams = map[string]string{
+	"sizeKiB": "ignored: sizeKiB is obsolete (linstor-csi ignores it too); a volume's size is the claim's",
 }
 
 // resourceGroupFromStorageClass turns one StorageClass of linstor-csi into the
 // resource group its volumes are placed by. The group is named by the
 // resourceGroup parameter, else after the StorageClass. Errors and warnings
-// (parameters of other namespaces, which linstor-csi ignores) are rooted at
-// field.NewPath("parameters").Key(<parameter>).
+// are ParseStorageClassParameters'.
 func resourceGroupFromStorageClass(sc *storagev1.StorageClass) (storagev1alpha1.ResourceGroup, field.ErrorList, field.ErrorList) {
+	rg, errs, warnings := ParseStorageClassParameters(sc.Parameters)
+	if rg.Name == "" {
+		rg.Name = sc.Name
+	}
+	rg.StorageClasses = []string{sc.Name}
+	return rg, errs, warnings
+}
+
+// ParseStorageClassParameters is the one parser of linstor-csi's
+// StorageClass parameters: the plan reads each StorageClass with it, the
+// CSI driver each CreateVolume's parameters. It returns the resource group
+// they describe, with linstor-csi's defaults; its Name is the resourceGroup
+// parameter ("" without one) and its StorageClasses are empty. Errors and
+// warnings (parameters that are ignored: of other namespaces, obsolete, or
+// overridden by nodeList) are rooted at field.NewPath("parameters").Key(<key>).
+func ParseStorageClassParameters(params map[string]string) (storagev1alpha1.ResourceGroup, field.ErrorList, field.ErrorList) {
 	rg := storagev1alpha1.ResourceGroup{
-		Name:           sc.Name,
-		StorageClasses: []string{sc.Name},
-		PlaceCount:     1,
-		LayerList:      slices.Clone(defaultLayerList),
-		FSType:         "ext4",
+		PlaceCount: 1,
+		LayerList:  slices.Clone(defaultLayerList),
+		FSType:     "ext4",
 	}
 	var errs, warnings field.ErrorList
 	root := field.NewPath("parameters")
 	setBy := map[string]string{} // parameter identity → the key that set it
-	for _, key := range slices.Sorted(maps.Keys(sc.Parameters)) {
-		value, path := sc.Parameters[key], root.Key(key)
-		if id := parameterIdentity(key); id != "" {
+	for _, key := range slices.Sorted(maps.Keys(params)) {
+		value, path := params[key], root.Key(key)
+		id := parameterIdentity(key)
+		if id != "" {
 			if first, dup := setBy[id]; dup {
-				if sc.Parameters[first] != value {
+				if params[first] != value {
 					errs = append(errs, field.Invalid(path, value, fmt.Sprintf(
-						"the same setting as parameter %q, which is %q: linstor-csi would take either one at random; give it once", first, sc.Parameters[first])))
+						"the same setting as parameter %q, which is %q: linstor-csi would take either one at random; give it once", first, params[first])))
 				}
 				continue
 			}
 			setBy[id] = key
 		}
 		if ns, _, hasNS := strings.Cut(key, "/"); hasNS && ns != "" && !knownNamespace(ns) {
-			warnings = append(warnings, &field.Error{Type: field.ErrorTypeInvalid, Field: path.String(), BadValue: value,
-				Detail: fmt.Sprintf("ignored: linstor-csi ignores parameters of other namespaces than %s (a typo?)", strings.Join(parameterNamespaces, ", "))})
+			warnings = append(warnings, warning(path, value, fmt.Sprintf("ignored: linstor-csi ignores parameters of other namespaces than %s (a typo?)", strings.Join(parameterNamespaces, ", "))))
+			continue
+		}
+		if msg := obsoleteParam(id); msg != "" {
+			warnings = append(warnings, warning(path, value, msg))
 			continue
 		}
 		if err := applyParameter(&rg, key, value, path); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return rg, errs, warnings
+	if len(errs) > 0 {
+		return rg, errs, warnings
+	}
+	errs, w := checkPlacementParameters(&rg, params, setBy, root)
+	return rg, errs, append(warnings, w...)
+}
+
+// warning is a field.Error used as a warning: the parameter is ignored.
+func warning(path *field.Path, value, detail string) *field.Error {
+	return &field.Error{Type: field.ErrorTypeInvalid, Field: path.String(), BadValue: value, Detail: detail}
+}
+
+// obsoleteParam is the warning for an obsolete parameter of that identity, or "".
+func obsoleteParam(id string) string {
+	for name, msg := range obsoleteParams {
+		if id == "param/"+strings.ToLower(name) {
+			return msg
+		}
+	}
+	return ""
+}
+
+// nodeListOverrides are the autoplace settings (by parameter identity) that
+// nodeList replaces: with nodeList, linstor-csi creates the replicas on the
+// listed nodes itself and ignores them.
+var nodeListOverrides = []string{"param/placementcount", "param/replicasonsame", "param/replicasondifferent",
+	"param/xreplicasondifferent", "param/donotplacewithregex", "param/disklessonremaining"}
+
+// checkPlacementParameters applies the rules between parameters: nodeList
+// (and clientList with it) is Manual placement, which replaces the
+// autoplace settings (each given one is warned about, as ignored); Manual
+// needs a nodeList; diskless clients need nodeList and the DRBD layer.
+func checkPlacementParameters(rg *storagev1alpha1.ResourceGroup, params, setBy map[string]string, root *field.Path) (field.ErrorList, field.ErrorList) {
+	var errs, warnings field.ErrorList
+	key := func(id string) *field.Path { return root.Key(setBy[id]) }
+	if len(rg.ClientList) > 0 {
+		switch {
+		case len(rg.NodeList) == 0:
+			errs = append(errs, field.Invalid(key("param/clientlist"), params[setBy["param/clientlist"]],
+				"expected nodeList with it: with a clientList, linstor-csi creates replicas only on the listed nodes, and diskless clients alone hold no data"))
+		case !slices.Contains(rg.LayerList, "drbd"):
+			errs = append(errs, field.Invalid(key("param/clientlist"), params[setBy["param/clientlist"]],
+				fmt.Sprintf("diskless clients need the DRBD layer; layerList is %q", strings.Join(rg.LayerList, " "))))
+		}
+	}
+	if len(rg.NodeList) == 0 {
+		if rg.PlacementPolicy == PolicyManual {
+			errs = append(errs, field.Invalid(key("param/placementpolicy"), params[setBy["param/placementpolicy"]],
+				"expected nodeList with it: Manual places the replicas on the nodes nodeList names"))
+		}
+		return errs, nil
+	}
+	if n := len(rg.NodeList) + len(rg.ClientList); n > maxReplicas {
+		errs = append(errs, field.Invalid(key("param/nodelist"), params[setBy["param/nodelist"]],
+			fmt.Sprintf("%d nodes in nodeList and clientList: a volume has at most %d replicas (DRBD's node ids)", n, maxReplicas)))
+	}
+	const ignored = "ignored: nodeList places the replicas on the nodes it names (placementPolicy Manual), as linstor-csi does"
+	for _, id := range nodeListOverrides {
+		if k, ok := setBy[id]; ok {
+			warnings = append(warnings, warning(root.Key(k), params[k], ignored))
+		}
+	}
+	if k, ok := setBy["param/placementpolicy"]; ok && rg.PlacementPolicy != PolicyManual {
+		warnings = append(warnings, warning(root.Key(k), params[k], ignored))
+	}
+	rg.PlacementPolicy = PolicyManual
+	rg.PlaceCount = int32(len(rg.NodeList))
+	rg.ReplicasOnSame, rg.ReplicasOnDifferent, rg.XReplicasOnDifferent, rg.DoNotPlaceWithRegex = nil, nil, nil, ""
+	rg.DisklessOnRemaining = false
+	return errs, warnings
 }
 
 // parameterNamespaces are the parameter prefixes linstor-csi reads.
@@ -222,9 +333,16 @@ func applyParameter(rg *storagev1alpha1.ResourceGroup, key, value string, path *
 	}
 	parse := lookupParam(name)
 	if parse == nil {
-		return field.NotSupported(path, name, slices.Sorted(maps.Keys(scParams)))
+		return field.NotSupported(path, name, knownParamNames())
 	}
 	return parse(rg, value, path)
+}
+
+// knownParamNames are the names of linstor-csi's own parameters, sorted.
+func knownParamNames() []string {
+	names := append(slices.Collect(maps.Keys(scParams)), slices.Collect(maps.Keys(obsoleteParams))...)
+	slices.Sort(names)
+	return names
 }
 
 // lookupParam finds a parameter's parser, ignoring case; nil when unknown.
@@ -268,8 +386,8 @@ func parsePlacementCount(rg *storagev1alpha1.ResourceGroup, v string, path *fiel
 		v = "1"
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
-	if err != nil || n < 1 || n > 32 {
-		return field.Invalid(path, v, "expected a whole number of diskful replicas from 1 to 32")
+	if err != nil || n < 1 || n > maxReplicas {
+		return field.Invalid(path, v, fmt.Sprintf("expected a whole number of diskful replicas from 1 to %d", maxReplicas))
 	}
 	rg.PlaceCount = int32(n)
 	return nil
@@ -316,7 +434,10 @@ func parseLayerList(rg *storagev1alpha1.ResourceGroup, v string, path *field.Pat
 	}
 	for i, l := range layers {
 		if !slices.Contains(knownLayers, l) {
-			return field.Invalid(path, v, fmt.Sprintf("unknown layer %q; expected layers from %s", l, strings.Join(knownLayers, ", ")))
+			return field.Invalid(path, v, fmt.Sprintf("unknown layer %q; expected layers from %s", l, strings.Join(supportedLayers, ", ")))
+		}
+		if !slices.Contains(supportedLayers, l) {
+			return field.Invalid(path, v, fmt.Sprintf("layer %q is not supported: the agent builds only %s layers", l, strings.Join(supportedLayers, " and ")))
 		}
 		if slices.Contains(layers[:i], l) {
 			return field.Invalid(path, v, fmt.Sprintf("layer %q is listed twice", l))
@@ -331,7 +452,7 @@ func parseLayerList(rg *storagev1alpha1.ResourceGroup, v string, path *field.Pat
 
 // layerOrderProblem says why a layer stack (top down) cannot work, as
 // LINSTOR builds stacks: the storage layer holds the data and must be at the
-// bottom, and DRBD replicates what is below it, so it must be on top.
+// bottom.
 func layerOrderProblem(layers []string) string {
 	switch i := slices.Index(layers, "storage"); {
 	case i < 0:
@@ -339,15 +460,15 @@ func layerOrderProblem(layers []string) string {
 	case i != len(layers)-1:
 		return fmt.Sprintf("expected the storage layer at the bottom of the list, found %q below it: nothing can be stacked under the storage that holds the data", layers[i+1])
 	}
-	if i := slices.Index(layers, "drbd"); i > 0 {
-		return fmt.Sprintf("expected drbd at the top of the list, found %q above it: DRBD replicates the layers below it and must be the device the volume is used through", layers[i-1])
-	}
 	return ""
 }
 
 // parsePlacementPolicy takes linstor-csi's policy names in any case and
 // keeps them in upstream's spelling.
 func parsePlacementPolicy(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if strings.EqualFold(v, "Balanced") {
+		return field.Invalid(path, v, "linstor-csi's Balanced placement is not implemented by this driver; expected one of "+strings.Join(placementPolicies, ", "))
+	}
 	i := slices.IndexFunc(placementPolicies, func(p string) bool { return strings.EqualFold(p, v) })
 	if i < 0 {
 		return field.NotSupported(path, v, placementPolicies)
@@ -398,10 +519,16 @@ func parseResourceGroupName(rg *storagev1alpha1.ResourceGroup, v string, path *f
 	return nil
 }
 
-// parseSizeKiB checks the obsolete sizeKiB parameter, which linstor-csi accepts and ignores.
-func parseSizeKiB(_ *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	if _, err := strconv.ParseUint(v, 10, 64); err != nil {
-		return field.Invalid(path, v, "expected a whole number of KiB (the parameter is obsolete and ignored)")
+// parseEncryption takes linstor-csi's encryption flag; true (a LUKS layer)
+// is refused: the agent builds no LUKS devices, and a volume of such a class
+// would otherwise be stored unencrypted.
+func parseEncryption(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	var on bool
+	if err := parseBool(&on, v, path); err != nil {
+		return err
+	}
+	if on {
+		return field.Invalid(path, v, fmt.Sprintf("encryption (a LUKS layer) is not supported: the agent builds only %s layers", strings.Join(supportedLayers, " and ")))
 	}
 	return nil
 }
@@ -433,26 +560,48 @@ func parseOverProvision(rg *storagev1alpha1.ResourceGroup, v string, path *field
 	return nil
 }
 
-// remoteAccessRule is one rule of linstor-csi's allowRemoteVolumeAccess list.
-type remoteAccessRule struct {
+// HostnameTopologyKey is the CSI topology key that names a node
+// (linstor-csi's); allowRemoteVolumeAccess "false" is a rule of it.
+const HostnameTopologyKey = "linbit.com/hostname"
+
+// RemoteAccessRule is one rule of linstor-csi's allowRemoteVolumeAccess: a
+// node may reach a replica on a node with the same values of these
+// topology keys (a rule without keys: any node).
+type RemoteAccessRule struct {
 	FromSame []string `json:"fromSame,omitempty"`
 }
 
-// parseAllowRemoteVolumeAccess accepts "true", "false" or a YAML list of
-// {fromSame: [keys]} rules, as linstor-csi does; booleans are normalised.
-func parseAllowRemoteVolumeAccess(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+// ParseRemoteAccess reads allowRemoteVolumeAccess as linstor-csi does:
+// "true" is one rule without keys (anywhere), "false" one rule of
+// HostnameTopologyKey (local only), anything else a YAML list of rules.
+func ParseRemoteAccess(v string) ([]RemoteAccessRule, error) {
 	if b, err := strconv.ParseBool(v); err == nil {
-		rg.AllowRemoteVolumeAccess = strconv.FormatBool(b)
-		return nil
+		if b {
+			return []RemoteAccessRule{{}}, nil
+		}
+		return []RemoteAccessRule{{FromSame: []string{HostnameTopologyKey}}}, nil
 	}
-	var rules []remoteAccessRule
+	var rules []RemoteAccessRule
 	if err := yaml.UnmarshalStrict([]byte(v), &rules); err != nil || len(rules) == 0 {
-		return field.Invalid(path, v, "expected true, false or a YAML list of rules like [{fromSame: [topology.kubernetes.io/zone]}]")
+		return nil, fmt.Errorf("expected true, false or a YAML list of rules like [{fromSame: [topology.kubernetes.io/zone]}]")
 	}
 	for i, r := range rules {
 		if slices.Contains(r.FromSame, "") {
-			return field.Invalid(path, v, fmt.Sprintf("rule %d: fromSame holds an empty key", i))
+			return nil, fmt.Errorf("rule %d: fromSame holds an empty key", i)
 		}
+	}
+	return rules, nil
+}
+
+// parseAllowRemoteVolumeAccess checks the rules with ParseRemoteAccess and
+// keeps them as given; booleans are normalised.
+func parseAllowRemoteVolumeAccess(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	if _, err := ParseRemoteAccess(v); err != nil {
+		return field.Invalid(path, v, err.Error())
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		rg.AllowRemoteVolumeAccess = strconv.FormatBool(b)
+		return nil
 	}
 	rg.AllowRemoteVolumeAccess = strings.TrimSpace(v)
 	return nil
@@ -543,7 +692,6 @@ var groupFields = []groupField{
 	{"fsType", func(g *storagev1alpha1.ResourceGroup) string { return g.FSType }},
 	{"fsOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.FSOpts }},
 	{"mountOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.MountOpts }},
-	{"encryption", func(g *storagev1alpha1.ResourceGroup) string { return strconv.FormatBool(g.Encryption) }},
 	{"nodeList", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.NodeList) }},
 	{"clientList", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.ClientList) }},
 	{"doNotPlaceWithRegex", func(g *storagev1alpha1.ResourceGroup) string { return g.DoNotPlaceWithRegex }},
@@ -552,12 +700,6 @@ var groupFields = []groupField{
 	{"postMountXfsOpts", func(g *storagev1alpha1.ResourceGroup) string { return g.PostMountXFSOpts }},
 	{"overProvision", func(g *storagev1alpha1.ResourceGroup) string { return g.OverProvision }},
 	{"xReplicasOnDifferent", func(g *storagev1alpha1.ResourceGroup) string { return fmt.Sprint(g.XReplicasOnDifferent) }},
-	{"nfs", func(g *storagev1alpha1.ResourceGroup) string {
-		if g.NFS == nil {
-			return "{}"
-		}
-		return fmt.Sprintf("%+v", *g.NFS)
-	}},
 }
 
 // sortedUnique returns s sorted, without duplicates.

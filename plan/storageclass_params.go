@@ -3,11 +3,9 @@ package plan
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -16,7 +14,8 @@ import (
 
 // The linstor-csi parameters below are the ones upstream documents beyond
 // placement basics: xReplicasOnDifferent, the NFS export of ReadWriteMany
-// volumes and the qos.linbit.com IO limits.
+// volumes and the qos.linbit.com IO limits (the last two refused: the
+// driver has neither feature).
 
 // parseXReplicasOnDifferent reads a YAML map of key → X, as linstor-csi
 // does; keys get TopologyPropertyPrefix unless they start with "Aux/".
@@ -30,8 +29,8 @@ func parseXReplicasOnDifferent(rg *storagev1alpha1.ResourceGroup, v string, path
 		if k == "" || k == "Aux/" || strings.HasSuffix(k, "/") {
 			return field.Invalid(path, v, fmt.Sprintf("%q: expected a node label or property key, e.g. topology.kubernetes.io/zone", k))
 		}
-		if x < 1 || x > 32 {
-			return field.Invalid(path, v, fmt.Sprintf("%s: %d: expected a number of replicas from 1 to 32", k, x))
+		if x < 1 || x > maxReplicas {
+			return field.Invalid(path, v, fmt.Sprintf("%s: %d: expected a number of replicas from 1 to %d", k, x, maxReplicas))
 		}
 		out[NormalizeTopologyKey(k)] = x
 	}
@@ -39,63 +38,22 @@ func parseXReplicasOnDifferent(rg *storagev1alpha1.ResourceGroup, v string, path
 	return nil
 }
 
-// nfsSquashValues are NFS-Ganesha's squash settings, which linstor-csi passes on.
-var nfsSquashValues = []string{"no_root_squash", "root_squash", "all_squash", "root_id_squash"}
-
-func nfs(rg *storagev1alpha1.ResourceGroup) *storagev1alpha1.NFSExport {
-	if rg.NFS == nil {
-		rg.NFS = &storagev1alpha1.NFSExport{}
-	}
-	return rg.NFS
-}
-
-func parseNFSConfigTemplate(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	if !strings.HasPrefix(v, "/") || strings.ContainsRune(v, 0) {
-		return field.Invalid(path, v, "expected the absolute path of an NFS-Ganesha configuration template in the CSI node image")
-	}
-	nfs(rg).ConfigTemplate = v
-	return nil
-}
-
-func parseNFSServiceName(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	if msgs := validation.IsDNS1035Label(v); len(msgs) > 0 {
-		return field.Invalid(path, v, "expected the name of a Kubernetes Service: "+strings.Join(msgs, "; "))
-	}
-	nfs(rg).ServiceName = v
-	return nil
-}
-
-// parseNFSSquash takes NFS-Ganesha's squash settings in any case.
-func parseNFSSquash(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	i := slices.IndexFunc(nfsSquashValues, func(s string) bool { return strings.EqualFold(s, v) })
-	if i < 0 {
-		return field.NotSupported(path, v, nfsSquashValues)
-	}
-	nfs(rg).Squash = nfsSquashValues[i]
-	return nil
-}
-
-func parseNFSRecoveryVolumeSize(rg *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
-	q, err := resource.ParseQuantity(v)
-	if err != nil {
-		return field.Invalid(path, v, "expected the size of the NFS recovery volume, e.g. 300Mi")
-	}
-	n, ferr := positiveBytes(q, v, MaxVolumeBytes, path, "the size of the NFS recovery volume")
-	if ferr != nil {
-		return ferr
-	}
-	nfs(rg).RecoveryVolumeBytes = n
-	return nil
+// refuseNFS refuses linstor-csi's NFS export parameters: this driver does
+// not export ReadWriteMany volumes over NFS, and a class with them would
+// otherwise make volumes that no pod on another node can share.
+func refuseNFS(_ *storagev1alpha1.ResourceGroup, v string, path *field.Path) *field.Error {
+	return field.Invalid(path, v, "NFS exports of ReadWriteMany volumes are not supported by this driver")
 }
 
 // qosLimits are linstor-csi's IO limit parameters, qos.linbit.com/<name>.
 var qosLimits = []string{"rbps", "riops", "wbps", "wiops"}
 
-// applyQoSParameter checks one IO limit (a non-negative integer or
-// quantity; 0 or absent is unlimited, as linstor-csi reads them) and keeps
-// it as the Aux/qos.linbit.com/<name> property that linstor-csi stores on
-// the volume and publishes when the volume is attached.
-func applyQoSParameter(rg *storagev1alpha1.ResourceGroup, name, value string, path *field.Path) *field.Error {
+// applyQoSParameter checks one IO limit: a non-negative integer or
+// quantity, 0 being unlimited as linstor-csi reads them. Only 0 is
+// accepted: linstor-csi hands limits to nri-volume-qos in
+// ControllerPublishVolume's publish context, which this driver does not, so
+// a limit would silently not hold.
+func applyQoSParameter(_ *storagev1alpha1.ResourceGroup, name, value string, path *field.Path) *field.Error {
 	if !slices.Contains(qosLimits, name) {
 		return field.NotSupported(path, name, qosLimits)
 	}
@@ -103,11 +61,8 @@ func applyQoSParameter(rg *storagev1alpha1.ResourceGroup, name, value string, pa
 	if err != nil || q.Sign() < 0 {
 		return field.Invalid(path, value, "expected a limit of 0 (unlimited) or more, as an integer or a quantity such as 40Mi (bytes per second) or 4000 (operations per second)")
 	}
-	if q.CmpInt64(maxQoSLimit) > 0 {
-		return field.Invalid(path, value, fmt.Sprintf("expected a limit of at most %d", int64(maxQoSLimit)))
+	if !q.IsZero() {
+		return field.Invalid(path, value, "IO limits are not supported by this driver (it does not hand them to nri-volume-qos when a volume is attached); expected 0 (unlimited) or no parameter")
 	}
-	return setOption(&rg.Properties, "Aux/"+qosNamespace+"/"+name, strconv.FormatInt(q.Value(), 10), path)
+	return nil
 }
-
-// maxQoSLimit is the largest limit cgroup v2 io.max holds in a signed value.
-const maxQoSLimit = 1<<63 - 1

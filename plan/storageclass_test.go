@@ -2,6 +2,7 @@ package plan
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,8 +41,8 @@ func TestResourceGroupFromStorageClass(t *testing.T) {
 				"REPLICASONDIFFERENT":                       "topology.kubernetes.io/zone",
 				"replicasOnSame":                            "Aux/rack=r1 topology/region",
 				"disklessOnRemaining":                       "True",
-				"linstor.csi.linbit.com/layerList":          "DRBD luks storage",
-				"encryption":                                "1",
+				"linstor.csi.linbit.com/layerList":          "DRBD storage",
+				"encryption":                                "0",
 				"linstor.csi.linbit.com/resourceGroup":      "rg-fast",
 				"csi.storage.k8s.io/fstype":                 "xfs",
 				"csi.storage.k8s.io/node-stage-secret-name": "x",
@@ -57,8 +58,6 @@ func TestResourceGroupFromStorageClass(t *testing.T) {
 				rg.ReplicasOnDifferent = []string{"Aux/topology/topology.kubernetes.io/zone"}
 				rg.ReplicasOnSame = []string{"Aux/rack=r1", "Aux/topology/topology/region"}
 				rg.DisklessOnRemaining = true
-				rg.LayerList = []string{"drbd", "luks", "storage"}
-				rg.Encryption = true
 				rg.FSType = "xfs"
 				rg.FSOpts = "-b 4096"
 				rg.MountOpts = "noatime"
@@ -75,10 +74,7 @@ func TestResourceGroupFromStorageClass(t *testing.T) {
 				"autoPlace":               "",
 				"allowRemoteVolumeAccess": "- fromSame:\n  - topology.kubernetes.io/zone\n",
 				"placementPolicy":         "FollowTopology",
-				"nodeList":                "b a",
-				"clientList":              "c",
 				"doNotPlaceWithRegex":     "^db-.*",
-				"sizeKiB":                 "1024",
 				"usePvcName":              "true",
 				"postMountXfsOpts":        "extsize 2m",
 				"overProvision":           "1.5",
@@ -88,13 +84,23 @@ func TestResourceGroupFromStorageClass(t *testing.T) {
 				rg.Properties = map[string]string{"StorDriver/foo": "bar"}
 				rg.AllowRemoteVolumeAccess = "- fromSame:\n  - topology.kubernetes.io/zone"
 				rg.PlacementPolicy = "FollowTopology"
-				rg.NodeList = []string{"a", "b"}
-				rg.ClientList = []string{"c"}
 				rg.DoNotPlaceWithRegex = "^db-.*"
 				rg.UsePVCName = true
 				rg.PostMountXFSOpts = "extsize 2m"
 				rg.OverProvision = "1.5"
 			},
+		},
+		{
+			name:   "nodeList and clientList: Manual placement on them",
+			params: map[string]string{"nodeList": "b a", "clientList": "c"},
+			want: func(rg *storagev1alpha1.ResourceGroup) {
+				rg.PlacementPolicy, rg.PlaceCount, rg.NodeList, rg.ClientList = "Manual", 2, []string{"a", "b"}, []string{"c"}
+			},
+		},
+		{
+			name:   "the provisioner's extra metadata",
+			params: map[string]string{"csi.storage.k8s.io/pvc/name": "data", "csi.storage.k8s.io/pvc/namespace": "web", "csi.storage.k8s.io/pv/name": "pvc-1"},
+			want:   func(*storagev1alpha1.ResourceGroup) {},
 		},
 	}
 	for _, tt := range tests {
@@ -125,8 +131,10 @@ func TestResourceGroupFromStorageClassErrors(t *testing.T) {
 		{"storagePool", "ok bad/pool", `"bad/pool": expected a storage pool name`},
 		{"disklessOnRemaining", "yes", `parameters[disklessOnRemaining]: Invalid value: "yes": expected true or false`},
 		{"encryption", "maybe", `expected true or false`},
+		{"encryption", "true", `encryption (a LUKS layer) is not supported`},
 		{"usePvcName", "", `expected true or false`},
-		{"layerList", "drbd zfs storage", `unknown layer "zfs"`},
+		{"layerList", "drbd zfs storage", `unknown layer "zfs"; expected layers from drbd, storage`},
+		{"layerList", "luks storage", `layer "luks" is not supported: the agent builds only drbd and storage layers`},
 		{"layerList", "drbd drbd storage", `layer "drbd" is listed twice`},
 		{"layerList", " ", `expected a space-separated layer list`},
 		{"replicasOnDifferent", "zone=a", `key=value is only meaningful for replicasOnSame`},
@@ -138,15 +146,21 @@ func TestResourceGroupFromStorageClassErrors(t *testing.T) {
 		{"resourceGroup", "bad name", `expected a resource group name`},
 		{"disklessStoragePool", "", `expected a storage pool name`},
 		{"doNotPlaceWithRegex", "(", `expected a regular expression`},
-		{"placementPolicy", "Random", `Unsupported value: "Random": supported values: "AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"`},
+		{"placementPolicy", "Random", `Unsupported value: "Random": supported values: "AutoPlace", "AutoPlaceTopology", "FollowTopology", "Manual"`},
+		{"placementPolicy", "balanced", `Balanced placement is not implemented by this driver`},
+		{"placementPolicy", "Manual", `expected nodeList with it`},
+		{"clientList", "c", `expected nodeList with it`},
+		{"nfsServiceName", "nfs", `NFS exports of ReadWriteMany volumes are not supported`},
+		{"qos.linbit.com/riops", "4000", `IO limits are not supported`},
 		{"nodeList", "", `expected a space-separated list of node names`},
-		{"sizeKiB", "-1", `obsolete and ignored`},
 		{"overProvision", "-2", `expected a finite decimal factor of at least 0`},
 		{"overProvision", "NaN", `expected a finite decimal factor of at least 0`},
 		{"DrbdOptions/", "x", `expected a property name after the namespace`},
 		{"property.linstor.csi.linbit.com/", "x", `expected a property name`},
 		{"csi.storage.k8s.io/fstype", "", `expected ext4 or xfs`},
 		{"csi.storage.k8s.io/provisioner-secret", "x", `Unsupported value: "provisioner-secret"`},
+		{"overProvision", "Inf", `expected a finite decimal factor of at least 0`},
+		{"xReplicasOnDifferent", "zone: 33", `expected a number of replicas from 1 to 32`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -219,6 +233,9 @@ func FuzzResourceGroupFromStorageClass(f *testing.F) {
 	f.Add("DrbdOptions/Net/protocol", "A", "property.linstor.csi.linbit.com/DrbdOptions/Net/protocol", "C")
 	f.Add("xReplicasOnDifferent", "zone: 2", "qos.linbit.com/rbps", "40Mi")
 	f.Add("nfsSquash", "root_squash", "nfsRecoveryVolumeSize", "300Mi")
+	f.Add("nodeList", "a b", "clientList", "c")
+	f.Add("clientList", "c", "layerList", "storage")
+	f.Add("encryption", "true", "sizeKiB", "x")
 	f.Add("placementPolicy", "manual", "overProvision", "0")
 	f.Add("layerList", "storage drbd", "csi.storage.k8s.io/fstype", "btrfs")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
@@ -242,5 +259,17 @@ func FuzzResourceGroupFromStorageClass(f *testing.F) {
 			require.False(t, !strings.HasPrefix(k, "Aux/") || x < 1 || x > 32, "xReplicasOnDifferent %q: %d", k, x)
 		}
 		require.False(t, layerOrderProblem(rg.LayerList) != "" || (rg.FSType != "ext4" && rg.FSType != "xfs"), "accepted layers %v, fsType %q", rg.LayerList, rg.FSType)
+		for _, l := range rg.LayerList {
+			require.Contains(t, supportedLayers, l, "accepted a layer the agent does not build")
+		}
+		require.False(t, rg.Encryption || rg.NFS != nil, "accepted a feature the driver lacks: %+v", rg)
+		require.True(t, rg.PlacementPolicy == "" || slices.Contains(placementPolicies, rg.PlacementPolicy), "policy %q", rg.PlacementPolicy)
+		require.Equal(t, rg.PlacementPolicy == PolicyManual, len(rg.NodeList) > 0, "Manual placement is exactly a nodeList: %+v", rg)
+		require.False(t, len(rg.NodeList) > 0 && (int(rg.PlaceCount) != len(rg.NodeList) || rg.DisklessOnRemaining || rg.DoNotPlaceWithRegex != "" ||
+			len(rg.ReplicasOnSame)+len(rg.ReplicasOnDifferent)+len(rg.XReplicasOnDifferent) > 0), "nodeList kept autoplace settings: %+v", rg)
+		require.False(t, len(rg.ClientList) > 0 && (len(rg.NodeList) == 0 || !slices.Contains(rg.LayerList, "drbd")), "clients without nodeList or DRBD: %+v", rg)
+		if _, err := ParseRemoteAccess(rg.AllowRemoteVolumeAccess); rg.AllowRemoteVolumeAccess != "" && err != nil {
+			t.Fatalf("accepted allowRemoteVolumeAccess %q reads back with %v", rg.AllowRemoteVolumeAccess, err)
+		}
 	})
 }

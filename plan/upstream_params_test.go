@@ -54,32 +54,47 @@ func TestUpstreamParameters(t *testing.T) {
 			}},
 		{name: "xReplicasOnDifferent of 0 is refused", docs: []string{classWith(`xReplicasOnDifferent: "zone: 0"`)},
 			wantErr: `parameters[xReplicasOnDifferent]: Invalid value: "zone: 0": zone: 0: expected a number of replicas from 1 to 32`},
-		{name: "the NFS parameters", docs: []string{classWith("nfsConfigTemplate: /etc/nfs/custom.tmpl", "nfsServiceName: nfs-export", "nfsSquash: ROOT_SQUASH", "nfsRecoveryVolumeSize: 500Mi")},
-			check: func(t *testing.T, b *plan.Built) {
-				require.Equal(t, &storagev1alpha1.NFSExport{ConfigTemplate: "/etc/nfs/custom.tmpl", ServiceName: "nfs-export", Squash: "root_squash", RecoveryVolumeBytes: 500 << 20}, group(t, b).NFS)
-			}},
-		{name: "nfsSquash unknown", docs: []string{classWith("nfsSquash: sometimes")},
-			wantErr: `parameters[nfsSquash]: Unsupported value: "sometimes": supported values: "no_root_squash", "root_squash", "all_squash", "root_id_squash"`},
-		{name: "nfsRecoveryVolumeSize 0", docs: []string{classWith(`nfsRecoveryVolumeSize: "0"`)},
-			wantErr: `parameters[nfsRecoveryVolumeSize]: Invalid value: "0": expected the size of the NFS recovery volume: a positive quantity`},
-		{name: "nfsServiceName not a Service name", docs: []string{classWith("nfsServiceName: NFS_Export")},
-			wantErr: `parameters[nfsServiceName]: Invalid value: "NFS_Export": expected the name of a Kubernetes Service`},
-		{name: "qos.linbit.com limits", docs: []string{classWith("qos.linbit.com/rbps: 40Mi", `qos.linbit.com/riops: "4000"`, `qos.linbit.com/wbps: "0"`)},
-			check: func(t *testing.T, b *plan.Built) {
-				require.Equal(t, map[string]string{"Aux/qos.linbit.com/rbps": "41943040", "Aux/qos.linbit.com/riops": "4000", "Aux/qos.linbit.com/wbps": "0"}, group(t, b).Properties)
-			}},
+		{name: "the NFS parameters are refused: no NFS exports", docs: []string{classWith("nfsConfigTemplate: /etc/nfs/custom.tmpl", "nfsServiceName: nfs-export", "nfsSquash: ROOT_SQUASH", "nfsRecoveryVolumeSize: 500Mi")},
+			wantErr: `parameters[nfsSquash]: Invalid value: "ROOT_SQUASH": NFS exports of ReadWriteMany volumes are not supported by this driver`},
+		{name: "qos.linbit.com limits of 0 (unlimited) are accepted", docs: []string{classWith(`qos.linbit.com/rbps: "0"`, `qos.linbit.com/wiops: "0"`)},
+			check: func(t *testing.T, b *plan.Built) { require.Empty(t, group(t, b).Properties) }},
+		{name: "a qos.linbit.com limit is refused: not enforced", docs: []string{classWith("qos.linbit.com/rbps: 40Mi")},
+			wantErr: `parameters[qos.linbit.com/rbps]: Invalid value: "40Mi": IO limits are not supported by this driver`},
 		{name: "a negative qos limit", docs: []string{classWith("qos.linbit.com/wbps: -1Mi")},
 			wantErr: `parameters[qos.linbit.com/wbps]: Invalid value: "-1Mi": expected a limit of 0 (unlimited) or more`},
 		{name: "qos.linbit.com/device is not a StorageClass parameter", docs: []string{classWith("qos.linbit.com/device: /dev/sda")},
 			wantErr: `parameters[qos.linbit.com/device]: Unsupported value: "device": supported values: "rbps", "riops", "wbps", "wiops"`},
 		{name: "placementPolicy in any case", docs: []string{classWith("placementPolicy: autoplacetopology")},
 			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "AutoPlaceTopology", group(t, b).PlacementPolicy) }},
-		{name: "placementPolicy manual", docs: []string{classWith("placementPolicy: manual")},
-			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "Manual", group(t, b).PlacementPolicy) }},
-		{name: "placementPolicy BALANCED", docs: []string{classWith("placementPolicy: BALANCED")},
-			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "Balanced", group(t, b).PlacementPolicy) }},
+		{name: "placementPolicy manual with a nodeList", docs: []string{classWith("placementPolicy: manual", "nodeList: n1 n2")},
+			check: func(t *testing.T, b *plan.Built) {
+				require.Equal(t, "Manual", group(t, b).PlacementPolicy)
+				require.Equal(t, int32(2), group(t, b).PlaceCount)
+			}},
+		{name: "placementPolicy manual without a nodeList", docs: []string{classWith("placementPolicy: manual")},
+			wantErr: `parameters[placementPolicy]: Invalid value: "manual": expected nodeList with it`},
+		{name: "placementPolicy BALANCED is not implemented", docs: []string{classWith("placementPolicy: BALANCED")},
+			wantErr: `parameters[placementPolicy]: Invalid value: "BALANCED": linstor-csi's Balanced placement is not implemented by this driver`},
 		{name: "placementPolicy unknown", docs: []string{classWith("placementPolicy: Unknown")},
-			wantErr: `parameters[placementPolicy]: Unsupported value: "Unknown": supported values: "AutoPlace", "AutoPlaceTopology", "Balanced", "FollowTopology", "Manual"`},
+			wantErr: `parameters[placementPolicy]: Unsupported value: "Unknown": supported values: "AutoPlace", "AutoPlaceTopology", "FollowTopology", "Manual"`},
+		{name: "nodeList overrides the autoplace settings, with a warning", docs: []string{classWith("nodeList: n1 n2", `placementCount: "3"`, "replicasOnSame: zone",
+			"placementPolicy: FollowTopology", `disklessOnRemaining: "true"`)},
+			check: func(t *testing.T, b *plan.Built) {
+				g := group(t, b)
+				require.Equal(t, []any{"Manual", int32(2), []string(nil), false}, []any{g.PlacementPolicy, g.PlaceCount, g.ReplicasOnSame, g.DisklessOnRemaining})
+				for _, key := range []string{"placementCount", "replicasOnSame", "placementPolicy", "disklessOnRemaining"} {
+					require.Contains(t, b.Model.Warnings.Error(), "parameters["+key+"]: ignored: nodeList places")
+				}
+			},
+			wantWarn: `StorageClass/sc: parameters[placementCount]: ignored: nodeList places the replicas on the nodes it names (placementPolicy Manual), as linstor-csi does`},
+		{name: "a clientList without a nodeList", docs: []string{classWith("clientList: n1")},
+			wantErr: `parameters[clientList]: Invalid value: "n1": expected nodeList with it`},
+		{name: "a clientList without DRBD", docs: []string{classWith("clientList: n1", "nodeList: n2", "layerList: storage")},
+			wantErr: `parameters[clientList]: Invalid value: "n1": diskless clients need the DRBD layer; layerList is "storage"`},
+		{name: "sizeKiB is ignored with a warning", docs: []string{classWith("sizeKiB: lots")},
+			wantWarn: `StorageClass/sc: parameters[sizeKiB]: ignored: sizeKiB is obsolete`},
+		{name: "encryption is refused: no LUKS", docs: []string{classWith(`encryption: "true"`)},
+			wantErr: `parameters[encryption]: Invalid value: "true": encryption (a LUKS layer) is not supported: the agent builds only drbd and storage layers`},
 		{name: "overProvision 0", docs: []string{classWith(`overProvision: "0"`)},
 			check: func(t *testing.T, b *plan.Built) { require.Equal(t, "0", group(t, b).OverProvision) }},
 		{name: "overProvision 1e0", docs: []string{classWith(`overProvision: "1e0"`)},
@@ -90,13 +105,13 @@ func TestUpstreamParameters(t *testing.T) {
 			wantErr: `parameters[layerList]: Invalid value: "storage drbd": expected the storage layer at the bottom of the list, found "drbd" below it`},
 		{name: "layerList drbd alone", docs: []string{classWith("layerList: drbd")},
 			wantErr: `parameters[layerList]: Invalid value: "drbd": expected the storage layer at the bottom of the list`},
-		{name: "layerList with drbd under luks", docs: []string{classWith(`layerList: "luks drbd storage"`)},
-			wantErr: `expected drbd at the top of the list, found "luks" above it`},
+		{name: "layerList with a layer the agent does not build", docs: []string{classWith(`layerList: "drbd luks storage"`)},
+			wantErr: `parameters[layerList]: Invalid value: "drbd luks storage": layer "luks" is not supported: the agent builds only drbd and storage layers`},
 		{name: "layerList exos, which linstor-csi does not know", docs: []string{classWith(`layerList: "exos storage"`)},
 			wantErr: `unknown layer "exos"`},
-		{name: "layerList drbd luks storage", docs: []string{classWith(`layerList: "drbd luks storage"`)},
+		{name: "layerList STORAGE in any case", docs: []string{classWith(`layerList: "STORAGE"`)},
 			check: func(t *testing.T, b *plan.Built) {
-				require.Equal(t, []string{"drbd", "luks", "storage"}, group(t, b).LayerList)
+				require.Equal(t, []string{"storage"}, group(t, b).LayerList)
 			}},
 		{name: "an unknown fsType", docs: []string{classWith("csi.storage.k8s.io/fstype: btrfs")},
 			wantErr: `parameters[csi.storage.k8s.io/fstype]: Invalid value: "btrfs": expected ext4 or xfs`},
