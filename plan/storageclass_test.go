@@ -262,7 +262,6 @@ func FuzzResourceGroupFromStorageClass(f *testing.F) {
 		for _, l := range rg.LayerList {
 			require.Contains(t, supportedLayers, l, "accepted a layer the agent does not build")
 		}
-		require.False(t, rg.Encryption || rg.NFS != nil, "accepted a feature the driver lacks: %+v", rg)
 		require.True(t, rg.PlacementPolicy == "" || slices.Contains(placementPolicies, rg.PlacementPolicy), "policy %q", rg.PlacementPolicy)
 		require.Equal(t, rg.PlacementPolicy == PolicyManual, len(rg.NodeList) > 0, "Manual placement is exactly a nodeList: %+v", rg)
 		require.False(t, len(rg.NodeList) > 0 && (int(rg.PlaceCount) != len(rg.NodeList) || rg.DisklessOnRemaining || rg.DoNotPlaceWithRegex != "" ||

@@ -238,9 +238,6 @@ type ResourceGroup struct {
 	// MountOpts passed to mount.
 	// +kubebuilder:validation:Optional
 	MountOpts string `json:"mountOpts,omitempty"`
-	// Encryption adds the LUKS layer.
-	// +kubebuilder:validation:Optional
-	Encryption bool `json:"encryption,omitempty"`
 	// NodeList places diskful replicas on exactly these nodes (linstor-csi
 	// nodeList); autoplacement options are then ignored, as upstream does.
 	// +kubebuilder:validation:Optional
@@ -252,8 +249,9 @@ type ResourceGroup struct {
 	// volume whose name matches this regular expression.
 	// +kubebuilder:validation:Optional
 	DoNotPlaceWithRegex string `json:"doNotPlaceWithRegex,omitempty"`
-	// PlacementPolicy as linstor-csi takes it (AutoPlaceTopology, Manual,
-	// FollowTopology, Balanced); it only matters when CSI creates the volume.
+	// PlacementPolicy as linstor-csi takes it (AutoPlaceTopology, AutoPlace,
+	// FollowTopology, Manual; Balanced is refused); it only matters when CSI
+	// creates the volume.
 	// +kubebuilder:validation:Optional
 	PlacementPolicy string `json:"placementPolicy,omitempty"`
 	// UsePVCName: linstor-csi derives volume names from the claim's name.
@@ -266,31 +264,6 @@ type ResourceGroup struct {
 	// as the decimal string the StorageClass gives (only capacity reporting uses it).
 	// +kubebuilder:validation:Optional
 	OverProvision string `json:"overProvision,omitempty"`
-	// NFS holds linstor-csi's NFS export settings for ReadWriteMany
-	// filesystem volumes, when the StorageClass sets any.
-	// +kubebuilder:validation:Optional
-	NFS *NFSExport `json:"nfs,omitempty"`
-}
-
-// NFSExport is how linstor-csi exports a ReadWriteMany filesystem volume
-// over NFS (StorageClass parameters nfsConfigTemplate, nfsServiceName,
-// nfsSquash and nfsRecoveryVolumeSize); unset fields take linstor-csi's defaults.
-type NFSExport struct {
-	// ConfigTemplate is the path of the NFS-Ganesha configuration template
-	// in the CSI node image (default /etc/nfs-helper/default-config.tmpl).
-	// +kubebuilder:validation:Optional
-	ConfigTemplate string `json:"configTemplate,omitempty"`
-	// ServiceName is the Kubernetes Service the export is reached by
-	// (default linstor-csi-nfs).
-	// +kubebuilder:validation:Optional
-	ServiceName string `json:"serviceName,omitempty"`
-	// Squash is the export's user id squashing (default no_root_squash).
-	// +kubebuilder:validation:Optional
-	Squash string `json:"squash,omitempty"`
-	// RecoveryVolumeBytes is the size of the NFS server's recovery volume,
-	// a second volume of the resource (default 300Mi).
-	// +kubebuilder:validation:Optional
-	RecoveryVolumeBytes int64 `json:"recoveryVolumeBytes,omitempty"`
 }
 
 // StorageTopologyStatus is the observed state of the topology.
