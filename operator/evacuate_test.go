@@ -226,16 +226,22 @@ func evacuate(t *testing.T, remove func(context.Context, kubernetes.Interface, s
 	assert.Equal(t, "Evacuated", last.Reason)
 	t.Logf("EvacuationCompleted while moving: %s", conds[0].Message)
 
+	// The pass that prunes the LinstorSatellite prunes the DaemonSet too,
+	// one request later: look until both are gone.
 	ds, err := render.SatelliteName(leaving)
 	require.NoError(t, err)
-	_, err = cs.AppsV1().DaemonSets(localup.Namespace).Get(ctx, ds, metav1.GetOptions{})
-	assert.True(t, apierrors.IsNotFound(err), "the node's satellite DaemonSet is gone: %v", err)
-	topo, err := dyn.Resource(gvrTopo).Get(ctx, "default", metav1.GetOptions{})
-	require.NoError(t, err)
-	nodes, _, _ := unstructured.NestedSlice(topo.Object, "spec", "nodes")
-	for _, n := range nodes {
-		assert.NotEqual(t, leaving, n.(map[string]any)["name"], "the node left the StorageTopology")
-	}
+	require.Eventually(t, func() bool {
+		_, err := cs.AppsV1().DaemonSets(localup.Namespace).Get(ctx, ds, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, time.Minute, 100*time.Millisecond, "the node's satellite DaemonSet %s is gone", ds)
+	require.Eventually(t, func() bool {
+		topo, err := dyn.Resource(gvrTopo).Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		nodes, _, _ := unstructured.NestedSlice(topo.Object, "spec", "nodes")
+		return !slices.ContainsFunc(nodes, func(n any) bool { return n.(map[string]any)["name"] == leaving })
+	}, time.Minute, 100*time.Millisecond, "%s left the StorageTopology", leaving)
 	require.Eventually(t, func() bool {
 		for _, v := range volumes(t, dyn) {
 			if !meta.IsStatusConditionTrue(v.Status.Conditions, storagev1alpha1.ConditionReady) || len(v.Status.Replicas) != len(v.Spec.Replicas) {
