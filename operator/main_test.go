@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/internal/localup"
@@ -18,7 +20,10 @@ import (
 // the webhook, the agents and the controller with it.
 var binary string
 
-func TestMain(m *testing.M) { os.Exit(testsupport.MainWithBinary(m, &binary)) }
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // the API server's start logs through controller-runtime
+	os.Exit(testsupport.MainWithBinary(m, &binary))
+}
 
 // localDatastore starts hack/local-up.sh's datastore with the operator as
 // the webhook only: the tests run their own loops.
