@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/piraeusctl/piraeusctl/agent/storage"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
@@ -86,7 +88,7 @@ func BenchmarkApplyCreate50FileThin(b *testing.B) {
 		for _, r := range res.GetResources() {
 			require.Equal(b, agentv1.Outcome_CHANGED, r.GetOutcome(), r.GetMessage())
 		}
-		detachLoops(dir)
+		_ = storage.DetachLoopsUnder(context.Background(), &hostexec.Local{}, dir)
 		b.StartTimer()
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/piraeusctl/piraeusctl/agent/storage"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
+	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
 )
@@ -104,7 +106,7 @@ func TestLocalEndToEnd(t *testing.T) {
 	resB := &agentv1.Resource{Name: "res-b", Uid: "uid-b", Layers: storageOnly,
 		Volumes: []*agentv1.Volume{{Number: 0, SizeKib: 8 << 10, StoragePool: "files"}, {Number: 1, SizeKib: 12 << 10, StoragePool: "files"}}}
 	state := &agentv1.NodeDesiredState{NodeName: "node-a", StoragePools: []*agentv1.StoragePool{pool}, Resources: []*agentv1.Resource{resA, resB}}
-	t.Cleanup(func() { detachPool(poolDir) })
+	t.Cleanup(func() { _ = storage.DetachLoopsUnder(context.Background(), &hostexec.Local{}, poolDir) })
 
 	res, err := client.Apply(ctx, state)
 	require.NoError(t, err)
@@ -184,15 +186,4 @@ func recvUntil(t *testing.T, w agentv1.Agent_WatchStatusClient, ok func(*agentv1
 func requireRootTools(t *testing.T) {
 	t.Helper()
 	testsupport.RequireRoot(t, "the local end-to-end test (real loop devices)", "losetup", "truncate", "blockdev")
-}
-
-// detachPool detaches loop devices left on a pool's files by a failed test.
-func detachPool(dir string) {
-	out, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE").Output()
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 2 && strings.HasPrefix(f[1], dir) {
-			exec.Command("losetup", "--detach", f[0]).Run()
-		}
-	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/piraeusctl/piraeusctl/agent/drbd"
 	"github.com/piraeusctl/piraeusctl/agent/drbdsim"
+	"github.com/piraeusctl/piraeusctl/agent/storage"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/testpki"
@@ -47,7 +48,7 @@ func startSimNode(t *testing.T, ca *testpki.CA, simDir, name string) *simNode {
 	require.NoError(t, err)
 	n := &simNode{name: name, sim: sim, conf: t.TempDir(),
 		pool: &agentv1.StoragePool{Name: "files", ProviderKind: agentv1.ProviderKind_FILE_THIN, Directory: filepath.Join(t.TempDir(), "pool")}}
-	t.Cleanup(func() { detachPool(n.pool.Directory) })
+	t.Cleanup(func() { _ = storage.DetachLoopsUnder(context.Background(), &hostexec.Local{}, n.pool.Directory) })
 	n.agent, err = New(Config{NodeName: name, ConfigDir: n.conf, Exec: sim, ProcDRBD: sim.ProcDRBD(), Workers: 1, Logger: discard}) // goldens keep command order
 	require.NoError(t, err)
 	conf, err := ServerTLS(serverTLS(t, ca))

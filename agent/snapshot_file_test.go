@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/piraeusctl/piraeusctl/agent/storage"
 	agentv1 "github.com/piraeusctl/piraeusctl/api/agent/v1"
 	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/testsupport"
@@ -41,7 +43,7 @@ func TestSnapshotFileForReal(t *testing.T) {
 
 func fileSnapshotLifecycle(t *testing.T, kind agentv1.ProviderKind) {
 	dir := filepath.Join(t.TempDir(), "pool")
-	t.Cleanup(func() { detachLoops(dir) })
+	t.Cleanup(func() { _ = storage.DetachLoopsUnder(context.Background(), &hostexec.Local{}, dir) })
 	rec := &hostexec.Recorder{Next: &hostexec.Local{Logger: slog.New(slog.DiscardHandler)}}
 	a, err := New(Config{NodeName: "node-a", ConfigDir: t.TempDir(), Exec: rec, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -139,15 +141,4 @@ func normalizeHost(s, dir string) string {
 		}
 		return seen[dev]
 	})
-}
-
-// detachLoops detaches loop devices still backed by files in dir.
-func detachLoops(dir string) {
-	out, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && strings.HasPrefix(f[1], dir) {
-			_ = exec.Command("losetup", "--detach", f[0]).Run()
-		}
-	}
 }

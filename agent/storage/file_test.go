@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -54,7 +55,9 @@ func fileLifecycle(t *testing.T, kind agentv1.ProviderKind) {
 	require.False(t, err != nil || changed, "second Ensure must do nothing: %v %v", changed, err)
 	v, err := p.Create(ctx, "pvc-real_00000", "uid-1", 32*1024)
 	require.NoError(t, err)
-	t.Cleanup(func() { exec.Command("losetup", "--detach", v.DevicePath).Run() })
+	// By backing file, never by v.DevicePath: Delete detaches that device,
+	// and its number may belong to another test's volume by cleanup time.
+	t.Cleanup(func() { _ = DetachLoopsUnder(context.Background(), &hostexec.Local{}, dir) })
 	checkAllocation(t, kind, v.Object, 32*1024*1024)
 
 	run(t, "mkfs.ext4", "-q", v.DevicePath)

@@ -343,9 +343,3 @@ func exitErr(err error) error {
 }
 
 func trimNewline(b []byte) []byte { return bytes.TrimSpace(b) }
-
-func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
-
-func startsWithDotDot(rel string) bool {
-	return strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}

@@ -23,6 +23,8 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/piraeusctl/piraeusctl/agent/storage"
+	"github.com/piraeusctl/piraeusctl/hostexec"
 	"github.com/piraeusctl/piraeusctl/internal/freeport"
 	"github.com/piraeusctl/piraeusctl/internal/kubetest"
 	"github.com/piraeusctl/piraeusctl/plan"
@@ -277,7 +279,10 @@ func (e *Env) Down() {
 	for _, p := range procs {
 		p.stop(10 * time.Second)
 	}
-	detachLoopsUnder(e.Dir, e.log) // the agents' volumes, before their folders are unmounted
+	// The agents' volumes, before their folders are unmounted.
+	if err := storage.DetachLoopsUnder(context.Background(), &hostexec.Local{}, e.Dir); err != nil {
+		e.log.Warn("detach loop devices", "err", err)
+	}
 	for i := len(e.mounts) - 1; i >= 0; i-- {
 		if out, err := exec.Command("umount", e.mounts[i]).CombinedOutput(); err != nil {
 			e.log.Warn("umount", "path", e.mounts[i], "err", err, "out", string(out))
@@ -295,26 +300,6 @@ func (e *Env) Down() {
 	if e.Dir != "" {
 		if err := os.RemoveAll(e.Dir); err != nil {
 			e.log.Warn("remove", "dir", e.Dir, "err", err)
-		}
-	}
-}
-
-// detachLoopsUnder detaches loop devices whose backing file is under dir
-// (the agents' FILE_THIN volumes), so Down leaves no loop device behind.
-func detachLoopsUnder(dir string, log *slog.Logger) {
-	out, err := exec.Command("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range splitLines(string(out)) {
-		var name, back string
-		if _, err := fmt.Sscan(line, &name, &back); err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(dir, back); err == nil && !filepath.IsAbs(rel) && rel != ".." && !startsWithDotDot(rel) {
-			if err := exec.Command("losetup", "-d", name).Run(); err != nil {
-				log.Warn("detach", "loop", name, "err", err)
-			}
 		}
 	}
 }
