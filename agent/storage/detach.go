@@ -17,11 +17,7 @@ import (
 // reused by the next attach, so detaching a remembered /dev/loopN can take
 // the device of another process.
 func DetachLoopsUnder(ctx context.Context, ex hostexec.Executor, dir string) error {
-	res, err := ex.Run(ctx, hostexec.Read("losetup", "--list", "--json", "--output", "NAME,BACK-FILE"))
-	if err != nil {
-		return fmt.Errorf("detach loop devices under %s: %w", dir, err)
-	}
-	devs, err := ParseLosetup(res.Stdout)
+	devs, err := listLoops(ctx, ex)
 	if err != nil {
 		return fmt.Errorf("detach loop devices under %s: %w", dir, err)
 	}

@@ -122,11 +122,7 @@ func parseBackingFile(name string) (Volume, bool) {
 
 // loops maps backing files to their loop devices.
 func (f *file) loops(ctx context.Context) (map[string]string, error) {
-	res, err := f.exec.Run(ctx, hostexec.Read("losetup", "--list", "--json", "--output", "NAME,BACK-FILE"))
-	if err != nil {
-		return nil, fmt.Errorf("storage pool %s: %w", f.pool.GetName(), err)
-	}
-	devs, err := ParseLosetup(res.Stdout)
+	devs, err := listLoops(ctx, f.exec)
 	if err != nil {
 		return nil, fmt.Errorf("storage pool %s: %w", f.pool.GetName(), err)
 	}
@@ -207,6 +203,15 @@ func (f *file) Delete(ctx context.Context, v Volume) error {
 		return fmt.Errorf("storage pool %s: delete %s: %w", f.pool.GetName(), v.Name, err)
 	}
 	return nil
+}
+
+// listLoops lists the host's loop devices with their backing files.
+func listLoops(ctx context.Context, ex hostexec.Executor) ([]LoopDevice, error) {
+	res, err := ex.Run(ctx, hostexec.Read("losetup", "--list", "--json", "--output", "NAME,BACK-FILE"))
+	if err != nil {
+		return nil, err
+	}
+	return ParseLosetup(res.Stdout)
 }
 
 // LoopDevice is one row of `losetup --list --json`.
