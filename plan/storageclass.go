@@ -235,27 +235,27 @@ var nodeListOverrides = []string{"param/placementcount", "param/replicasonsame",
 // needs a nodeList; diskless clients need nodeList and the DRBD layer.
 func checkPlacementParameters(rg *storagev1alpha1.ResourceGroup, params, setBy map[string]string, root *field.Path) (field.ErrorList, field.ErrorList) {
 	var errs, warnings field.ErrorList
-	key := func(id string) *field.Path { return root.Key(setBy[id]) }
+	// invalid reports the parameter that set the setting id.
+	invalid := func(id, detail string) {
+		k := setBy[id]
+		errs = append(errs, field.Invalid(root.Key(k), params[k], detail))
+	}
 	if len(rg.ClientList) > 0 {
 		switch {
 		case len(rg.NodeList) == 0:
-			errs = append(errs, field.Invalid(key("param/clientlist"), params[setBy["param/clientlist"]],
-				"expected nodeList with it: with a clientList, linstor-csi creates replicas only on the listed nodes, and diskless clients alone hold no data"))
+			invalid("param/clientlist", "expected nodeList with it: with a clientList, linstor-csi creates replicas only on the listed nodes, and diskless clients alone hold no data")
 		case !slices.Contains(rg.LayerList, "drbd"):
-			errs = append(errs, field.Invalid(key("param/clientlist"), params[setBy["param/clientlist"]],
-				fmt.Sprintf("diskless clients need the DRBD layer; layerList is %q", strings.Join(rg.LayerList, " "))))
+			invalid("param/clientlist", fmt.Sprintf("diskless clients need the DRBD layer; layerList is %q", strings.Join(rg.LayerList, " ")))
 		}
 	}
 	if len(rg.NodeList) == 0 {
 		if rg.PlacementPolicy == PolicyManual {
-			errs = append(errs, field.Invalid(key("param/placementpolicy"), params[setBy["param/placementpolicy"]],
-				"expected nodeList with it: Manual places the replicas on the nodes nodeList names"))
+			invalid("param/placementpolicy", "expected nodeList with it: Manual places the replicas on the nodes nodeList names")
 		}
 		return errs, nil
 	}
 	if n := len(rg.NodeList) + len(rg.ClientList); n > maxReplicas {
-		errs = append(errs, field.Invalid(key("param/nodelist"), params[setBy["param/nodelist"]],
-			fmt.Sprintf("%d nodes in nodeList and clientList: a volume has at most %d replicas (DRBD's node ids)", n, maxReplicas)))
+		invalid("param/nodelist", fmt.Sprintf("%d nodes in nodeList and clientList: a volume has at most %d replicas (DRBD's node ids)", n, maxReplicas))
 	}
 	const ignored = "ignored: nodeList places the replicas on the nodes it names (placementPolicy Manual), as linstor-csi does"
 	for _, id := range nodeListOverrides {
